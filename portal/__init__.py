@@ -1,0 +1,114 @@
+"""Document Portal: the application factory."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from dotenv import dotenv_values
+from flask import Flask
+
+from portal.config import SETTINGS, ConfigError, load_settings
+from portal.database import engine_options
+
+__all__ = ["create_app", "ConfigError"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
+    """Build the portal. ``config`` overrides settings (tests); ``environ`` replaces os.environ + .env.
+
+    Raises ConfigError with one line naming the bad variable.
+    """
+    app = Flask(
+        __name__,
+        instance_path=str(PROJECT_ROOT / "instance"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    configure(app, config, environ)
+    register_extensions(app)
+    register_blueprints(app)
+    register_template_helpers(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, config: Mapping[str, Any] | None, environ: Mapping[str, str] | None) -> None:
+    """Load and validate settings into app.config, then derive Flask's own keys from them."""
+    overrides = dict(config or {})
+    instance_path = overrides.pop("INSTANCE_PATH", app.instance_path)
+    app.instance_path = str(instance_path)
+    if environ is None:
+        environ = {**dotenv_values(PROJECT_ROOT / ".env"), **os.environ}
+    settings = load_settings(environ, app.instance_path, overrides)
+    app.config.update(settings)
+    production = settings["PORTAL_ENV"] == "production"
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=settings["DATABASE_URL"],
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings["DATABASE_URL"]),
+        MAX_CONTENT_LENGTH=settings["MAX_UPLOAD_MB"] * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=production,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    # Tests may also override Flask's own keys (TESTING, WTF_CSRF_ENABLED, ...).
+    names = {setting.name for setting in SETTINGS}
+    app.config.update({k: v for k, v in overrides.items() if k not in names})
+    logging.getLogger("portal").setLevel(settings["LOG_LEVEL"].upper())
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extensions of portal.extensions to this app."""
+    from portal import models  # noqa: F401  (registers the models with SQLAlchemy)
+    from portal.auth.session import init_login
+    from portal.extensions import csrf, db, migrate, storage
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    init_login(app)
+    storage.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Attach every blueprint: auth, documents, admin, health."""
+    from portal.admin.routes import bp as admin_bp
+    from portal.auth.routes import bp as auth_bp
+    from portal.documents.routes import bp as documents_bp
+    from portal.health import bp as health_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(documents_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(health_bp)
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Filters (file sizes, dates) and globals (admin navigation) for the templates."""
+    from portal.templating import init_templating
+
+    init_templating(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Turn HTTP errors, CSRF failures and the storage error family into friendly pages."""
+    from portal.errors import init_errors
+
+    init_errors(app)
+
+
+def register_commands(app: Flask) -> None:
+    """`flask users ...` and `flask storage ...`."""
+    from portal.cli import storage_cli, users_cli
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(storage_cli)

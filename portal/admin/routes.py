@@ -1,0 +1,52 @@
+"""Routes under /admin: every one answers 403 to staff."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.auth.forms import UserForm
+from portal.auth.service import AccountError, create_user
+from portal.extensions import db
+from portal.models import User
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+def require_admin():
+    if not current_user.is_authenticated:
+        return None  # the app-wide login guard has already redirected
+    if not current_user.is_admin:
+        abort(403)
+    return None
+
+
+@bp.route("/users", methods=["GET", "POST"])
+def users():
+    form = UserForm()
+    if form.validate_on_submit():
+        try:
+            user = create_user(form.email.data, form.name.data, form.password.data, is_admin=form.is_admin.data)
+        except AccountError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"{user.email} can now sign in as {user.role}.", "success")
+            return redirect(url_for("admin.users"))
+    everyone = db.session.scalars(select(User).order_by(User.email)).all()
+    return render_template("admin/users.html", users=everyone, form=form)
+
+
+@bp.route("/users/<int:user_id>/toggle", methods=["POST"])
+def toggle_user(user_id: int):
+    """Deactivate or reactivate an account; an admin cannot lock themselves out."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    if user.id == current_user.id:
+        flash("You cannot deactivate your own account.", "error")
+    else:
+        user.is_active = not user.is_active
+        db.session.commit()
+        flash(f"{user.email} is now {'active' if user.is_active else 'deactivated'}.", "success")
+    return redirect(url_for("admin.users"))

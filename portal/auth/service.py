@@ -1,0 +1,75 @@
+"""Account rules: creating users, checking passwords, limiting repeated failed sign-ins."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, or_, select
+
+from portal.extensions import db
+from portal.models import LoginAttempt, User, utcnow
+
+MIN_PASSWORD_LENGTH = 10
+
+
+class AccountError(Exception):
+    """A user cannot be created or signed in; the message is safe to show."""
+
+
+class TooManyAttempts(AccountError):
+    """Raised when an account or address has failed too often; retry_after is in minutes."""
+
+    def __init__(self, minutes: int):
+        super().__init__(f"Too many failed sign-ins. Try again in {minutes} minutes.")
+        self.minutes = minutes
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def create_user(email: str, name: str, password: str, *, is_admin: bool = False) -> User:
+    """Create and commit a user; raises AccountError for a taken email or a short password."""
+    email = normalize_email(email)
+    if "@" not in email or len(email) > 255:
+        raise AccountError(f"{email!r} is not an email address.")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise AccountError(f"A user with the email {email} already exists.")
+    user = User(email=email, name=(name.strip() or email.split("@")[0])[:120], is_admin=is_admin)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def has_users() -> bool:
+    return db.session.query(User.id).first() is not None
+
+
+def authenticate(email: str, password: str, remote_addr: str) -> User | None:
+    """The active user with these credentials, or None; every attempt is recorded.
+
+    Raises TooManyAttempts while the email or the address has LOGIN_MAX_ATTEMPTS recent failures,
+    without checking the password, so guessing gains nothing during the pause.
+    """
+    email = normalize_email(email)
+    window = timedelta(minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"])
+    since = utcnow() - window
+    failures = db.session.scalar(
+        select(func.count(LoginAttempt.id)).where(
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.created_at >= since,
+            or_(LoginAttempt.email == email, LoginAttempt.remote_addr == remote_addr),
+        )
+    )
+    if failures >= current_app.config["LOGIN_MAX_ATTEMPTS"]:
+        raise TooManyAttempts(current_app.config["LOGIN_LOCKOUT_MINUTES"])
+    user = db.session.scalar(select(User).where(User.email == email))
+    ok = user is not None and user.is_active and user.check_password(password)
+    db.session.add(LoginAttempt(email=email[:255], remote_addr=remote_addr[:64], succeeded=ok))
+    # Old attempts are no longer needed to decide anything.
+    db.session.execute(LoginAttempt.__table__.delete().where(LoginAttempt.created_at < utcnow() - 2 * window))
+    db.session.commit()
+    return user if ok else None

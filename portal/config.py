@@ -1,0 +1,174 @@
+"""Settings read from the environment (and an optional .env), validated once at start-up."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+
+class ConfigError(Exception):
+    """A setting has a value the portal cannot run with; the message names it and says what it accepts."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its default, how to parse it, and what it does (the README table)."""
+
+    name: str
+    default: Any
+    parse: Callable[[str, str], Any]
+    help: str
+    secret: bool = False
+
+
+def _text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _int(low: int, high: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number; use one from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name}={value} is out of range; use one from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ConfigError(f"{name}={raw!r} is not accepted; use one of: {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _list(name: str, raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _extensions(name: str, raw: str) -> frozenset[str]:
+    items = {item.lower().lstrip(".") for item in _list(name, raw)}
+    bad = sorted(item for item in items if not item.isalnum())
+    if bad:
+        raise ConfigError(f"{name} has {bad[0]!r}; list extensions as letters and digits, e.g. pdf,png,docx")
+    return frozenset(items)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("PORTAL_ENV", "development", _choice("development", "production"),
+            "`production` requires SECRET_KEY and sends cookies over HTTPS only."),
+    Setting("SECRET_KEY", "", _text, "Signs sessions, CSRF tokens and local download links. "
+            "Development generates one and keeps it in `instance/secret_key`.", secret=True),
+    Setting("DATABASE_URL", "", _text, "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/portal`. "
+            "Default: SQLite at `instance/portal.db`.", secret=True),
+    Setting("STORAGE_TYPE", "local", _choice("local", "s3", "minio"), "Where new files are written."),
+    Setting("LOCAL_STORAGE_PATH", "", _text, "Folder of the local store. Default: `instance/storage`."),
+    Setting("S3_BUCKET", "", _text, "Bucket for `s3`/`minio`; required when STORAGE_TYPE is one of them."),
+    Setting("S3_REGION", "us-east-1", _text, "Region of the bucket."),
+    Setting("S3_ACCESS_KEY", "", _text, "Access key id; empty uses boto3's usual credential chain.", secret=True),
+    Setting("S3_SECRET_KEY", "", _text, "Secret access key.", secret=True),
+    Setting("S3_ENDPOINT_URL", "", _text, "Endpoint of an S3-compatible store (MinIO), e.g. `http://127.0.0.1:9000`."),
+    Setting("S3_PUBLIC_ENDPOINT_URL", "", _text,
+            "Endpoint browsers use for presigned links when it differs from S3_ENDPOINT_URL."),
+    Setting("S3_PRESIGN_EXPIRES", 300, _int(1, 7 * 24 * 3600), "Seconds a presigned download link stays valid."),
+    Setting("S3_ADDRESSING_STYLE", "", _choice("", "auto", "path", "virtual"),
+            "Bucket addressing; `minio` defaults to `path`."),
+    Setting("S3_CHECKSUMS", "", _choice("", "when_supported", "when_required"),
+            "boto3 request/response checksum mode; `minio` defaults to `when_required`."),
+    Setting("S3_SSE", "", _choice("", "aes256", "aws:kms"), "Server-side encryption: AES256 or aws:kms."),
+    Setting("S3_SSE_KMS_KEY_ID", "", _text, "KMS key id when S3_SSE is aws:kms."),
+    Setting("S3_MULTIPART_THRESHOLD_MB", 16, _int(5, 5120), "Objects from this size up go as multipart uploads."),
+    Setting("S3_MULTIPART_CHUNK_MB", 16, _int(5, 5120), "Part size of multipart uploads."),
+    Setting("S3_MAX_CONCURRENCY", 4, _int(1, 64), "Parts uploaded at once."),
+    Setting("S3_CONNECT_TIMEOUT", 5, _int(1, 300), "Seconds to wait for a connection to the store."),
+    Setting("S3_READ_TIMEOUT", 60, _int(1, 3600), "Seconds to wait for the store to answer."),
+    Setting("S3_MAX_ATTEMPTS", 3, _int(1, 20), "Attempts per request, retries included."),
+    Setting("LOCAL_URL_EXPIRES", 300, _int(1, 7 * 24 * 3600), "Seconds a signed local download link stays valid."),
+    Setting("DOWNLOAD_MODE", "redirect", _choice("redirect", "proxy"),
+            "`proxy` streams downloads through the portal instead of redirecting to the store."),
+    Setting("MAX_UPLOAD_MB", 100, _int(1, 1024 * 1024), "Largest request body (all files of one upload)."),
+    Setting("ALLOWED_EXTENSIONS", frozenset(), _extensions, "Comma-separated allow-list, e.g. `pdf,png`; empty allows all."),
+    Setting("STAGING_MAX_AGE_HOURS", 24, _int(1, 24 * 365), "Default age after which unsaved staging is purged."),
+    Setting("STORAGE_ENCRYPTION", "off", _choice("off", "hybrid"), "Encrypt new objects with HPKE envelope encryption."),
+    Setting("STORAGE_ENCRYPTION_PUBLIC_KEY", "", _text, "PEM file of the recipient public key (for writing)."),
+    Setting("STORAGE_ENCRYPTION_PRIVATE_KEYS", [], _list, "Comma-separated PEM files of private keys (for reading)."),
+    Setting("LOGIN_MAX_ATTEMPTS", 5, _int(1, 1000), "Failed sign-ins per account or address before a pause."),
+    Setting("LOGIN_LOCKOUT_MINUTES", 15, _int(1, 24 * 60), "Length of that pause, and the window failures count in."),
+    Setting("DOCUMENTS_PER_PAGE", 20, _int(1, 500), "Rows per page of the documents list."),
+    Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"), "Level of the portal's log."),
+)
+
+
+def load_settings(environ: Mapping[str, str], instance_path: str, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Parse every setting from ``environ``, apply ``overrides`` (already typed) and validate the whole.
+
+    Raises ConfigError with one line naming the variable and what it accepts.
+    """
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.name)
+        values[setting.name] = setting.parse(setting.name, raw) if raw not in (None, "") else setting.default
+    values.update(overrides or {})
+    _derive_defaults(values, Path(instance_path))
+    _validate(values)
+    return values
+
+
+def _derive_defaults(values: dict, instance: Path) -> None:
+    if not values["DATABASE_URL"]:
+        values["DATABASE_URL"] = f"sqlite:///{instance / 'portal.db'}"
+    if not values["LOCAL_STORAGE_PATH"]:
+        values["LOCAL_STORAGE_PATH"] = str(instance / "storage")
+    if values["STORAGE_TYPE"] == "minio":
+        values["S3_ADDRESSING_STYLE"] = values["S3_ADDRESSING_STYLE"] or "path"
+        values["S3_CHECKSUMS"] = values["S3_CHECKSUMS"] or "when_required"
+    values["S3_ADDRESSING_STYLE"] = values["S3_ADDRESSING_STYLE"] or "auto"
+    values["S3_CHECKSUMS"] = values["S3_CHECKSUMS"] or "when_supported"
+    if not values["SECRET_KEY"] and values["PORTAL_ENV"] == "development":
+        values["SECRET_KEY"] = _instance_secret(instance)
+
+
+def _instance_secret(instance: Path) -> str:
+    """The development secret, generated once and kept (mode 0600) so sessions survive restarts."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret
+
+
+def _validate(values: dict) -> None:
+    if not values["SECRET_KEY"]:
+        raise ConfigError("SECRET_KEY is required when PORTAL_ENV=production; set it to a long random string")
+    if values["STORAGE_TYPE"] in ("s3", "minio") and not values["S3_BUCKET"]:
+        raise ConfigError(f"S3_BUCKET is required when STORAGE_TYPE={values['STORAGE_TYPE']}; name the bucket")
+    if values["STORAGE_TYPE"] == "minio" and not values["S3_ENDPOINT_URL"]:
+        raise ConfigError("S3_ENDPOINT_URL is required when STORAGE_TYPE=minio, e.g. http://127.0.0.1:9000")
+    for name in ("S3_ENDPOINT_URL", "S3_PUBLIC_ENDPOINT_URL"):
+        url = values[name]
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{name}={url!r} must be an http:// or https:// URL")
+    if bool(values["S3_ACCESS_KEY"]) != bool(values["S3_SECRET_KEY"]):
+        raise ConfigError("S3_ACCESS_KEY and S3_SECRET_KEY go together; set both or neither")
+    if values["S3_SSE"] == "aws:kms" and not values["S3_SSE_KMS_KEY_ID"]:
+        raise ConfigError("S3_SSE_KMS_KEY_ID is required when S3_SSE=aws:kms")
+    if values["STORAGE_ENCRYPTION"] == "hybrid" and not values["STORAGE_ENCRYPTION_PUBLIC_KEY"]:
+        raise ConfigError("STORAGE_ENCRYPTION_PUBLIC_KEY is required when STORAGE_ENCRYPTION=hybrid; "
+                          "create a pair with `flask storage keys generate DIR`")
+    for path in [values["STORAGE_ENCRYPTION_PUBLIC_KEY"], *values["STORAGE_ENCRYPTION_PRIVATE_KEYS"]]:
+        if path and not Path(path).is_file():
+            raise ConfigError(f"encryption key file {path!r} does not exist")
+    if values["DATABASE_URL"].startswith("postgres://"):
+        raise ConfigError("DATABASE_URL uses 'postgres://'; write 'postgresql+psycopg://' instead")

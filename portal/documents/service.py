@@ -1,0 +1,34 @@
+"""Document rules: listing with search, creating, editing."""
+from __future__ import annotations
+
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import or_, select
+
+from portal.extensions import db
+from portal.models import Document, User
+
+
+def search_documents(query: str, page: int, per_page: int) -> Pagination:
+    """Documents whose title or description contains ``query`` (case-insensitive), newest first."""
+    statement = select(Document).order_by(Document.created_at.desc(), Document.id.desc())
+    query = query.strip()
+    if query:
+        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(
+            or_(Document.title.ilike(pattern, escape="\\"), Document.description.ilike(pattern, escape="\\"))
+        )
+    return db.paginate(statement, page=page, per_page=per_page, error_out=False)
+
+
+def create_document(title: str, description: str, creator: User) -> Document:
+    """Add a document (not yet committed, so attachments can join the same transaction)."""
+    document = Document(title=title.strip(), description=(description or "").strip(), created_by=creator.id)
+    db.session.add(document)
+    db.session.flush()
+    return document
+
+
+def update_document(document: Document, title: str, description: str) -> None:
+    document.title = title.strip()
+    document.description = (description or "").strip()
+    db.session.commit()

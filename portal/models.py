@@ -1,0 +1,123 @@
+"""Database models: users, documents, attachments and staged uploads."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask_login import UserMixin
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false, func, true
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal.extensions import db
+
+# Document tables live in this PostgreSQL schema; SQLite translates it away (see portal/database.py).
+DOCUMENT_SCHEMA = "document"
+
+
+def file_table_args(table: str, *extra_indexed: str) -> tuple:
+    """Explicit index names (the migrations' names), so they do not change with the schema."""
+    columns = ("storage_path", "storage_type", *extra_indexed)
+    return (*(Index(f"ix_{table}_{column}", column) for column in columns), {"schema": DOCUMENT_SCHEMA})
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class User(UserMixin, db.Model):
+    """A member of staff; administrators also manage users and storage."""
+
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def role(self) -> str:
+        return "admin" if self.is_admin else "staff"
+
+
+class LoginAttempt(db.Model):
+    """One sign-in attempt, kept for a while so repeated failures can be limited across workers."""
+
+    __tablename__ = "login_attempt"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), index=True)
+    remote_addr: Mapped[str] = mapped_column(String(64), index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Document(db.Model):
+    """The thing attachments belong to."""
+
+    __tablename__ = "document"
+    __table_args__ = {"schema": DOCUMENT_SCHEMA}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
+
+    creator: Mapped[User | None] = relationship()
+
+
+class StoredFileMixin:
+    """Columns shared by attachments and staged uploads: what the file is and where its bytes live."""
+
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    # The legacy local path from before object storage; rows without storage_path are read from here.
+    filepath: Mapped[str | None] = mapped_column(String(500))
+    storage_path: Mapped[str | None] = mapped_column(String(500))
+    storage_type: Mapped[str] = mapped_column(String(50), default="local", server_default="local")
+    # Hybrid encryption envelope (key id and wrapped data key, as text); None for plaintext objects.
+    encryption: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+    @property
+    def location(self) -> str:
+        """Where the bytes are, as shown on the badge: the storage type, or 'legacy' for a filepath row."""
+        return self.storage_type if self.storage_path else "legacy"
+
+
+class Attachment(StoredFileMixin, db.Model):
+    """A file attached to a document."""
+
+    __tablename__ = "attachment"
+    __table_args__ = file_table_args("attachment", "document_id")
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey(f"{DOCUMENT_SCHEMA}.document.id"))
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    document: Mapped[Document] = relationship(backref=db.backref("attachments", lazy="dynamic"))
+    uploader: Mapped[User | None] = relationship()
+
+
+class AttachmentStaging(StoredFileMixin, db.Model):
+    """A file uploaded while a document is being written; promoted into Attachment when it is saved."""
+
+    __tablename__ = "attachment_staging"
+    __table_args__ = file_table_args("attachment_staging", "owner_id")
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    owner: Mapped[User | None] = relationship()

@@ -1,0 +1,126 @@
+"""Fixtures shared by every test: a fresh app and database per test, clients, users, sign-in."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from portal import create_app
+from portal.auth.service import create_user
+from portal.extensions import db, storage
+from tests.databases import ENGINE, scratch_database
+
+PASSWORD = "correct horse battery"
+
+
+def make_app(tmp_path, database_url: str, **overrides):
+    """A portal on ``database_url`` with its instance folder and local store under ``tmp_path``."""
+    config = {
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key",
+        "LOCAL_STORAGE_PATH": str(tmp_path / "storage"),
+        "TESTING": True,
+        "WTF_CSRF_ENABLED": False,
+        **overrides,
+    }
+    # environ={} keeps the developer's shell and .env out of the tests.
+    return create_app(config, environ={})
+
+
+@pytest.fixture(scope="session")
+def database_at_head(tmp_path_factory):
+    """A database migrated to head once per run; SQLite tests copy it, PostgreSQL tests truncate it."""
+    folder = tmp_path_factory.mktemp("template")
+    with scratch_database(folder) as url:
+        app = make_app(folder, url)
+        with app.app_context():
+            upgrade()
+            db.engine.dispose()
+        yield url
+
+
+def _truncate_all() -> None:
+    names = ", ".join(
+        f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+        for table in db.metadata.sorted_tables
+    )
+    db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    db.session.commit()
+
+
+@pytest.fixture
+def app_config():
+    """Per-test setting overrides; a test module overrides this fixture to change settings."""
+    return {}
+
+
+@pytest.fixture
+def app(database_at_head, tmp_path, app_config):
+    if ENGINE == "sqlite":
+        path = tmp_path / "portal.db"
+        shutil.copyfile(database_at_head.removeprefix("sqlite:///"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = database_at_head
+    app = make_app(tmp_path, url, **app_config)
+    with app.app_context():
+        storage.get("local").ensure_ready()
+        if ENGINE != "sqlite":
+            _truncate_all()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def admin_user(app):
+    return create_user("admin@example.com", "Ada Admin", PASSWORD, is_admin=True)
+
+
+@pytest.fixture
+def staff_user(app):
+    return create_user("staff@example.com", "Sam Staff", PASSWORD)
+
+
+class AuthActions:
+    """Sign in and out through the real forms."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, email: str = "staff@example.com", password: str = PASSWORD, **kwargs):
+        return self._client.post("/auth/login", data={"email": email, "password": password}, **kwargs)
+
+    def logout(self):
+        return self._client.post("/auth/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def staff_client(client, auth, staff_user, admin_user):
+    """A client signed in as staff (an admin exists too, as on any real install)."""
+    auth.login(staff_user.email)
+    return client
+
+
+@pytest.fixture
+def admin_client(client, auth, admin_user):
+    auth.login(admin_user.email)
+    return client

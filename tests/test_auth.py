@@ -1,0 +1,155 @@
+"""Sign-in, first-run setup, access rules, CSRF and limits on failed sign-ins."""
+from __future__ import annotations
+
+import pytest
+
+from portal.extensions import db
+from portal.models import User
+from tests.conftest import PASSWORD
+
+
+def test_fresh_install_sends_the_first_visit_to_setup(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/setup")
+    page = client.get("/setup").get_data(as_text=True)
+    assert "Create the administrator" in page
+
+
+def test_setup_creates_an_admin_and_signs_in(client):
+    response = client.post("/setup", data={
+        "name": "Ada", "email": "Ada@Example.com", "password": PASSWORD, "confirm": PASSWORD,
+    }, follow_redirects=True)
+    assert response.status_code == 200
+    assert "The administrator account is ready" in response.get_data(as_text=True)
+    user = db.session.scalars(db.select(User)).one()
+    assert (user.email, user.is_admin) == ("ada@example.com", True)
+    assert user.password_hash != PASSWORD
+
+
+def test_setup_is_gone_once_a_user_exists(client, admin_user):
+    assert client.get("/setup").status_code == 404
+    response = client.post("/setup", data={
+        "name": "Eve", "email": "eve@example.com", "password": PASSWORD, "confirm": PASSWORD})
+    assert response.status_code == 404
+    assert db.session.query(User).count() == 1
+
+
+@pytest.mark.parametrize("form, message", [
+    ({"password": "short", "confirm": "short"}, "Field must be at least 10 characters long."),
+    ({"password": PASSWORD, "confirm": PASSWORD + "x"}, "The passwords differ."),
+    ({"email": "", "password": PASSWORD, "confirm": PASSWORD}, "This field is required."),
+])
+def test_setup_rejects_bad_input_and_creates_nothing(client, form, message):
+    data = {"name": "Ada", "email": "ada@example.com", **form}
+    response = client.post("/setup", data=data)
+    assert message in response.get_data(as_text=True)
+    assert db.session.query(User).count() == 0
+
+
+def test_every_page_needs_a_login(client, admin_user):
+    for path in ["/", "/documents/new", "/documents/1", "/admin/users"]:
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert "/auth/login" in response.headers["Location"]
+
+
+def test_login_and_logout(client, auth, staff_user):
+    response = auth.login(follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "Welcome, Sam Staff." in page
+    assert "Sam Staff" in page and ">staff<" in page
+    assert client.get("/").status_code == 200
+    auth.logout()
+    assert client.get("/").status_code == 302
+
+
+def test_wrong_password_is_refused_with_a_message(client, auth, staff_user):
+    response = auth.login(password="not the password")
+    assert response.status_code == 401
+    assert "do not match an active account" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_deactivated_account_cannot_sign_in(client, auth, staff_user):
+    staff_user.is_active = False
+    db.session.commit()
+    assert auth.login().status_code == 401
+
+
+def test_login_follows_only_local_next(client, auth, staff_user):
+    response = auth.login(query_string={"next": "https://evil.example/steal"})
+    assert response.headers["Location"] == "/"
+    auth.logout()
+    response = auth.login(query_string={"next": "/documents/new"})
+    assert response.headers["Location"] == "/documents/new"
+
+
+def test_repeated_failures_are_limited_even_with_the_right_password(app, client, auth, staff_user):
+    limit = app.config["LOGIN_MAX_ATTEMPTS"]
+    for _ in range(limit):
+        assert auth.login(password="wrong password!").status_code == 401
+    response = auth.login()
+    assert response.status_code == 429
+    assert "Too many failed sign-ins" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_failures_on_one_account_do_not_lock_out_others_from_elsewhere(app, client, auth, staff_user, admin_user):
+    for _ in range(app.config["LOGIN_MAX_ATTEMPTS"]):
+        auth.login(password="wrong password!", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    response = auth.login(admin_user.email, environ_base={"REMOTE_ADDR": "10.0.0.10"})
+    assert response.status_code == 302
+
+
+def test_staff_get_403_on_admin_pages(staff_client):
+    response = staff_client.get("/admin/users")
+    assert response.status_code == 403
+    assert "Not allowed" in response.get_data(as_text=True)
+
+
+def test_admin_creates_a_staff_account(admin_client, auth):
+    response = admin_client.post("/admin/users", data={
+        "name": "New Person", "email": "new@example.com", "password": PASSWORD, "confirm": PASSWORD,
+    }, follow_redirects=True)
+    assert "new@example.com can now sign in as staff." in response.get_data(as_text=True)
+    auth.logout()
+    assert auth.login("new@example.com").status_code == 302
+
+
+def test_admin_cannot_deactivate_themselves(admin_client, admin_user):
+    response = admin_client.post(f"/admin/users/{admin_user.id}/toggle", follow_redirects=True)
+    assert "You cannot deactivate your own account." in response.get_data(as_text=True)
+    assert db.session.get(User, admin_user.id).is_active
+
+
+class TestCSRF:
+    @pytest.fixture
+    def app_config(self):
+        return {"WTF_CSRF_ENABLED": True}
+
+    def test_post_without_token_is_refused_with_a_clear_page(self, client, staff_user):
+        response = client.post("/auth/login", data={"email": staff_user.email, "password": PASSWORD})
+        assert response.status_code == 400
+        assert "missing its security token" in response.get_data(as_text=True)
+        assert client.get("/").status_code == 302
+
+    def test_post_with_the_token_from_the_form_works(self, client, staff_user):
+        page = client.get("/auth/login").get_data(as_text=True)
+        token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+        response = client.post("/auth/login", data={
+            "email": staff_user.email, "password": PASSWORD, "csrf_token": token})
+        assert response.status_code == 302
+
+
+def test_cli_creates_users(runner):
+    result = runner.invoke(args=["users", "create", "ops@example.com", "--admin"], input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "Created admin ops@example.com." in result.output
+    result = runner.invoke(args=["users", "create", "ops@example.com", "--password", PASSWORD])
+    assert result.exit_code == 1
+    assert "already exists" in result.output
+    result = runner.invoke(args=["users", "create", "short@example.com", "--password", "short"])
+    assert result.exit_code == 1
+    assert "at least 10 characters" in result.output
+    assert db.session.query(User).count() == 1

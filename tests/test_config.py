@@ -1,0 +1,102 @@
+"""Settings: defaults, validation at start-up, secrets."""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portal import ConfigError, create_app
+from portal.config import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_are_sqlite_and_local_storage(tmp_path):
+    settings = load_settings({}, str(tmp_path))
+    assert settings["DATABASE_URL"] == f"sqlite:///{tmp_path / 'portal.db'}"
+    assert settings["STORAGE_TYPE"] == "local"
+    assert settings["LOCAL_STORAGE_PATH"] == str(tmp_path / "storage")
+    assert settings["MAX_UPLOAD_MB"] == 100
+
+
+@pytest.mark.parametrize(
+    "environ, fragment",
+    [
+        ({"STORAGE_TYPE": "ftp"}, "STORAGE_TYPE='ftp' is not accepted; use one of: local, s3, minio"),
+        ({"STORAGE_TYPE": "s3"}, "S3_BUCKET is required when STORAGE_TYPE=s3"),
+        ({"STORAGE_TYPE": "minio", "S3_BUCKET": "b"}, "S3_ENDPOINT_URL is required when STORAGE_TYPE=minio"),
+        ({"S3_ENDPOINT_URL": "127.0.0.1:9000"}, "S3_ENDPOINT_URL='127.0.0.1:9000' must be an http:// or https:// URL"),
+        ({"MAX_UPLOAD_MB": "lots"}, "MAX_UPLOAD_MB='lots' is not a whole number"),
+        ({"MAX_UPLOAD_MB": "0"}, "MAX_UPLOAD_MB=0 is out of range"),
+        ({"S3_ACCESS_KEY": "AKIAEXAMPLE"}, "S3_ACCESS_KEY and S3_SECRET_KEY go together"),
+        ({"S3_SSE": "aws:kms"}, "S3_SSE_KMS_KEY_ID is required"),
+        ({"DOWNLOAD_MODE": "stream"}, "DOWNLOAD_MODE='stream' is not accepted; use one of: redirect, proxy"),
+        ({"ALLOWED_EXTENSIONS": "pdf,*.exe"}, "ALLOWED_EXTENSIONS has '*.exe'"),
+        ({"STORAGE_ENCRYPTION": "hybrid"}, "STORAGE_ENCRYPTION_PUBLIC_KEY is required"),
+        ({"STORAGE_ENCRYPTION_PUBLIC_KEY": "/nonexistent/key.pem"}, "encryption key file '/nonexistent/key.pem' does not exist"),
+        ({"DATABASE_URL": "postgres://u@h/db"}, "write 'postgresql+psycopg://' instead"),
+        ({"PORTAL_ENV": "production"}, "SECRET_KEY is required when PORTAL_ENV=production"),
+    ],
+)
+def test_bad_values_stop_start_up_with_one_clear_line(tmp_path, environ, fragment):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ, str(tmp_path))
+    message = str(caught.value)
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_secrets_never_appear_in_errors(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"S3_SECRET_KEY": "very-secret-value", "S3_BUCKET": "b"}, str(tmp_path))
+    assert "very-secret-value" not in str(caught.value)
+
+
+def test_development_secret_is_generated_once_and_private(tmp_path):
+    first = load_settings({}, str(tmp_path))["SECRET_KEY"]
+    second = load_settings({}, str(tmp_path))["SECRET_KEY"]
+    assert first == second and len(first) >= 40
+    mode = stat.S_IMODE(os.stat(tmp_path / "secret_key").st_mode)
+    assert mode == 0o600
+
+
+def test_production_uses_secure_cookies(tmp_path):
+    app = create_app(
+        {"INSTANCE_PATH": str(tmp_path), "LOCAL_STORAGE_PATH": str(tmp_path / "s")},
+        environ={"PORTAL_ENV": "production", "SECRET_KEY": "x" * 40},
+    )
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_upload_limit_becomes_max_content_length(tmp_path):
+    app = create_app({"INSTANCE_PATH": str(tmp_path)}, environ={"MAX_UPLOAD_MB": "3"})
+    assert app.config["MAX_CONTENT_LENGTH"] == 3 * 1024 * 1024
+
+
+def _flask(env: dict, *args: str) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "STORAGE_", "PORTAL_"))}
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_wsgi_refuses_bad_config_with_one_line_and_no_traceback():
+    result = _flask({"STORAGE_TYPE": "ftp", "S3_SECRET_KEY": "hunter2-secret"}, "routes")
+    assert result.returncode != 0
+    assert "Configuration error: STORAGE_TYPE='ftp' is not accepted; use one of: local, s3, minio" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "hunter2-secret" not in result.stderr + result.stdout
+
+
+def test_production_without_secret_key_refuses_to_run():
+    result = _flask({"PORTAL_ENV": "production", "SECRET_KEY": ""}, "routes")
+    assert result.returncode != 0
+    assert "SECRET_KEY is required when PORTAL_ENV=production" in result.stderr
