@@ -8,7 +8,7 @@ PORT ?= 5000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev migrate bench clean
+.PHONY: run test install install-dev migrate bench clean readme
 
 run: install migrate
 	$(FLASK) storage init
@@ -39,3 +39,7 @@ bench: install-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+readme: install
+	$(PY) -c "import re, pathlib; from portal.config import settings_table; p = pathlib.Path('README.md'); \
+	p.write_text(re.sub(r'(<!-- settings:start -->\n).*?(\n<!-- settings:end -->)', lambda m: m.group(1) + settings_table() + m.group(2), p.read_text(), flags=re.S))"

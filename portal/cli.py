@@ -1,6 +1,8 @@
 """Operator commands: `flask users ...` and `flask storage ...`."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 from flask.cli import AppGroup
 
@@ -41,3 +43,26 @@ def storage_init() -> None:
             click.echo(f"{name}: ready")
     if failed:
         raise SystemExit(1)
+
+
+def parse_age(value: str) -> timedelta:
+    """'24h', '7d', '30m' -> timedelta; raises click.BadParameter otherwise."""
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    number, unit = value[:-1], value[-1:].lower()
+    if unit not in units or not number.isdigit() or int(number) <= 0:
+        raise click.BadParameter(f"{value!r} is not an age; write it like 30m, 24h or 7d")
+    return timedelta(**{units[unit]: int(number)})
+
+
+@storage_cli.command("purge-staging")
+@click.option("--older-than", "older_than", default=None, help="Age like 24h or 7d (default STAGING_MAX_AGE_HOURS).")
+def purge_staging(older_than: str | None) -> None:
+    """Delete staged uploads that were never saved into a document."""
+    from flask import current_app
+
+    from portal.documents.service import DocumentStorageService
+
+    age = parse_age(older_than) if older_than else timedelta(hours=current_app.config["STAGING_MAX_AGE_HOURS"])
+    removed = DocumentStorageService().purge_staging(age)
+    click.echo(f"Removed {removed} staged file{'s' if removed != 1 else ''} older than {age}.")
+

@@ -69,6 +69,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Development generates one and keeps it in `instance/secret_key`.", secret=True),
     Setting("DATABASE_URL", "", _text, "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/portal`. "
             "Default: SQLite at `instance/portal.db`.", secret=True),
+    Setting("LEGACY_FILES_ROOT", "", _text, "Folder that legacy `filepath` values are relative to (and must stay "
+            "inside). Default: LOCAL_STORAGE_PATH."),
     Setting("STORAGE_TYPE", "local", _choice("local", "s3", "minio"), "Where new files are written."),
     Setting("LOCAL_STORAGE_PATH", "", _text, "Folder of the local store. Default: `instance/storage`."),
     Setting("S3_BUCKET", "", _text, "Bucket for `s3`/`minio`; required when STORAGE_TYPE is one of them."),
@@ -96,6 +98,8 @@ SETTINGS: tuple[Setting, ...] = (
             "`proxy` streams downloads through the portal instead of redirecting to the store."),
     Setting("MAX_UPLOAD_MB", 100, _int(1, 1024 * 1024), "Largest request body (all files of one upload)."),
     Setting("ALLOWED_EXTENSIONS", frozenset(), _extensions, "Comma-separated allow-list, e.g. `pdf,png`; empty allows all."),
+    Setting("QUARANTINE_PATH", "", _text, "Where `--delete-source` moves migrated local files until "
+            "`flask storage purge-quarantine`. Default: `instance/quarantine`."),
     Setting("STAGING_MAX_AGE_HOURS", 24, _int(1, 24 * 365), "Default age after which unsaved staging is purged."),
     Setting("STORAGE_ENCRYPTION", "off", _choice("off", "hybrid"), "Encrypt new objects with HPKE envelope encryption."),
     Setting("STORAGE_ENCRYPTION_PUBLIC_KEY", "", _text, "PEM file of the recipient public key (for writing)."),
@@ -103,6 +107,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_MAX_ATTEMPTS", 5, _int(1, 1000), "Failed sign-ins per account or address before a pause."),
     Setting("LOGIN_LOCKOUT_MINUTES", 15, _int(1, 24 * 60), "Length of that pause, and the window failures count in."),
     Setting("DOCUMENTS_PER_PAGE", 20, _int(1, 500), "Rows per page of the documents list."),
+    Setting("ATTACHMENTS_PER_PAGE", 25, _int(1, 500), "Rows per page of a document's attachments."),
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"), "Level of the portal's log."),
 )
 
@@ -127,6 +132,8 @@ def _derive_defaults(values: dict, instance: Path) -> None:
         values["DATABASE_URL"] = f"sqlite:///{instance / 'portal.db'}"
     if not values["LOCAL_STORAGE_PATH"]:
         values["LOCAL_STORAGE_PATH"] = str(instance / "storage")
+    values["LEGACY_FILES_ROOT"] = values["LEGACY_FILES_ROOT"] or values["LOCAL_STORAGE_PATH"]
+    values["QUARANTINE_PATH"] = values["QUARANTINE_PATH"] or str(instance / "quarantine")
     if values["STORAGE_TYPE"] == "minio":
         values["S3_ADDRESSING_STYLE"] = values["S3_ADDRESSING_STYLE"] or "path"
         values["S3_CHECKSUMS"] = values["S3_CHECKSUMS"] or "when_required"
@@ -172,3 +179,13 @@ def _validate(values: dict) -> None:
             raise ConfigError(f"encryption key file {path!r} does not exist")
     if values["DATABASE_URL"].startswith("postgres://"):
         raise ConfigError("DATABASE_URL uses 'postgres://'; write 'postgresql+psycopg://' instead")
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from SETTINGS (`make readme` writes it)."""
+    lines = ["| variable | default | what it does |", "|---|---|---|"]
+    for setting in SETTINGS:
+        default = setting.default
+        shown = f"`{default}`" if default not in ("", None) and not isinstance(default, (list, frozenset)) else "—"
+        lines.append(f"| `{setting.name}` | {shown} | {setting.help} |")
+    return "\n".join(lines)

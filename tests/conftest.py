@@ -95,6 +95,11 @@ def staff_user(app):
     return create_user("staff@example.com", "Sam Staff", PASSWORD)
 
 
+def csrf_token_from(page: str) -> str:
+    """The CSRF token a rendered page carries (in its meta tag)."""
+    return page.split('name="csrf-token" content="')[1].split('"')[0]
+
+
 class AuthActions:
     """Sign in and out through the real forms."""
 
@@ -102,7 +107,10 @@ class AuthActions:
         self._client = client
 
     def login(self, email: str = "staff@example.com", password: str = PASSWORD, **kwargs):
-        return self._client.post("/auth/login", data={"email": email, "password": password}, **kwargs)
+        data = {"email": email, "password": password}
+        if self._client.application.config["WTF_CSRF_ENABLED"]:
+            data["csrf_token"] = csrf_token_from(self._client.get("/auth/login").get_data(as_text=True))
+        return self._client.post("/auth/login", data=data, **kwargs)
 
     def logout(self):
         return self._client.post("/auth/logout")

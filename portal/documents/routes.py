@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
 from portal.documents.forms import DocumentForm
-from portal.documents.service import create_document, search_documents, update_document
+from portal.documents.catalog import create_document, search_documents, update_document
 from portal.extensions import db
-from portal.models import Document
+from portal.documents.service import DocumentStorageService
+from portal.documents.uploads import IncomingFile, UploadRejected
+from portal.models import Attachment, AttachmentStaging, Document
 
 bp = Blueprint("documents", __name__)
 
@@ -29,19 +32,48 @@ def index():
 
 @bp.route("/documents/new", methods=["GET", "POST"])
 def new():
+    """Create a document; its staged files (and files chosen without JavaScript) become attachments."""
     form = DocumentForm()
+    staged = staged_for(current_user, request.form.getlist("staged_ids"))
     if form.validate_on_submit():
-        document = create_document(form.title.data, form.description.data, current_user)
-        db.session.commit()
-        flash(f"“{document.title}” was created.", "success")
-        return redirect(url_for("documents.view", document_id=document.id))
-    return render_template("documents/form.html", form=form, document=None)
+        service = DocumentStorageService()
+        chosen = [IncomingFile(f.filename, f.mimetype, f.stream) for f in request.files.getlist("files") if f.filename]
+        try:
+            if chosen:
+                staged += service.stage(chosen, current_user)
+            document = create_document(form.title.data, form.description.data, current_user)
+            attachments = service.promote(document, staged, current_user)
+        except UploadRejected as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            count = len(attachments)
+            flash(f"“{document.title}” was created" + (f" with {count} attachment{'s' if count != 1 else ''}." if count else "."),
+                  "success")
+            return redirect(url_for("documents.view", document_id=document.id))
+    return render_template("documents/form.html", form=form, document=None, staged=staged)
+
+
+def staged_for(user, raw_ids: list[str]) -> list[AttachmentStaging]:
+    """The user's own staged files among ``raw_ids``; ids of others' or vanished files are ignored."""
+    ids = {int(value) for value in raw_ids if value.isdigit()}
+    if not ids:
+        return []
+    return list(db.session.scalars(
+        select(AttachmentStaging).where(AttachmentStaging.id.in_(ids), AttachmentStaging.owner_id == user.id)
+        .order_by(AttachmentStaging.id)
+    ))
 
 
 @bp.route("/documents/<int:document_id>")
 def view(document_id: int):
     document = get_document_or_404(document_id)
-    return render_template("documents/view.html", document=document)
+    page = request.args.get("page", 1, type=int)
+    attachments = db.paginate(
+        select(Attachment).where(Attachment.document_id == document.id).order_by(Attachment.created_at, Attachment.id),
+        page=page, per_page=current_app.config["ATTACHMENTS_PER_PAGE"], error_out=False,
+    )
+    return render_template("documents/view.html", document=document, attachments=attachments)
 
 
 @bp.route("/documents/<int:document_id>/edit", methods=["GET", "POST"])

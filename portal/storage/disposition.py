@@ -33,10 +33,10 @@ def _ascii_fallback(name: str) -> str:
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     safe = "".join("_" if char in '"\\' or not char.isprintable() else char for char in folded)
     safe = safe.strip()
-    if not safe.strip("._ "):
+    stem, dot, suffix = safe.rpartition(".")
+    if not safe.strip("._ ") or (safe != name and dot and not stem.strip("._ ")):
         # Nothing readable survived (e.g. an all-CJK name): keep the extension at least.
-        suffix = name.rsplit(".", 1)[1] if "." in name else ""
-        suffix = "".join(c for c in suffix if c.isascii() and c.isalnum())
+        suffix = "".join(char for char in suffix if char.isalnum()) if dot else ""
         safe = f"download.{suffix}" if suffix else "download"
     return safe
 

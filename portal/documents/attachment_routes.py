@@ -1,0 +1,134 @@
+"""Routes for attachment bytes: direct upload, staging, download and delete."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError, validate_csrf
+from wtforms.validators import ValidationError
+
+from portal.documents.downloads import download_response
+from portal.documents.routes import get_document_or_404
+from portal.documents.service import DocumentStorageService
+from portal.documents.uploads import Base64Stream, IncomingFile, MultipartReader, UploadRejected, clean_filename
+from portal.errors import wants_json
+from portal.extensions import csrf, db
+from portal.models import Attachment, AttachmentStaging
+from portal.storage.base import StorageError
+from portal.templating import human_size
+
+bp = Blueprint("attachments", __name__)
+
+
+def _check_csrf(form_token: str | None) -> None:
+    """The streaming routes skip CSRFProtect (it would parse the body first) and check here instead:
+    the X-CSRFToken header (scripts) or the form's csrf_token field, which the forms send first."""
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return
+    token = request.headers.get("X-CSRFToken") or form_token
+    try:
+        validate_csrf(token)
+    except ValidationError as exc:
+        raise CSRFError(str(exc)) from None
+
+
+def _incoming(field: str):
+    """Check the CSRF token, then yield the request's files as they arrive."""
+    reader = MultipartReader(request.stream, request.content_type)
+    first_file = reader.read_fields()
+    _check_csrf(reader.fields.get("csrf_token"))
+    return reader.files(field, first_file)
+
+
+def _file_json(row) -> dict:
+    return {"id": row.id, "filename": row.filename, "size": row.size, "size_human": human_size(row.size),
+            "content_type": row.content_type, "storage": row.location}
+
+
+def _rejected(exc: UploadRejected):
+    if wants_json():
+        return jsonify(error="Upload refused", message=str(exc)), exc.status
+    flash(str(exc), "error")
+    return None
+
+
+@bp.post("/documents/<int:document_id>/attachments")
+@csrf.exempt
+def upload(document_id: int):
+    """Direct upload of one or more files onto a document."""
+    document = get_document_or_404(document_id)
+    back = redirect(url_for("documents.view", document_id=document.id, _anchor="attachments"))
+    try:
+        rows = DocumentStorageService().add_attachments(document, _incoming("files"), current_user)
+    except UploadRejected as exc:
+        return _rejected(exc) or back
+    if wants_json():
+        return jsonify(files=[_file_json(row) for row in rows]), 201
+    names = ", ".join(row.filename for row in rows)
+    flash(f"Uploaded {len(rows)} file{'s' if len(rows) != 1 else ''}: {names}.", "success")
+    return back
+
+
+@bp.post("/staging")
+@csrf.exempt
+def stage():
+    """Stage files (multipart) for a document being written; answers JSON."""
+    try:
+        rows = DocumentStorageService().stage(_incoming("files"), current_user)
+    except UploadRejected as exc:
+        return jsonify(error="Upload refused", message=str(exc)), exc.status
+    return jsonify(files=[_file_json(row) for row in rows]), 201
+
+
+@bp.post("/staging/base64")
+def stage_base64():
+    """Stage one file sent as base64 or a data: URL in the body; the name comes in ?filename=."""
+    source = Base64Stream(request.stream)
+    try:
+        filename = clean_filename(request.args.get("filename", ""))
+        declared = request.args.get("content_type") or request.headers.get("X-Content-Type")
+        incoming = IncomingFile(filename, declared or "", source)
+        rows = DocumentStorageService().stage([incoming], current_user)
+    except UploadRejected as exc:
+        return jsonify(error="Upload refused", message=str(exc)), exc.status
+    return jsonify(files=[_file_json(row) for row in rows]), 201
+
+
+@bp.post("/staging/<int:staging_id>/delete")
+def unstage(staging_id: int):
+    """Remove one of your own staged files."""
+    row = db.session.get(AttachmentStaging, staging_id)
+    if row is None or row.owner_id != current_user.id:
+        abort(404)
+    DocumentStorageService().remove_staged(row)
+    if wants_json():
+        return jsonify(removed=staging_id)
+    flash(f"Removed {row.filename}.", "info")
+    return redirect(request.referrer or url_for("documents.new"))
+
+
+def get_attachment_or_404(attachment_id: int) -> Attachment:
+    attachment = db.session.get(Attachment, attachment_id)
+    if attachment is None:
+        abort(404)
+    return attachment
+
+
+@bp.get("/attachments/<int:attachment_id>/download")
+def download(attachment_id: int):
+    return download_response(get_attachment_or_404(attachment_id))
+
+
+@bp.post("/attachments/<int:attachment_id>/delete")
+def delete(attachment_id: int):
+    """Delete an attachment (its uploader or an admin): the row and the object both go."""
+    attachment = get_attachment_or_404(attachment_id)
+    if not (current_user.is_admin or attachment.uploaded_by == current_user.id):
+        abort(403)
+    document_id, filename = attachment.document_id, attachment.filename
+    try:
+        DocumentStorageService().delete_attachment(attachment)
+    except StorageError as exc:
+        flash(f"{filename} could not be deleted from storage, so it was kept ({exc}). Please try again.", "error")
+    else:
+        flash(f"Deleted {filename}.", "success")
+    return redirect(url_for("documents.view", document_id=document_id, _anchor="attachments"))

@@ -1,0 +1,79 @@
+"""The one place that decides how a download is answered: redirect to the store, or stream through the portal."""
+from __future__ import annotations
+
+from flask import Response, current_app, redirect, request, send_file
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
+
+from portal.documents.service import DocumentStorageService
+from portal.models import StoredFileMixin
+from portal.storage.base import ObjectNotFound
+from portal.storage.disposition import content_disposition
+
+
+def download_response(row: StoredFileMixin) -> Response:
+    """302 to a presigned or signed URL; legacy, encrypted and DOWNLOAD_MODE=proxy rows are streamed.
+
+    Raises ObjectNotFound when the bytes are gone, StorageError when the store fails.
+    """
+    service = DocumentStorageService()
+    if not row.storage_path:
+        return _legacy_response(service, row)
+    if row.encryption or current_app.config["DOWNLOAD_MODE"] == "proxy":
+        return _streamed_response(service, row)
+    provider, key = service.locate(row)
+    return redirect(provider.url(key, filename=row.filename, content_type=row.content_type), code=302)
+
+
+def _protect(response: Response, row: StoredFileMixin) -> Response:
+    """Served as a download that the browser never renders in the portal's origin."""
+    response.headers["Content-Disposition"] = content_disposition(row.filename, "attachment")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.cache_control.private = True
+    return response
+
+
+def _legacy_response(service: DocumentStorageService, row: StoredFileMixin) -> Response:
+    path = service.legacy_store().path(row.filepath or "")
+    if not path.is_file():
+        raise ObjectNotFound(f"legacy file {row.filepath!r} is missing")
+    response = send_file(path, mimetype=row.content_type, conditional=True, etag=True, max_age=0)
+    return _protect(response, row)
+
+
+def _streamed_response(service: DocumentStorageService, row: StoredFileMixin) -> Response:
+    """Stream the plaintext with single byte-range support (206) and ETag revalidation (304)."""
+    size = service.plaintext_size(row)
+    etag = row.sha256
+    if etag and request.if_none_match.contains(etag):
+        response = Response(status=304)
+        response.set_etag(etag)
+        return response
+    byte_range = _requested_range(size, etag)
+    body = service.open(row, byte_range)
+    response = Response(body, mimetype=row.content_type, direct_passthrough=True)
+    if byte_range is not None:
+        first, last = byte_range
+        response.status_code = 206
+        response.content_range = f"bytes {first}-{last}/{size}"
+        response.content_length = last - first + 1
+    else:
+        response.content_length = size
+    response.accept_ranges = "bytes"
+    if etag:
+        response.set_etag(etag)
+    return _protect(response, row)
+
+
+def _requested_range(size: int, etag: str | None) -> tuple[int, int] | None:
+    """The inclusive byte range asked for, None for the whole file; 416 for one that cannot be served."""
+    requested = request.range
+    if requested is None or requested.units != "bytes" or len(requested.ranges) != 1:
+        return None
+    if request.if_range.etag and request.if_range.etag != etag:
+        return None
+    span = requested.range_for_length(size)
+    if span is None:
+        raise RequestedRangeNotSatisfiable(length=size)
+    start, stop = span
+    return start, stop - 1

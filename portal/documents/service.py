@@ -1,0 +1,292 @@
+"""DocumentStorageService: writes, promotes, reads and deletes attachment bytes, never leaving half a change."""
+from __future__ import annotations
+
+import logging
+import mimetypes
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from flask import current_app
+from sqlalchemy import select
+
+from portal.documents.uploads import (
+    HashingReader, IncomingFile, UploadRejected, check_extension, check_signature, clean_filename, peek,
+)
+from portal.extensions import db, storage
+from portal.models import Attachment, AttachmentStaging, Document, StoredFileMixin, User
+from portal.storage.base import ObjectNotFound, StorageError, StorageMisconfigured, StorageProvider
+from portal.storage.crypto import EncryptingReader, ciphertext_size, decrypt_chunks, decrypt_range
+from portal.storage.keys import Envelope, KeyRing, load_public_key
+from portal.storage.local import LocalStorageProvider
+
+log = logging.getLogger("portal.documents")
+
+GENERIC_TYPE = "application/octet-stream"
+# Object metadata name under which an encrypted object's envelope is mirrored (readable without the database).
+ENVELOPE_METADATA = "portal-envelope"
+
+
+class RecordFailed(StorageError):
+    """The bytes were stored but the database refused the row; the bytes were removed again."""
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file written to a store, not yet recorded in a row."""
+
+    key: str
+    storage_type: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str | None
+    encryption: str | None = None
+
+    def columns(self) -> dict:
+        return {"storage_path": self.key, "storage_type": self.storage_type, "filename": self.filename,
+                "content_type": self.content_type, "size": self.size, "sha256": self.sha256,
+                "encryption": self.encryption}
+
+
+def new_key(prefix: str) -> str:
+    """A fresh object key such as ``attachments/2026/11/3f2a...``; never derived from user input."""
+    now = datetime.now(timezone.utc)
+    return f"{prefix}/{now:%Y/%m}/{uuid.uuid4().hex}"
+
+
+def content_type_for(filename: str, declared: str | None) -> str:
+    """The type recorded for a file: the browser's, unless generic or malformed; else guessed from the name."""
+    declared = (declared or "").split(";")[0].strip().lower()
+    if declared and declared != GENERIC_TYPE and "/" in declared and len(declared) <= 255:
+        return declared
+    return mimetypes.guess_type(filename)[0] or GENERIC_TYPE
+
+
+class DocumentStorageService:
+    """The one place attachment bytes and attachment rows change together.
+
+    Writes: the object first, the row second; if the row fails the object is deleted, if the write
+    fails there is no row ("dual cleanup"). Raises UploadRejected for bad input, StorageError for the store.
+    """
+
+    def __init__(self, config=None):
+        self.config = config if config is not None else current_app.config
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def store_file(self, incoming: IncomingFile, prefix: str) -> StoredFile:
+        """Check one incoming file and write it to the default store; returns what was written."""
+        filename = clean_filename(incoming.filename)
+        ext = check_extension(filename, self.config["ALLOWED_EXTENSIONS"])
+        head, stream = peek(incoming.stream)
+        if not head:
+            raise UploadRejected(f"“{filename}” is empty. Nothing was saved.")
+        if ext:
+            check_signature(filename, ext, head)
+        # A data: URL names its type in the body, known only once the head has been read.
+        declared = incoming.content_type or getattr(incoming.stream, "declared_type", None)
+        content_type = content_type_for(filename, declared)
+        return self.write(stream, prefix, filename, content_type)
+
+    def write(self, stream, prefix: str, filename: str, content_type: str) -> StoredFile:
+        """Write a stream to the default store under a new key, encrypted when STORAGE_ENCRYPTION=hybrid."""
+        provider = storage.default
+        key = new_key(prefix)
+        if self.config["STORAGE_ENCRYPTION"] != "hybrid":
+            stored = provider.save(key, stream, content_type=content_type)
+            return StoredFile(key, provider.name, filename, content_type, stored.size, stored.sha256)
+        plain = HashingReader(stream)
+        reader = EncryptingReader(plain, load_public_key(self.config["STORAGE_ENCRYPTION_PUBLIC_KEY"]))
+        envelope = reader.envelope.to_text()
+        provider.save(key, reader, content_type=GENERIC_TYPE, metadata={ENVELOPE_METADATA: envelope})
+        return StoredFile(key, provider.name, filename, content_type, plain.size, plain.hexdigest(), envelope)
+
+    def store_files(self, files: Iterable[IncomingFile], prefix: str) -> list[StoredFile]:
+        """Write every file, or none: on any failure the ones already written are deleted again."""
+        stored: list[StoredFile] = []
+        try:
+            for incoming in files:
+                stored.append(self.store_file(incoming, prefix))
+        except BaseException:
+            self.discard(stored)
+            raise
+        if not stored:
+            raise UploadRejected("Choose at least one file to upload.")
+        return stored
+
+    def discard(self, stored: Iterable[StoredFile]) -> None:
+        """Delete written objects that will not get a row; a failure is logged for `flask storage orphans`."""
+        for item in stored:
+            try:
+                storage.get(item.storage_type).delete(item.key)
+            except StorageError as exc:
+                log.error("could not remove unrecorded object %s/%s: %s", item.storage_type, item.key, exc)
+
+    def _record(self, rows: list, stored: list[StoredFile]) -> None:
+        try:
+            db.session.add_all(rows)
+            db.session.commit()
+        except Exception as exc:
+            db.session.rollback()
+            self.discard(stored)
+            log.error("could not record %d stored file(s): %s", len(stored), exc)
+            raise RecordFailed("The files could not be recorded, so nothing was saved. Please try again.") from exc
+
+    def add_attachments(self, document: Document, files: Iterable[IncomingFile], user: User) -> list[Attachment]:
+        """Upload files straight onto ``document``."""
+        stored = self.store_files(files, "attachments")
+        rows = [Attachment(document_id=document.id, uploaded_by=user.id, **item.columns()) for item in stored]
+        self._record(rows, stored)
+        return rows
+
+    def stage(self, files: Iterable[IncomingFile], user: User) -> list[AttachmentStaging]:
+        """Upload files to staging for ``user``, to be promoted when their document is saved."""
+        stored = self.store_files(files, "staging")
+        rows = [AttachmentStaging(owner_id=user.id, **item.columns()) for item in stored]
+        self._record(rows, stored)
+        return rows
+
+    def promote(self, document: Document, staged: list[AttachmentStaging], user: User) -> list[Attachment]:
+        """Turn staged files into attachments of ``document`` and commit, document included.
+
+        Each object is copied to an attachment key (server-side on S3) before the rows change; the
+        staging objects are deleted only after the commit.
+        """
+        copies: list[StoredFile] = []
+        try:
+            for row in staged:
+                copies.append(self._copy_for_attachment(row))
+        except BaseException:
+            db.session.rollback()
+            self.discard(copies)
+            raise
+        attachments = [Attachment(document_id=document.id, uploaded_by=row.owner_id or user.id, **copy.columns())
+                       for row, copy in zip(staged, copies)]
+        old_objects = [(row.storage_type, row.storage_path) for row in staged if row.storage_path]
+        for row in staged:
+            db.session.delete(row)
+        self._record(attachments, copies)
+        for storage_type, key in old_objects:
+            self._delete_quietly(storage_type, key)
+        return attachments
+
+    def _copy_for_attachment(self, row: AttachmentStaging) -> StoredFile:
+        if row.storage_path:
+            key = new_key("attachments")
+            provider = storage.get(row.storage_type)
+            provider.copy(row.storage_path, key)
+            return StoredFile(key, provider.name, row.filename, row.content_type, row.size, row.sha256, row.encryption)
+        with self.legacy_store().open_stream(row.filepath) as stream:
+            return self.write(stream, "attachments", row.filename, row.content_type)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def legacy_store(self) -> "LegacyFiles":
+        return LegacyFiles(self.config["LEGACY_FILES_ROOT"])
+
+    def locate(self, row: StoredFileMixin) -> tuple[StorageProvider, str]:
+        """The provider and key holding ``row``'s bytes; legacy rows resolve to their filepath."""
+        if row.storage_path:
+            return storage.get(row.storage_type), row.storage_path
+        if not row.filepath:
+            raise ObjectNotFound("this attachment has neither a storage path nor a legacy file path")
+        legacy = self.legacy_store()
+        return legacy.provider, legacy.key_for(row.filepath)
+
+    def open(self, row: StoredFileMixin, byte_range: tuple[int, int] | None = None) -> Iterator[bytes]:
+        """The original bytes of ``row`` (decrypted when it is encrypted); ``byte_range`` is inclusive.
+
+        Raises ObjectNotFound, StorageError, MissingPrivateKey (no key to read) or DecryptionError.
+        """
+        provider, key = self.locate(row)
+        if not row.encryption:
+            return provider.open(key, byte_range)
+        envelope = Envelope.from_text(row.encryption)
+        keyring = KeyRing.from_files(self.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"])
+        if byte_range is None:
+            return decrypt_chunks(provider.open(key), envelope, keyring)
+        first, last = byte_range
+        return decrypt_range(lambda start, end: provider.open(key, (start, end)), envelope, keyring,
+                             first, last, ciphertext_size(row.size))
+
+    def plaintext_size(self, row: StoredFileMixin) -> int:
+        """The size of the original file, as recorded when it was written."""
+        return row.size
+
+    # -- deleting ------------------------------------------------------------------------------
+
+    def delete_attachment(self, attachment: Attachment) -> None:
+        """Remove the row, then the object; if the object cannot be removed the row is put back.
+
+        Raises StorageError (with the row restored) when the store refuses.
+        """
+        provider, key = self.locate(attachment)
+        snapshot = {column.key: getattr(attachment, column.key) for column in Attachment.__table__.columns}
+        db.session.delete(attachment)
+        db.session.commit()
+        try:
+            provider.delete(key)
+        except StorageError:
+            db.session.add(Attachment(**snapshot))
+            db.session.commit()
+            raise
+        log.info("deleted attachment %s (%s/%s)", snapshot["id"], provider.name, key)
+
+    def remove_staged(self, row: AttachmentStaging) -> None:
+        """Delete one staged file: the row first, then its object (a leftover object is only an orphan)."""
+        storage_type, key = row.storage_type, row.storage_path
+        db.session.delete(row)
+        db.session.commit()
+        if key:
+            self._delete_quietly(storage_type, key)
+
+    def purge_staging(self, older_than: timedelta) -> int:
+        """Remove staged files never promoted within ``older_than``; returns how many."""
+        cutoff = datetime.now(timezone.utc) - older_than
+        count = 0
+        while True:
+            batch = db.session.scalars(
+                select(AttachmentStaging).where(AttachmentStaging.created_at < cutoff).limit(200)
+            ).all()
+            if not batch:
+                return count
+            for row in batch:
+                self.remove_staged(row)
+                count += 1
+
+    def _delete_quietly(self, storage_type: str, key: str) -> None:
+        try:
+            storage.get(storage_type).delete(key)
+        except StorageError as exc:
+            log.error("could not delete %s/%s (now an orphan): %s", storage_type, key, exc)
+
+
+class LegacyFiles:
+    """Files referenced by pre-object-storage rows' ``filepath``, strictly inside LEGACY_FILES_ROOT."""
+
+    def __init__(self, root: str):
+        self.provider = LocalStorageProvider(root, name="legacy")
+
+    def key_for(self, filepath: str) -> str:
+        """The path of ``filepath`` relative to the root; absolute paths must lie inside it."""
+        path = Path(filepath)
+        if path.is_absolute():
+            try:
+                path = path.resolve().relative_to(self.provider.root)
+            except ValueError:
+                raise StorageMisconfigured(
+                    f"legacy file {filepath!r} lies outside LEGACY_FILES_ROOT ({self.provider.root})") from None
+        return path.as_posix()
+
+    def path(self, filepath: str) -> Path:
+        return self.provider.path_for(self.key_for(filepath))
+
+    def open_stream(self, filepath: str):
+        """An open binary file for a legacy path; raises ObjectNotFound when it is gone."""
+        try:
+            return self.path(filepath).open("rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(f"legacy file {filepath!r} is missing") from None

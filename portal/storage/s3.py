@@ -1,0 +1,405 @@
+"""S3StorageProvider: AWS S3 and S3-compatible stores (MinIO) through boto3's client and transfer manager."""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Any, BinaryIO, Iterator, Mapping
+from urllib.parse import urlsplit
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError as BotoConnectionError,
+    FlexibleChecksumError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+
+from portal.storage.base import (
+    CHUNK_SIZE,
+    ObjectNotFound,
+    StorageError,
+    StorageIntegrityError,
+    StorageMisconfigured,
+    StorageProvider,
+    StorageUnavailable,
+    StoredObject,
+)
+from portal.storage.disposition import content_disposition, safe_disposition
+from portal.storage.ops import check_key, check_metadata, check_sha256, logged
+from portal.storage.s3_transfer import SHA256_META, upload
+
+MiB = 1024 * 1024
+_NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
+_DENIED = {"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+           "InvalidToken", "ExpiredToken", "AccountProblem", "AllAccessDisabled"}
+_WRONG_REGION = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException",
+                 "301", "400"}
+_BAD_DIGEST = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "XAmzContentChecksumMismatch"}
+_BUSY = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "RequestTimeTooSkewed"}
+_UNREACHABLE = (BotoConnectionError, HTTPClientError)
+
+
+def _public_endpoint(url: str | None, region: str) -> str:
+    """The endpoint as it may appear in messages: scheme, host and port only."""
+    if not url:
+        return f"AWS S3 ({region})"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
+
+
+class _BodyChunks:
+    """Iterator over a GetObject body that closes it when done and reports stream failures as StorageErrors."""
+
+    def __init__(self, provider: "S3StorageProvider", key: str, body: Any) -> None:
+        self._provider, self._key, self._body = provider, key, body
+
+    def __iter__(self) -> "_BodyChunks":
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            chunk = self._body.read(CHUNK_SIZE)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            self.close()
+            raise self._provider.translate(exc, self._key) from exc
+        if not chunk:
+            self.close()
+            raise StopIteration
+        return chunk
+
+    def close(self) -> None:
+        self._body.close()
+
+
+class S3StorageProvider(StorageProvider):
+    """Objects in one bucket of AWS S3 or an S3-compatible store; clients are built lazily, per process."""
+
+    #: CopyObject's limit; larger objects are copied part by part by the transfer manager
+    copy_object_limit = 5 * 1024 * MiB
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        name: str = "s3",
+        region: str = "us-east-1",
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        endpoint_url: str | None = None,
+        public_endpoint_url: str | None = None,
+        presign_expires: int = 300,
+        addressing_style: str = "auto",
+        checksums: str = "when_supported",
+        sse: str = "",
+        sse_kms_key_id: str | None = None,
+        multipart_threshold: int = 16 * MiB,
+        multipart_chunksize: int = 16 * MiB,
+        max_concurrency: int = 4,
+        upload_buffer: int = 64 * MiB,
+        connect_timeout: int = 5,
+        read_timeout: int = 60,
+        max_attempts: int = 3,
+        client_config: Config | None = None,
+    ) -> None:
+        self.name, self.bucket, self.region = name, bucket, region
+        self.endpoint_url, self.public_endpoint_url = endpoint_url or None, public_endpoint_url or None
+        self.endpoint = _public_endpoint(self.endpoint_url, region)
+        self.presign_expires = presign_expires
+        self._credentials = {"aws_access_key_id": access_key or None, "aws_secret_access_key": secret_key or None}
+        self._sse = {"aes256": {"ServerSideEncryption": "AES256"},
+                     "aws:kms": {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": sse_kms_key_id}}.get(sse, {})
+        self.config = Config(
+            region_name=region,
+            signature_version="s3v4",
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            s3={"addressing_style": addressing_style},
+            # boto3 >= 1.36 adds CRC checksums to every upload by default, which MinIO and R2 reject.
+            request_checksum_calculation=checksums,
+            response_checksum_validation=checksums,
+            max_pool_connections=max(10, 2 * max_concurrency),
+        )
+        if client_config is not None:
+            self.config = self.config.merge(client_config)
+        self.transfer = TransferConfig(
+            multipart_threshold=multipart_threshold,
+            multipart_chunksize=multipart_chunksize,
+            max_concurrency=max_concurrency,
+            use_threads=True,
+            preferred_transfer_client="classic",
+        )
+        # A stream that is not an open file is sent from memory: the parts in flight, plus the one
+        # being read and the one being released. Keep that near upload_buffer instead of s3transfer's
+        # default of 10 in flight (160 MiB at 16 MiB parts); open files are read in place instead.
+        in_flight = upload_buffer // multipart_chunksize - 2
+        self.transfer.max_in_memory_upload_chunks = max(1, min(max_concurrency, in_flight))
+        self._clients: dict[str, Any] = {}
+        self._session: boto3.session.Session | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Mapping, **overrides: Any) -> "S3StorageProvider":
+        """Build from the S3_* settings; the provider is named after STORAGE_TYPE when that is minio."""
+        options: dict[str, Any] = dict(
+            name="minio" if config.get("STORAGE_TYPE") == "minio" else "s3",
+            region=config["S3_REGION"],
+            access_key=config["S3_ACCESS_KEY"],
+            secret_key=config["S3_SECRET_KEY"],
+            endpoint_url=config["S3_ENDPOINT_URL"],
+            public_endpoint_url=config["S3_PUBLIC_ENDPOINT_URL"],
+            presign_expires=config["S3_PRESIGN_EXPIRES"],
+            addressing_style=config["S3_ADDRESSING_STYLE"],
+            checksums=config["S3_CHECKSUMS"],
+            sse=config["S3_SSE"],
+            sse_kms_key_id=config["S3_SSE_KMS_KEY_ID"],
+            multipart_threshold=config["S3_MULTIPART_THRESHOLD_MB"] * MiB,
+            multipart_chunksize=config["S3_MULTIPART_CHUNK_MB"] * MiB,
+            max_concurrency=config["S3_MAX_CONCURRENCY"],
+            upload_buffer=config.get("S3_UPLOAD_BUFFER_MB", 64) * MiB,
+            connect_timeout=config["S3_CONNECT_TIMEOUT"],
+            read_timeout=config["S3_READ_TIMEOUT"],
+            max_attempts=config["S3_MAX_ATTEMPTS"],
+        )
+        options.update(overrides)
+        return cls(config["S3_BUCKET"], **options)
+
+    # -- clients --------------------------------------------------------------------------------
+
+    def _client(self, purpose: str = "main") -> Any:
+        # Built on first use, never at start-up: resolving credentials may itself touch the network.
+        client = self._clients.get(purpose)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(purpose)
+                if client is None:
+                    config, endpoint = self.config, self.endpoint_url
+                    if purpose == "check":  # a health probe answers at once rather than retrying
+                        config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
+                    elif purpose == "presign":
+                        endpoint = self.public_endpoint_url or self.endpoint_url
+                    # Our own session (boto3's default one is not thread-safe), used under the lock only;
+                    # its loader parses the S3 model once for all three clients.
+                    if self._session is None:
+                        self._session = boto3.session.Session()
+                    client = self._session.client("s3", endpoint_url=endpoint, config=config, **self._credentials)
+                    self._clients[purpose] = client
+        return client
+
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client every operation uses (built on first access)."""
+        return self._client()
+
+    # -- error translation ----------------------------------------------------------------------
+
+    def translate(self, exc: Exception, key: str | None = None) -> StorageError:
+        """The StorageError for a boto3/botocore failure; its message names no credential or signature."""
+        where = f"bucket '{self.bucket}' at {self.endpoint}"
+        if isinstance(exc, StorageError):
+            return exc
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            if code == "NoSuchBucket" or (code in _NOT_FOUND and key is None):
+                return StorageMisconfigured(f"bucket '{self.bucket}' does not exist at {self.endpoint}; "
+                                            "create it with `flask storage init`")
+            if code == "InvalidBucketName":
+                return StorageMisconfigured(f"S3_BUCKET '{self.bucket}' is not a valid bucket name")
+            if code in _NOT_FOUND:
+                return ObjectNotFound(f"no object at {key!r} in {where}")
+            if code in _DENIED or status == 403:
+                return StorageMisconfigured(f"access to {where} was refused ({code or status}); check "
+                                            "S3_ACCESS_KEY, S3_SECRET_KEY and the bucket policy")
+            if code in _WRONG_REGION:
+                return StorageMisconfigured(f"{where} answered {code}; check S3_REGION, S3_ENDPOINT_URL "
+                                            "and S3_ADDRESSING_STYLE")
+            if code in _BAD_DIGEST:
+                return StorageIntegrityError(f"{where} rejected the bytes of {key!r}: checksum mismatch ({code})")
+            if code in _BUSY or status >= 500:
+                return StorageUnavailable(f"{where} is unavailable ({code or status}); try again later")
+            return StorageError(f"{where} refused the request ({code or status})")
+        if isinstance(exc, FlexibleChecksumError):
+            return StorageIntegrityError(f"the bytes of {key!r} read from {where} failed their checksum")
+        if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+            return StorageMisconfigured("no S3 credentials were found; set S3_ACCESS_KEY and S3_SECRET_KEY")
+        if isinstance(exc, _UNREACHABLE) or isinstance(exc, (BotoCoreError, OSError)):
+            kind = type(exc).__name__.replace("Error", "").lower() or "error"
+            return StorageUnavailable(f"the store at {self.endpoint} cannot be reached ({kind}); "
+                                      "check that it is running and S3_ENDPOINT_URL")
+        return StorageError(f"{where} failed ({type(exc).__name__})")
+
+    @contextmanager
+    def _op(self, op: str, key: str | None):
+        with logged(self.name, op, key) as record:
+            try:
+                yield record
+            except (BotoCoreError, ClientError) as exc:
+                raise self.translate(exc, key) from exc
+
+    def _code(self, exc: ClientError) -> str:
+        return str(exc.response.get("Error", {}).get("Code", ""))
+
+    # -- the interface --------------------------------------------------------------------------
+
+    def save(self, key, stream, *, content_type=None, metadata=None, size_hint=None, expected_sha256=None):
+        """Upload through the transfer manager, hashing on the way (s3_transfer.upload tells how).
+
+        The SHA-256 lands in metadata for objects below the multipart threshold (sent with a
+        ChecksumSHA256 the store verifies) and for any object whose ``expected_sha256`` is given.
+        Raises StorageIntegrityError on a mismatch, leaving nothing under ``key``.
+        """
+        with self._op("save", key) as record:
+            check_key(key)
+            metadata, expected = check_metadata(metadata), check_sha256(expected_sha256)
+            extra = {"ContentType": content_type or "application/octet-stream", "Metadata": metadata, **self._sse}
+            sent = upload(self.client, self._transfer_for(size_hint), self.bucket, key, stream, extra, expected)
+            record.size = sent.size
+            if expected and sent.sha256 != expected:
+                self._discard(key)
+                raise StorageIntegrityError(f"SHA-256 of the {sent.size} bytes received does not match")
+            return StoredObject(key, sent.size, sent.sha256, content_type, metadata)
+
+    def _transfer_for(self, size_hint: int | None) -> TransferConfig:
+        # S3 allows 10,000 parts: grow the part size for a known-huge object rather than fail at the end.
+        if not size_hint or size_hint <= self.transfer.multipart_chunksize * 10_000:
+            return self.transfer
+        config = TransferConfig(**{name: getattr(self.transfer, name) for name in (
+            "multipart_threshold", "max_concurrency", "use_threads", "preferred_transfer_client")},
+            multipart_chunksize=-(-size_hint // 9_000))
+        config.max_in_memory_upload_chunks = self.transfer.max_in_memory_upload_chunks
+        return config
+
+    def _discard(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError):
+            pass  # the caller learns of the integrity failure; a leftover key is never referenced
+
+    def open(self, key, byte_range=None):
+        """GetObject now (ObjectNotFound before any byte), then stream the body, or ``byte_range`` of it."""
+        with self._op("open", key) as record:
+            check_key(key)
+            args: dict[str, Any] = {}
+            if byte_range is not None:
+                first, last = byte_range
+                if first < 0 or last < first:
+                    raise ValueError(f"byte_range {byte_range!r} must be (first, last) with 0 <= first <= last")
+                args["Range"] = f"bytes={first}-{last}"
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=key, **args)
+            except ClientError as exc:
+                if self._code(exc) != "InvalidRange":
+                    raise
+                # A range past the end: the same empty answer the local store gives (if the key exists).
+                self.client.head_object(Bucket=self.bucket, Key=key)
+                record.size = 0
+                return iter(())
+            record.size = response["ContentLength"]
+            return _BodyChunks(self, key, response["Body"])
+
+    def stat(self, key):
+        """HeadObject: size, type, metadata and the recorded SHA-256 (None if none). Raises ObjectNotFound."""
+        with self._op("stat", key) as record:
+            check_key(key)
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+            record.size = head["ContentLength"]
+            return self._stored(key, head)
+
+    def _stored(self, key: str, head: Mapping) -> StoredObject:
+        metadata = dict(head.get("Metadata") or {})
+        sha256 = metadata.pop(SHA256_META, None)
+        return StoredObject(key, head["ContentLength"], sha256, head.get("ContentType"), metadata)
+
+    def delete(self, key):
+        """DeleteObject; a missing key is fine (S3 answers 204 either way)."""
+        with self._op("delete", key):
+            check_key(key)
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def copy(self, src_key, dst_key):
+        """Server-side copy keeping type and metadata (CopyObject, or part by part when huge)."""
+        with self._op("copy", f"{src_key} -> {dst_key}") as record:
+            check_key(src_key)
+            check_key(dst_key)
+            try:
+                head = self.client.head_object(Bucket=self.bucket, Key=src_key)
+            except ClientError as exc:
+                raise self.translate(exc, src_key) from exc
+            source = {"Bucket": self.bucket, "Key": src_key}
+            self._server_copy(source, dst_key, head["ContentLength"], {"MetadataDirective": "COPY", **self._sse})
+            record.size = head["ContentLength"]
+            return self._stored(dst_key, head)
+
+    def _server_copy(self, source: dict, dst_key: str, size: int, extra: dict) -> None:
+        if size < self.copy_object_limit:
+            self.client.copy_object(CopySource=source, Bucket=self.bucket, Key=dst_key, **extra)
+        else:
+            self.client.copy(source, self.bucket, dst_key, ExtraArgs=extra, Config=self.transfer)
+
+    def set_metadata(self, key, metadata):
+        """Replace user metadata by copying the object onto itself (REPLACE), keeping type and SHA-256."""
+        with self._op("set_metadata", key) as record:
+            check_key(key)
+            metadata = check_metadata(metadata)
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+            kept = {SHA256_META: head["Metadata"][SHA256_META]} if SHA256_META in head.get("Metadata", {}) else {}
+            extra = {"MetadataDirective": "REPLACE", "Metadata": {**metadata, **kept}, **self._sse}
+            for field in ("ContentType", "ContentEncoding", "ContentLanguage", "CacheControl", "ContentDisposition"):
+                if head.get(field):
+                    extra[field] = head[field]
+            self._server_copy({"Bucket": self.bucket, "Key": key}, key, head["ContentLength"], extra)
+            record.size = head["ContentLength"]
+
+    def list(self, prefix=""):
+        """ListObjectsV2, page by page, in key order (sha256 is None)."""
+        with self._op("list", prefix) as record:
+            record.size = 0
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    record.size += 1
+                    yield StoredObject(item["Key"], item["Size"])
+
+    def url(self, key, *, expires_in=None, filename, content_type=None, disposition="attachment"):
+        """A presigned GET (signed for S3_PUBLIC_ENDPOINT_URL when set) that answers with ``filename``."""
+        with self._op("url", key):
+            check_key(key)
+            params = {
+                "Bucket": self.bucket, "Key": key,
+                "ResponseContentDisposition": content_disposition(filename, safe_disposition(disposition, content_type)),
+            }
+            if content_type:
+                params["ResponseContentType"] = content_type
+            return self._client("presign").generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=int(expires_in or self.presign_expires))
+
+    def check(self):
+        """HeadBucket with a single attempt; raises StorageMisconfigured or StorageUnavailable."""
+        with self._op("check", None):
+            self._client("check").head_bucket(Bucket=self.bucket)
+
+    def ensure_ready(self):
+        """Create the bucket if it is missing (LocationConstraint outside us-east-1), then check it."""
+        with self._op("ensure_ready", None):
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                if self._code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                    raise
+                args: dict[str, Any] = {"Bucket": self.bucket}
+                if self.region != "us-east-1":
+                    args["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+                try:
+                    self.client.create_bucket(**args)
+                except ClientError as create_exc:
+                    if self._code(create_exc) != "BucketAlreadyOwnedByYou":
+                        raise
+        self.check()

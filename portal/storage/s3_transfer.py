@@ -1,0 +1,213 @@
+"""How the S3 provider feeds boto3's transfer manager: hashing readers, and open files read in place."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from stat import S_ISREG
+from typing import Any, BinaryIO
+
+from boto3.s3.transfer import TransferConfig, create_transfer_manager
+from s3transfer.utils import OSUtils
+
+from portal.storage.base import CHUNK_SIZE, StorageIntegrityError
+
+#: user-metadata name that carries the object's SHA-256 (hex); stat() reads it back
+SHA256_META = "portal-sha256"
+
+
+@dataclass
+class Uploaded:
+    """What went up: byte count and SHA-256 of exactly those bytes."""
+
+    size: int
+    sha256: str
+
+
+class HashingReader:
+    """A non-seekable reader over ``stream`` that hashes and counts every byte on its way through.
+
+    Reads return exactly the amount asked for until the end (S3 parts must be full-sized), and bytes
+    pushed back with ``unread`` come out first without being hashed twice.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream, self._pending = stream, b""
+        self._digest, self.size = hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        # Non-seekable makes the transfer manager read each part exactly once, in order.
+        return False
+
+    def unread(self, data: bytes) -> None:
+        self._pending = data
+
+    def read(self, amount: int | None = -1) -> bytes:
+        pieces: list[bytes] = []
+        if self._pending:
+            if amount is not None and 0 <= amount < len(self._pending):
+                data, self._pending = self._pending[:amount], self._pending[amount:]
+                return data
+            pieces.append(self._pending)
+            self._pending = b""
+        wanted = None if amount is None or amount < 0 else amount - sum(map(len, pieces))
+        while wanted is None or wanted > 0:
+            chunk = self._stream.read(CHUNK_SIZE if wanted is None else wanted)
+            if chunk is None:
+                raise ValueError("the upload stream returned None; it must be a blocking binary stream")
+            if not chunk:
+                break
+            self._digest.update(chunk)
+            self.size += len(chunk)
+            pieces.append(chunk)
+            if wanted is not None:
+                wanted -= len(chunk)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def digest(self) -> bytes:
+        return self._digest.digest()
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+class _Extent(io.RawIOBase):
+    """Bytes [start, start + length) of an open file, read with pread: views never share a position."""
+
+    def __init__(self, fd: int, start: int, length: int) -> None:
+        super().__init__()
+        self._fd, self._start, self._length, self._pos = fd, start, length, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        count = min(len(buffer), self._length - self._pos)
+        if count <= 0:
+            return 0
+        read = os.preadv(self._fd, [memoryview(buffer)[:count]], self._start + self._pos)
+        self._pos += read
+        return read
+
+
+class _ExtentOSUtils(OSUtils):
+    """Makes the transfer manager open views of one open file where it would open a path."""
+
+    def __init__(self, fd: int, start: int, length: int) -> None:
+        super().__init__()
+        self._fd, self._start, self._length = fd, start, length
+
+    def get_file_size(self, filename: str) -> int:
+        return self._length
+
+    def open(self, filename: str, mode: str) -> _Extent:
+        return _Extent(self._fd, self._start, self._length)
+
+
+def _open_file(stream: Any) -> tuple[int, int, os.stat_result] | None:
+    """(fd, position, stat) when ``stream`` is an open regular file; None for anything else."""
+    try:
+        fd, position = stream.fileno(), stream.tell()
+        info = os.fstat(fd)
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
+    if not S_ISREG(info.st_mode) or position > info.st_size:
+        return None
+    return fd, position, info
+
+
+def _identity(info: os.stat_result) -> tuple:
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+def upload(client: Any, config: TransferConfig, bucket: str, key: str, stream: BinaryIO,
+           extra: dict, expected: str | None) -> Uploaded:
+    """Send ``stream`` to ``bucket``/``key`` and return the size and SHA-256 of what was sent.
+
+    Below the multipart threshold: one PUT with ChecksumSHA256, which the store verifies, and the
+    hash in metadata. An open regular file at or above it: parts read in place by the transfer
+    manager's workers (no part buffered in memory) while this thread hashes the same bytes in order;
+    the file must not change meanwhile. Any other stream: parts buffered as they are read through a
+    HashingReader. Both large paths record ``expected`` (when given) as metadata. Raises
+    StorageIntegrityError when ``expected`` is given and does not match, or the file changed.
+    """
+    threshold = config.multipart_threshold
+    opened = _open_file(stream)
+    if opened and opened[2].st_size - opened[1] >= threshold:
+        return _upload_file(client, config, bucket, key, stream, opened, extra, expected)
+    reader = HashingReader(stream)
+    head = reader.read(threshold)
+    if len(head) < threshold:
+        if expected and reader.hexdigest() != expected:
+            raise StorageIntegrityError(f"SHA-256 of the {reader.size} bytes received does not match")
+        extra = {**extra, "Metadata": {**extra["Metadata"], SHA256_META: reader.hexdigest()},
+                 "ChecksumSHA256": base64.b64encode(reader.digest()).decode("ascii")}
+        client.upload_fileobj(io.BytesIO(head), bucket, key, ExtraArgs=extra, Config=config)
+    else:
+        reader.unread(head)
+        del head
+        client.upload_fileobj(reader, bucket, key, ExtraArgs=_with_expected(extra, expected), Config=config)
+    return Uploaded(reader.size, reader.hexdigest())
+
+
+def _with_expected(extra: dict, expected: str | None) -> dict:
+    return {**extra, "Metadata": {**extra["Metadata"], SHA256_META: expected}} if expected else extra
+
+
+def _upload_file(client, config, bucket, key, stream, opened, extra, expected) -> Uploaded:
+    fd, start, before = opened
+    length = before.st_size - start
+    digest = hashlib.sha256()
+    with create_transfer_manager(client, config, osutil=_ExtentOSUtils(fd, start, length)) as manager:
+        # The manager takes a path here; our OSUtils maps it to the open file.
+        future = manager.upload("<open file>", bucket, key, extra_args=_with_expected(extra, expected))
+        try:
+            _hash_extent(fd, start, length, digest, future)
+        except BaseException:
+            _withdraw(client, bucket, key, future)
+            raise
+        future.result()
+    if _identity(os.fstat(fd)) != _identity(before):
+        client.delete_object(Bucket=bucket, Key=key)
+        raise StorageIntegrityError("the file changed while it was being uploaded; nothing was stored")
+    stream.seek(start + length)  # as if read to the end, like the other paths
+    return Uploaded(length, digest.hexdigest())
+
+
+def _withdraw(client: Any, bucket: str, key: str, future: Any) -> None:
+    """Stop an upload whose bytes cannot be vouched for: cancel it, or delete it if it already finished."""
+    future.cancel()  # a multipart upload in progress is aborted by the transfer manager
+    try:
+        future.result()
+    except BaseException:
+        return
+    client.delete_object(Bucket=bucket, Key=key)
+
+
+def _hash_extent(fd: int, start: int, length: int, digest: Any, future: Any) -> None:
+    buffer = memoryview(bytearray(CHUNK_SIZE))
+    done = 0
+    while done < length:
+        read = os.preadv(fd, [buffer[:min(CHUNK_SIZE, length - done)]], start + done)
+        if read == 0:
+            raise StorageIntegrityError("the file shrank while it was being uploaded; nothing was stored")
+        digest.update(buffer[:read])
+        done += read
+        if future.done():
+            future.result()  # a failed upload raises here instead of after a pointless full read

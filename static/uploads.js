@@ -1,0 +1,172 @@
+// Uploads with progress: direct upload on a document page, staging on the new-document form.
+// Without JavaScript both forms still work as plain multipart forms.
+(function () {
+  "use strict";
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+
+  function humanSize(bytes) {
+    var units = ["bytes", "KB", "MB", "GB"], value = bytes, unit = 0;
+    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
+    return unit === 0 ? bytes + " bytes" : value.toFixed(value < 10 ? 1 : 0) + " " + units[unit];
+  }
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  // One list row with a progress bar; returns helpers to update it.
+  function progressRow(list, file) {
+    var row = element("li", "uploading");
+    var name = element("span", "name", file.name || "pasted image");
+    var size = element("span", "muted", humanSize(file.size));
+    var status = element("span", "status muted", "waiting");
+    var bar = element("div", "progress"), fill = element("span");
+    bar.appendChild(fill);
+    row.append(name, size, status, bar);
+    list.appendChild(row);
+    return {
+      row: row,
+      progress: function (fraction) { fill.style.width = Math.round(fraction * 100) + "%"; status.textContent = Math.round(fraction * 100) + "%"; },
+      done: function (text) { fill.style.width = "100%"; status.textContent = text || "done"; row.className = "done"; },
+      fail: function (message) { row.className = "failed"; status.textContent = "failed"; bar.remove(); row.appendChild(element("span", "message", message)); }
+    };
+  }
+
+  function send(url, body, ui, contentType) {
+    return new Promise(function (resolve) {
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", url);
+      xhr.setRequestHeader("X-CSRFToken", csrf);
+      xhr.setRequestHeader("Accept", "application/json");
+      if (contentType) xhr.setRequestHeader("Content-Type", contentType);
+      xhr.upload.onprogress = function (event) { if (event.lengthComputable) ui.progress(event.loaded / event.total); };
+      xhr.onload = function () {
+        var answer = null;
+        try { answer = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+        if (xhr.status >= 200 && xhr.status < 300) { resolve({ ok: true, answer: answer }); return; }
+        var message = answer && answer.message ? answer.message : "The server answered " + xhr.status + ".";
+        ui.fail(message);
+        resolve({ ok: false });
+      };
+      xhr.onerror = function () { ui.fail("The connection failed. Please try again."); resolve({ ok: false }); };
+      xhr.send(body);
+    });
+  }
+
+  function tooLarge(file, maxBytes, ui) {
+    if (maxBytes && file.size > maxBytes) {
+      ui.fail("This file is larger than the limit of " + humanSize(maxBytes) + ". Nothing was uploaded.");
+      return true;
+    }
+    return false;
+  }
+
+  function wireDropzone(zone, onFiles) {
+    ["dragenter", "dragover"].forEach(function (type) {
+      zone.addEventListener(type, function (event) { event.preventDefault(); zone.classList.add("over"); });
+    });
+    ["dragleave", "drop"].forEach(function (type) {
+      zone.addEventListener(type, function () { zone.classList.remove("over"); });
+    });
+    zone.addEventListener("drop", function (event) {
+      event.preventDefault();
+      if (event.dataTransfer && event.dataTransfer.files.length) onFiles(event.dataTransfer.files);
+    });
+  }
+
+  // --- direct upload on a document page -------------------------------------------------------
+  var uploadForm = document.getElementById("upload-form");
+  if (uploadForm) {
+    var list = document.getElementById("upload-list");
+    var input = uploadForm.querySelector("input[type=file]");
+    var maxBytes = parseInt(uploadForm.dataset.maxBytes, 10);
+    var uploadAll = function (files) {
+      var jobs = Array.prototype.map.call(files, function (file) {
+        var ui = progressRow(list, file);
+        if (tooLarge(file, maxBytes, ui)) return Promise.resolve({ ok: false });
+        var body = new FormData();
+        body.append("csrf_token", csrf);
+        body.append("files", file, file.name);
+        return send(uploadForm.action, body, ui).then(function (result) { if (result.ok) ui.done(); return result; });
+      });
+      input.value = "";
+      Promise.all(jobs).then(function (results) {
+        if (results.some(function (r) { return r.ok; }) && results.every(function (r) { return r.ok; })) {
+          window.location.reload();
+        }
+      });
+    };
+    uploadForm.addEventListener("submit", function (event) {
+      if (!input.files.length) return;
+      event.preventDefault();
+      uploadAll(input.files);
+    });
+    wireDropzone(document.getElementById("dropzone"), uploadAll);
+  }
+
+  // --- staging on the new-document form --------------------------------------------------------
+  var staging = document.getElementById("staging");
+  if (staging) {
+    var stagedList = document.getElementById("staged-list");
+    var fileInput = staging.querySelector("input[type=file]");
+    var limit = parseInt(staging.dataset.maxBytes, 10);
+
+    var addStaged = function (ui, file) {
+      ui.done("staged");
+      ui.row.dataset.stagingId = file.id;
+      var hidden = element("input");
+      hidden.type = "hidden"; hidden.name = "staged_ids"; hidden.value = file.id;
+      var remove = element("button", "link remove", "Remove");
+      remove.type = "button";
+      remove.dataset.removeUrl = "/staging/" + file.id + "/delete";
+      ui.row.append(hidden, remove);
+    };
+
+    var stage = function (files) {
+      Array.prototype.forEach.call(files, function (file) {
+        var ui = progressRow(stagedList, file);
+        if (tooLarge(file, limit, ui)) return;
+        var body = new FormData();
+        body.append("csrf_token", csrf);
+        body.append("files", file, file.name);
+        send(staging.dataset.stageUrl, body, ui).then(function (result) {
+          if (result.ok) addStaged(ui, result.answer.files[0]);
+        });
+      });
+      fileInput.value = "";
+    };
+
+    fileInput.addEventListener("change", function () { if (fileInput.files.length) stage(fileInput.files); });
+    wireDropzone(document.getElementById("dropzone"), stage);
+
+    stagedList.addEventListener("click", function (event) {
+      var button = event.target.closest("button.remove");
+      if (!button) return;
+      var row = button.closest("li");
+      fetch(button.dataset.removeUrl, { method: "POST", headers: { "X-CSRFToken": csrf, "Accept": "application/json" } })
+        .then(function (response) { if (response.ok) row.remove(); });
+    });
+
+    // A pasted image goes to staging as a data: URL (base64).
+    document.addEventListener("paste", function (event) {
+      var items = (event.clipboardData && event.clipboardData.items) || [];
+      Array.prototype.forEach.call(items, function (item) {
+        if (item.kind !== "file" || item.type.indexOf("image/") !== 0) return;
+        var blob = item.getAsFile();
+        var name = "pasted-" + new Date().toISOString().replace(/[:.]/g, "-") + "." + item.type.split("/")[1];
+        var ui = progressRow(stagedList, { name: name, size: blob.size });
+        var reader = new FileReader();
+        reader.onload = function () {
+          var url = staging.dataset.stage64Url + "?filename=" + encodeURIComponent(name);
+          send(url, reader.result, ui, "text/plain").then(function (result) {
+            if (result.ok) addStaged(ui, result.answer.files[0]);
+          });
+        };
+        reader.readAsDataURL(blob);
+      });
+    });
+  }
+})();

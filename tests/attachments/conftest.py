@@ -1,0 +1,79 @@
+"""Fixtures for attachment flows: a document, upload helpers and views of what the store holds."""
+from __future__ import annotations
+
+import io
+import uuid
+
+import pytest
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
+
+from portal.extensions import db, storage
+from portal.models import Attachment, AttachmentStaging, Document
+from tests.support.moto_server import moto_endpoint  # noqa: F401  (fixture)
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
+PDF = b"%PDF-1.7\n" + b"1 0 obj << /Type /Catalog >> endobj\n" * 40 + b"%%EOF\n"
+
+
+@pytest.fixture
+def document(app, staff_user):
+    document = Document(title="Quarterly report", description="", created_by=staff_user.id)
+    db.session.add(document)
+    db.session.commit()
+    return document
+
+
+def multipart(files: list[tuple[str, bytes]], **fields: str) -> tuple[bytes, str]:
+    """A multipart/form-data body (fields first, as the portal's forms send them) and its content type.
+
+    Built in memory: werkzeug's test client spools large bodies to a temporary file it never closes.
+    """
+    values = MultiDict(list(fields.items()))
+    for name, content in files:
+        values.add("files", FileStorage(io.BytesIO(content), filename=name))
+    boundary, body = encode_multipart(values)
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def upload(client, document_id: int, *files: tuple[str, bytes], json: bool = False, **kwargs):
+    """POST files to a document's direct-upload form."""
+    body, content_type = multipart(list(files))
+    headers = {"Accept": "application/json"} if json else {}
+    return client.post(f"/documents/{document_id}/attachments", data=body, headers=headers,
+                       content_type=content_type, **kwargs)
+
+
+def stage(client, *files: tuple[str, bytes]):
+    body, content_type = multipart(list(files))
+    return client.post("/staging", data=body, headers={"Accept": "application/json"}, content_type=content_type)
+
+
+def stored_keys() -> list[str]:
+    """Every object key the default store holds (what an operator listing the bucket or folder sees)."""
+    return sorted(obj.key for obj in storage.default.list(""))
+
+
+def rows() -> tuple[list[Attachment], list[AttachmentStaging]]:
+    db.session.expire_all()
+    return db.session.query(Attachment).all(), db.session.query(AttachmentStaging).all()
+
+
+def downloaded(client, attachment_id: int) -> bytes:
+    """Follow the download link like a browser: the redirect, then the signed or presigned URL."""
+    with client.get(f"/attachments/{attachment_id}/download") as response:
+        assert response.status_code in (200, 302), response.status_code
+        if response.status_code == 200:
+            return response.get_data()
+        location = response.headers["Location"]
+    with client.get(location) as response:
+        assert response.status_code == 200
+        return response.get_data()
+
+
+@pytest.fixture
+def s3_app_config(moto_endpoint):
+    """Settings that put new files in a fresh bucket on moto's S3 server (real HTTP on 127.0.0.1)."""
+    return {"STORAGE_TYPE": "s3", "S3_BUCKET": f"portal-{uuid.uuid4().hex[:12]}", "S3_ENDPOINT_URL": moto_endpoint,
+            "S3_ACCESS_KEY": "testing-access", "S3_SECRET_KEY": "testing-secret", "S3_REGION": "us-east-1",
+            "S3_MULTIPART_THRESHOLD_MB": 5, "S3_MULTIPART_CHUNK_MB": 5}

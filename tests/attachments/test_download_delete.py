@@ -1,0 +1,127 @@
+"""Downloads (signed redirect, legacy filepath, proxy with ranges) and deletes."""
+from __future__ import annotations
+
+import pytest
+
+from portal.extensions import db, storage
+from portal.models import Attachment
+from portal.storage.base import StorageUnavailable
+from tests.attachments.conftest import PDF, downloaded, rows, stored_keys, upload
+
+
+def _one(client, document, name="r.pdf", content=PDF) -> Attachment:
+    upload(client, document.id, (name, content))
+    return rows()[0][-1]
+
+
+def test_download_redirects_to_a_signed_link_served_as_attachment(staff_client, document):
+    attachment = _one(staff_client, document, "Prüfbericht 2026.pdf")
+    response = staff_client.get(f"/attachments/{attachment.id}/download")
+    assert response.status_code == 302 and "/files/" in response.headers["Location"]
+    with staff_client.get(response.headers["Location"]) as served:
+        assert served.get_data() == PDF
+        assert served.headers["Content-Disposition"].startswith("attachment;")
+        assert "filename*=UTF-8''Pr%C3%BCfbericht%202026.pdf" in served.headers["Content-Disposition"]
+        assert served.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_uploaded_html_never_renders_in_the_portal(staff_client, document):
+    attachment = _one(staff_client, document, "evil.html", b"<script>alert(document.cookie)</script>")
+    location = staff_client.get(f"/attachments/{attachment.id}/download").headers["Location"]
+    with staff_client.get(location) as served:
+        assert served.headers["Content-Disposition"].startswith("attachment;")
+        assert served.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_legacy_rows_are_served_from_their_filepath(app, staff_client, document, tmp_path):
+    legacy = tmp_path / "storage" / "legacy" / "2019"
+    legacy.mkdir(parents=True)
+    (legacy / "old scan.pdf").write_bytes(PDF)
+    row = Attachment(document_id=document.id, filename="old scan.pdf", content_type="application/pdf",
+                     size=len(PDF), filepath="legacy/2019/old scan.pdf")
+    db.session.add(row)
+    db.session.commit()
+    page = staff_client.get(f"/documents/{document.id}").get_data(as_text=True)
+    assert "store-legacy" in page
+    with staff_client.get(f"/attachments/{row.id}/download") as served:
+        assert served.status_code == 200 and served.get_data() == PDF
+        assert served.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("filepath", ["legacy/gone.pdf", "/etc/passwd", "../../etc/passwd"])
+def test_missing_or_escaping_legacy_files_give_a_clear_page(staff_client, document, filepath):
+    row = Attachment(document_id=document.id, filename="x.pdf", content_type="application/pdf", size=1,
+                     filepath=filepath)
+    db.session.add(row)
+    db.session.commit()
+    response = staff_client.get(f"/attachments/{row.id}/download")
+    assert response.status_code in (404, 503)
+    assert "root:" not in response.get_data(as_text=True)
+
+
+class TestProxyMode:
+    @pytest.fixture
+    def app_config(self):
+        return {"DOWNLOAD_MODE": "proxy"}
+
+    def test_streams_through_the_portal_with_ranges(self, staff_client, document):
+        attachment = _one(staff_client, document)
+        with staff_client.get(f"/attachments/{attachment.id}/download") as whole:
+            assert whole.status_code == 200 and whole.get_data() == PDF
+            assert whole.headers["Accept-Ranges"] == "bytes"
+            assert whole.headers["Content-Disposition"] == 'attachment; filename="r.pdf"'
+            etag = whole.headers["ETag"]
+        with staff_client.get(f"/attachments/{attachment.id}/download", headers={"Range": "bytes=5-24"}) as part:
+            assert part.status_code == 206 and part.get_data() == PDF[5:25]
+            assert part.headers["Content-Range"] == f"bytes 5-24/{len(PDF)}"
+        with staff_client.get(f"/attachments/{attachment.id}/download", headers={"Range": "bytes=-10"}) as tail:
+            assert tail.get_data() == PDF[-10:]
+        beyond = staff_client.get(f"/attachments/{attachment.id}/download", headers={"Range": f"bytes={len(PDF)}-"})
+        assert beyond.status_code == 416
+        cached = staff_client.get(f"/attachments/{attachment.id}/download", headers={"If-None-Match": etag})
+        assert cached.status_code == 304
+
+
+def test_owner_deletes_row_and_object(staff_client, document):
+    attachment = _one(staff_client, document)
+    response = staff_client.post(f"/attachments/{attachment.id}/delete", follow_redirects=True)
+    assert "Deleted r.pdf." in response.get_data(as_text=True)
+    assert rows() == ([], []) and stored_keys() == []
+
+
+def test_other_staff_cannot_delete_but_an_admin_can(client, auth, staff_user, admin_user, document):
+    from portal.auth.service import create_user
+    from tests.conftest import PASSWORD
+
+    create_user("other@example.com", "Other", PASSWORD)
+    auth.login(staff_user.email)
+    attachment = _one(client, document)
+    auth.logout()
+    auth.login("other@example.com")
+    assert client.post(f"/attachments/{attachment.id}/delete").status_code == 403
+    assert len(rows()[0]) == 1
+    auth.logout()
+    auth.login(admin_user.email)
+    assert client.post(f"/attachments/{attachment.id}/delete").status_code == 302
+    assert rows() == ([], []) and stored_keys() == []
+
+
+def test_a_store_that_refuses_the_delete_keeps_the_attachment(app, staff_client, document, monkeypatch):
+    attachment = _one(staff_client, document)
+    attachment_id = attachment.id
+
+    def refuse(key):
+        raise StorageUnavailable("the store is down")
+
+    monkeypatch.setattr(storage.default, "delete", refuse)
+    response = staff_client.post(f"/attachments/{attachment_id}/delete", follow_redirects=True)
+    assert "could not be deleted from storage, so it was kept" in response.get_data(as_text=True)
+    monkeypatch.undo()
+    (kept,), _ = rows()
+    assert kept.id == attachment_id
+    assert downloaded(staff_client, attachment_id) == PDF
+
+
+def test_unknown_attachment_is_404(staff_client):
+    assert staff_client.get("/attachments/999/download").status_code == 404
+    assert staff_client.post("/attachments/999/delete").status_code == 404
