@@ -1,0 +1,79 @@
+"""A real browser: create a document with staged files, upload another, download each, delete one."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.attachments.conftest import PDF, PNG
+from tests.browser.conftest import sign_in
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+TEXT = "Minutes of the meeting\n".encode() * 50
+
+
+@pytest.fixture
+def app_config():
+    return {"WTF_CSRF_ENABLED": True}
+
+
+def test_staged_files_upload_download_and_delete_in_chromium(live_server, page, staff_user, admin_user, tmp_path):
+    originals = {"scan.png": PNG, "report.pdf": PDF, "minutes.txt": TEXT}
+    for name, content in originals.items():
+        (tmp_path / name).write_bytes(content)
+
+    sign_in(page, live_server, staff_user.email, PASSWORD)
+    page.wait_for_url(live_server + "/")
+    page.click("text=New document")
+    page.fill("input[name=title]", "Board meeting")
+    page.set_input_files("#files", [str(tmp_path / "scan.png"), str(tmp_path / "report.pdf")])
+    page.wait_for_selector("#staged-list li.done >> nth=1")
+    assert page.locator("#staged-list input[name=staged_ids]").count() == 2
+    page.click("button:has-text('Save')")
+    page.wait_for_url(f"{live_server}/documents/*")
+    assert "“Board meeting” was created with 2 attachments." in page.locator(".flashes").inner_text()
+    assert page.locator("table.attachments a.download").count() == 2
+
+    page.set_input_files("#files", str(tmp_path / "minutes.txt"))
+    with page.expect_navigation():
+        page.click("#upload-button")
+    links = page.locator("table.attachments a.download")
+    assert sorted(links.all_inner_texts()) == ["minutes.txt", "report.pdf", "scan.png"]
+
+    for index in range(links.count()):
+        name = links.nth(index).inner_text()
+        with page.expect_download() as info:
+            links.nth(index).click()
+        download = info.value
+        assert download.suggested_filename == name
+        assert Path(download.path()).read_bytes() == originals[name]
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row = page.locator("tr", has=page.locator("a.download", has_text="scan.png"))
+    with page.expect_navigation():
+        row.locator("button:has-text('Delete')").click()
+    assert "Deleted scan.png." in page.locator(".flashes").inner_text()
+    assert sorted(page.locator("table.attachments a.download").all_inner_texts()) == ["minutes.txt", "report.pdf"]
+
+
+def test_too_large_file_is_refused_in_the_browser(live_server, page, app, staff_user, admin_user, tmp_path):
+    from portal.extensions import db
+    from portal.models import Document
+
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    document = Document(title="Small files only", created_by=staff_user.id)
+    db.session.add(document)
+    db.session.commit()
+    big = tmp_path / "big.pdf"
+    big.write_bytes(b"%PDF-1.7\n" + b"0" * 200_000)
+    sign_in(page, live_server, staff_user.email, PASSWORD)
+    page.wait_for_url(live_server + "/")
+    page.goto(f"{live_server}/documents/{document.id}")
+    page.set_input_files("#files", str(big))
+    page.click("#upload-button")
+    message = page.locator("#upload-list .message")
+    message.wait_for()
+    assert "larger than the limit" in message.inner_text()
+    assert page.locator("table.attachments").count() == 0
