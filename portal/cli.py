@@ -66,3 +66,44 @@ def purge_staging(older_than: str | None) -> None:
     removed = DocumentStorageService().purge_staging(age)
     click.echo(f"Removed {removed} staged file{'s' if removed != 1 else ''} older than {age}.")
 
+
+keys_cli = AppGroup("keys", help="Key pairs for hybrid encryption at rest.")
+storage_cli.add_command(keys_cli)
+
+
+@keys_cli.command("generate")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--pq", is_flag=True, help="Post-quantum hybrid ML-KEM-768+X25519 instead of X25519.")
+def keys_generate(directory: str, pq: bool) -> None:
+    """Write a new key pair into DIRECTORY (private key mode 0600) and print its key id."""
+    from portal.storage.keys import write_keypair
+
+    try:
+        key_id = write_keypair(directory, pq=pq)
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"key id: {key_id}")
+    click.echo(f"public key (STORAGE_ENCRYPTION_PUBLIC_KEY): {directory}/{key_id}.pub.pem")
+    click.echo(f"private key (STORAGE_ENCRYPTION_PRIVATE_KEYS): {directory}/{key_id}.key.pem")
+
+
+@storage_cli.command("rotate-key")
+def rotate_key() -> None:
+    """Re-wrap every encrypted file's data key to STORAGE_ENCRYPTION_PUBLIC_KEY (content is not re-encrypted)."""
+    from flask import current_app
+
+    from portal.documents.rotation import KeyRotationService
+
+    if not current_app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"]:
+        raise click.ClickException("set STORAGE_ENCRYPTION_PUBLIC_KEY to the new public key first")
+    service = KeyRotationService()
+    total = service.pending()
+    click.echo(f"{total} encrypted file{'s' if total != 1 else ''} to re-wrap to {service.public_key.key_id}.")
+    with click.progressbar(length=total, label="Re-wrapping", show_pos=True) as bar:
+        report = service.rotate(progress=bar.update)
+    click.echo(f"Re-wrapped {report.rewrapped}; {len(report.failures)} failed.")
+    for failure in report.failures:
+        click.echo(f"  {failure}", err=True)
+    if report.failures:
+        raise SystemExit(1)
+

@@ -90,6 +90,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("S3_MULTIPART_THRESHOLD_MB", 16, _int(5, 5120), "Objects from this size up go as multipart uploads."),
     Setting("S3_MULTIPART_CHUNK_MB", 16, _int(5, 5120), "Part size of multipart uploads."),
     Setting("S3_MAX_CONCURRENCY", 4, _int(1, 64), "Parts uploaded at once."),
+    Setting("S3_UPLOAD_BUFFER_MB", 64, _int(16, 4096), "About how much memory one streamed upload may hold in parts."),
     Setting("S3_CONNECT_TIMEOUT", 5, _int(1, 300), "Seconds to wait for a connection to the store."),
     Setting("S3_READ_TIMEOUT", 60, _int(1, 3600), "Seconds to wait for the store to answer."),
     Setting("S3_MAX_ATTEMPTS", 3, _int(1, 20), "Attempts per request, retries included."),
@@ -137,6 +138,9 @@ def _derive_defaults(values: dict, instance: Path) -> None:
     if values["STORAGE_TYPE"] == "minio":
         values["S3_ADDRESSING_STYLE"] = values["S3_ADDRESSING_STYLE"] or "path"
         values["S3_CHECKSUMS"] = values["S3_CHECKSUMS"] or "when_required"
+    if values["S3_ENDPOINT_URL"]:
+        # S3-compatible stores behind an endpoint rarely have wildcard DNS for bucket subdomains.
+        values["S3_ADDRESSING_STYLE"] = values["S3_ADDRESSING_STYLE"] or "path"
     values["S3_ADDRESSING_STYLE"] = values["S3_ADDRESSING_STYLE"] or "auto"
     values["S3_CHECKSUMS"] = values["S3_CHECKSUMS"] or "when_supported"
     if not values["SECRET_KEY"] and values["PORTAL_ENV"] == "development":
@@ -177,8 +181,21 @@ def _validate(values: dict) -> None:
     for path in [values["STORAGE_ENCRYPTION_PUBLIC_KEY"], *values["STORAGE_ENCRYPTION_PRIVATE_KEYS"]]:
         if path and not Path(path).is_file():
             raise ConfigError(f"encryption key file {path!r} does not exist")
+    _check_key_files(values)
     if values["DATABASE_URL"].startswith("postgres://"):
         raise ConfigError("DATABASE_URL uses 'postgres://'; write 'postgresql+psycopg://' instead")
+
+
+def _check_key_files(values: dict) -> None:
+    """Load the configured key files once, so a wrong file stops start-up instead of the first upload."""
+    from portal.storage.keys import KeyFileError, KeyRing, load_public_key
+
+    try:
+        if values["STORAGE_ENCRYPTION_PUBLIC_KEY"]:
+            load_public_key(values["STORAGE_ENCRYPTION_PUBLIC_KEY"])
+        KeyRing.from_files(values["STORAGE_ENCRYPTION_PRIVATE_KEYS"])
+    except KeyFileError as exc:
+        raise ConfigError(str(exc).replace("\n", " ")) from None
 
 
 def settings_table() -> str:

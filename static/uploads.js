@@ -30,7 +30,7 @@
     return {
       row: row,
       progress: function (fraction) { fill.style.width = Math.round(fraction * 100) + "%"; status.textContent = Math.round(fraction * 100) + "%"; },
-      done: function (text) { fill.style.width = "100%"; status.textContent = text || "done"; row.className = "done"; },
+      done: function (text) { bar.remove(); status.textContent = text || "done"; row.className = "done"; },
       fail: function (message) { row.className = "failed"; status.textContent = "failed"; bar.remove(); row.appendChild(element("span", "message", message)); }
     };
   }

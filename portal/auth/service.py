@@ -1,10 +1,13 @@
 """Account rules: creating users, checking passwords, limiting repeated failed sign-ins."""
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
+from functools import lru_cache
 
 from flask import current_app
 from sqlalchemy import func, or_, select
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.extensions import db
 from portal.models import LoginAttempt, User, utcnow
@@ -22,6 +25,11 @@ class TooManyAttempts(AccountError):
     def __init__(self, minutes: int):
         super().__init__(f"Too many failed sign-ins. Try again in {minutes} minutes.")
         self.minutes = minutes
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_urlsafe(16))
 
 
 def normalize_email(email: str) -> str:
@@ -67,6 +75,9 @@ def authenticate(email: str, password: str, remote_addr: str) -> User | None:
     if failures >= current_app.config["LOGIN_MAX_ATTEMPTS"]:
         raise TooManyAttempts(current_app.config["LOGIN_LOCKOUT_MINUTES"])
     user = db.session.scalar(select(User).where(User.email == email))
+    if user is None:
+        # Spend the same time as a real check, so response times do not reveal which emails exist.
+        check_password_hash(_dummy_hash(), password)
     ok = user is not None and user.is_active and user.check_password(password)
     db.session.add(LoginAttempt(email=email[:255], remote_addr=remote_addr[:64], succeeded=ok))
     # Old attempts are no longer needed to decide anything.

@@ -1,12 +1,14 @@
 """The one place that decides how a download is answered: redirect to the store, or stream through the portal."""
 from __future__ import annotations
 
+from typing import Iterator
+
 from flask import Response, current_app, redirect, request, send_file
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from portal.documents.service import DocumentStorageService
 from portal.models import StoredFileMixin
-from portal.storage.base import ObjectNotFound
+from portal.storage.base import ObjectNotFound, StorageIntegrityError
 from portal.storage.disposition import content_disposition
 
 
@@ -50,7 +52,7 @@ def _streamed_response(service: DocumentStorageService, row: StoredFileMixin) ->
         response.set_etag(etag)
         return response
     byte_range = _requested_range(size, etag)
-    body = service.open(row, byte_range)
+    body = _abort_on_tamper(service.open(row, byte_range), row)
     response = Response(body, mimetype=row.content_type, direct_passthrough=True)
     if byte_range is not None:
         first, last = byte_range
@@ -63,6 +65,23 @@ def _streamed_response(service: DocumentStorageService, row: StoredFileMixin) ->
     if etag:
         response.set_etag(etag)
     return _protect(response, row)
+
+
+def _abort_on_tamper(body: Iterator[bytes], row: StoredFileMixin) -> Iterator[bytes]:
+    """Pass the bytes on; a segment that fails to decrypt is logged and ends the response mid-way.
+
+    The status line is already sent by then, so the only honest signal left is a broken download
+    (the client sees fewer bytes than Content-Length), never silently wrong bytes.
+    """
+    try:
+        yield from body
+    except StorageIntegrityError as exc:
+        current_app.logger.error("download of %s %s stopped: %s", row.__tablename__, row.id, exc)
+        raise
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
 
 
 def _requested_range(size: int, etag: str | None) -> tuple[int, int] | None:

@@ -206,11 +206,23 @@ class DocumentStorageService:
             return provider.open(key, byte_range)
         envelope = Envelope.from_text(row.encryption)
         keyring = KeyRing.from_files(self.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"])
-        if byte_range is None:
-            return decrypt_chunks(provider.open(key), envelope, keyring)
-        first, last = byte_range
-        return decrypt_range(lambda start, end: provider.open(key, (start, end)), envelope, keyring,
-                             first, last, ciphertext_size(row.size))
+        opened: list = []
+
+        def read(byte_range: tuple[int, int] | None) -> Iterator[bytes]:
+            chunks = provider.open(key, byte_range)
+            opened.append(chunks)
+            return chunks
+
+        try:
+            if byte_range is None:
+                plain = decrypt_chunks(read(None), envelope, keyring)
+            else:
+                plain = decrypt_range(lambda start, end: read((start, end)), envelope, keyring,
+                                      byte_range[0], byte_range[1], ciphertext_size(row.size))
+        except BaseException:
+            _close_all(opened)
+            raise
+        return _closing(plain, opened)
 
     def plaintext_size(self, row: StoredFileMixin) -> int:
         """The size of the original file, as recorded when it was written."""
@@ -262,6 +274,21 @@ class DocumentStorageService:
             storage.get(storage_type).delete(key)
         except StorageError as exc:
             log.error("could not delete %s/%s (now an orphan): %s", storage_type, key, exc)
+
+
+def _close_all(streams: list) -> None:
+    for stream in streams:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+
+
+def _closing(chunks: Iterator[bytes], streams: list) -> Iterator[bytes]:
+    """Yield ``chunks``; whatever happens, close the store streams they were read from."""
+    try:
+        yield from chunks
+    finally:
+        _close_all(streams)
 
 
 class LegacyFiles:

@@ -113,7 +113,10 @@ class StorageProvider(abc.ABC):
         content_type: str | None = None,
         disposition: str = "attachment",
     ) -> str:
-        """A URL the browser can fetch for ``expires_in`` seconds (None: the provider's setting), served under ``filename``."""
+        """A URL the browser can fetch for ``expires_in`` seconds (None: the provider's configured default).
+
+        The response carries ``filename`` in Content-Disposition (built by portal.storage.disposition).
+        """
 
     @abc.abstractmethod
     def check(self) -> None:

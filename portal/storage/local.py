@@ -319,6 +319,8 @@ class LocalStorageProvider(StorageProvider):
                 op.size = response.content_length
         except (ObjectNotFound, StorageMisconfigured):
             abort(404)
+        # The stored type exactly, as S3 answers it (send_file would add a charset to text types).
+        response.headers["Content-Type"] = payload.get("t") or "application/octet-stream"
         response.headers["Content-Disposition"] = content_disposition(payload.get("f") or "download",
                                                                       payload.get("d") or "attachment")
         response.headers["X-Content-Type-Options"] = "nosniff"

@@ -97,6 +97,15 @@ class _Extent(io.RawIOBase):
         self._pos = max(0, base + offset)
         return self._pos
 
+    def read(self, size: int | None = -1) -> bytes:
+        # Straight to bytes: RawIOBase.read would fill a bytearray and copy it once more.
+        count = self._length - self._pos if size is None or size < 0 else min(size, self._length - self._pos)
+        if count <= 0:
+            return b""
+        data = os.pread(self._fd, count, self._start + self._pos)
+        self._pos += len(data)
+        return data
+
     def readinto(self, buffer) -> int:
         count = min(len(buffer), self._length - self._pos)
         if count <= 0:

@@ -71,3 +71,14 @@ def test_proxy_mode_streams_from_the_bucket(app, staff_client, document):
     app.config["DOWNLOAD_MODE"] = "proxy"
     with staff_client.get(f"/attachments/{attachment.id}/download", headers={"Range": "bytes=0-3"}) as part:
         assert part.status_code == 206 and part.get_data() == b"%PDF"
+
+
+def test_a_large_staged_file_survives_promotion_and_proxying(app, staff_client):
+    """A multipart object copied server-side must still pass botocore's checksum check when read back."""
+    payload = os.urandom(11 * 1024 * 1024 + 1)
+    staged = stage(staff_client, ("big.bin", payload)).get_json()["files"][0]
+    staff_client.post("/documents/new", data={"title": "Big", "staged_ids": [str(staged["id"])]})
+    (attachment,), _ = rows()
+    app.config["DOWNLOAD_MODE"] = "proxy"
+    with staff_client.get(f"/attachments/{attachment.id}/download") as response:
+        assert hashlib.sha256(response.get_data()).hexdigest() == hashlib.sha256(payload).hexdigest()

@@ -1,0 +1,189 @@
+"""Hybrid encryption at rest through the portal: upload, streamed decrypting downloads, rotation, key errors."""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+
+import pytest
+import requests
+
+from portal.documents.service import ENVELOPE_METADATA
+from portal.extensions import db, storage
+from portal.models import Attachment
+from portal.storage.crypto import ciphertext_size
+from portal.storage.keys import Envelope, write_keypair
+from tests.attachments.conftest import PDF, downloaded, rows, upload
+
+PAYLOAD = os.urandom(200_000)  # several 64 KiB segments
+
+
+def keypair(folder, pq=False) -> tuple[str, str, str]:
+    key_id = write_keypair(folder, pq=pq)
+    return key_id, str(folder / f"{key_id}.pub.pem"), str(folder / f"{key_id}.key.pem")
+
+
+@pytest.fixture
+def keys(tmp_path):
+    return keypair(tmp_path / "keys")
+
+
+@pytest.fixture
+def app_config(keys):
+    key_id, public, private = keys
+    return {"STORAGE_ENCRYPTION": "hybrid", "STORAGE_ENCRYPTION_PUBLIC_KEY": public,
+            "STORAGE_ENCRYPTION_PRIVATE_KEYS": [private]}
+
+
+def raw_object(row: Attachment) -> bytes:
+    return b"".join(storage.get(row.storage_type).open(row.storage_path))
+
+
+def test_stored_bytes_are_ciphertext_and_the_download_is_the_original(staff_client, document, keys):
+    upload(staff_client, document.id, ("secret.bin", PAYLOAD))
+    (row,), _ = rows()
+    stored = raw_object(row)
+    assert PAYLOAD[:64] not in stored and len(stored) == ciphertext_size(len(PAYLOAD))
+    assert row.size == len(PAYLOAD) and row.sha256 == hashlib.sha256(PAYLOAD).hexdigest()
+    assert Envelope.from_text(row.encryption).key_id == keys[0]
+    assert storage.default.stat(row.storage_path).metadata[ENVELOPE_METADATA] == row.encryption
+    page = staff_client.get(f"/documents/{document.id}").get_data(as_text=True)
+    assert ">encrypted<" in page
+    response = staff_client.get(f"/attachments/{row.id}/download")
+    assert response.status_code == 200, "encrypted files are streamed by the portal, never redirected"
+    assert response.get_data() == PAYLOAD
+    response.close()
+
+
+@pytest.mark.parametrize("first, last", [(0, 0), (65535, 65536), (70000, 199_999), (131072, 131072)])
+def test_ranges_decrypt_only_what_is_asked(staff_client, document, first, last):
+    upload(staff_client, document.id, ("secret.bin", PAYLOAD))
+    (row,), _ = rows()
+    with staff_client.get(f"/attachments/{row.id}/download", headers={"Range": f"bytes={first}-{last}"}) as part:
+        assert part.status_code == 206
+        assert part.get_data() == PAYLOAD[first:last + 1]
+
+
+def test_files_stored_before_encryption_keep_working(app, staff_client, document):
+    app.config["STORAGE_ENCRYPTION"] = "off"
+    upload(staff_client, document.id, ("plain.pdf", PDF))
+    app.config["STORAGE_ENCRYPTION"] = "hybrid"
+    upload(staff_client, document.id, ("secret.bin", PAYLOAD))
+    by_name = {row.filename: row for row in rows()[0]}
+    assert by_name["plain.pdf"].encryption is None and by_name["secret.bin"].encryption
+    assert downloaded(staff_client, by_name["plain.pdf"].id) == PDF
+    assert downloaded(staff_client, by_name["secret.bin"].id) == PAYLOAD
+
+
+def test_a_host_with_only_the_public_key_uploads_but_cannot_read(app, staff_client, document, keys):
+    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = []
+    assert upload(staff_client, document.id, ("secret.bin", PAYLOAD), json=True).status_code == 201
+    (row,), _ = rows()
+    response = staff_client.get(f"/attachments/{row.id}/download")
+    assert response.status_code == 503
+    assert f"this portal has no private key for key id {keys[0]}" in response.get_data(as_text=True)
+
+
+def test_a_tampered_object_never_yields_wrong_bytes(app, staff_client, document, caplog):
+    upload(staff_client, document.id, ("secret.bin", PAYLOAD))
+    (row,), _ = rows()
+    path = storage.default.path_for(row.storage_path)
+    data = bytearray(path.read_bytes())
+    data[150_000] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(Exception) as caught:
+        with staff_client.get(f"/attachments/{row.id}/download") as response:
+            response.get_data()
+    assert "segment" in str(caught.value)
+    assert f"download of attachment {row.id} stopped" in caplog.text
+
+
+def test_a_tampered_header_gets_an_error_page(staff_client, document):
+    upload(staff_client, document.id, ("secret.bin", PAYLOAD))
+    (row,), _ = rows()
+    path = storage.default.path_for(row.storage_path)
+    data = bytearray(path.read_bytes())
+    data[10] ^= 0x01
+    path.write_bytes(bytes(data))
+    response = staff_client.get(f"/attachments/{row.id}/download")
+    assert response.status_code == 503 and PAYLOAD[:100] not in response.get_data()
+
+
+def test_keys_generate_writes_a_private_key_only_the_owner_reads(runner, tmp_path):
+    result = runner.invoke(args=["storage", "keys", "generate", str(tmp_path / "new"), "--pq"])
+    assert result.exit_code == 0, result.output
+    key_id = result.output.split("key id: ")[1].split()[0]
+    assert key_id.startswith("mlkem768x25519-")
+    private = tmp_path / "new" / f"{key_id}.key.pem"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    again = runner.invoke(args=["storage", "keys", "generate", str(tmp_path / "new")])
+    assert again.exit_code == 0  # a second pair beside the first, never an overwrite
+
+
+def test_rotate_key_rewraps_without_touching_content(app, staff_client, document, runner, keys, tmp_path):
+    old_id, _, old_private = keys
+    upload(staff_client, document.id, ("a.bin", PAYLOAD), ("b.pdf", PDF))
+    before = {row.id: raw_object(row) for row in rows()[0]}
+    new_id, new_public, new_private = keypair(tmp_path / "keys2", pq=True)
+    app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
+    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [old_private, new_private]
+    result = runner.invoke(args=["storage", "rotate-key"])
+    assert result.exit_code == 0, result.output
+    assert f"2 encrypted files to re-wrap to {new_id}." in result.output and "Re-wrapped 2; 0 failed." in result.output
+    for row in rows()[0]:
+        assert Envelope.from_text(row.encryption).key_id == new_id
+        assert raw_object(row) == before[row.id]
+        assert storage.default.stat(row.storage_path).metadata[ENVELOPE_METADATA] == row.encryption
+    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [new_private]  # the old key can now be retired
+    assert {downloaded(staff_client, row.id) for row in rows()[0]} == {PAYLOAD, PDF}
+    again = runner.invoke(args=["storage", "rotate-key"])
+    assert "0 encrypted files to re-wrap" in again.output
+
+
+def test_rotate_key_without_the_old_private_key_reports_each_file(app, staff_client, document, runner, tmp_path):
+    upload(staff_client, document.id, ("a.bin", PAYLOAD))
+    _, new_public, new_private = keypair(tmp_path / "keys2")
+    app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
+    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [new_private]
+    result = runner.invoke(args=["storage", "rotate-key"])
+    assert result.exit_code == 1
+    assert "no private key for key id" in result.output and "Re-wrapped 0; 1 failed." in result.output
+
+
+def test_a_bad_key_file_stops_start_up(tmp_path):
+    from portal import ConfigError, create_app
+
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key")
+    with pytest.raises(ConfigError) as caught:
+        create_app({"INSTANCE_PATH": str(tmp_path)}, environ={
+            "STORAGE_ENCRYPTION": "hybrid", "STORAGE_ENCRYPTION_PUBLIC_KEY": str(bad)})
+    assert str(bad) in str(caught.value) and "\n" not in str(caught.value)
+
+
+class TestOnS3:
+    @pytest.fixture
+    def app_config(self, s3_app_config, keys):
+        _, public, private = keys
+        return {**s3_app_config, "STORAGE_ENCRYPTION": "hybrid", "STORAGE_ENCRYPTION_PUBLIC_KEY": public,
+                "STORAGE_ENCRYPTION_PRIVATE_KEYS": [private]}
+
+    def test_multipart_encrypted_upload_download_and_rotation(self, app, staff_client, document, runner, tmp_path):
+        storage.default.ensure_ready()
+        payload = os.urandom(11 * 1024 * 1024 + 5)  # three 5 MiB parts
+        upload(staff_client, document.id, ("big.bin", payload))
+        (row,), _ = rows()
+        assert row.storage_type == "s3"
+        stored = raw_object(row)
+        assert len(stored) == ciphertext_size(len(payload)) and payload[:1000] not in stored
+        assert downloaded(staff_client, row.id) == payload
+        _, new_public, new_private = keypair(tmp_path / "keys2")
+        app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
+        app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [*app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"], new_private]
+        assert runner.invoke(args=["storage", "rotate-key"]).exit_code == 0
+        (row,), _ = rows()
+        assert storage.default.stat(row.storage_path).metadata[ENVELOPE_METADATA] == row.encryption
+        assert raw_object(row) == stored
+        app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [new_private]
+        with staff_client.get(f"/attachments/{row.id}/download", headers={"Range": "bytes=5242870-5242889"}) as part:
+            assert part.get_data() == payload[5242870:5242890]

@@ -1,0 +1,1 @@
+"""Tests of the storage layer: one conformance suite over every provider, plus provider specifics."""

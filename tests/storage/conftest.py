@@ -1,0 +1,163 @@
+"""Storage suite fixtures: a bare Flask app per provider kind (local, S3 under mock_aws, MinIO profile over HTTP)."""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
+
+import pytest
+import requests
+from flask import Flask
+from moto import mock_aws
+
+from portal.config import load_settings
+from portal.storage import Storage
+from portal.storage.base import StorageProvider
+from tests.support.moto_server import moto_endpoint  # noqa: F401  (a fixture used below)
+
+MiB = 1024 * 1024
+# The smallest threshold S3 allows keeps the sizes around it (t-1, t, 2t+1) fast.
+THRESHOLD = 5 * MiB
+KINDS = ("local", "s3-mock", "minio-http")
+
+
+def make_storage_app(tmp_path: Path, **overrides) -> Flask:
+    """A bare Flask app with the portal's settings (``overrides`` typed) and a fresh Storage bound to it."""
+    app = Flask(__name__)
+    settings = {
+        "SECRET_KEY": "storage-suite-secret",
+        "S3_MULTIPART_THRESHOLD_MB": THRESHOLD // MiB,
+        "S3_MULTIPART_CHUNK_MB": THRESHOLD // MiB,
+        **overrides,
+    }
+    app.config.update(load_settings({}, str(tmp_path / "instance"), settings))
+    app.config["TESTING"] = True
+    Storage().init_app(app)
+    return app
+
+
+def s3_settings(bucket: str, **overrides) -> dict:
+    """Settings of an S3 store with test credentials that must never show up in a message or a log."""
+    return {"STORAGE_TYPE": "s3", "S3_BUCKET": bucket, "S3_ACCESS_KEY": "AKIATESTSECRETACCESS",
+            "S3_SECRET_KEY": "wJalrXUtnFEMI-test-secret-key", **overrides}
+
+
+def unique_bucket() -> str:
+    return f"portal-test-{uuid.uuid4().hex[:12]}"
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released), so connecting is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Harness:
+    """One provider under test plus the two things that differ by kind: fetching a URL, finding leftovers."""
+
+    kind: str
+    app: Flask
+    provider: StorageProvider
+    fetch: Callable[[str, Mapping[str, str]], tuple[int, Mapping[str, str], bytes]]
+    leftovers: Callable[[], list[str]]
+
+
+def _fetch_with_test_client(app: Flask):
+    def fetch(url, headers=None):
+        response = app.test_client().get(url, headers=dict(headers or {}))
+        with response:  # closes the file send_file opened
+            return response.status_code, response.headers, response.get_data()
+    return fetch
+
+
+def _fetch_with_requests(url, headers=None):
+    response = requests.get(url, headers=dict(headers or {}), timeout=10)
+    return response.status_code, response.headers, response.content
+
+
+def _temp_files(root: Path) -> Callable[[], list[str]]:
+    def leftovers():
+        return [str(path) for path in root.rglob(".tmp-*")]
+    return leftovers
+
+
+def _pending_uploads(provider) -> Callable[[], list[str]]:
+    def leftovers():
+        answer = provider.client.list_multipart_uploads(Bucket=provider.bucket)
+        return [upload["Key"] for upload in answer.get("Uploads", [])]
+    return leftovers
+
+
+def _empty_bucket(provider) -> None:
+    client, bucket = provider.client, provider.bucket
+    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+    client.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture(params=KINDS)
+def harness(request, tmp_path) -> Iterator[Harness]:
+    """The same conformance tests run once per provider kind."""
+    kind = request.param
+    if kind == "local":
+        app = make_storage_app(tmp_path)
+        with app.app_context():
+            provider = app.extensions["storage"].providers["local"]
+            provider.ensure_ready()
+            yield Harness(kind, app, provider, _fetch_with_test_client(app), _temp_files(provider.root))
+    elif kind == "s3-mock":
+        with mock_aws():
+            app = make_storage_app(tmp_path, **s3_settings(unique_bucket()))
+            with app.app_context():
+                provider = app.extensions["storage"].providers["s3"]
+                provider.ensure_ready()
+                yield Harness(kind, app, provider, _fetch_with_requests, _pending_uploads(provider))
+    else:
+        endpoint = request.getfixturevalue("moto_endpoint")
+        app = make_storage_app(tmp_path, **s3_settings(unique_bucket(), STORAGE_TYPE="minio", S3_ENDPOINT_URL=endpoint))
+        with app.app_context():
+            provider = app.extensions["storage"].providers["minio"]
+            provider.ensure_ready()
+            yield Harness(kind, app, provider, _fetch_with_requests, _pending_uploads(provider))
+            _empty_bucket(provider)  # the server lives all session; give its memory back
+
+
+@pytest.fixture
+def provider(harness) -> StorageProvider:
+    return harness.provider
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_botocore_loader():
+    """Every test builds fresh providers, and each would parse botocore's S3 model again (~0.3 s).
+
+    Sharing one data loader across the run's sessions keeps that cost to once; the loader only
+    caches read-only model files, so no state leaks between tests.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    shared = botocore.loaders.create_loader()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", lambda *args, **kwargs: shared)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    # A developer's HTTP(S)_PROXY must not route 127.0.0.1 traffic (moto, the closed port) elsewhere.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    # Keep boto3 from reading a developer's ~/.aws config or profile into the tests.
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)

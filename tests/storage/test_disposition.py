@@ -1,0 +1,52 @@
+"""Content-Disposition builder (RFC 6266 / RFC 5987) and the inline safety rule."""
+from __future__ import annotations
+
+import pytest
+
+from portal.storage.disposition import content_disposition, safe_disposition
+
+HEADERS = {
+    "plain ascii": ("report.pdf", 'attachment; filename="report.pdf"'),
+    "spaces kept": ("Quarterly report 2024.xlsx", 'attachment; filename="Quarterly report 2024.xlsx"'),
+    "accents": ("naïve résumé.pdf",
+                "attachment; filename=\"naive resume.pdf\"; filename*=UTF-8''na%C3%AFve%20r%C3%A9sum%C3%A9.pdf"),
+    "no ascii at all": ("报告.pdf", "attachment; filename=\"download.pdf\"; filename*=UTF-8''%E6%8A%A5%E5%91%8A.pdf"),
+    "emoji": ("📎.txt", "attachment; filename=\"download.txt\"; filename*=UTF-8''%F0%9F%93%8E.txt"),
+    "quote and backslash": ('a"b\\c.txt', "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b_c.txt"),
+    "header injection": ("evil\r\nSet-Cookie: a=b.txt", 'attachment; filename="evilSet-Cookie: a=b.txt"'),
+    "nul and tab": ("a\x00b\tc.txt", 'attachment; filename="abc.txt"'),
+    "path": ("../../etc/passwd", 'attachment; filename=".._.._etc_passwd"'),
+    "empty": ("", 'attachment; filename="download"'),
+    "only dots": ("..", 'attachment; filename="download"'),
+    "percent and semicolon": ("100%; sure.txt", 'attachment; filename="100%; sure.txt"'),
+}
+
+
+@pytest.mark.parametrize("filename, header", HEADERS.values(), ids=HEADERS.keys())
+def test_content_disposition(filename, header):
+    assert content_disposition(filename) == header
+    assert "\r" not in header and "\n" not in header
+
+
+def test_inline():
+    assert content_disposition("scan.pdf", "inline") == 'inline; filename="scan.pdf"'
+
+
+def test_unknown_disposition_is_refused():
+    with pytest.raises(ValueError):
+        content_disposition("a.txt", "form-data")
+
+
+@pytest.mark.parametrize("content_type, expected", [
+    ("application/pdf", "inline"),
+    ("image/png", "inline"),
+    ("text/plain; charset=utf-8", "inline"),
+    ("text/html", "attachment"),
+    ("TEXT/HTML; charset=utf-8", "attachment"),
+    ("image/svg+xml", "attachment"),
+    ("application/xhtml+xml", "attachment"),
+    (None, "attachment"),
+])
+def test_inline_only_for_passive_types(content_type, expected):
+    assert safe_disposition("inline", content_type) == expected
+    assert safe_disposition("attachment", content_type) == "attachment"

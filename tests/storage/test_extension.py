@@ -1,0 +1,151 @@
+"""The Storage extension: binding, lookup by name, health report, and one log line per operation."""
+from __future__ import annotations
+
+import io
+import logging
+import re
+
+import pytest
+from flask import Flask
+from moto import mock_aws
+
+from portal.config import load_settings
+from portal.storage import Storage
+from portal.storage.base import StorageMisconfigured
+from tests.storage.conftest import closed_port, make_storage_app, s3_settings, unique_bucket
+from tests.storage.test_s3 import SECRETS
+
+
+def test_second_init_app_is_refused(tmp_path):
+    app = make_storage_app(tmp_path)
+    with pytest.raises(RuntimeError, match="already registered"):
+        Storage().init_app(app)
+
+
+def test_init_app_needs_the_portal_settings():
+    with pytest.raises(RuntimeError, match="load_settings"):
+        Storage(Flask(__name__))
+
+
+def test_unbound_use_says_what_to_do(tmp_path):
+    storage = Storage()
+    with pytest.raises(RuntimeError, match=r"did you forget storage\.init_app\(app\)\?"):
+        storage.default
+    bare = Flask(__name__)
+    bare.config.update(load_settings({}, str(tmp_path), {"SECRET_KEY": "x"}))
+    with bare.app_context(), pytest.raises(RuntimeError, match=r"did you forget storage\.init_app\(app\)\?"):
+        storage.get("local")
+
+
+def test_storage_answers_for_the_current_app(tmp_path):
+    storage = Storage()
+    first, second = Flask("first"), Flask("second")
+    for app, folder in ((first, "one"), (second, "two")):
+        app.config.update(load_settings({}, str(tmp_path / folder), {"SECRET_KEY": "x"}))
+        storage.init_app(app)
+    with first.app_context():
+        assert storage.default.root == (tmp_path / "one" / "storage").resolve()
+    with second.app_context():
+        assert storage.default.root == (tmp_path / "two" / "storage").resolve()
+
+
+def test_local_only_host(tmp_path):
+    app = make_storage_app(tmp_path)
+    storage = Storage()
+    with app.app_context():
+        assert storage.names == ("local",)
+        assert storage.default is storage.get("local") is storage.get(None)
+        for name in ("s3", "minio"):
+            with pytest.raises(StorageMisconfigured, match=f"storage '{name}' is not configured on this host"):
+                storage.get(name)
+        with pytest.raises(StorageMisconfigured, match="unknown storage type 'ftp'"):
+            storage.get("ftp")
+
+
+@pytest.mark.parametrize("storage_type", ["s3", "minio"])
+def test_one_s3_provider_answers_to_both_names(tmp_path, storage_type):
+    app = make_storage_app(tmp_path, **s3_settings(unique_bucket(), STORAGE_TYPE=storage_type,
+                                                   S3_ENDPOINT_URL="http://127.0.0.1:9000"))
+    storage = Storage()
+    with app.app_context():
+        assert storage.names == ("local", storage_type)
+        assert storage.get("s3") is storage.get("minio") is storage.default
+        assert storage.default.name == storage_type
+
+
+def test_s3_configured_but_local_default(tmp_path):
+    app = make_storage_app(tmp_path, **s3_settings(unique_bucket(), STORAGE_TYPE="local"))
+    with app.app_context():
+        assert Storage().default.name == "local"
+        assert Storage().get("s3").name == "s3"
+
+
+def test_init_app_does_not_touch_the_network(tmp_path):
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    app = make_storage_app(tmp_path, **s3_settings(unique_bucket(), S3_ENDPOINT_URL=endpoint))
+    assert app.extensions["storage"].providers["s3"]._clients == {}
+    assert any(rule.rule == "/files/<token>" for rule in app.url_map.iter_rules())
+
+
+def test_check_reports_every_store(tmp_path):
+    with mock_aws():
+        app = make_storage_app(tmp_path, **s3_settings("portal-not-created"))
+        storage = Storage()
+        with app.app_context():
+            storage.get("local").ensure_ready()
+            assert storage.check() == {
+                "local": "ok",
+                "s3": "bucket 'portal-not-created' does not exist at AWS S3 (us-east-1); "
+                      "create it with `flask storage init`",
+            }
+            storage.default.ensure_ready()
+            assert storage.check() == {"local": "ok", "s3": "ok"}
+
+
+def test_check_reports_a_missing_local_folder(tmp_path):
+    app = make_storage_app(tmp_path)
+    with app.app_context():
+        assert "does not exist" in Storage().check()["local"]
+
+
+LINE = re.compile(r'storage op=(\w+) provider=(\w+) key=("[^"]*"|-) size=(\d+|-) ms=\d+\.\d outcome=(\w+)$')
+
+
+@pytest.mark.parametrize("storage_type", ["local", "s3"])
+def test_one_log_line_per_operation_without_secrets(tmp_path, caplog, storage_type):
+    with mock_aws():
+        settings = s3_settings(unique_bucket()) if storage_type == "s3" else {}
+        app = make_storage_app(tmp_path, **settings)
+        with app.app_context():
+            provider = Storage().default
+            provider.ensure_ready()
+            caplog.clear()
+            caplog.set_level(logging.INFO, logger="portal.storage")
+            provider.save("attachments/a", io.BytesIO(b"12345"))
+            b"".join(provider.open("attachments/a"))
+            provider.stat("attachments/a")
+            url = provider.url("attachments/a", filename="a.txt")
+            provider.copy("attachments/a", "attachments/b")
+            list(provider.list("attachments/"))
+            with pytest.raises(Exception):
+                provider.stat("attachments/missing")
+            provider.delete("attachments/a")
+    records = [r for r in caplog.records if r.name == "portal.storage"]
+    found = [LINE.match(r.getMessage()).group(1, 2, 3, 4, 5) for r in records]
+    assert found == [
+        ("save", storage_type, '"attachments/a"', "5", "ok"),
+        ("open", storage_type, '"attachments/a"', "5", "ok"),
+        ("stat", storage_type, '"attachments/a"', "5", "ok"),
+        ("url", storage_type, '"attachments/a"', "-", "ok"),
+        ("copy", storage_type, '"attachments/a -> attachments/b"', "5", "ok"),
+        ("list", storage_type, '"attachments/"', "2", "ok"),
+        ("stat", storage_type, '"attachments/missing"', "-", "ObjectNotFound"),
+        ("delete", storage_type, '"attachments/a"', "-", "ok"),
+    ]
+    everything = caplog.text
+    assert not any(secret in everything for secret in SECRETS)
+    # Neither the signed link (local token, presigned query string) nor any signature is logged.
+    signed_part = url.partition("?")[2] or url.rpartition("/")[2]
+    assert signed_part not in everything and "Signature" not in everything
+    assert records[0].storage == {"op": "save", "provider": storage_type, "key": "attachments/a", "size": 5,
+                                  "ms": records[0].storage["ms"], "outcome": "ok"}
