@@ -90,7 +90,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("S3_MULTIPART_THRESHOLD_MB", 16, _int(5, 5120), "Objects from this size up go as multipart uploads."),
     Setting("S3_MULTIPART_CHUNK_MB", 16, _int(5, 5120), "Part size of multipart uploads."),
     Setting("S3_MAX_CONCURRENCY", 4, _int(1, 64), "Parts uploaded at once."),
-    Setting("S3_UPLOAD_BUFFER_MB", 64, _int(16, 4096), "About how much memory one streamed upload may hold in parts."),
+    Setting("S3_UPLOAD_BUFFER_MB", 48, _int(16, 4096), "About how much memory one streamed upload may hold in parts."),
     Setting("S3_CONNECT_TIMEOUT", 5, _int(1, 300), "Seconds to wait for a connection to the store."),
     Setting("S3_READ_TIMEOUT", 60, _int(1, 3600), "Seconds to wait for the store to answer."),
     Setting("S3_MAX_ATTEMPTS", 3, _int(1, 20), "Attempts per request, retries included."),

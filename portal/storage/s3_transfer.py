@@ -5,6 +5,8 @@ import base64
 import hashlib
 import io
 import os
+import queue
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from stat import S_ISREG
 from typing import Any, BinaryIO
@@ -68,6 +70,25 @@ class HashingReader:
             if wanted is not None:
                 wanted -= len(chunk)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def readinto_full(self, buffer: memoryview) -> int:
+        """Fill ``buffer`` from the stream (short only at the end); returns the byte count."""
+        filled = 0
+        if self._pending:
+            filled = min(len(self._pending), len(buffer))
+            buffer[:filled] = self._pending[:filled]
+            self._pending = self._pending[filled:]
+        while filled < len(buffer):
+            chunk = self._stream.read(min(CHUNK_SIZE, len(buffer) - filled))
+            if chunk is None:
+                raise ValueError("the upload stream returned None; it must be a blocking binary stream")
+            if not chunk:
+                break
+            buffer[filled:filled + len(chunk)] = chunk
+            self._digest.update(chunk)
+            self.size += len(chunk)
+            filled += len(chunk)
+        return filled
 
     def digest(self) -> bytes:
         return self._digest.digest()
@@ -161,18 +182,123 @@ def upload(client: Any, config: TransferConfig, bucket: str, key: str, stream: B
     if opened and opened[2].st_size - opened[1] >= threshold:
         return _upload_file(client, config, bucket, key, stream, opened, extra, expected)
     reader = HashingReader(stream)
-    head = reader.read(threshold)
-    if len(head) < threshold:
+    pool = PartBuffers(config.multipart_chunksize, max(2, config.max_in_memory_upload_chunks + 1))
+    first = pool.take()
+    filled = reader.readinto_full(first[:threshold] if threshold < len(first) else first)
+    if filled < min(threshold, len(first)):
         if expected and reader.hexdigest() != expected:
             raise StorageIntegrityError(f"SHA-256 of the {reader.size} bytes received does not match")
         extra = {**extra, "Metadata": {**extra["Metadata"], SHA256_META: reader.hexdigest()},
                  "ChecksumSHA256": base64.b64encode(reader.digest()).decode("ascii")}
-        client.upload_fileobj(io.BytesIO(head), bucket, key, ExtraArgs=extra, Config=config)
+        client.put_object(Bucket=bucket, Key=key, Body=_View(first[:filled]), **extra)
     else:
-        reader.unread(head)
-        del head
-        client.upload_fileobj(reader, bucket, key, ExtraArgs=_with_expected(extra, expected), Config=config)
+        filled += reader.readinto_full(first[filled:])
+        _upload_parts(client, bucket, key, reader, pool, first, filled, _with_expected(extra, expected),
+                      max(1, config.max_request_concurrency))
     return Uploaded(reader.size, reader.hexdigest())
+
+
+class PartBuffers:
+    """A fixed set of part-sized buffers, reused for the whole upload: memory stays count x part size."""
+
+    def __init__(self, part_size: int, count: int) -> None:
+        self._free: queue.Queue = queue.Queue()
+        for _ in range(count):
+            self._free.put(memoryview(bytearray(part_size)))
+
+    def take(self) -> memoryview:
+        return self._free.get()
+
+    def give_back(self, buffer: memoryview) -> None:
+        self._free.put(buffer)
+
+
+class _View(io.RawIOBase):
+    """A seekable file over part of a buffer, so botocore can checksum, send and retry without copying it."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view, self._pos = view, 0
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = min(max(0, base + offset), len(self._view))
+        return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+        data = self._view[self._pos:end].tobytes()
+        self._pos = end
+        return data
+
+    def readinto(self, buffer) -> int:
+        count = min(len(buffer), len(self._view) - self._pos)
+        buffer[:count] = self._view[self._pos:self._pos + count]
+        self._pos += count
+        return count
+
+
+def _checksum_args(client: Any) -> dict:
+    # Where the store takes checksums (AWS, moto), CRC32 per part is what botocore would add anyway;
+    # naming it up front keeps CreateMultipartUpload and the parts consistent. MinIO/R2 get none.
+    return {"ChecksumAlgorithm": "CRC32"} if client.meta.config.request_checksum_calculation == "when_supported" else {}
+
+
+def _upload_parts(client: Any, bucket: str, key: str, reader: HashingReader, pool: PartBuffers,
+                  first: memoryview, filled: int, extra: dict, workers: int) -> None:
+    """A multipart upload fed from ``reader`` through ``pool``: reading the next part overlaps sending
+    the previous ones, and a part's buffer is reused once it is sent. Aborted on any failure."""
+    checksum = _checksum_args(client)
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, **extra, **checksum)["UploadId"]
+    futures: list[Future] = []
+
+    def send(number: int, buffer: memoryview, length: int) -> dict:
+        try:
+            answer = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                                        Body=_View(buffer[:length]), **checksum)
+        finally:
+            pool.give_back(buffer)
+        part = {"PartNumber": number, "ETag": answer["ETag"]}
+        if "ChecksumCRC32" in answer:
+            part["ChecksumCRC32"] = answer["ChecksumCRC32"]
+        return part
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-part") as executor:
+            buffer, length, number = first, filled, 1
+            while True:
+                futures.append(executor.submit(send, number, buffer, length))
+                if length < len(buffer):
+                    break
+                buffer = pool.take()
+                for future in futures:
+                    if future.done():
+                        future.result()  # a failed part stops the upload now, not at the end
+                length = reader.readinto_full(buffer)
+                if length == 0:
+                    pool.give_back(buffer)
+                    break
+                number += 1
+            parts = [future.result() for future in futures]
+        client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                         MultipartUpload={"Parts": parts})
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        raise
 
 
 def _with_expected(extra: dict, expected: str | None) -> dict:

@@ -307,3 +307,50 @@ def test_an_open_file_is_not_buffered_in_memory(mocked, big_file, monkeypatch):
     stored = mocked.save("attachments/in-place", big_file)
     assert stored.sha256 == hashlib.sha256(b"B" * (2 * THRESHOLD + 1)).hexdigest()
     assert big_file.tell() == 2 * THRESHOLD + 1
+
+
+class _Stream:
+    """A non-seekable stream of ``size`` bytes (not an open file), like a request body."""
+
+    def __init__(self, size: int):
+        self._left = size
+
+    def read(self, amount: int = -1) -> bytes:
+        amount = self._left if amount is None or amount < 0 else min(amount, self._left)
+        self._left -= amount
+        return b"S" * amount
+
+
+def test_a_refused_part_aborts_the_streamed_upload(mocked, monkeypatch):
+    real_upload_part = mocked.client.upload_part
+    calls = []
+
+    def refuse_second(**kwargs):
+        calls.append(kwargs["PartNumber"])
+        if kwargs["PartNumber"] == 2:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "boom"}}, "UploadPart")
+        return real_upload_part(**kwargs)
+
+    monkeypatch.setattr(mocked.client, "upload_part", refuse_second)
+    with pytest.raises(StorageError):
+        mocked.save("attachments/refused", _Stream(3 * THRESHOLD + 7))
+    assert 2 in calls
+    assert not mocked.exists("attachments/refused")
+    assert pending(mocked) == []
+
+
+def test_a_streamed_upload_reuses_a_fixed_set_of_part_buffers(mocked, monkeypatch):
+    from portal.storage import s3_transfer
+
+    made = []
+    real_init = s3_transfer.PartBuffers.__init__
+
+    def counting_init(self, part_size, count):
+        made.append((part_size, count))
+        real_init(self, part_size, count)
+
+    monkeypatch.setattr(s3_transfer.PartBuffers, "__init__", counting_init)
+    stored = mocked.save("attachments/streamed", _Stream(5 * THRESHOLD + 3))
+    assert stored.size == 5 * THRESHOLD + 3
+    assert made == [(THRESHOLD, made[0][1])] and made[0][1] * THRESHOLD <= 64 * 1024 * 1024
+    assert b"".join(mocked.open("attachments/streamed")) == b"S" * (5 * THRESHOLD + 3)
