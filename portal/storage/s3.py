@@ -30,7 +30,7 @@ from portal.storage.base import (
     StoredObject,
 )
 from portal.storage.disposition import content_disposition, safe_disposition
-from portal.storage.ops import check_key, check_metadata, check_sha256, logged
+from portal.storage.ops import ReusableLinks, check_key, check_metadata, check_sha256, logged
 from portal.storage.s3_transfer import SHA256_META, upload
 
 MiB = 1024 * 1024
@@ -145,6 +145,7 @@ class S3StorageProvider(StorageProvider):
         in_flight = upload_buffer // multipart_chunksize - 2
         self.transfer.max_in_memory_upload_chunks = max(1, min(max_concurrency, in_flight))
         self._clients: dict[str, Any] = {}
+        self._links = ReusableLinks()
         self._session: boto3.session.Session | None = None
         self._lock = threading.Lock()
 
@@ -381,8 +382,13 @@ class S3StorageProvider(StorageProvider):
                       "ResponseContentDisposition": content_disposition(filename, disposition)}
             if content_type:
                 params["ResponseContentType"] = content_type
-            return self._client("presign").generate_presigned_url(
-                "get_object", Params=params, ExpiresIn=int(expires_in or self.presign_expires))
+            lifetime = int(expires_in or self.presign_expires)
+            ident = (key, params["ResponseContentDisposition"], content_type, lifetime)
+            link = self._links.get(ident, lifetime)
+            if link is None:
+                link = self._client("presign").generate_presigned_url("get_object", Params=params, ExpiresIn=lifetime)
+                self._links.put(ident, link)
+            return link
 
     def check(self):
         """HeadBucket with a single attempt; raises StorageMisconfigured or StorageUnavailable."""
