@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from dotenv import dotenv_values
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import SETTINGS, ConfigError, load_settings
 from portal.database import engine_options
@@ -63,6 +64,9 @@ def configure(app: Flask, config: Mapping[str, Any] | None, environ: Mapping[str
     names = {setting.name for setting in SETTINGS}
     app.config.update({k: v for k, v in overrides.items() if k not in names})
     logging.getLogger("portal").setLevel(settings["LOG_LEVEL"].upper())
+    if settings["PROXY_FIX_X_FOR"]:
+        hops = settings["PROXY_FIX_X_FOR"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
 
@@ -95,10 +99,12 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    """Filters (file sizes, dates) and globals (admin navigation) for the templates."""
+    """Filters (file sizes, dates) and globals (admin navigation) for the templates; page headers."""
+    from portal.headers import init_headers
     from portal.templating import init_templating
 
     init_templating(app)
+    init_headers(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -105,6 +105,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STORAGE_ENCRYPTION", "off", _choice("off", "hybrid"), "Encrypt new objects with HPKE envelope encryption."),
     Setting("STORAGE_ENCRYPTION_PUBLIC_KEY", "", _text, "PEM file of the recipient public key (for writing)."),
     Setting("STORAGE_ENCRYPTION_PRIVATE_KEYS", [], _list, "Comma-separated PEM files of private keys (for reading)."),
+    Setting("PROXY_FIX_X_FOR", 0, _int(0, 5), "Proxies in front of the portal whose X-Forwarded-For/-Proto "
+            "to trust (1 behind one load balancer); 0 trusts none."),
     Setting("LOGIN_MAX_ATTEMPTS", 5, _int(1, 1000), "Failed sign-ins per account or address before a pause."),
     Setting("LOGIN_LOCKOUT_MINUTES", 15, _int(1, 24 * 60), "Length of that pause, and the window failures count in."),
     Setting("DOCUMENTS_PER_PAGE", 20, _int(1, 500), "Rows per page of the documents list."),
@@ -150,14 +152,20 @@ def _derive_defaults(values: dict, instance: Path) -> None:
 def _instance_secret(instance: Path) -> str:
     """The development secret, generated once and kept (mode 0600) so sessions survive restarts."""
     path = instance / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
     instance.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secret)
-    return secret
+    if not path.exists():
+        # Written aside and linked into place: gunicorn workers starting together all read one key.
+        temporary = instance / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()
 
 
 def _validate(values: dict) -> None:

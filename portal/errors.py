@@ -6,7 +6,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.extensions import db
-from portal.storage.base import ObjectNotFound, StorageError, StorageUnavailable
+from portal.storage.base import ObjectNotFound, StorageError, StorageIntegrityError, StorageUnavailable
+from portal.storage.keys import MissingPrivateKey
 
 TITLES = {
     400: ("Bad request", "The request could not be understood. Please check the form and try again."),
@@ -59,11 +60,27 @@ def init_errors(app: Flask) -> None:
     def storage_error(exc: StorageError):
         db.session.rollback()
         app.logger.warning("storage error on %s %s: %s", request.method, request.path, exc)
+        if getattr(exc, "shown_to_users", False):
+            return render_error(503, str(exc))
         if isinstance(exc, ObjectNotFound):
             return render_error(404, "The file's bytes are missing from storage. An administrator has been told.")
         if isinstance(exc, StorageUnavailable):
             return render_error(503)
-        return render_error(503, str(exc))
+        if isinstance(exc, MissingPrivateKey):
+            return render_error(503, f"This file is encrypted and this portal cannot decrypt it: {exc}.")
+        if isinstance(exc, StorageIntegrityError):
+            return render_error(503, "The stored file failed its integrity check, so it was not sent. "
+                                     "An administrator has been told.")
+        # Misconfiguration details (paths, buckets, endpoints) go to the log, not to the page.
+        return render_error(503, "The file store is not set up correctly. An administrator has been told.")
+
+    @app.errorhandler(OSError)
+    def disk_error(exc: OSError):
+        # The local store's disk failing (full, read-only, I/O error) is a storage outage, not a bug page.
+        db.session.rollback()
+        app.logger.error("file system error on %s %s: %s", request.method, request.path, exc)
+        return render_error(503, "The file store could not be read or written. Nothing was changed; "
+                                 "please try again, and tell an administrator if it persists.")
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):

@@ -1,7 +1,7 @@
 """/healthz: database and storage reachability for load balancers."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from portal.extensions import db, storage
@@ -17,8 +17,14 @@ def healthz():
         database = "ok"
     except Exception as exc:  # any driver error means "not reachable" to a load balancer
         db.session.rollback()
-        database = f"unavailable: {type(exc).__name__}"
-    stores = storage.check()
+        current_app.logger.warning("healthz: database: %s", type(exc).__name__)
+        database = "unavailable"
+    stores = {}
+    for name, state in storage.check().items():
+        if state != "ok":
+            # The detail (paths, endpoints) is for the operator's log; the endpoint needs no login.
+            current_app.logger.warning("healthz: storage %s: %s", name, state)
+        stores[name] = "ok" if state == "ok" else "unavailable"
     healthy = database == "ok" and all(state == "ok" for state in stores.values())
     body = {"status": "ok" if healthy else "unavailable", "database": database, "storage": stores}
     return jsonify(body), 200 if healthy else 503

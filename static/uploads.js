@@ -77,6 +77,13 @@
     });
   }
 
+  // Deleting asks first; the question is data, never script, so a filename cannot run code.
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
+
   // --- direct upload on a document page -------------------------------------------------------
   var uploadForm = document.getElementById("upload-form");
   if (uploadForm) {
@@ -125,6 +132,19 @@
       ui.row.append(hidden, remove);
     };
 
+    var form = document.getElementById("document-form");
+    var saveButton = form.querySelector("button[type=submit]");
+    var pendingUploads = 0;
+    var track = function (promise) {
+      pendingUploads++;
+      saveButton.disabled = true;
+      return promise.then(function (result) {
+        pendingUploads--;
+        saveButton.disabled = pendingUploads > 0;
+        return result;
+      });
+    };
+
     var stage = function (files) {
       Array.prototype.forEach.call(files, function (file) {
         var ui = progressRow(stagedList, file);
@@ -132,7 +152,7 @@
         var body = new FormData();
         body.append("csrf_token", csrf);
         body.append("files", file, file.name);
-        send(staging.dataset.stageUrl, body, ui).then(function (result) {
+        track(send(staging.dataset.stageUrl, body, ui)).then(function (result) {
           if (result.ok) addStaged(ui, result.answer.files[0]);
         });
       });
@@ -161,7 +181,7 @@
         var reader = new FileReader();
         reader.onload = function () {
           var url = staging.dataset.stage64Url + "?filename=" + encodeURIComponent(name);
-          send(url, reader.result, ui, "text/plain").then(function (result) {
+          track(send(url, reader.result, ui, "text/plain")).then(function (result) {
             if (result.ok) addStaged(ui, result.answer.files[0]);
           });
         };

@@ -153,3 +153,30 @@ def test_cli_creates_users(runner):
     assert result.exit_code == 1
     assert "at least 10 characters" in result.output
     assert db.session.query(User).count() == 1
+
+
+def test_typos_from_a_shared_address_do_not_lock_out_everyone(app, client, auth, staff_user, admin_user):
+    for _ in range(app.config["LOGIN_MAX_ATTEMPTS"]):
+        auth.login("nobody@example.com", "wrong password!")
+    assert auth.login(admin_user.email).status_code == 302
+
+
+def test_an_address_failing_far_too_often_is_limited(app, client, auth, staff_user):
+    from portal.auth.service import ADDRESS_ALLOWANCE
+
+    for number in range(app.config["LOGIN_MAX_ATTEMPTS"] * ADDRESS_ALLOWANCE):
+        auth.login(f"guess{number}@example.com", "wrong password!")
+    assert auth.login().status_code == 429
+
+
+class TestBehindAProxy:
+    @pytest.fixture
+    def app_config(self):
+        return {"PROXY_FIX_X_FOR": 1}
+
+    def test_the_client_address_from_the_proxy_is_recorded(self, client, staff_user):
+        from portal.models import LoginAttempt
+
+        client.post("/auth/login", data={"email": staff_user.email, "password": "wrong password!"},
+                    headers={"X-Forwarded-For": "203.0.113.7"})
+        assert [a.remote_addr for a in db.session.query(LoginAttempt)] == ["203.0.113.7"]

@@ -13,6 +13,8 @@ from portal.extensions import db
 from portal.models import LoginAttempt, User, utcnow
 
 MIN_PASSWORD_LENGTH = 10
+# An address may fail this many times the per-account limit (several people can share one address).
+ADDRESS_ALLOWANCE = 4
 
 
 class AccountError(Exception):
@@ -65,20 +67,23 @@ def authenticate(email: str, password: str, remote_addr: str) -> User | None:
     email = normalize_email(email)
     window = timedelta(minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"])
     since = utcnow() - window
-    failures = db.session.scalar(
-        select(func.count(LoginAttempt.id)).where(
-            LoginAttempt.succeeded.is_(False),
-            LoginAttempt.created_at >= since,
-            or_(LoginAttempt.email == email, LoginAttempt.remote_addr == remote_addr),
-        )
-    )
-    if failures >= current_app.config["LOGIN_MAX_ATTEMPTS"]:
+    def failures(*where) -> int:
+        return db.session.scalar(select(func.count(LoginAttempt.id)).where(
+            LoginAttempt.succeeded.is_(False), LoginAttempt.created_at >= since, *where))
+
+    limit = current_app.config["LOGIN_MAX_ATTEMPTS"]
+    # Per account, and per address with more room: behind a proxy without PROXY_FIX_X_FOR every
+    # visitor shares one address, and a few typos must not lock everyone out.
+    if failures(LoginAttempt.email == email) >= limit or \
+            failures(LoginAttempt.remote_addr == remote_addr) >= limit * ADDRESS_ALLOWANCE:
         raise TooManyAttempts(current_app.config["LOGIN_LOCKOUT_MINUTES"])
     user = db.session.scalar(select(User).where(User.email == email))
-    if user is None:
-        # Spend the same time as a real check, so response times do not reveal which emails exist.
+    if user is None or not user.is_active:
+        # Spend the same time as a real check, so response times reveal nothing about accounts.
         check_password_hash(_dummy_hash(), password)
-    ok = user is not None and user.is_active and user.check_password(password)
+        ok = False
+    else:
+        ok = user.check_password(password)
     db.session.add(LoginAttempt(email=email[:255], remote_addr=remote_addr[:64], succeeded=ok))
     # Old attempts are no longer needed to decide anything.
     db.session.execute(LoginAttempt.__table__.delete().where(LoginAttempt.created_at < utcnow() - 2 * window))

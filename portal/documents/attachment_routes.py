@@ -55,10 +55,11 @@ def _rejected(exc: UploadRejected):
 @csrf.exempt
 def upload(document_id: int):
     """Direct upload of one or more files onto a document."""
-    document = get_document_or_404(document_id)
-    back = redirect(url_for("documents.view", document_id=document.id, _anchor="attachments"))
+    get_document_or_404(document_id)
+    db.session.rollback()  # hold no transaction open while the body streams in
+    back = redirect(url_for("documents.view", document_id=document_id, _anchor="attachments"))
     try:
-        rows = DocumentStorageService().add_attachments(document, _incoming("files"), current_user)
+        rows = DocumentStorageService().add_attachments(document_id, _incoming("files"), current_user)
     except UploadRejected as exc:
         return _rejected(exc) or back
     if wants_json():
@@ -80,8 +81,13 @@ def stage():
 
 
 @bp.post("/staging/base64")
+@csrf.exempt
 def stage_base64():
     """Stage one file sent as base64 or a data: URL in the body; the name comes in ?filename=."""
+    _check_csrf(None)
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return jsonify(error="Upload refused", message="Send the base64 text as the request body "
+                       "(Content-Type: text/plain), not as a form."), 400
     source = Base64Stream(request.stream)
     try:
         filename = clean_filename(request.args.get("filename", ""))
@@ -127,8 +133,9 @@ def delete(attachment_id: int):
     document_id, filename = attachment.document_id, attachment.filename
     try:
         DocumentStorageService().delete_attachment(attachment)
-    except StorageError as exc:
-        flash(f"{filename} could not be deleted from storage, so it was kept ({exc}). Please try again.", "error")
+    except (StorageError, OSError) as exc:
+        current_app.logger.warning("delete of attachment %s refused by the store: %s", attachment_id, exc)
+        flash(f"{filename} could not be deleted from storage, so it was kept. Please try again.", "error")
     else:
         flash(f"Deleted {filename}.", "success")
     return redirect(url_for("documents.view", document_id=document_id, _anchor="attachments"))

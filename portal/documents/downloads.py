@@ -52,7 +52,8 @@ def _streamed_response(service: DocumentStorageService, row: StoredFileMixin) ->
         response.set_etag(etag)
         return response
     byte_range = _requested_range(size, etag)
-    body = _abort_on_tamper(service.open(row, byte_range), row)
+    # HEAD gets the headers only: the object is not opened (nothing to close, no wasted GET).
+    body = () if request.method == "HEAD" else _abort_on_tamper(service.open(row, byte_range), row)
     response = Response(body, mimetype=row.content_type, direct_passthrough=True)
     if byte_range is not None:
         first, last = byte_range

@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.documents.forms import DocumentForm
-from portal.documents.catalog import create_document, search_documents, update_document
+from portal.documents.catalog import search_documents, update_document
 from portal.extensions import db
 from portal.documents.service import DocumentStorageService
 from portal.documents.uploads import IncomingFile, UploadRejected
@@ -34,35 +34,22 @@ def index():
 def new():
     """Create a document; its staged files (and files chosen without JavaScript) become attachments."""
     form = DocumentForm()
-    staged = staged_for(current_user, request.form.getlist("staged_ids"))
+    staged_ids = [int(value) for value in request.form.getlist("staged_ids") if value.isdigit()]
     if form.validate_on_submit():
-        service = DocumentStorageService()
         chosen = [IncomingFile(f.filename, f.mimetype, f.stream) for f in request.files.getlist("files") if f.filename]
         try:
-            if chosen:
-                staged += service.stage(chosen, current_user)
-            document = create_document(form.title.data, form.description.data, current_user)
-            attachments = service.promote(document, staged, current_user)
+            document, attachments = DocumentStorageService().create_document(
+                form.title.data, form.description.data, staged_ids, chosen, current_user)
         except UploadRejected as exc:
-            db.session.rollback()
             flash(str(exc), "error")
         else:
             count = len(attachments)
-            flash(f"“{document.title}” was created" + (f" with {count} attachment{'s' if count != 1 else ''}." if count else "."),
-                  "success")
+            with_files = f" with {count} attachment{'s' if count != 1 else ''}." if count else "."
+            flash(f"“{document.title}” was created{with_files}", "success")
             return redirect(url_for("documents.view", document_id=document.id))
+    staged = db.session.scalars(select(AttachmentStaging).where(
+        AttachmentStaging.id.in_(staged_ids), AttachmentStaging.owner_id == current_user.id)).all()
     return render_template("documents/form.html", form=form, document=None, staged=staged)
-
-
-def staged_for(user, raw_ids: list[str]) -> list[AttachmentStaging]:
-    """The user's own staged files among ``raw_ids``; ids of others' or vanished files are ignored."""
-    ids = {int(value) for value in raw_ids if value.isdigit()}
-    if not ids:
-        return []
-    return list(db.session.scalars(
-        select(AttachmentStaging).where(AttachmentStaging.id.in_(ids), AttachmentStaging.owner_id == user.id)
-        .order_by(AttachmentStaging.id)
-    ))
 
 
 @bp.route("/documents/<int:document_id>")

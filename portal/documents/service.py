@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import re
 import uuid
 from dataclasses import dataclass
+from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from portal.documents.uploads import (
     HashingReader, IncomingFile, UploadRejected, check_extension, check_signature, clean_filename, peek,
@@ -31,6 +33,8 @@ ENVELOPE_METADATA = "portal-envelope"
 
 class RecordFailed(StorageError):
     """The bytes were stored but the database refused the row; the bytes were removed again."""
+
+    shown_to_users = True  # the message names no path, bucket or endpoint
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,13 @@ def new_key(prefix: str) -> str:
     return f"{prefix}/{now:%Y/%m}/{uuid.uuid4().hex}"
 
 
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+
+
 def content_type_for(filename: str, declared: str | None) -> str:
-    """The type recorded for a file: the browser's, unless generic or malformed; else guessed from the name."""
+    """The type recorded for a file: the client's, unless generic or malformed; else guessed from the name."""
     declared = (declared or "").split(";")[0].strip().lower()
-    if declared and declared != GENERIC_TYPE and "/" in declared and len(declared) <= 255:
+    if declared != GENERIC_TYPE and _MEDIA_TYPE.fullmatch(declared):
         return declared
     return mimetypes.guess_type(filename)[0] or GENERIC_TYPE
 
@@ -122,7 +129,7 @@ class DocumentStorageService:
         for item in stored:
             try:
                 storage.get(item.storage_type).delete(item.key)
-            except StorageError as exc:
+            except Exception as exc:  # a disk error (OSError) must not hide the failure being cleaned up
                 log.error("could not remove unrecorded object %s/%s: %s", item.storage_type, item.key, exc)
 
     def _record(self, rows: list, stored: list[StoredFile]) -> None:
@@ -135,10 +142,10 @@ class DocumentStorageService:
             log.error("could not record %d stored file(s): %s", len(stored), exc)
             raise RecordFailed("The files could not be recorded, so nothing was saved. Please try again.") from exc
 
-    def add_attachments(self, document: Document, files: Iterable[IncomingFile], user: User) -> list[Attachment]:
-        """Upload files straight onto ``document``."""
+    def add_attachments(self, document_id: int, files: Iterable[IncomingFile], user: User) -> list[Attachment]:
+        """Upload files straight onto document ``document_id``."""
         stored = self.store_files(files, "attachments")
-        rows = [Attachment(document_id=document.id, uploaded_by=user.id, **item.columns()) for item in stored]
+        rows = [Attachment(document_id=document_id, uploaded_by=user.id, **item.columns()) for item in stored]
         self._record(rows, stored)
         return rows
 
@@ -149,29 +156,57 @@ class DocumentStorageService:
         self._record(rows, stored)
         return rows
 
-    def promote(self, document: Document, staged: list[AttachmentStaging], user: User) -> list[Attachment]:
-        """Turn staged files into attachments of ``document`` and commit, document included.
+    def create_document(self, title: str, description: str, staged_ids: Iterable[int], files: list[IncomingFile],
+                        user: User) -> tuple[Document, list[Attachment]]:
+        """Create a document whose attachments are ``user``'s staged files plus ``files``.
 
-        Each object is copied to an attachment key (server-side on S3) before the rows change; the
-        staging objects are deleted only after the commit.
+        Every object is copied to an attachment key (server-side on S3) before the database is
+        written, so the one transaction that adds the document and its attachments is short; the
+        staging objects are deleted only after it commits. Raises UploadRejected when a staged file
+        is no longer there (expired or removed elsewhere), naming how many, and changes nothing.
         """
+        wanted = sorted(set(staged_ids))
+        staged = list(db.session.scalars(
+            select(AttachmentStaging).where(AttachmentStaging.id.in_(wanted), AttachmentStaging.owner_id == user.id)
+            .order_by(AttachmentStaging.id))) if wanted else []
+        if len(staged) != len(wanted):
+            missing = len(wanted) - len(staged)
+            raise UploadRejected(f"{missing} of the staged files {'is' if missing == 1 else 'are'} no longer available "
+                                 "(staged files expire, or were removed in another window). Add them again.")
+        if files:
+            staged += self.stage(files, user)
+        # Plain copies of the rows, then no transaction stays open (and no lock is held) during the copies.
+        staged = [SimpleNamespace(**{c.key: getattr(row, c.key) for c in AttachmentStaging.__table__.columns})
+                  for row in staged]
+        db.session.rollback()
         copies: list[StoredFile] = []
         try:
             for row in staged:
                 copies.append(self._copy_for_attachment(row))
         except BaseException:
+            self.discard(copies)
+            raise
+        document = Document(title=title.strip(), description=(description or "").strip(), created_by=user.id)
+        attachments = [Attachment(document=document, uploaded_by=row.owner_id or user.id, **copy.columns())
+                       for row, copy in zip(staged, copies)]
+        ids = [row.id for row in staged]
+        try:
+            removed = db.session.execute(
+                delete(AttachmentStaging).where(AttachmentStaging.id.in_(ids), AttachmentStaging.owner_id == user.id)
+            ).rowcount if ids else 0
+        except Exception:
             db.session.rollback()
             self.discard(copies)
             raise
-        attachments = [Attachment(document_id=document.id, uploaded_by=row.owner_id or user.id, **copy.columns())
-                       for row, copy in zip(staged, copies)]
-        old_objects = [(row.storage_type, row.storage_path) for row in staged if row.storage_path]
+        if removed != len(ids):
+            db.session.rollback()
+            self.discard(copies)
+            raise UploadRejected("A staged file was removed while the document was being saved. Nothing was saved.")
+        self._record([document, *attachments], copies)
         for row in staged:
-            db.session.delete(row)
-        self._record(attachments, copies)
-        for storage_type, key in old_objects:
-            self._delete_quietly(storage_type, key)
-        return attachments
+            if row.storage_path:
+                self._delete_quietly(row.storage_type, row.storage_path)
+        return document, attachments
 
     def _copy_for_attachment(self, row: AttachmentStaging) -> StoredFile:
         if row.storage_path:
@@ -241,7 +276,7 @@ class DocumentStorageService:
         db.session.commit()
         try:
             provider.delete(key)
-        except StorageError:
+        except Exception:  # StorageError, or an OSError from a read-only or failing disk
             db.session.add(Attachment(**snapshot))
             db.session.commit()
             raise
@@ -272,7 +307,7 @@ class DocumentStorageService:
     def _delete_quietly(self, storage_type: str, key: str) -> None:
         try:
             storage.get(storage_type).delete(key)
-        except StorageError as exc:
+        except Exception as exc:  # StorageError or OSError: the object is left as an orphan, never the row
             log.error("could not delete %s/%s (now an orphan): %s", storage_type, key, exc)
 
 

@@ -142,3 +142,34 @@ class TestCSRF:
                                  headers={"X-CSRFToken": token}).status_code == 201
         assert staff_client.post("/staging/base64?filename=c.txt", data="aGk=",
                                  headers={"X-CSRFToken": token}).status_code == 201
+
+
+def test_a_filename_crafted_to_break_out_of_script_stays_text(staff_client, document):
+    name = "x');alert(document.domain);('.pdf"
+    body, content_type = multipart([(name, PDF)])
+    staff_client.post(f"/documents/{document.id}/attachments", data=body, content_type=content_type)
+    response = staff_client.get(f"/documents/{document.id}")
+    page = response.get_data(as_text=True)
+    assert "onsubmit" not in page and "onclick" not in page
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert 'data-confirm="Delete x&#39;);alert(document.domain);(&#39;.pdf?"' in page
+
+
+@pytest.mark.parametrize("declared, recorded", [
+    ("text/plain\r\nX-Evil: 1", "image/png"),
+    ("nonsense", "image/png"),
+    ("image/webp", "image/webp"),
+])
+def test_a_declared_type_must_be_a_media_type(staff_client, declared, recorded):
+    import base64
+
+    response = staff_client.post("/staging/base64", query_string={"filename": "a.png", "content_type": declared},
+                                 data=base64.b64encode(PNG), content_type="text/plain")
+    assert response.status_code == 201
+    assert response.get_json()["files"][0]["content_type"] == recorded
+
+
+def test_base64_sent_as_a_form_is_refused_clearly(staff_client):
+    response = staff_client.post("/staging/base64?filename=a.txt", data={"data": "aGk="})
+    assert response.status_code == 400 and "not as a form" in response.get_json()["message"]
+    assert rows() == ([], [])

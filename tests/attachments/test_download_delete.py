@@ -125,3 +125,41 @@ def test_a_store_that_refuses_the_delete_keeps_the_attachment(app, staff_client,
 def test_unknown_attachment_is_404(staff_client):
     assert staff_client.get("/attachments/999/download").status_code == 404
     assert staff_client.post("/attachments/999/delete").status_code == 404
+
+
+class TestProxyHead:
+    @pytest.fixture
+    def app_config(self):
+        return {"DOWNLOAD_MODE": "proxy"}
+
+    def test_head_answers_headers_without_opening_the_object(self, staff_client, document, monkeypatch):
+        attachment = _one(staff_client, document)
+        opened = []
+        real_open = storage.default.open
+        monkeypatch.setattr(storage.default, "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+        response = staff_client.head(f"/attachments/{attachment.id}/download")
+        assert response.status_code == 200 and response.headers["Content-Length"] == str(len(PDF))
+        assert opened == []
+
+
+def test_a_disk_that_refuses_the_delete_keeps_the_attachment(app, staff_client, document, monkeypatch):
+    attachment = _one(staff_client, document)
+
+    def read_only(key):
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(storage.default, "delete", read_only)
+    response = staff_client.post(f"/attachments/{attachment.id}/delete", follow_redirects=True)
+    assert "could not be deleted from storage, so it was kept" in response.get_data(as_text=True)
+    assert len(rows()[0]) == 1
+
+
+def test_a_full_disk_gives_a_storage_page_not_a_crash(app, staff_client, document, monkeypatch):
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage.default, "save", disk_full)
+    response = upload(staff_client, document.id, ("a.pdf", PDF))
+    assert response.status_code == 503
+    assert "could not be read or written" in response.get_data(as_text=True)
+    assert rows() == ([], [])

@@ -38,10 +38,21 @@ def test_others_staged_files_are_out_of_reach(app, client, auth, staff_user, adm
     auth.logout()
     auth.login(staff_user.email)
     assert client.post(f"/staging/{theirs['id']}/delete").status_code == 404
-    client.post("/documents/new", data={"title": "Mine", "staged_ids": [str(theirs["id"])]})
-    document = db.session.query(Document).one()
-    assert document.attachments.count() == 0
+    response = client.post("/documents/new", data={"title": "Mine", "staged_ids": [str(theirs["id"])]})
+    assert "1 of the staged files is no longer available" in response.get_data(as_text=True)
+    assert db.session.query(Document).count() == 0
     assert len(rows()[1]) == 1
+
+
+def test_a_staged_file_that_expired_meanwhile_stops_the_save(staff_client, runner):
+    kept = stage(staff_client, ("kept.pdf", PDF)).get_json()["files"][0]["id"]
+    gone = stage(staff_client, ("gone.pdf", PDF)).get_json()["files"][0]["id"]
+    staff_client.post(f"/staging/{gone}/delete")
+    response = staff_client.post("/documents/new", data={"title": "Doc", "staged_ids": [str(kept), str(gone)]})
+    page = response.get_data(as_text=True)
+    assert "1 of the staged files is no longer available" in page and "kept.pdf" in page
+    assert db.session.query(Document).count() == 0
+    assert [row.id for row in rows()[1]] == [kept]
 
 
 def test_without_javascript_files_travel_with_the_form(staff_client):
@@ -80,3 +91,34 @@ def test_purge_staging_removes_only_old_unsaved_files(staff_client, runner):
     assert [s.filename for s in staged] == ["new.pdf"] and len(stored_keys()) == 1
     bad = runner.invoke(args=["storage", "purge-staging", "--older-than", "soon"])
     assert bad.exit_code == 2 and "write it like 30m, 24h or 7d" in bad.output
+
+
+def test_no_database_lock_is_held_while_staged_files_are_copied(app, staff_client, monkeypatch):
+    """Other people can sign in and upload while a big promotion copies its objects."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from portal.extensions import storage
+
+    staged = stage(staff_client, ("a.pdf", PDF)).get_json()["files"][0]["id"]
+    provider = storage.default
+    real_copy = provider.copy
+    writes = []
+
+    def copy_while_someone_writes(src, dst):
+        url = db.engine.url
+        if url.get_backend_name() == "sqlite":
+            with sqlite3.connect(url.database, timeout=1) as other:
+                other.execute("INSERT INTO login_attempt (email, remote_addr, succeeded, created_at)"
+                              " VALUES ('x@example.com', '10.0.0.1', 0, '2026-01-01')")
+        else:
+            with db.engine.begin() as other:
+                other.execute(text("INSERT INTO login_attempt (email, remote_addr, succeeded, created_at)"
+                                   " VALUES ('x@example.com', '10.0.0.1', false, now())"))
+        writes.append(src)
+        return real_copy(src, dst)
+
+    monkeypatch.setattr(provider, "copy", copy_while_someone_writes)
+    response = staff_client.post("/documents/new", data={"title": "Doc", "staged_ids": [str(staged)]})
+    assert response.status_code == 302 and len(writes) == 1
