@@ -104,6 +104,9 @@ def rotate_key() -> None:
     click.echo(f"Re-wrapped {report.rewrapped}; {len(report.failures)} failed.")
     for failure in report.failures:
         click.echo(f"  {failure}", err=True)
-    if report.failures:
+    if report.remaining:
+        click.echo(f"{report.remaining} file(s) are still under an older key (added or promoted during the run); "
+                   "run `flask storage rotate-key` again before retiring the old private key.", err=True)
+    if report.failures or report.remaining:
         raise SystemExit(1)
 

@@ -181,6 +181,9 @@ def _validate(values: dict) -> None:
             raise ConfigError(f"{name}={url!r} must be an http:// or https:// URL")
     if bool(values["S3_ACCESS_KEY"]) != bool(values["S3_SECRET_KEY"]):
         raise ConfigError("S3_ACCESS_KEY and S3_SECRET_KEY go together; set both or neither")
+    if values["S3_MULTIPART_CHUNK_MB"] * 2 > values["S3_UPLOAD_BUFFER_MB"]:
+        raise ConfigError(f"S3_UPLOAD_BUFFER_MB={values['S3_UPLOAD_BUFFER_MB']} must hold two parts of "
+                          f"S3_MULTIPART_CHUNK_MB={values['S3_MULTIPART_CHUNK_MB']}; raise it or lower the part size")
     if values["S3_SSE"] == "aws:kms" and not values["S3_SSE_KMS_KEY_ID"]:
         raise ConfigError("S3_SSE_KMS_KEY_ID is required when S3_SSE=aws:kms")
     if values["STORAGE_ENCRYPTION"] == "hybrid" and not values["STORAGE_ENCRYPTION_PUBLIC_KEY"]:

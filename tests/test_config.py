@@ -40,6 +40,7 @@ def test_defaults_are_sqlite_and_local_storage(tmp_path):
         ({"STORAGE_ENCRYPTION_PUBLIC_KEY": "/nonexistent/key.pem"}, "encryption key file '/nonexistent/key.pem' does not exist"),
         ({"DATABASE_URL": "postgres://u@h/db"}, "write 'postgresql+psycopg://' instead"),
         ({"PORTAL_ENV": "production"}, "SECRET_KEY is required when PORTAL_ENV=production"),
+        ({"S3_MULTIPART_CHUNK_MB": "64"}, "S3_UPLOAD_BUFFER_MB=48 must hold two parts of S3_MULTIPART_CHUNK_MB=64"),
     ],
 )
 def test_bad_values_stop_start_up_with_one_clear_line(tmp_path, environ, fragment):

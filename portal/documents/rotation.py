@@ -26,6 +26,8 @@ class RotationReport:
     rewrapped: int = 0
     current: int = 0
     failures: list[str] = field(default_factory=list)
+    #: rows still under an old key when the pass ended (promoted or added meanwhile): run it again
+    remaining: int = 0
 
 
 class KeyRotationService:
@@ -55,15 +57,18 @@ class KeyRotationService:
         for model in (Attachment, AttachmentStaging):
             last_id = 0
             while True:
-                batch = db.session.scalars(
-                    select(model).where(model.id > last_id, *self._stale(model)).order_by(model.id).limit(BATCH_SIZE)
+                ids = db.session.scalars(
+                    select(model.id).where(model.id > last_id, *self._stale(model)).order_by(model.id).limit(BATCH_SIZE)
                 ).all()
-                if not batch:
+                if not ids:
                     break
-                for row in batch:
-                    last_id = row.id
-                    self._rotate_row(row, report)
+                for row_id in ids:
+                    last_id = row_id
+                    row = db.session.get(model, row_id)
+                    if row is not None:  # deleted meanwhile: nothing left to re-wrap
+                        self._rotate_row(row, report)
                     progress(1)
+        report.remaining = self.pending()
         return report
 
     def _rotate_row(self, row, report: RotationReport) -> None:

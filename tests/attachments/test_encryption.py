@@ -187,3 +187,37 @@ class TestOnS3:
         app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [new_private]
         with staff_client.get(f"/attachments/{row.id}/download", headers={"Range": "bytes=5242870-5242889"}) as part:
             assert part.get_data() == payload[5242870:5242890]
+
+
+def test_rotation_survives_deletes_and_reports_files_added_meanwhile(app, staff_client, document, runner, keys,
+                                                                    tmp_path, monkeypatch):
+    from portal.documents import rotation
+    from portal.models import AttachmentStaging
+    from tests.attachments.conftest import stage
+
+    _, old_public, old_private = keys
+    upload(staff_client, document.id, ("a.bin", PAYLOAD), ("b.bin", PAYLOAD), ("c.bin", PAYLOAD))
+    stage(staff_client, ("s.bin", PAYLOAD))
+    first, second, third = sorted(row.id for row in rows()[0])
+    _, new_public, new_private = keypair(tmp_path / "keys2")
+    real_rotate_row = rotation.KeyRotationService._rotate_row
+
+    def meanwhile(self, row, report):
+        if isinstance(row, Attachment) and row.id == first:
+            staff_client.post(f"/attachments/{second}/delete")  # deleted before its turn
+        if isinstance(row, AttachmentStaging):
+            # An attachment under the old key arrives after the attachments pass has ended.
+            app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = old_public
+            upload(staff_client, document.id, ("late.bin", PAYLOAD))
+            app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
+        return real_rotate_row(self, row, report)
+
+    monkeypatch.setattr(rotation.KeyRotationService, "_rotate_row", meanwhile)
+    app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
+    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [old_private, new_private]
+    result = runner.invoke(args=["storage", "rotate-key"])
+    assert result.exit_code == 1, result.output
+    assert "Re-wrapped 3; 0 failed." in result.output and "1 file(s) are still under an older key" in result.output
+    monkeypatch.undo()
+    again = runner.invoke(args=["storage", "rotate-key"])
+    assert again.exit_code == 0 and "Re-wrapped 1; 0 failed." in again.output
