@@ -110,3 +110,4 @@ def rotate_key() -> None:
     if report.failures or report.remaining:
         raise SystemExit(1)
 
+from portal.migration import cli as _migration_cli  # noqa: E402,F401

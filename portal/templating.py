@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import Flask
 
-ADMIN_LINKS = [("admin.users", "Users")]
+ADMIN_LINKS = [("admin.users", "Users"), ("admin.storage", "Storage")]
 
 
 def human_size(size: int | None) -> str:

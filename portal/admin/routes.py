@@ -50,3 +50,5 @@ def toggle_user(user_id: int):
         db.session.commit()
         flash(f"{user.email} is now {'active' if user.is_active else 'deactivated'}.", "success")
     return redirect(url_for("admin.users"))
+
+from portal.admin import storage as _storage_pages  # noqa: E402,F401

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import queue
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from stat import S_ISREG
@@ -18,6 +19,8 @@ from portal.storage.base import CHUNK_SIZE, StorageIntegrityError
 
 #: user-metadata name that carries the object's SHA-256 (hex); stat() reads it back
 SHA256_META = "portal-sha256"
+#: bytes read before deciding between one PUT and a multipart upload with part buffers
+PROBE_SIZE = 256 * 1024
 
 
 @dataclass
@@ -182,31 +185,43 @@ def upload(client: Any, config: TransferConfig, bucket: str, key: str, stream: B
     if opened and opened[2].st_size - opened[1] >= threshold:
         return _upload_file(client, config, bucket, key, stream, opened, extra, expected)
     reader = HashingReader(stream)
-    pool = PartBuffers(config.multipart_chunksize, max(2, config.max_in_memory_upload_chunks + 1))
-    first = pool.take()
-    filled = reader.readinto_full(first[:threshold] if threshold < len(first) else first)
-    if filled < min(threshold, len(first)):
+    part_size = config.multipart_chunksize
+    # Most files are small: a small probe decides, and the part buffers exist only for large ones.
+    probe = memoryview(bytearray(min(threshold, part_size, PROBE_SIZE)))
+    filled = reader.readinto_full(probe)
+    if filled == len(probe):
+        pool = PartBuffers(part_size, max(2, config.max_in_memory_upload_chunks + 1))
+        first = pool.take()
+        first[:filled] = probe
+        filled += reader.readinto_full(first[filled:min(threshold, part_size)])
+        probe = first
+    if filled < min(threshold, part_size):
         if expected and reader.hexdigest() != expected:
             raise StorageIntegrityError(f"SHA-256 of the {reader.size} bytes received does not match")
         extra = {**extra, "Metadata": {**extra["Metadata"], SHA256_META: reader.hexdigest()},
                  "ChecksumSHA256": base64.b64encode(reader.digest()).decode("ascii")}
-        client.put_object(Bucket=bucket, Key=key, Body=_View(first[:filled]), **extra)
+        client.put_object(Bucket=bucket, Key=key, Body=_View(probe[:filled]), **extra)
     else:
-        filled += reader.readinto_full(first[filled:])
-        _upload_parts(client, bucket, key, reader, pool, first, filled, _with_expected(extra, expected),
+        filled += reader.readinto_full(probe[filled:])
+        _upload_parts(client, bucket, key, reader, pool, probe, filled, _with_expected(extra, expected),
                       max(1, config.max_request_concurrency))
     return Uploaded(reader.size, reader.hexdigest())
 
 
 class PartBuffers:
-    """A fixed set of part-sized buffers, reused for the whole upload: memory stays count x part size."""
+    """Up to ``count`` part-sized buffers, made as they are first needed and reused for the whole
+    upload: memory stays at most count x part size."""
 
     def __init__(self, part_size: int, count: int) -> None:
         self._free: queue.Queue = queue.Queue()
-        for _ in range(count):
-            self._free.put(memoryview(bytearray(part_size)))
+        self._part_size, self._unmade = part_size, count
+        self._lock = threading.Lock()
 
     def take(self) -> memoryview:
+        with self._lock:
+            if self._free.empty() and self._unmade > 0:
+                self._unmade -= 1
+                return memoryview(bytearray(self._part_size))
         return self._free.get()
 
     def give_back(self, buffer: memoryview) -> None:

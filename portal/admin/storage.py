@@ -1,0 +1,205 @@
+"""The storage dashboard (/admin/storage): where files are, migration and verification runs, live progress."""
+from __future__ import annotations
+
+import dataclasses
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, SelectField
+from wtforms.validators import NumberRange, Optional
+
+from portal.admin.routes import bp
+from portal.extensions import storage
+from portal.migration import runs
+from portal.migration.claims import location_stats
+from portal.migration.engine import DocumentMigrationService
+from portal.migration.launch import launch, log_path
+from portal.migration.progress import progress_of
+from portal.migration.runs import MigrationError, MigrationOptions, RunConflict
+from portal.storage.base import StorageError
+
+FAILURES_SHOWN = 200
+
+
+class MigrationForm(FlaskForm):
+    """The options of `flask storage migrate`, as a form."""
+
+    target = SelectField("Move to", choices=[])
+    batch_size = IntegerField("Batch size", default=100, validators=[NumberRange(1, 10_000)])
+    workers = IntegerField("Files copied at once", default=4, validators=[NumberRange(1, 64)])
+    limit = IntegerField("At most this many files (empty: all)", validators=[Optional(), NumberRange(min=1)])
+    verify = SelectField("Verification", default="auto", choices=[
+        ("auto", "The store's SHA-256 checksum where it keeps one, else read back"),
+        ("readback", "Always read every object back and hash it")])
+    include_staging = BooleanField("Include staged uploads", default=True)
+    delete_source = BooleanField("Move each local file to the quarantine once its copy is verified")
+    dry_run = BooleanField("Dry run: only report what would move")
+
+    def options(self) -> MigrationOptions:
+        return MigrationOptions(target=self.target.data, batch_size=self.batch_size.data, workers=self.workers.data,
+                                limit=self.limit.data, verify=self.verify.data,
+                                include_staging=self.include_staging.data, delete_source=self.delete_source.data)
+
+
+class VerifyForm(FlaskForm):
+    deep = BooleanField("Deep: read every object back and compare its SHA-256")
+
+
+def _object_stores() -> list[tuple[str, str]]:
+    return [(name, name.upper() if name == "s3" else "MinIO") for name in storage.names if name in runs.TARGETS]
+
+
+def _migration_form() -> MigrationForm:
+    form = MigrationForm()
+    form.target.choices = _object_stores()
+    return form
+
+
+def _run_or_404(run_id: int):
+    run = runs.fetch_run(DocumentMigrationService().engine, run_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+def _start_worker(run, args: list[str]):
+    """Launch the detached process for ``run``; if it cannot start, the run ends as failed at once."""
+    engine = DocumentMigrationService().engine
+    try:
+        launch(current_app._get_current_object(), run.id, args)
+    except OSError as exc:
+        current_app.logger.error("could not start the worker of run #%s: %s", run.id, exc)
+        runs.finish_run(engine, run.id, status="failed", message=f"the worker process could not start: {exc}")
+        flash(f"Run #{run.id} could not start its worker process: {exc}", "error")
+        return False
+    return True
+
+
+def _worker_args(run) -> list[str]:
+    if run.kind == "verify":
+        return ["storage", "verify", "--run-id", str(run.id)]
+    return ["storage", "migrate", run.target, "--run-id", str(run.id)]
+
+
+@bp.route("/storage", endpoint="storage")
+def storage_dashboard():
+    """Files and bytes per table and location, the run form, the active run and the history."""
+    engine = DocumentMigrationService().engine
+    active = runs.active_run(engine)
+    history = runs.recent_runs(engine)
+    return render_template("admin/storage.html", stats=location_stats(engine), form=_migration_form(),
+                           verify_form=VerifyForm(), active=active,
+                           active_progress=progress_of(active, engine) if active else None,
+                           history=history, states={run.id: runs.run_state(run, engine) for run in history},
+                           stores=_object_stores())
+
+
+@bp.route("/storage/runs", methods=["POST"])
+def start_migration():
+    """Start a run in a detached worker process (or show a dry run); a second run is refused."""
+    form = _migration_form()
+    if not form.validate_on_submit():
+        for field, errors in form.errors.items():
+            flash(f"{getattr(form, field).label.text}: {errors[0]}", "error")
+        return redirect(url_for("admin.storage"))
+    service = DocumentMigrationService()
+    try:
+        options = form.options()
+        if form.dry_run.data:
+            return render_template("admin/storage_dry_run.html", report=service.dry_run(options), options=options)
+        run = service.start_run(options, created_by=current_user.id, created_from="dashboard")
+    except RunConflict as exc:
+        flash(f"Not started: {exc}", "error")
+        if exc.run is not None:
+            return redirect(url_for("admin.storage_run", run_id=exc.run.id))
+        return redirect(url_for("admin.storage"))
+    except (MigrationError, StorageError) as exc:
+        flash(f"Not started: {exc}", "error")
+        return redirect(url_for("admin.storage"))
+    if _start_worker(run, _worker_args(run)):
+        flash(f"Run #{run.id} started: {run.items_total} file(s) to move.", "success")
+    return redirect(url_for("admin.storage_run", run_id=run.id))
+
+
+@bp.route("/storage/verify", methods=["POST"])
+def start_verification():
+    """Start a verification run (sizes, or with deep the SHA-256 of every object) in a worker process."""
+    form = VerifyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        run = DocumentMigrationService().start_verify_run(form.deep.data, created_by=current_user.id,
+                                                          created_from="dashboard")
+    except RunConflict as exc:
+        flash(f"Not started: {exc}", "error")
+        return redirect(url_for("admin.storage_run", run_id=exc.run.id) if exc.run else
+                        url_for("admin.storage"))
+    if _start_worker(run, _worker_args(run)):
+        flash(f"Verification run #{run.id} started: {run.items_total} object(s) to check.", "success")
+    return redirect(url_for("admin.storage_run", run_id=run.id))
+
+
+@bp.route("/storage/runs/<int:run_id>")
+def storage_run(run_id: int):
+    """One run: live progress while it is active, its failures with their reasons, what can be done next."""
+    run = _run_or_404(run_id)
+    engine = DocumentMigrationService().engine
+    failures = runs.run_items(engine, run.id, ("failed", "skipped", "mismatch"), FAILURES_SHOWN)
+    return render_template("admin/storage_run.html", run=run, progress=progress_of(run, engine), failures=failures,
+                           options=run.option_values, log=log_path(current_app, run.id))
+
+
+@bp.route("/storage/runs/<int:run_id>/progress")
+def storage_run_progress(run_id: int):
+    """JSON for static/migration.js: counts, bytes, percent, rate, time left, state."""
+    run = _run_or_404(run_id)
+    engine = DocumentMigrationService().engine
+    body = progress_of(run, engine).to_dict()
+    body["failures"] = [{"table": item.table_name, "row_id": item.row_id, "status": item.status, "error": item.error}
+                        for item in runs.run_items(engine, run.id, ("failed", "skipped", "mismatch"), 10)]
+    return jsonify(body)
+
+
+@bp.route("/storage/runs/<int:run_id>/cancel", methods=["POST"])
+def cancel_run(run_id: int):
+    _run_or_404(run_id)
+    try:
+        run = runs.request_cancel(DocumentMigrationService().engine, run_id)
+    except MigrationError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Run #{run_id} is {run.status}: files in flight finish, the rest stay local.", "success")
+    return redirect(url_for("admin.storage_run", run_id=run_id))
+
+
+@bp.route("/storage/runs/<int:run_id>/retry", methods=["POST"])
+def retry_run(run_id: int):
+    """A new run over the failed rows of a finished run, with its options."""
+    previous = _run_or_404(run_id)
+    if previous.kind != "migrate" or previous.is_active or not previous.items_failed:
+        flash(f"Run #{run_id} has no failed files to retry.", "error")
+        return redirect(url_for("admin.storage_run", run_id=run_id))
+    options = MigrationOptions.from_json(previous.options)
+    service = DocumentMigrationService()
+    try:
+        run = service.start_run(dataclasses.replace(options, retry_of=run_id, limit=None),
+                                created_by=current_user.id, created_from="dashboard")
+    except (MigrationError, StorageError) as exc:
+        flash(f"Not started: {exc}", "error")
+        return redirect(url_for("admin.storage_run", run_id=run_id))
+    if _start_worker(run, _worker_args(run)):
+        flash(f"Run #{run.id} retries the {run.items_total} failed file(s) of run #{run_id}.", "success")
+    return redirect(url_for("admin.storage_run", run_id=run.id))
+
+
+@bp.route("/storage/runs/<int:run_id>/resume", methods=["POST"])
+def resume_run(run_id: int):
+    """Start a worker for an active run that no process works on any more (its worker died)."""
+    run = _run_or_404(run_id)
+    engine = DocumentMigrationService().engine
+    if not run.is_active or runs.live_workers(engine, run.id):
+        flash(f"Run #{run_id} is not stalled, so there is nothing to resume.", "error")
+    elif _start_worker(run, _worker_args(run)):
+        flash(f"Run #{run_id} resumes: rows already moved stay moved, the rest follow.", "success")
+    return redirect(url_for("admin.storage_run", run_id=run_id))

@@ -1,0 +1,296 @@
+"""`flask storage migrate|verify|cancel|purge-quarantine|orphans`, added to portal.cli's `storage` group."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from portal.cli import storage_cli
+from portal.extensions import storage
+from portal.migration import runs
+from portal.migration.engine import DocumentMigrationService
+from portal.migration.models import MigrationRun
+from portal.migration.orphans import delete_orphan, rows_without_object, unreferenced_objects
+from portal.migration.progress import human_bytes, human_seconds, progress_line, progress_of
+from portal.migration.quarantine import parse_duration
+from portal.migration.runs import MigrationError, MigrationOptions, RunConflict
+from portal.storage.base import StorageError
+
+#: how often a progress line is written when stderr is not a terminal (logs, CI)
+LOG_EVERY = 5.0
+FAILURES_SHOWN = 20
+
+
+class ProgressPrinter:
+    """One progress line, redrawn in place on a terminal, or written every LOG_EVERY seconds to a log."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
+        self._last = 0.0
+        self._drawn = False
+        self._line = ""
+
+    def update(self, run: MigrationRun) -> None:
+        line = progress_line(progress_of(run))
+        now = time.monotonic()
+        if line == self._line:
+            return
+        if self.tty:
+            self.stream.write("\r" + line.ljust(110))
+            self._drawn = True
+        elif now - self._last >= LOG_EVERY or not run.is_active:
+            self.stream.write(line + "\n")
+        else:
+            return
+        self._last, self._line = now, line
+        self.stream.flush()
+
+    def finish(self, run: MigrationRun) -> None:
+        self.update(run)
+        if self._drawn:
+            self._drawn = False
+            self.stream.write("\n")
+
+
+def _fail(message: str, code: int = 1):
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def _database_error(exc: SQLAlchemyError) -> str:
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return f"the database refused ({type(exc).__name__}: {detail}); is it reachable and at head (`flask db upgrade`)?"
+
+
+def _resolve_run(service: DocumentMigrationService, options: MigrationOptions, run_id: int | None,
+                 join: bool) -> MigrationRun:
+    """The run this process works on: the given one, the active one to resume or join, or a new one."""
+    engine = service.engine
+    if run_id is not None:
+        run = runs.fetch_run(engine, run_id)
+        if run is None or run.kind != "migrate":
+            raise MigrationError(f"there is no migration run #{run_id}")
+        if not run.is_active:
+            raise MigrationError(f"run #{run_id} has ended ({run.status}); start a new one")
+        return run
+    active = runs.active_run(engine)
+    if active is not None:
+        if active.kind == "migrate" and not runs.live_workers(engine, active.id):
+            click.echo(f"Resuming run #{active.id} ({active.label}), which no process was working on; "
+                       "it keeps its own options.")
+            return active
+        if active.kind == "migrate" and join:
+            click.echo(f"Joining run #{active.id} ({active.label}); it keeps its own options.")
+            return active
+        raise RunConflict(active, "add --join to work on it alongside (PostgreSQL only)"
+                          if active.kind == "migrate" else "")
+    try:
+        return service.start_run(options)
+    except RunConflict as exc:
+        if join and exc.run is not None and exc.run.kind == "migrate":
+            click.echo(f"Joining run #{exc.run.id} ({exc.run.label}).")
+            return exc.run
+        raise
+
+
+def _print_dry_run(report) -> None:
+    click.echo("Dry run: nothing was copied, switched or deleted.")
+    for table, files in report.files.items():
+        click.echo(f"  {table}: {files} file(s), {human_bytes(report.bytes[table])} would move")
+    click.echo(f"  total: {report.total_files} file(s), {human_bytes(report.total_bytes)} ({report.total_bytes} bytes)")
+    if report.missing_count:
+        click.echo(f"{report.missing_count} row(s) would fail because their local file is missing:")
+        for table, row_id, source, reason in report.missing:
+            click.echo(f"  {table} #{row_id}: {source} ({reason})")
+    else:
+        click.echo("No row has lost its local file.")
+
+
+def _summary(service: DocumentMigrationService, run: MigrationRun) -> None:
+    progress = progress_of(run)
+    click.echo(f"Run #{run.id} {run.status}: {run.items_done} moved ({human_bytes(run.bytes_done)}), "
+               f"{run.items_failed} failed, {run.items_skipped} skipped in {human_seconds(progress.elapsed_seconds)} "
+               f"({progress.items_per_second:.0f} files/s, {human_bytes(progress.bytes_per_second)}/s).")
+    if run.message and run.message != "finished":
+        click.echo(f"  {run.message}")
+    shown = runs.run_items(service.engine, run.id, ("failed", "skipped", "mismatch"), FAILURES_SHOWN)
+    for item in shown:
+        click.echo(f"  {item.status}: {item.table_name} #{item.row_id} ({item.source or item.object_key}): {item.error}")
+    more = run.items_failed + run.items_skipped - len(shown)
+    if more > 0:
+        click.echo(f"  ... and {more} more: see /admin/storage/runs/{run.id}")
+
+
+@storage_cli.command("migrate")
+@click.argument("target", type=click.Choice(runs.TARGETS))
+@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 10_000),
+              help="Rows claimed at a time.")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Files copied at once.")
+@click.option("--dry-run", is_flag=True, help="Report what would move (and missing files); change nothing.")
+@click.option("--delete-source", is_flag=True, help="Move each local file to the quarantine once its copy is verified "
+              "and its row switched.")
+@click.option("--no-staging", is_flag=True, help="Leave staged uploads where they are.")
+@click.option("--limit", type=click.IntRange(1), help="Move at most this many rows.")
+@click.option("--verify", "verify_mode", type=click.Choice(runs.VERIFY_MODES), default="auto", show_default=True,
+              help="auto: the store's SHA-256 checksum where it keeps one, else read back; readback: always read back.")
+@click.option("--join", is_flag=True, help="Work on the active run alongside its other processes (PostgreSQL).")
+@click.option("--run-id", type=int, help="Work on this run (the dashboard's worker processes use it).")
+@click.option("--retry-failed", "retry_of", type=int, metavar="RUN_ID", help="Retry the failed rows of a finished run.")
+def migrate_command(target, batch_size, workers, dry_run, delete_source, no_staging, limit, verify_mode, join,
+                    run_id, retry_of) -> None:
+    """Move local files (legacy paths and the local store) to S3/MinIO, verified; exit 1 if any item failed."""
+    service = DocumentMigrationService()
+    run = None
+    try:
+        options = MigrationOptions(target=target, batch_size=batch_size, workers=workers, delete_source=delete_source,
+                                   include_staging=not no_staging, limit=limit, verify=verify_mode)
+        if dry_run:
+            _print_dry_run(service.dry_run(options))
+            return
+        if retry_of is not None:
+            previous = runs.fetch_run(service.engine, retry_of)
+            if previous is None or previous.kind != "migrate" or previous.is_active:
+                raise MigrationError(f"run #{retry_of} is not a finished migration run")
+            options = dataclasses.replace(MigrationOptions.from_json(previous.options), retry_of=retry_of,
+                                          workers=workers, batch_size=batch_size)
+        run = _resolve_run(service, options, run_id, join)
+        click.echo(f"Run #{run.id}: {run.label}, {run.items_total} file(s), {human_bytes(run.bytes_total)}.")
+        printer = ProgressPrinter()
+        run = service.migrate_all_attachments(run, on_progress=printer.update)
+        printer.finish(run)
+    except KeyboardInterrupt:
+        where = f"run #{run.id} stays active and " if run is not None else ""
+        _fail(f"interrupted; {where}`flask storage migrate {target}` resumes it", 130)
+    except (MigrationError, StorageError) as exc:
+        _fail(str(exc))
+    except SQLAlchemyError as exc:
+        _fail(_database_error(exc))
+    if getattr(run, "interrupted", False):
+        _fail(f"interrupted after {run.items_done} moved; run #{run.id} stays active and "
+              f"`flask storage migrate {target}` resumes it")
+    _summary(service, run)
+    checked = getattr(run, "checked_by", {})
+    click.echo(f"  verified here: {checked.get('checksum', 0)} by the store's SHA-256 checksum, "
+               f"{checked.get('readback', 0)} read back and re-hashed")
+    if run.is_active:
+        click.echo(f"Other processes are still working on run #{run.id}.")
+    if run.items_failed or run.status not in ("completed", "running"):
+        raise SystemExit(1)
+
+
+@storage_cli.command("verify")
+@click.option("--deep", is_flag=True, help="Also read every object back and compare its SHA-256.")
+@click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64), help="Objects checked at once.")
+@click.option("--run-id", type=int, help="Record into this verification run (the dashboard uses it).")
+def verify_command(deep: bool, workers: int, run_id: int | None) -> None:
+    """Check that every object-storage row has its object with the right size (and SHA-256); exit 1 on a mismatch."""
+    service = DocumentMigrationService()
+    if run_id is not None:
+        run = runs.fetch_run(service.engine, run_id)
+        if run is None or run.kind != "verify" or not run.is_active:
+            _fail(f"run #{run_id} is not an active verification run")
+        printer = ProgressPrinter()
+        try:
+            run = service.verify_run(run, on_progress=printer.update)
+        except RunConflict as exc:
+            _fail(str(exc))
+        printer.finish(run)
+        _summary(service, run)
+        raise SystemExit(1 if run.items_failed or run.status != "completed" else 0)
+    started, counted = time.monotonic(), [0]
+
+    def on_row(row, problem) -> None:
+        counted[0] += 1
+        if problem is not None:
+            click.echo(f"MISMATCH {problem.table} #{problem.row_id} {row.storage_type}:{problem.key}: {problem.reason}")
+        if counted[0] % 1000 == 0:
+            click.echo(f"  ... {counted[0]} checked", err=True)
+
+    try:
+        report = service.verify_migration(deep, workers=workers, on_row=on_row)
+    except SQLAlchemyError as exc:
+        _fail(_database_error(exc))
+    kind = "deep" if deep else "size"
+    click.echo(f"Verified ({kind}) {report.checked} object(s) in {human_seconds(time.monotonic() - started)}: "
+               f"{report.ok} ok, {report.problem_count} mismatched.")
+    if not report.passed:
+        raise SystemExit(1)
+
+
+@storage_cli.command("cancel")
+@click.argument("run_id", type=int)
+def cancel_command(run_id: int) -> None:
+    """Stop a run after the files in flight; rows not reached stay local."""
+    service = DocumentMigrationService()
+    try:
+        run = runs.request_cancel(service.engine, run_id)
+    except MigrationError as exc:
+        _fail(str(exc))
+    click.echo(f"Run #{run_id} is {run.status}.")
+
+
+@storage_cli.command("purge-quarantine")
+@click.option("--older-than", required=True, help="Age, e.g. 7d, 12h, 1w: files quarantined before that go for good.")
+@click.option("--dry-run", is_flag=True, help="Only report what would be deleted.")
+def purge_quarantine_command(older_than: str, dry_run: bool) -> None:
+    """Delete migrated local files that have waited in the quarantine longer than --older-than."""
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    service = DocumentMigrationService()
+    report = service.quarantine().purge(age, dry_run=dry_run)
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(f"{verb} {report.files} quarantined file(s), {human_bytes(report.bytes)}, older than {older_than}.")
+
+
+def _storage_types_of(provider) -> tuple[str, ...]:
+    """Every storage_type a row may carry for ``provider`` ('s3' and 'minio' name the same bucket)."""
+    found = []
+    for name in runs.TARGETS:
+        try:
+            if storage.get(name) is provider:
+                found.append(name)
+        except StorageError:
+            continue
+    return tuple(found)
+
+
+@storage_cli.command("orphans")
+@click.option("--delete", is_flag=True, help="Delete objects no row points at (rows are never deleted).")
+@click.option("--min-age", default="1h", show_default=True, help="Only delete objects at least this old.")
+def orphans_command(delete: bool, min_age: str) -> None:
+    """Report objects with no row and rows with no object; exit 1 when any remain."""
+    try:
+        age = parse_duration(min_age)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--min-age") from None
+    service = DocumentMigrationService()
+    engine = service.engine
+    if delete and (active := runs.active_run(engine)) is not None:
+        _fail(f"run #{active.id} is active and writes objects before their rows; delete orphans after it ends")
+    remaining = 0
+    seen: set[int] = set()
+    for name in storage.names:
+        provider = storage.get(name)
+        if name == "local" or id(provider) in seen:
+            continue
+        seen.add(id(provider))
+        names = _storage_types_of(provider)
+        try:
+            for item in unreferenced_objects(engine, provider, names):
+                outcome = delete_orphan(engine, provider, names, item.key, age) if delete else "kept"
+                remaining += outcome != "deleted"
+                click.echo(f"object without row: {name}:{item.key} ({human_bytes(item.size)}) [{outcome}]")
+            for missing in rows_without_object(engine, storage.get, names):
+                remaining += 1
+                click.echo(f"row without object: {missing.table} #{missing.row_id} -> {missing.storage_type}:{missing.key}")
+        except StorageError as exc:
+            _fail(f"{name}: {exc}")
+    click.echo("No orphans." if not remaining else f"{remaining} orphan(s) remain.")
+    if remaining:
+        raise SystemExit(1)

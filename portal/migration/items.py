@@ -1,0 +1,334 @@
+"""One row's move: copy under a deterministic key, verify what the store holds, switch the row, quarantine."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+from sqlalchemy import Engine, select, update
+
+from portal.migration import runs
+from portal.migration.claims import TABLES, RowSnapshot
+from portal.migration.models import utcnow
+from portal.migration.quarantine import Quarantine, other_references
+from portal.migration.runs import writing
+from portal.migration.verify import verify_copy
+from portal.storage.base import ObjectNotFound, StorageError, StorageIntegrityError, StorageProvider
+
+log = logging.getLogger("portal.migration")
+PREFIXES = {"attachment": "attachments", "attachment_staging": "staging"}
+
+
+def migrated_key(table: str, row_id: int, sha256: str) -> str:
+    """The object key of a migrated row: the same for the same row and bytes, so a retry overwrites its own
+    object instead of leaving a second one (``attachments/migrated/<id>/<sha256>``)."""
+    return f"{PREFIXES[table]}/migrated/{row_id}/{sha256}"
+
+
+class ChunkStream(io.RawIOBase):
+    """A readable stream over a provider's chunks, for sources that are not files on this disk."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks, self._buffer = iter(chunks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, amount: int | None = -1) -> bytes:
+        if amount is None or amount < 0:
+            data = self._buffer + b"".join(self._chunks)
+            self._buffer = b""
+        else:
+            while len(self._buffer) < amount:
+                chunk = next(self._chunks, b"")
+                if not chunk:
+                    break
+                self._buffer += chunk
+            data, self._buffer = self._buffer[:amount], self._buffer[amount:]
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        super().close()
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What to send for a row: the stream, the SHA-256 it must have (None when unknown before sending),
+    the key, and the row's encryption column afterwards."""
+
+    stream: BinaryIO
+    key: str
+    expected_sha256: str | None
+    encryption: str | None
+    metadata: dict
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """How one row's move ended: 'done', 'failed' or 'skipped' (the row changed or vanished meanwhile)."""
+
+    table: str
+    row_id: int
+    status: str
+    key: str | None = None
+    size: int = 0
+    sha256: str | None = None
+    checked_by: str | None = None
+    error: str | None = None
+    source_kept: str | None = None
+
+
+def describe(exc: BaseException, phase: str) -> str:
+    """A one-line reason for the failures list; ``phase`` is 'source' (reading the local file) or 'target'.
+
+    Storage messages are safe to show (they name no credential).
+    """
+    if isinstance(exc, StorageIntegrityError):
+        text = str(exc)
+        return text if text.startswith("checksum mismatch") else f"checksum mismatch: {text}"
+    if isinstance(exc, OSError):
+        return f"cannot read source: {exc.strerror or exc}"
+    if phase == "source" and isinstance(exc, ObjectNotFound):
+        return f"source missing: {exc}"
+    if phase == "source" and isinstance(exc, StorageError):
+        return f"source unreadable: {exc}"
+    if isinstance(exc, ObjectNotFound):
+        return f"store lost the object right after writing it: {exc}"
+    if isinstance(exc, StorageError):
+        return f"store refused: {exc}"
+    return f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True)
+class Copied:
+    """A row whose bytes are in the store under ``key`` and proven there; its row is not switched yet."""
+
+    row: RowSnapshot
+    key: str
+    size: int
+    sha256: str
+    checked_by: str
+
+
+class _Statements:
+    """The few statements a commit runs, built once with bind parameters (building them per row costs
+    more CPU than running them)."""
+
+    def __init__(self, target_name: str):
+        from sqlalchemy import bindparam
+
+        item = runs.ITEM
+        self.item = update(item).where(
+            item.c.id == bindparam("b_item"), item.c.status == "claimed", item.c.worker_id == bindparam("b_worker")
+        ).values(status=bindparam("b_status"), object_key=bindparam("b_key"), size=bindparam("b_size"),
+                 sha256=bindparam("b_sha"), error=bindparam("b_error"), updated_at=bindparam("b_now"))
+        self.item_skipped = update(item).where(item.c.id == bindparam("b_item")).values(
+            status="skipped", error=bindparam("b_error"), updated_at=bindparam("b_now"))
+        self.switch: dict[tuple[str, bool], object] = {}
+        for name, table in TABLES.items():
+            unchanged = (table.c.id == bindparam("b_id"),
+                         table.c.storage_path.is_not_distinct_from(bindparam("b_old_path")),
+                         table.c.storage_type == bindparam("b_old_type"),
+                         table.c.filepath.is_not_distinct_from(bindparam("b_old_filepath")))
+            # Plaintext rows take the object's size and hash (they are the file's); encrypted rows keep theirs.
+            self.switch[name, False] = update(table).where(*unchanged, table.c.encryption.is_(None)).values(
+                storage_path=bindparam("b_key"), storage_type=target_name, size=bindparam("b_size"),
+                sha256=bindparam("b_sha"))
+            self.switch[name, True] = update(table).where(
+                *unchanged, table.c.encryption == bindparam("b_old_encryption")).values(
+                storage_path=bindparam("b_key"), storage_type=target_name)
+
+
+class ItemMigrator:
+    """Moves rows to ``target`` in two steps: copy() (thread-safe: upload and proof, no database write)
+    and commit() (one short transaction switching a group of copied rows, each only if unchanged)."""
+
+    def __init__(self, engine: Engine, documents, target: StorageProvider, *, verify: str = "auto",
+                 quarantine: Quarantine | None = None):
+        self.engine, self.documents, self.target = engine, documents, target
+        self.verify, self.quarantine = verify, quarantine
+        self._sql = _Statements(target.name)
+
+    # -- the copy -------------------------------------------------------------------------------
+
+    @contextmanager
+    def upload_source(self, row: RowSnapshot) -> Iterator[Upload]:
+        """The one place that decides what bytes go to the store for ``row`` (plaintext or ciphertext as-is).
+
+        The key needs the SHA-256 of the source up front: known from the row for plaintext rows, read
+        from the file first otherwise. Raises ObjectNotFound when the source file is gone.
+        """
+        provider, key = self.documents.locate(row)
+        expected = row.sha256 if not row.encryption else None
+        if expected is None:
+            expected = _hash(provider.open(key))
+        metadata = {}
+        if not row.is_legacy:
+            metadata = dict(provider.stat(key).metadata)  # e.g. the envelope mirrored in a local sidecar
+        stream = _open_source(provider, key)
+        try:
+            yield Upload(stream, migrated_key(row.table, row.id, expected), expected, row.encryption, metadata)
+        finally:
+            stream.close()
+
+    def copy(self, row: RowSnapshot) -> Copied | ItemResult:
+        """Upload ``row``'s bytes under its deterministic key and prove the store holds them.
+
+        Returns Copied, or a 'failed' ItemResult (not yet recorded) for the row's own problems.
+        """
+        key, phase = None, "source"
+        try:
+            with self.upload_source(row) as upload:
+                key, phase = upload.key, "target"
+                stored = self.target.save(upload.key, upload.stream, content_type=row.content_type,
+                                          metadata=upload.metadata, size_hint=row.size,
+                                          expected_sha256=upload.expected_sha256)
+            # The provider hashed exactly the bytes it sent; they must be the source's.
+            if stored.sha256 != upload.expected_sha256:
+                raise StorageIntegrityError("checksum mismatch: the bytes sent differ from the source's SHA-256")
+            checked_by = verify_copy(self.target, upload.key, stored.size, stored.sha256, self.verify)
+        except Exception as exc:  # one row's trouble is recorded; the run goes on
+            if not isinstance(exc, (StorageError, OSError)):
+                log.exception("copying %s #%s failed", row.table, row.id)
+            if key is not None:
+                self._discard(row, key)
+            error = describe(exc, phase)
+            log.warning("%s #%s not migrated: %s", row.table, row.id, error)
+            return ItemResult(row.table, row.id, "failed", key=key, error=error)
+        return Copied(row, upload.key, stored.size, stored.sha256, checked_by)
+
+    def migrate(self, row: RowSnapshot, *, run_id: int | None = None, worker_id: int | None = None,
+                delete_source: bool = False) -> ItemResult:
+        """copy() then commit() one row."""
+        return self.commit([(row, self.copy(row))], run_id=run_id, worker_id=worker_id,
+                           delete_source=delete_source)[0]
+
+    # -- the switch -----------------------------------------------------------------------------
+
+    def commit(self, outcomes: list[tuple[RowSnapshot, Copied | ItemResult]], *, run_id: int | None,
+               worker_id: int | None, delete_source: bool = False) -> list[ItemResult]:
+        """Record failures and switch copied rows, all in one short transaction; then remove objects of
+        rows that changed meanwhile, and quarantine sources of switched rows (``delete_source``).
+
+        A row is switched only if its claim is still this worker's and it still looks as it did when
+        claimed (storage_path, storage_type, filepath, encryption). Raises only for database errors,
+        after which nothing of the group was recorded (the objects stay, under keys a retry reuses).
+        """
+        results: list[ItemResult] = []
+        counts = {"items_done": 0, "bytes_done": 0, "items_failed": 0, "items_skipped": 0}
+        now = utcnow()
+        with writing(self.engine) as conn:
+            for row, outcome in outcomes:
+                result = self._commit_one(conn, row, outcome, worker_id, now)
+                results.append(result)
+                counter = {"done": "items_done", "failed": "items_failed", "skipped": "items_skipped"}[result.status]
+                counts[counter] += 1
+                if result.status == "done":
+                    counts["bytes_done"] += result.size
+            if run_id is not None:
+                runs.add_counts(conn, run_id, **counts)
+        final = []
+        for (row, _), result in zip(outcomes, results):
+            if result.status == "skipped" and result.key:
+                self._discard(row, result.key)
+            if result.status == "done" and delete_source:
+                result = dataclasses.replace(result, source_kept=self._quarantine(row))
+            final.append(result)
+        return final
+
+    def _commit_one(self, conn, row: RowSnapshot, outcome: Copied | ItemResult, worker_id, now) -> ItemResult:
+        copied = isinstance(outcome, Copied)
+        if row.item_id is not None:
+            status = "done" if copied else outcome.status
+            owned = conn.execute(self._sql.item, {
+                "b_item": row.item_id, "b_worker": worker_id, "b_status": status, "b_now": now,
+                "b_key": outcome.key, "b_size": outcome.size if copied else None,
+                "b_sha": outcome.sha256 if copied else None, "b_error": None if copied else outcome.error[:2000],
+            }).rowcount
+            if owned != 1:
+                reason = "the claim was released (this worker was taken for dead); another worker moves the row"
+                return ItemResult(row.table, row.id, "skipped", outcome.key, error=reason)
+        if not copied:
+            return outcome
+        params = {"b_id": row.id, "b_old_path": row.storage_path, "b_old_type": row.storage_type,
+                  "b_old_filepath": row.filepath, "b_key": outcome.key}
+        if row.encryption:
+            params["b_old_encryption"] = row.encryption
+        else:
+            params.update(b_size=outcome.size, b_sha=outcome.sha256)
+        if conn.execute(self._sql.switch[row.table, bool(row.encryption)], params).rowcount != 1:
+            reason = self._why_changed(conn, row)
+            if row.item_id is not None:
+                conn.execute(self._sql.item_skipped, {"b_item": row.item_id, "b_error": reason, "b_now": now})
+            return ItemResult(row.table, row.id, "skipped", outcome.key, error=reason)
+        return ItemResult(row.table, row.id, "done", outcome.key, outcome.size, outcome.sha256, outcome.checked_by)
+
+    def _why_changed(self, conn, row: RowSnapshot) -> str:
+        table = TABLES[row.table]
+        current = conn.execute(select(table.c.storage_path).where(table.c.id == row.id)).first()
+        if current is None:
+            return "the row was deleted during the copy"
+        return "the row changed during the copy; the next run moves it as it is now"
+
+    def _discard(self, row: RowSnapshot, key: str) -> None:
+        """Delete an object this attempt wrote, unless a row points at it (then it is not ours to delete)."""
+        table = TABLES[row.table]
+        try:
+            with self.engine.connect() as conn:
+                used = conn.execute(select(table.c.id).where(table.c.storage_path == key)).first()
+            if used is None:
+                self.target.delete(key)
+        except Exception as exc:  # a leftover is only an orphan (`flask storage orphans` finds it)
+            log.warning("could not remove %s after a failed attempt: %s", key, exc)
+
+    # -- the source -----------------------------------------------------------------------------
+
+    def _quarantine(self, row: RowSnapshot) -> str | None:
+        """Move the row's local file to quarantine, after the switch committed; returns why it stayed, if it did."""
+        if self.quarantine is None:
+            return "no quarantine folder configured"
+        try:
+            holder = other_references(self.engine, row)
+            if holder:
+                return f"kept: {holder} still reads the same file"
+            provider, key = self.documents.locate(row)
+            self.quarantine.move(row, provider.path_for(key), key)
+        except (OSError, StorageError) as exc:
+            log.warning("could not quarantine the source of %s #%s: %s", row.table, row.id, exc)
+            return f"kept: {exc}"
+        return None
+
+
+def _open_source(provider: StorageProvider, key: str) -> BinaryIO:
+    """The source as an open file where it is one (the S3 provider then reads large files in place)."""
+    path_for = getattr(provider, "path_for", None)
+    if path_for is None:
+        return ChunkStream(provider.open(key))
+    try:
+        return open(path_for(key), "rb")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise ObjectNotFound(f"no file at {key!r}") from None
+
+
+def _hash(chunks: Iterator[bytes]) -> str:
+    digest = hashlib.sha256()
+    try:
+        for chunk in chunks:
+            digest.update(chunk)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return digest.hexdigest()

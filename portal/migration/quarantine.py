@@ -1,0 +1,118 @@
+"""The quarantine folder: migrated local files wait here (restorable) until purged for good."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, and_, or_, select
+
+from portal.migration.claims import TABLES, RowSnapshot
+from portal.storage.local import SIDECAR_PREFIX, SIDECAR_SUFFIX
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'7d', '12h', '1w2d', '30m', '0s' -> timedelta; raises ValueError for anything else."""
+    cleaned = text.strip().lower()
+    parts = _DURATION.findall(cleaned)
+    if not parts or _DURATION.sub("", cleaned).strip():
+        raise ValueError(f"{text!r} is not a duration; write e.g. 7d, 12h, 30m or 1w")
+    return sum((timedelta(**{_UNITS[unit]: int(amount)}) for amount, unit in parts), timedelta())
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    files: int
+    bytes: int
+
+
+class Quarantine:
+    """Moves a migrated row's local file (and a local store's sidecar) under QUARANTINE_PATH.
+
+    The layout mirrors where the file came from, so restoring is a move back:
+    ``legacy/<filepath relative to LEGACY_FILES_ROOT>`` and ``local/<key>``. Each moved file's mtime
+    is set to the moment it was quarantined; purge() goes by that.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+
+    def move(self, row: RowSnapshot, source: Path, relative: str) -> Path:
+        """Move ``source`` (the row's file, already resolved by the storage guard) into the quarantine.
+
+        Returns the new path. Raises OSError when the move fails (the file then stays where it was).
+        """
+        kind = "legacy" if row.is_legacy else "local"
+        target = self._free_name(self.root / kind / relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _move(source, target)
+        os.utime(target)
+        sidecar = source.with_name(f"{SIDECAR_PREFIX}{source.name}{SIDECAR_SUFFIX}")
+        if not row.is_legacy and sidecar.exists():
+            _move(sidecar, target.with_name(f"{SIDECAR_PREFIX}{target.name}{SIDECAR_SUFFIX}"))
+        return target
+
+    def _free_name(self, path: Path) -> Path:
+        # The same path quarantined twice (restored, migrated again) keeps both copies.
+        candidate, number = path, 0
+        while candidate.exists():
+            number += 1
+            candidate = path.with_name(f"{path.name}.{number}")
+        return candidate
+
+    def purge(self, older_than: timedelta, *, dry_run: bool = False, now: float | None = None) -> PurgeReport:
+        """Delete quarantined files quarantined more than ``older_than`` ago, then empty folders."""
+        if not self.root.is_dir():
+            return PurgeReport(0, 0)
+        cutoff = (now if now is not None else time.time()) - older_than.total_seconds()
+        files = size = 0
+        for folder, _dirs, names in os.walk(self.root, topdown=False):
+            for name in names:
+                path = Path(folder) / name
+                info = path.lstat()
+                if info.st_mtime > cutoff:
+                    continue
+                files += 0 if name.startswith(SIDECAR_PREFIX) else 1
+                size += info.st_size
+                if not dry_run:
+                    path.unlink()
+            if not dry_run and Path(folder) != self.root:
+                try:
+                    os.rmdir(folder)  # only succeeds when empty
+                except OSError:
+                    pass
+        return PurgeReport(files, size)
+
+
+def _move(source: Path, target: Path) -> None:
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV: another filesystem; copy, flush, then remove the original
+            raise
+        shutil.copy2(source, target)
+        with open(target, "rb") as handle:
+            os.fsync(handle.fileno())
+        source.unlink()
+
+
+def other_references(engine: Engine, row: RowSnapshot) -> str | None:
+    """Another row that still reads the same local file (then it must not be moved), as 'table #id'."""
+    with engine.connect() as conn:
+        for name, table in TABLES.items():
+            if row.is_legacy:
+                same = and_(table.c.storage_path.is_(None), table.c.filepath == row.filepath)
+            else:
+                same = and_(table.c.storage_path == row.storage_path, table.c.storage_type == "local")
+            found = conn.execute(select(table.c.id).where(same, or_(table.c.id != row.id, name != row.table))
+                                 .limit(1)).scalar()
+            if found is not None:
+                return f"{name} #{found}"
+    return None

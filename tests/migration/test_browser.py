@@ -1,0 +1,97 @@
+"""In Chromium: an admin starts a migration on the dashboard and watches the bar reach 100% without reloading."""
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, live_server, sign_in  # noqa: F401  (a fixture)
+from tests.conftest import PASSWORD
+from tests.migration.conftest import s3_config
+from tests.migration.factory import many_legacy
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def app_config(tmp_path, moto_endpoint, bucket_name):  # noqa: F811
+    return {**s3_config(tmp_path, moto_endpoint, bucket_name), "WTF_CSRF_ENABLED": True}
+
+
+def in_chromium(scenario) -> None:
+    """Run ``scenario(page)`` in a Chromium of its own, on a thread of its own: Playwright's sync API
+    refuses to start where tests/browser's session-wide Playwright already runs its loop."""
+    if CHROMIUM is None:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail("REQUIRE_BROWSER=1 but no chromium is installed (apt-get install chromium)")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    outcome: dict = {}
+
+    def run() -> None:
+        from playwright.sync_api import sync_playwright
+
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+                try:
+                    page = browser.new_context().new_page()
+                    page.set_default_timeout(15000)
+                    scenario(page)
+                finally:
+                    browser.close()
+        except BaseException as exc:  # handed to the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="chromium")
+    thread.start()
+    thread.join(timeout=240)
+    assert not thread.is_alive(), "the browser scenario did not finish"
+    if "error" in outcome:
+        raise outcome["error"]
+
+
+def test_admin_starts_a_run_and_watches_it_reach_100_percent(live_server, admin_user, files, store):  # noqa: F811
+    many_legacy(files, 80, 8192)
+    email = admin_user.email  # read here: the browser's thread has no app context
+
+    def scenario(page) -> None:
+        from playwright.sync_api import Error as PlaywrightError
+
+        sign_in(page, live_server, email, PASSWORD)
+        page.goto(f"{live_server}/admin/storage")
+        assert "LEGACY\t80" in page.locator("#storage-stats").inner_text()
+        page.fill("input[name=batch_size]", "5")
+        page.fill("input[name=workers]", "2")
+        page.click("form[action$='/admin/storage/runs'] button[type=submit]")
+        page.wait_for_url("**/admin/storage/runs/*")
+        assert "started: 80 file(s) to move" in page.locator(".flashes").inner_text()
+        page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+        seen = set()
+        for _ in range(600):
+            seen.add(page.locator("[data-field=percent]").inner_text())
+            if "100%" in seen:
+                break
+            page.wait_for_timeout(100)
+        assert "100%" in seen and len(seen) >= 2, seen  # it started lower and moved up on the page
+        assert page.evaluate("window.__sameDocument === true")  # the bar moved without a reload
+        assert page.locator("[data-field=handled]").inner_text() == "80"
+        assert page.locator("[data-field=state]").text_content() == "completed"
+        assert page.locator(".progress").get_attribute("aria-valuenow") == "100"
+        reloaded = False
+        for _ in range(100):  # the one reload that shows the summary (the page's CSP forbids wait_for_function)
+            try:
+                reloaded = page.evaluate("window.__sameDocument") is None
+            except PlaywrightError:  # evaluated while the page was being replaced
+                pass
+            if reloaded:
+                break
+            page.wait_for_timeout(100)
+        assert reloaded
+        page.wait_for_load_state()
+        assert page.locator("#run-failures").count() == 0 and "None." in page.content()
+        page.goto(f"{live_server}/admin/storage")
+        assert "S3\t80" in page.locator("#storage-stats").inner_text()
+        assert "COMPLETED\t80 / 80\t0" in page.locator("#run-history").inner_text()
+
+    in_chromium(scenario)

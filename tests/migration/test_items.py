@@ -1,0 +1,162 @@
+"""One row's move: deterministic key, verification, the guarded switch, and every per-item failure."""
+from __future__ import annotations
+
+import hashlib
+
+from portal.extensions import db
+from portal.migration import DocumentMigrationService, MigrationOptions
+from portal.migration.items import migrated_key
+from portal.models import Attachment
+from tests.migration.conftest import object_keys
+from tests.migration.factory import payload
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def stored_bytes(provider, key: str) -> bytes:
+    return b"".join(provider.open(key))
+
+
+def test_legacy_row_is_copied_verified_switched_and_gets_its_checksum(files, store):
+    data = payload(20_000)
+    row = files.legacy(data, size=1)  # a legacy size that was wrong all along
+    result = DocumentMigrationService().migrate_attachment(row)
+    assert result.status == "done", result.error
+    assert result.key == migrated_key("attachment", row.id, sha(data))
+    assert result.checked_by == "checksum"  # the store kept the SHA-256 sent with the PUT
+    row = db.session.get(Attachment, row.id)
+    assert (row.storage_type, row.storage_path, row.size, row.sha256) == ("s3", result.key, len(data), sha(data))
+    assert row.filepath  # the legacy path stays recorded
+    assert stored_bytes(store, result.key) == data
+    assert files.path_of(row).exists()  # no --delete-source: the file stays
+
+
+def test_local_store_row_keeps_its_metadata_and_staging_rows_move_too(files, store):
+    data = payload(3000)
+    row = files.local(data, table="attachment_staging", metadata={"origin": "scanner"})
+    result = DocumentMigrationService().migrate_attachment_staging(row)
+    assert result.status == "done", result.error
+    assert result.key.startswith("staging/migrated/")
+    assert store.stat(result.key).metadata == {"origin": "scanner"}
+    assert stored_bytes(store, result.key) == data
+
+
+def test_readback_verification_reads_the_object_again(files, store):
+    row = files.legacy(payload(5000))
+    result = DocumentMigrationService().migrate_attachment(row, MigrationOptions(verify="readback"))
+    assert (result.status, result.checked_by) == ("done", "readback")
+
+
+def test_encrypted_row_is_copied_as_ciphertext_unchanged(files, store):
+    ciphertext = payload(7000)
+    row = files.legacy(ciphertext, size=5000, encryption="dpe1.envelope-as-text")
+    result = DocumentMigrationService().migrate_attachment(row)
+    assert result.status == "done", result.error
+    row = db.session.get(Attachment, row.id)
+    assert (row.encryption, row.size, row.sha256) == ("dpe1.envelope-as-text", 5000, None)
+    assert stored_bytes(store, row.storage_path) == ciphertext
+
+
+def test_the_same_row_copied_twice_overwrites_its_own_object(files, store, app):
+    data = payload(1000)
+    row = files.legacy(data)
+    service = DocumentMigrationService()
+    migrator = service.migrator(MigrationOptions())
+    first = migrator.migrate(snapshot_of(row))
+    assert first.status == "done"
+    # A crash after the upload but before the switch looks like this: the row still legacy, the object there.
+    db.session.execute(Attachment.__table__.update().where(Attachment.id == row.id).values(
+        storage_path=None, storage_type="local", sha256=None))
+    db.session.commit()
+    second = migrator.migrate(snapshot_of(db.session.get(Attachment, row.id)))
+    assert second.status == "done" and second.key == first.key
+    assert object_keys(store) == [first.key]
+
+
+def snapshot_of(row, table: str = "attachment"):
+    from portal.migration.engine import _snapshot
+
+    db.session.refresh(row)
+    return _snapshot(table, row)
+
+
+def test_missing_legacy_file_fails_the_item_and_leaves_the_row_alone(files, store):
+    row = files.legacy(payload(100))
+    files.path_of(row).unlink()
+    result = DocumentMigrationService().migrate_attachment(row)
+    assert result.status == "failed"
+    assert result.error.startswith("source missing")
+    row = db.session.get(Attachment, row.id)
+    assert (row.storage_path, row.storage_type) == (None, "local")
+    assert object_keys(store) == []
+
+
+def test_file_that_no_longer_matches_its_recorded_checksum_fails(files, store):
+    row = files.legacy(payload(100), with_sha256=True)
+    files.path_of(row).write_bytes(payload(100))  # bit rot on the old disk
+    result = DocumentMigrationService().migrate_attachment(row)
+    assert result.status == "failed"
+    assert result.error.startswith("checksum mismatch")
+    assert db.session.get(Attachment, row.id).storage_path is None
+    assert object_keys(store) == []
+
+
+def test_store_that_refuses_fails_the_item(files, store, monkeypatch):
+    from moto.s3.exceptions import AccessForbidden
+    from moto.s3.models import S3Backend
+
+    original = S3Backend.put_object
+
+    def refuse(self, bucket_name, key_name, *args, **kwargs):
+        if "/migrated/" in key_name:
+            raise AccessForbidden("Access Denied")
+        return original(self, bucket_name, key_name, *args, **kwargs)
+
+    monkeypatch.setattr(S3Backend, "put_object", refuse)
+    row = files.legacy(payload(100))
+    result = DocumentMigrationService().migrate_attachment(row)
+    assert result.status == "failed"
+    assert result.error.startswith("store refused")
+    assert db.session.get(Attachment, row.id).storage_path is None
+
+
+def test_object_altered_on_the_way_fails_verification_and_is_removed(files, store, monkeypatch):
+    from moto.s3.models import S3Backend
+
+    original = S3Backend.put_object
+
+    def corrupt(self, bucket_name, key_name, value, *args, **kwargs):
+        return original(self, bucket_name, key_name, b"X" + bytes(value)[1:], *args, **kwargs)
+
+    monkeypatch.setattr(S3Backend, "put_object", corrupt)
+    row = files.legacy(payload(300))
+    result = DocumentMigrationService().migrate_attachment(row, MigrationOptions(verify="readback"))
+    assert result.status == "failed"
+    assert result.error.startswith("checksum mismatch")
+    assert db.session.get(Attachment, row.id).storage_path is None
+    assert object_keys(store) == []
+
+
+def test_row_changed_during_the_copy_is_skipped_and_its_object_removed(files, store, app):
+    row = files.legacy(payload(100))
+    service = DocumentMigrationService()
+    snapshot = snapshot_of(row)
+    db.session.execute(Attachment.__table__.update().where(Attachment.id == row.id).values(filename="renamed.pdf",
+                                                                                             filepath="legacy/other"))
+    db.session.commit()
+    result = service.migrator(MigrationOptions()).migrate(snapshot)
+    assert result.status == "skipped"
+    assert "changed" in result.error
+    assert object_keys(store) == []
+
+
+def test_deleted_row_is_skipped(files, store):
+    row = files.legacy(payload(100))
+    snapshot = snapshot_of(row)
+    db.session.delete(row)
+    db.session.commit()
+    result = DocumentMigrationService().migrator(MigrationOptions()).migrate(snapshot)
+    assert (result.status, result.error) == ("skipped", "the row was deleted during the copy")
+    assert object_keys(store) == []
