@@ -17,7 +17,11 @@ from portal.migration.models import utcnow
 from portal.migration.quarantine import Quarantine, other_references
 from portal.migration.runs import writing
 from portal.migration.verify import verify_copy
+from portal.documents.service import ENVELOPE_METADATA
+from portal.documents.uploads import HashingReader
 from portal.storage.base import ObjectNotFound, StorageError, StorageIntegrityError, StorageProvider
+from portal.storage.crypto import EncryptingReader
+from portal.storage.keys import load_public_key
 
 log = logging.getLogger("portal.migration")
 PREFIXES = {"attachment": "attachments", "attachment_staging": "staging"}
@@ -73,6 +77,9 @@ class Upload:
     expected_sha256: str | None
     encryption: str | None
     metadata: dict
+    #: when a plaintext row is encrypted as it is copied: what read the plaintext, and the hash it must have
+    plain: HashingReader | None = None
+    plain_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,8 @@ class Copied:
     size: int
     sha256: str
     checked_by: str
+    #: the envelope of a row encrypted during this copy (its size and sha256 above are the plaintext's)
+    encryption: str | None = None
 
 
 class _Statements:
@@ -146,6 +155,9 @@ class _Statements:
             self.switch[name, False] = update(table).where(*unchanged, table.c.encryption.is_(None)).values(
                 storage_path=bindparam("b_key"), storage_type=target_name, size=bindparam("b_size"),
                 sha256=bindparam("b_sha"))
+            self.switch[name, "encrypt"] = update(table).where(*unchanged, table.c.encryption.is_(None)).values(
+                storage_path=bindparam("b_key"), storage_type=target_name, size=bindparam("b_size"),
+                sha256=bindparam("b_sha"), encryption=bindparam("b_encryption"))
             self.switch[name, True] = update(table).where(
                 *unchanged, table.c.encryption == bindparam("b_old_encryption")).values(
                 storage_path=bindparam("b_key"), storage_type=target_name)
@@ -160,6 +172,10 @@ class ItemMigrator:
         self.engine, self.documents, self.target = engine, documents, target
         self.verify, self.quarantine = verify, quarantine
         self._sql = _Statements(target.name)
+        config = documents.config
+        # With STORAGE_ENCRYPTION=hybrid, plaintext rows are encrypted as they are copied.
+        self.encrypt_to = (load_public_key(config["STORAGE_ENCRYPTION_PUBLIC_KEY"])
+                           if config["STORAGE_ENCRYPTION"] == "hybrid" else None)
 
     # -- the copy -------------------------------------------------------------------------------
 
@@ -179,7 +195,14 @@ class ItemMigrator:
             metadata = dict(provider.stat(key).metadata)  # e.g. the envelope mirrored in a local sidecar
         stream = _open_source(provider, key)
         try:
-            yield Upload(stream, migrated_key(row.table, row.id, expected), expected, row.encryption, metadata)
+            if row.encryption or self.encrypt_to is None:
+                yield Upload(stream, migrated_key(row.table, row.id, expected), expected, row.encryption, metadata)
+            else:
+                plain = HashingReader(stream)
+                reader = EncryptingReader(plain, self.encrypt_to)
+                envelope = reader.envelope.to_text()
+                yield Upload(reader, migrated_key(row.table, row.id, expected), None, envelope,
+                             {**metadata, ENVELOPE_METADATA: envelope}, plain=plain, plain_sha256=expected)
         finally:
             stream.close()
 
@@ -196,8 +219,10 @@ class ItemMigrator:
                                           metadata=upload.metadata, size_hint=row.size,
                                           expected_sha256=upload.expected_sha256)
             # The provider hashed exactly the bytes it sent; they must be the source's.
-            if stored.sha256 != upload.expected_sha256:
+            if upload.expected_sha256 is not None and stored.sha256 != upload.expected_sha256:
                 raise StorageIntegrityError("checksum mismatch: the bytes sent differ from the source's SHA-256")
+            if upload.plain is not None and upload.plain.hexdigest() != upload.plain_sha256:
+                raise StorageIntegrityError("checksum mismatch: the file changed while it was being encrypted")
             checked_by = verify_copy(self.target, upload.key, stored.size, stored.sha256, self.verify)
         except Exception as exc:  # one row's trouble is recorded; the run goes on
             if not isinstance(exc, (StorageError, OSError)):
@@ -207,6 +232,8 @@ class ItemMigrator:
             error = describe(exc, phase)
             log.warning("%s #%s not migrated: %s", row.table, row.id, error)
             return ItemResult(row.table, row.id, "failed", key=key, error=error)
+        if upload.plain is not None:
+            return Copied(row, upload.key, upload.plain.size, upload.plain_sha256, checked_by, upload.encryption)
         return Copied(row, upload.key, stored.size, stored.sha256, checked_by)
 
     def migrate(self, row: RowSnapshot, *, run_id: int | None = None, worker_id: int | None = None,
@@ -268,7 +295,10 @@ class ItemMigrator:
             params["b_old_encryption"] = row.encryption
         else:
             params.update(b_size=outcome.size, b_sha=outcome.sha256)
-        if conn.execute(self._sql.switch[row.table, bool(row.encryption)], params).rowcount != 1:
+        if outcome.encryption:
+            params["b_encryption"] = outcome.encryption
+        statement = self._sql.switch[row.table, "encrypt" if outcome.encryption else bool(row.encryption)]
+        if conn.execute(statement, params).rowcount != 1:
             reason = self._why_changed(conn, row)
             if row.item_id is not None:
                 conn.execute(self._sql.item_skipped, {"b_item": row.item_id, "b_error": reason, "b_now": now})

@@ -160,3 +160,25 @@ def test_deleted_row_is_skipped(files, store):
     result = DocumentMigrationService().migrator(MigrationOptions()).migrate(snapshot)
     assert (result.status, result.error) == ("skipped", "the row was deleted during the copy")
     assert object_keys(store) == []
+
+
+def test_with_encryption_on_plaintext_is_encrypted_as_it_copies(app, files, store, tmp_path):
+    from portal.documents.service import DocumentStorageService, ENVELOPE_METADATA
+    from portal.storage.crypto import ciphertext_size
+    from portal.storage.keys import Envelope, write_keypair
+
+    key_id = write_keypair(tmp_path / "keys")
+    app.config.update(STORAGE_ENCRYPTION="hybrid",
+                      STORAGE_ENCRYPTION_PUBLIC_KEY=str(tmp_path / "keys" / f"{key_id}.pub.pem"),
+                      STORAGE_ENCRYPTION_PRIVATE_KEYS=[str(tmp_path / "keys" / f"{key_id}.key.pem")])
+    data = payload(150_000)
+    row = files.legacy(data)
+    result = DocumentMigrationService().migrate_attachment(row)
+    assert result.status == "done", result.error
+    row = db.session.get(Attachment, row.id)
+    assert Envelope.from_text(row.encryption).key_id == key_id
+    assert (row.size, row.sha256) == (len(data), sha(data))
+    stored = stored_bytes(store, row.storage_path)
+    assert len(stored) == ciphertext_size(len(data)) and data[:1000] not in stored
+    assert store.stat(row.storage_path).metadata[ENVELOPE_METADATA] == row.encryption
+    assert b"".join(DocumentStorageService().open(row)) == data
