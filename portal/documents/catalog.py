@@ -1,11 +1,11 @@
-"""Document rules: listing with search, creating, editing."""
+"""Document rules: listing with search, editing."""
 from __future__ import annotations
 
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import or_, select
 
 from portal.extensions import db
-from portal.models import Document, User
+from portal.models import Document
 
 
 def search_documents(query: str, page: int, per_page: int) -> Pagination:
@@ -18,14 +18,6 @@ def search_documents(query: str, page: int, per_page: int) -> Pagination:
             or_(Document.title.ilike(pattern, escape="\\"), Document.description.ilike(pattern, escape="\\"))
         )
     return db.paginate(statement, page=page, per_page=per_page, error_out=False)
-
-
-def create_document(title: str, description: str, creator: User) -> Document:
-    """Add a document (not yet committed, so attachments can join the same transaction)."""
-    document = Document(title=title.strip(), description=(description or "").strip(), created_by=creator.id)
-    db.session.add(document)
-    db.session.flush()
-    return document
 
 
 def update_document(document: Document, title: str, description: str) -> None:

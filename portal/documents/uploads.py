@@ -7,7 +7,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, Iterator
 
 import puremagic
 from werkzeug.datastructures import MultiDict
@@ -303,8 +303,3 @@ class HashingReader:
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
-
-
-def iter_chunks(stream: BinaryIO, size: int = READ_SIZE) -> Iterable[bytes]:
-    while chunk := stream.read(size):
-        yield chunk
