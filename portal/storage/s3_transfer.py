@@ -100,12 +100,11 @@ class HashingReader:
         return self._digest.hexdigest()
 
 
-class _Extent(io.RawIOBase):
-    """Bytes [start, start + length) of an open file, read with pread: views never share a position."""
+class _Span(io.RawIOBase):
+    """A read-only, seekable window of ``_length`` bytes; subclasses say where the bytes come from."""
 
-    def __init__(self, fd: int, start: int, length: int) -> None:
-        super().__init__()
-        self._fd, self._start, self._length, self._pos = fd, start, length, 0
+    _length = 0
+    _pos = 0
 
     def readable(self) -> bool:
         return True
@@ -118,8 +117,16 @@ class _Extent(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
-        self._pos = max(0, base + offset)
+        self._pos = min(max(0, base + offset), self._length)
         return self._pos
+
+
+class _Extent(_Span):
+    """Bytes [start, start + length) of an open file, read with pread: views never share a position."""
+
+    def __init__(self, fd: int, start: int, length: int) -> None:
+        super().__init__()
+        self._fd, self._start, self._length, self._pos = fd, start, length, 0
 
     def read(self, size: int | None = -1) -> bytes:
         # Straight to bytes: RawIOBase.read would fill a bytearray and copy it once more.
@@ -228,29 +235,15 @@ class PartBuffers:
         self._free.put(buffer)
 
 
-class _View(io.RawIOBase):
+class _View(_Span):
     """A seekable file over part of a buffer, so botocore can checksum, send and retry without copying it."""
 
     def __init__(self, view: memoryview) -> None:
         super().__init__()
-        self._view, self._pos = view, 0
+        self._view, self._pos, self._length = view, 0, len(view)
 
     def __len__(self) -> int:
-        return len(self._view)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
-        self._pos = min(max(0, base + offset), len(self._view))
-        return self._pos
+        return self._length
 
     def read(self, size: int | None = -1) -> bytes:
         end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
