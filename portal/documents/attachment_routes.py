@@ -113,10 +113,7 @@ def unstage(staging_id: int):
 
 
 def get_attachment_or_404(attachment_id: int) -> Attachment:
-    attachment = db.session.get(Attachment, attachment_id)
-    if attachment is None:
-        abort(404)
-    return attachment
+    return db.get_or_404(Attachment, attachment_id)
 
 
 @bp.get("/attachments/<int:attachment_id>/download")

@@ -1,7 +1,7 @@
 """Routes: the documents list, create, view and edit."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -16,10 +16,7 @@ bp = Blueprint("documents", __name__)
 
 
 def get_document_or_404(document_id: int) -> Document:
-    document = db.session.get(Document, document_id)
-    if document is None:
-        abort(404)
-    return document
+    return db.get_or_404(Document, document_id)
 
 
 @bp.route("/")

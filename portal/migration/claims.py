@@ -84,23 +84,20 @@ def count_pending(engine: Engine, include_staging: bool, limit: int | None = Non
 def iter_pending(engine: Engine, table_name: str, batch_size: int = 500) -> Iterator[RowSnapshot]:
     """Every pending row of one table, in id order, read batch by batch (never all at once)."""
     table = TABLES[table_name]
-    after = 0
-    while True:
-        with engine.connect() as conn:
-            rows = conn.execute(select(*_columns(table)).where(pending(table), table.c.id > after)
-                                .order_by(table.c.id).limit(batch_size)).all()
-        if not rows:
-            return
-        for row in rows:
-            yield _snapshot(table_name, row)
-        after = rows[-1].id
+    return _by_batches(engine, table_name, pending(table), batch_size)
 
 
 def iter_stored(engine: Engine, table_name: str, batch_size: int = 500) -> Iterator[RowSnapshot]:
     """Every row of one table kept in an object store (not local, not legacy), in id order, by batches."""
     table = TABLES[table_name]
+    return _by_batches(engine, table_name, and_(table.c.storage_path.is_not(None), table.c.storage_type != "local"),
+                       batch_size)
+
+
+def _by_batches(engine: Engine, table_name: str, where, batch_size: int) -> Iterator[RowSnapshot]:
+    """Rows matching ``where`` by keyset pagination on id: one short connection per batch."""
+    table = TABLES[table_name]
     after = 0
-    where = and_(table.c.storage_path.is_not(None), table.c.storage_type != "local")
     while True:
         with engine.connect() as conn:
             rows = conn.execute(select(*_columns(table)).where(where, table.c.id > after)
