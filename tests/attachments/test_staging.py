@@ -122,3 +122,19 @@ def test_no_database_lock_is_held_while_staged_files_are_copied(app, staff_clien
     monkeypatch.setattr(provider, "copy", copy_while_someone_writes)
     response = staff_client.post("/documents/new", data={"title": "Doc", "staged_ids": [str(staged)]})
     assert response.status_code == 302 and len(writes) == 1
+
+
+def test_a_legacy_staged_file_is_promoted_into_the_store(app, staff_client, staff_user, tmp_path):
+    legacy = tmp_path / "storage" / "legacy" / "tmp"
+    legacy.mkdir(parents=True)
+    (legacy / "draft.pdf").write_bytes(PDF)
+    row = AttachmentStaging(filename="draft.pdf", content_type="application/pdf", size=len(PDF),
+                            filepath="legacy/tmp/draft.pdf", owner_id=staff_user.id)
+    db.session.add(row)
+    db.session.commit()
+    response = staff_client.post("/documents/new", data={"title": "From legacy", "staged_ids": [str(row.id)]})
+    assert response.status_code == 302
+    (attachment,), staged = rows()
+    assert staged == [] and attachment.storage_path.startswith("attachments/") and attachment.location == "local"
+    assert downloaded(staff_client, attachment.id) == PDF
+    assert (legacy / "draft.pdf").read_bytes() == PDF  # the legacy file itself is left for the migration's quarantine
