@@ -223,7 +223,8 @@ class ItemMigrator:
                 raise StorageIntegrityError("checksum mismatch: the bytes sent differ from the source's SHA-256")
             if upload.plain is not None and upload.plain.hexdigest() != upload.plain_sha256:
                 raise StorageIntegrityError("checksum mismatch: the file changed while it was being encrypted")
-            checked_by = verify_copy(self.target, upload.key, stored.size, stored.sha256, self.verify)
+            checked_by = verify_copy(self.target, upload.key, stored.size, stored.sha256, self.verify,
+                                     stored.store_sha256)
         except Exception as exc:  # one row's trouble is recorded; the run goes on
             if not isinstance(exc, (StorageError, OSError)):
                 log.exception("copying %s #%s failed", row.table, row.id)

@@ -5,8 +5,6 @@ not an MD5 of the content at all.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,18 +29,6 @@ def _s3_provider(provider: StorageProvider):
     return provider if isinstance(provider, S3StorageProvider) else None
 
 
-def _store_sha256(answer: dict) -> str | None:
-    """The hex SHA-256 from a HeadObject answer, or None for none or a composite (per-part) checksum."""
-    value = answer.get("ChecksumSHA256")
-    if not value or "-" in value or answer.get("ChecksumType") == "COMPOSITE":
-        return None
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return raw.hex() if len(raw) == 32 else None
-
-
 def head(provider: StorageProvider, key: str) -> Head:
     """Size, the store's own SHA-256 checksum and the modification time of ``key``.
 
@@ -64,11 +50,13 @@ def head(provider: StorageProvider, key: str) -> Head:
         return Head(stored.size, None, modified)
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from portal.storage.s3_transfer import answered_sha256
+
     try:
         answer = s3.client.head_object(Bucket=s3.bucket, Key=key, ChecksumMode="ENABLED")
     except (BotoCoreError, ClientError) as exc:
         raise s3.translate(exc, key) from exc
-    return Head(answer["ContentLength"], _store_sha256(answer), answer.get("LastModified"))
+    return Head(answer["ContentLength"], answered_sha256(answer), answer.get("LastModified"))
 
 
 def read_back(provider: StorageProvider, key: str) -> tuple[int, str]:
@@ -80,15 +68,21 @@ def read_back(provider: StorageProvider, key: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def verify_copy(provider: StorageProvider, key: str, size: int, sha256: str, mode: str = "auto") -> str:
+def verify_copy(provider: StorageProvider, key: str, size: int, sha256: str, mode: str = "auto",
+                store_sha256: str | None = None) -> str:
     """Check that ``key`` holds exactly ``size`` bytes hashing to ``sha256``; returns how it was checked.
 
-    ``auto`` trusts the store's own SHA-256 checksum where it keeps one ('checksum': the store
-    verified the bytes against the SHA-256 sent with the PUT, then a HEAD shows it) and reads the
-    object back otherwise; ``readback`` always reads it back ('readback').
+    ``auto`` trusts the store's own SHA-256 checksum where it keeps one ('checksum'): the store
+    checked the bytes against the SHA-256 sent with the PUT and refuses a mismatch, and either its
+    answer to that PUT said so (``store_sha256``; a HEAD would only read the same value again) or a
+    HEAD shows it. Otherwise, and always with ``readback``, the object is read back ('readback').
     Raises StorageIntegrityError on any difference, ObjectNotFound when the object is missing.
     """
     if mode == "auto":
+        if store_sha256 is not None:
+            if store_sha256 != sha256:
+                raise StorageIntegrityError("checksum mismatch: the store's SHA-256 differs from the bytes sent")
+            return "checksum"
         found = head(provider, key)
         if found.size != size:
             raise StorageIntegrityError(f"checksum mismatch: the store holds {found.size} bytes, {size} were sent")

@@ -38,6 +38,9 @@ class StoredObject:
     sha256: str | None = None
     content_type: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    #: the SHA-256 (hex) the store itself checked the bytes against as it took them, where it said so
+    #: (S3 and MinIO answer a PUT that carried ChecksumSHA256 with it); None otherwise
+    store_sha256: str | None = None
 
 
 class StorageProvider(abc.ABC):

@@ -270,7 +270,7 @@ class S3StorageProvider(StorageProvider):
             if expected and sent.sha256 != expected:
                 self._discard(key)
                 raise StorageIntegrityError(f"SHA-256 of the {sent.size} bytes received does not match")
-            return StoredObject(key, sent.size, sent.sha256, content_type, metadata)
+            return StoredObject(key, sent.size, sent.sha256, content_type, metadata, sent.store_sha256)
 
     def _transfer_for(self, size_hint: int | None) -> TransferConfig:
         # S3 allows 10,000 parts: grow the part size for a known-huge object rather than fail at the end.

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import io
 import os
@@ -29,6 +30,20 @@ class Uploaded:
 
     size: int
     sha256: str
+    #: the full-object SHA-256 the store verified and answered with (one-PUT uploads), else None
+    store_sha256: str | None = None
+
+
+def answered_sha256(answer: dict) -> str | None:
+    """The hex full-object SHA-256 in a PutObject or HeadObject answer; None for none or a composite."""
+    value = answer.get("ChecksumSHA256")
+    if not value or "-" in value or answer.get("ChecksumType") == "COMPOSITE":
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex() if len(raw) == 32 else None
 
 
 class HashingReader:
@@ -207,7 +222,8 @@ def upload(client: Any, config: TransferConfig, bucket: str, key: str, stream: B
             raise StorageIntegrityError(f"SHA-256 of the {reader.size} bytes received does not match")
         extra = {**extra, "Metadata": {**extra["Metadata"], SHA256_META: reader.hexdigest()},
                  "ChecksumSHA256": base64.b64encode(reader.digest()).decode("ascii")}
-        client.put_object(Bucket=bucket, Key=key, Body=_View(probe[:filled]), **extra)
+        answer = client.put_object(Bucket=bucket, Key=key, Body=_View(probe[:filled]), **extra)
+        return Uploaded(reader.size, reader.hexdigest(), answered_sha256(answer))
     else:
         filled += reader.readinto_full(probe[filled:])
         _upload_parts(client, bucket, key, reader, pool, probe, filled, _with_expected(extra, expected),

@@ -1,6 +1,7 @@
 """One row's move: deterministic key, verification, the guarded switch, and every per-item failure."""
 from __future__ import annotations
 
+import base64
 import hashlib
 
 from portal.extensions import db
@@ -31,6 +32,55 @@ def test_legacy_row_is_copied_verified_switched_and_gets_its_checksum(files, sto
     assert row.filepath  # the legacy path stays recorded
     assert stored_bytes(store, result.key) == data
     assert files.path_of(row).exists()  # no --delete-source: the file stays
+
+
+def requests_made(provider, operation: str) -> list:
+    """Record every ``operation`` request the provider's client sends from now on."""
+    seen: list = []
+    provider.client.meta.events.register(f"before-call.s3.{operation}", lambda **kw: seen.append(kw))
+    return seen
+
+
+def test_write_time_check_takes_the_stores_answer_to_the_put_without_a_head(files, store):
+    heads = requests_made(store, "HeadObject")
+    row = files.legacy(payload(4000))
+    result = DocumentMigrationService().migrate_attachment(row)
+    assert (result.status, result.checked_by) == ("done", "checksum")
+    assert heads == []  # the PUT's answer already carried the SHA-256 the store verified
+
+
+def test_store_that_answers_its_put_with_another_checksum_fails_the_item(files, store, monkeypatch):
+    from moto.s3.responses import S3Response
+
+    keep = S3Response._get_checksum
+
+    def answer_wrong(self, response_headers):
+        algorithm, value = keep(self, response_headers)
+        if value:
+            value = response_headers["x-amz-checksum-sha256"] = base64.b64encode(b"\x01" * 32).decode()
+        return algorithm, value
+
+    monkeypatch.setattr(S3Response, "_get_checksum", answer_wrong)
+    row = files.legacy(payload(4000))
+    result = DocumentMigrationService().migrate_attachment(row)
+    assert result.status == "failed"
+    assert result.error == "checksum mismatch: the store's SHA-256 differs from the bytes sent"
+    assert db.session.get(Attachment, row.id).storage_path is None
+    assert object_keys(store) == []
+
+
+def test_store_that_keeps_no_checksum_is_read_back(files, store, monkeypatch):
+    from tests.migration import moto_fidelity
+
+    moto_fidelity.uninstall()  # plain moto: it neither answers nor keeps the SHA-256 sent
+    try:
+        heads = requests_made(store, "HeadObject")
+        row = files.legacy(payload(4000))
+        result = DocumentMigrationService().migrate_attachment(row)
+    finally:
+        moto_fidelity.install()
+    assert (result.status, result.checked_by) == ("done", "readback")
+    assert len(heads) == 1  # asked, found no checksum, then read the object back
 
 
 def test_local_store_row_keeps_its_metadata_and_staging_rows_move_too(files, store):
