@@ -212,17 +212,21 @@ def write_random_file(path: Path, size: int) -> None:
 
 
 class MultipartBody:
-    """A multipart/form-data body read from disk as it is sent: csrf_token field, then the file.
+    """A multipart/form-data body read from disk as it is sent: csrf_token field, then the file
+    (after a ``size`` field with its byte count when ``declare_size``, as the page's script sends it).
 
     Has ``__len__``, so requests sends a Content-Length and streams it with read(); the client never
     holds more than one read's worth of the file.
     """
 
-    def __init__(self, csrf_token: str, path: Path, filename: str, field: str = "files"):
+    def __init__(self, csrf_token: str, path: Path, filename: str, field: str = "files",
+                 declare_size: bool = False):
         self.boundary = "bench" + os.urandom(12).hex()
         self.content_type = f"multipart/form-data; boundary={self.boundary}"
+        size_field = (f'Content-Disposition: form-data; name="size"\r\n\r\n{path.stat().st_size}\r\n'
+                      f"--{self.boundary}\r\n") if declare_size else ""
         prefix = (f'--{self.boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
-                  f"{csrf_token}\r\n--{self.boundary}\r\n"
+                  f"{csrf_token}\r\n--{self.boundary}\r\n{size_field}"
                   f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
                   "Content-Type: application/octet-stream\r\n\r\n")
         suffix = f"\r\n--{self.boundary}--\r\n".encode()
@@ -289,10 +293,10 @@ def create_document(session: requests.Session, base: str, title: str) -> int:
 
 
 def upload(session: requests.Session, base: str, document_id: int, path: Path, token: str,
-           timeout: float = 600) -> dict:
-    """Stream ``path`` to the document as a multipart upload (``token``: the session's CSRF token);
-    returns the 201 JSON's one file."""
-    body = MultipartBody(token, path, path.name)
+           timeout: float = 600, declare_size: bool = False) -> dict:
+    """Stream ``path`` to the document as a multipart upload (``token``: the session's CSRF token),
+    like the page's script when ``declare_size``, else like a plain form; returns the 201 JSON's one file."""
+    body = MultipartBody(token, path, path.name, declare_size=declare_size)
     try:
         answer = session.post(f"{base}/documents/{document_id}/attachments", data=body, timeout=timeout,
                               headers={"Content-Type": body.content_type, "Accept": "application/json"})

@@ -237,7 +237,7 @@ def main() -> None:
         sync_wall, client, moto = min(results["sync"])
         print(f"  {'aws s3 sync (copies, verifies nothing)':50s} {sync_wall:7.2f}s {client:10.2f}s {moto:8.2f}s")
         for name, goal, label in (("readback", GOAL_READBACK, "migrate, verified by reading back"),
-                                  ("checksum", GOAL_CHECKSUM, "migrate, verified by store SHA-256 + HEAD")):
+                                  ("checksum", GOAL_CHECKSUM, "migrate, verified by the store's SHA-256 answer")):
             wall, client, moto = min(results[name])
             ratio = wall / sync_wall
             verdict = "ok" if ratio <= goal else "OVER GOAL"

@@ -88,6 +88,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("S3_SSE", "", _choice("", "aes256", "aws:kms"), "Server-side encryption: AES256 or aws:kms."),
     Setting("S3_SSE_KMS_KEY_ID", "", _text, "KMS key id when S3_SSE is aws:kms."),
     Setting("S3_MULTIPART_THRESHOLD_MB", 16, _int(5, 5120), "Objects from this size up go as multipart uploads."),
+    Setting("S3_STREAMED_PUT_MAX_MB", 512, _int(0, 5120),
+            "Uploads whose size the browser declares (the page's script does) go up to this size as one "
+            "streamed PUT, larger ones as multipart uploads; 0: always multipart."),
     Setting("S3_MULTIPART_CHUNK_MB", 16, _int(5, 5120), "Part size of multipart uploads."),
     Setting("S3_MAX_CONCURRENCY", 4, _int(1, 64), "Parts uploaded at once."),
     Setting("S3_UPLOAD_BUFFER_MB", 48, _int(16, 4096), "About how much memory one streamed upload may hold in parts."),
@@ -97,6 +100,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOCAL_URL_EXPIRES", 300, _int(1, 7 * 24 * 3600), "Seconds a signed local download link stays valid."),
     Setting("DOWNLOAD_MODE", "redirect", _choice("redirect", "proxy"),
             "`proxy` streams downloads through the portal instead of redirecting to the store."),
+    Setting("DOWNLOAD_CACHE_SECONDS", 5, _int(0, 60),
+            "Seconds each process reuses an attachment's redirect without reading its row (0: never)."),
     Setting("MAX_UPLOAD_MB", 100, _int(1, 1024 * 1024), "Largest request body (all files of one upload)."),
     Setting("ALLOWED_EXTENSIONS", frozenset(), _extensions, "Comma-separated allow-list, e.g. `pdf,png`; empty allows all."),
     Setting("QUARANTINE_PATH", "", _text, "Where `--delete-source` moves migrated local files until "
@@ -107,6 +112,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STORAGE_ENCRYPTION_PRIVATE_KEYS", [], _list, "Comma-separated PEM files of private keys (for reading)."),
     Setting("PROXY_FIX_X_FOR", 0, _int(0, 5), "Proxies in front of the portal whose X-Forwarded-For/-Proto "
             "to trust (1 behind one load balancer); 0 trusts none."),
+    Setting("LOGIN_CACHE_SECONDS", 5, _int(0, 300),
+            "Seconds each process keeps who is signed in; a deactivation elsewhere takes effect within them (0: never kept)."),
     Setting("LOGIN_MAX_ATTEMPTS", 5, _int(1, 1000), "Failed sign-ins per account or address before a pause."),
     Setting("LOGIN_LOCKOUT_MINUTES", 15, _int(1, 24 * 60), "Length of that pause, and the window failures count in."),
     Setting("DOCUMENTS_PER_PAGE", 20, _int(1, 500), "Rows per page of the documents list."),

@@ -1,6 +1,7 @@
 """Fixtures shared by every test: a fresh app and database per test, clients, users, sign-in."""
 from __future__ import annotations
 
+import contextvars
 import shutil
 
 import pytest
@@ -132,3 +133,19 @@ def staff_client(client, auth, staff_user, admin_user):
 def admin_client(client, auth, admin_user):
     auth.login(admin_user.email)
     return client
+
+
+def fresh(client, path: str, method: str = "get", **kwargs):
+    """One request as a server runs it: in an app context of its own, so nothing carries over from
+    earlier requests (the test's own context would share ``g`` with them) but what the process keeps."""
+    return contextvars.Context().run(getattr(client, method), path, **kwargs)
+
+
+class Clock:
+    """A monotonic clock the test moves by hand (for the portal's short-lived caches)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

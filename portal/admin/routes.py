@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.auth.forms import UserForm
-from portal.auth.service import AccountError, create_user
+from portal.auth.service import AccountError, create_user, set_active
 from portal.extensions import db
 from portal.models import User
 
@@ -40,14 +40,12 @@ def users():
 @bp.route("/users/<int:user_id>/toggle", methods=["POST"])
 def toggle_user(user_id: int):
     """Deactivate or reactivate an account; an admin cannot lock themselves out."""
-    user = db.session.get(User, user_id)
-    if user is None:
-        abort(404)
-    if user.id == current_user.id:
-        flash("You cannot deactivate your own account.", "error")
+    user = db.get_or_404(User, user_id)
+    try:
+        set_active(user, not user.is_active, changed_by=current_user.id)
+    except AccountError as exc:
+        flash(str(exc), "error")
     else:
-        user.is_active = not user.is_active
-        db.session.commit()
         flash(f"{user.email} is now {'active' if user.is_active else 'deactivated'}.", "success")
     return redirect(url_for("admin.users"))
 

@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal.auth.signed_in import forget_signed_in_user
 from portal.extensions import db
 from portal.models import LoginAttempt, User, utcnow
 
@@ -89,3 +90,16 @@ def authenticate(email: str, password: str, remote_addr: str) -> User | None:
     db.session.execute(LoginAttempt.__table__.delete().where(LoginAttempt.created_at < utcnow() - 2 * window))
     db.session.commit()
     return user if ok else None
+
+
+def set_active(user: User, active: bool, *, changed_by: int) -> None:
+    """Deactivate or reactivate ``user``; raises AccountError for one's own account.
+
+    This process stops honouring the account's sessions at once; other processes within
+    LOGIN_CACHE_SECONDS.
+    """
+    if user.id == changed_by:
+        raise AccountError("You cannot deactivate your own account.")
+    user.is_active = active
+    db.session.commit()
+    forget_signed_in_user(user.id)

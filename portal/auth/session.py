@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, redirect, request, url_for
 from flask_login import current_user
 
+from portal.auth.signed_in import SignedInUser, signed_in_user
 from portal.extensions import db, login_manager
 from portal.models import User
 
@@ -22,9 +23,12 @@ def init_login(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.is_active else None
+def load_user(user_id: str) -> SignedInUser | None:
+    try:
+        ident = int(user_id)
+    except ValueError:  # a session signed with our key but not by this code
+        return None
+    return signed_in_user(ident)
 
 
 def require_login():

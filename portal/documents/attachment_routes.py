@@ -6,7 +6,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms.validators import ValidationError
 
-from portal.documents.downloads import download_response
+from portal.documents.downloads import attachment_download, forget_download
 from portal.documents.routes import get_document_or_404
 from portal.documents.service import DocumentStorageService
 from portal.documents.uploads import Base64Stream, IncomingFile, MultipartReader, UploadRejected, clean_filename
@@ -118,7 +118,7 @@ def get_attachment_or_404(attachment_id: int) -> Attachment:
 
 @bp.get("/attachments/<int:attachment_id>/download")
 def download(attachment_id: int):
-    return download_response(get_attachment_or_404(attachment_id))
+    return attachment_download(attachment_id)
 
 
 @bp.post("/attachments/<int:attachment_id>/delete")
@@ -130,6 +130,7 @@ def delete(attachment_id: int):
     document_id, filename = attachment.document_id, attachment.filename
     try:
         DocumentStorageService().delete_attachment(attachment)
+        forget_download(attachment_id)
     except (StorageError, OSError) as exc:
         current_app.logger.warning("delete of attachment %s refused by the store: %s", attachment_id, exc)
         flash(f"{filename} could not be deleted from storage, so it was kept. Please try again.", "error")

@@ -7,15 +7,41 @@ from flask import Response, current_app, redirect, request, send_file
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from portal.documents.service import DocumentStorageService
-from portal.models import StoredFileMixin
+from portal.extensions import db
+from portal.models import Attachment, StoredFileMixin
+from portal.recent import Recent, recent
 from portal.storage.base import ObjectNotFound, StorageIntegrityError
 from portal.storage.disposition import content_disposition
 
+_RECENT_LINKS = "recent_download_links"
 
-def download_response(row: StoredFileMixin) -> Response:
+
+def attachment_download(attachment_id: int) -> Response:
+    """The answer to /attachments/<id>/download, for a signed-in user; 404 for no such attachment.
+
+    A redirect handed out for the attachment within the last DOWNLOAD_CACHE_SECONDS is handed out
+    again without reading its row: the link itself is valid for minutes. A row deleted in this
+    process is forgotten at once (forget_download); one deleted by another process may be answered
+    for those few seconds more with a link the store then refuses, since the object is gone.
+    """
+    links = recent(_RECENT_LINKS)
+    link = links.get(attachment_id)
+    if link is not None:
+        return redirect(link, code=302)
+    return download_response(db.get_or_404(Attachment, attachment_id), links)
+
+
+def forget_download(attachment_id: int) -> None:
+    """Stop this process from reusing the attachment's redirect (it was deleted or moved)."""
+    recent(_RECENT_LINKS).forget(attachment_id)
+
+
+def download_response(row: StoredFileMixin, links: Recent | None = None) -> Response:
     """302 to a presigned or signed URL; legacy, encrypted and DOWNLOAD_MODE=proxy rows are streamed.
 
-    Raises ObjectNotFound when the bytes are gone, StorageError when the store fails.
+    A redirect is remembered in ``links`` (by row id) for DOWNLOAD_CACHE_SECONDS, or a tenth of the
+    link's lifetime when that is shorter. Raises ObjectNotFound when the bytes are gone, StorageError
+    when the store fails.
     """
     service = DocumentStorageService()
     if not row.storage_path:
@@ -23,7 +49,10 @@ def download_response(row: StoredFileMixin) -> Response:
     if row.encryption or current_app.config["DOWNLOAD_MODE"] == "proxy":
         return _streamed_response(service, row)
     provider, key = service.locate(row)
-    return redirect(provider.url(key, filename=row.filename, content_type=row.content_type), code=302)
+    link = provider.url(key, filename=row.filename, content_type=row.content_type)
+    if links is not None:
+        links.put(row.id, link, min(current_app.config["DOWNLOAD_CACHE_SECONDS"], provider.link_seconds / 10))
+    return redirect(link, code=302)
 
 
 def _protect(response: Response, row: StoredFileMixin) -> Response:

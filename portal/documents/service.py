@@ -96,19 +96,21 @@ class DocumentStorageService:
         # A data: URL names its type in the body, known only once the head has been read.
         declared = incoming.content_type or getattr(incoming.stream, "declared_type", None)
         content_type = content_type_for(filename, declared)
-        return self.write(stream, prefix, filename, content_type)
+        return self.write(stream, prefix, filename, content_type, incoming.size)
 
-    def write(self, stream, prefix: str, filename: str, content_type: str) -> StoredFile:
-        """Write a stream to the default store under a new key, encrypted when STORAGE_ENCRYPTION=hybrid."""
+    def write(self, stream, prefix: str, filename: str, content_type: str, size: int | None = None) -> StoredFile:
+        """Write a stream (of ``size`` bytes, when known) to the default store under a new key,
+        encrypted when STORAGE_ENCRYPTION=hybrid."""
         provider = storage.default
         key = new_key(prefix)
         if self.config["STORAGE_ENCRYPTION"] != "hybrid":
-            stored = provider.save(key, stream, content_type=content_type)
+            stored = provider.save(key, stream, content_type=content_type, size=size)
             return StoredFile(key, provider.name, filename, content_type, stored.size, stored.sha256)
         plain = HashingReader(stream)
         reader = EncryptingReader(plain, load_public_key(self.config["STORAGE_ENCRYPTION_PUBLIC_KEY"]))
         envelope = reader.envelope.to_text()
-        provider.save(key, reader, content_type=GENERIC_TYPE, metadata={ENVELOPE_METADATA: envelope})
+        provider.save(key, reader, content_type=GENERIC_TYPE, metadata={ENVELOPE_METADATA: envelope},
+                      size=None if size is None else ciphertext_size(size))
         return StoredFile(key, provider.name, filename, content_type, plain.size, plain.hexdigest(), envelope)
 
     def store_files(self, files: Iterable[IncomingFile], prefix: str) -> list[StoredFile]:

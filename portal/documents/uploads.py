@@ -19,6 +19,8 @@ MAX_FIELD_SIZE = 64 * 1024
 MAX_PARTS = 1000
 SNIFF_SIZE = 8192
 MAX_FILENAME_LENGTH = 255
+#: a form field that declares the byte count of the file part right after it
+SIZE_FIELD = "size"
 
 # Bidirectional overrides and isolates can make "gpj.exe" display as "exe.jpg".
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
@@ -39,6 +41,8 @@ class IncomingFile:
     filename: str
     content_type: str
     stream: BinaryIO
+    #: the byte count the client declared for the file (the page's script does), checked as it is read
+    size: int | None = None
 
 
 class _PartReader:
@@ -82,6 +86,7 @@ class MultipartReader:
         self._decoder = MultipartDecoder(boundary.encode("latin-1"), MAX_FIELD_SIZE + READ_SIZE, max_parts=MAX_PARTS)
         self._events = self._pull()
         self.fields: MultiDict = MultiDict()
+        self._declared_size: int | None = None
 
     def _pull(self) -> Iterator:
         while True:
@@ -110,7 +115,9 @@ class MultipartReader:
     def read_fields(self) -> File | None:
         """Read fields up to the first file part (returned), or to the end (None)."""
         for event in self._events:
-            if isinstance(event, Field):
+            if isinstance(event, Field) and event.name == SIZE_FIELD:
+                self._declared_size = _declared_size(self._read_field())
+            elif isinstance(event, Field):
                 self.fields.add(event.name, self._read_field())
             elif isinstance(event, File):
                 return event
@@ -126,11 +133,34 @@ class MultipartReader:
         event = first
         while event is not None:
             reader = _PartReader(self._events)
+            size, self._declared_size = self._declared_size, None
             if event.name == field_name and event.filename:
                 declared = event.headers.get("content-type", "application/octet-stream")
-                yield IncomingFile(event.filename, declared, reader)
+                stream = reader if size is None else DeclaredSize(reader, size)
+                yield IncomingFile(event.filename, declared, stream, size)
             reader.drain()
             event = self.read_fields()
+
+
+def _declared_size(value: str) -> int:
+    if not value.strip().isdigit() or len(value.strip()) > 15:
+        raise UploadRejected("The declared file size is not a whole number of bytes. Nothing was saved.")
+    return int(value)
+
+
+class DeclaredSize:
+    """A file part that must hold exactly the bytes declared for it: UploadRejected otherwise."""
+
+    def __init__(self, stream: BinaryIO, size: int):
+        self._stream, self._size, self._count = stream, size, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._count += len(data)
+        if self._count > self._size or (not data and size != 0 and self._count < self._size):
+            raise UploadRejected(f"A file did not have the {self._size} bytes declared for it (did it change "
+                                 "while it was sent?). Nothing was saved.")
+        return data
 
 
 def clean_filename(raw: str) -> str:

@@ -63,12 +63,15 @@ class StorageProvider(abc.ABC):
         metadata: dict[str, str] | None = None,
         size_hint: int | None = None,
         expected_sha256: str | None = None,
+        size: int | None = None,
     ) -> StoredObject:
         """Store everything ``stream.read()`` yields under ``key``; returns size and SHA-256 computed in passing.
 
         Either the whole object becomes visible under ``key`` or nothing does. ``expected_sha256`` (hex),
         when the caller knows it up front, is recorded with the object and checked: a mismatch raises
-        StorageIntegrityError and leaves nothing under ``key``.
+        StorageIntegrityError and leaves nothing under ``key``. ``size``, when the caller knows it, is
+        the exact byte count of ``stream`` (S3 then sends one streamed PUT); a stream that yields more
+        or fewer bytes raises StorageIntegrityError and leaves nothing.
         """
 
     @abc.abstractmethod
@@ -105,6 +108,9 @@ class StorageProvider(abc.ABC):
     @abc.abstractmethod
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
         """Every stored object whose key starts with ``prefix`` (sha256 may be None)."""
+
+    #: seconds a url() link stays valid when no expires_in is given
+    link_seconds: int = 300
 
     @abc.abstractmethod
     def url(

@@ -22,7 +22,7 @@ from portal.storage.base import (
     StoredObject,
 )
 from portal.storage.disposition import content_disposition, safe_disposition
-from portal.storage.ops import byte_span, check_key, check_metadata, check_sha256, logged
+from portal.storage.ops import ExactSize, byte_span, check_key, check_metadata, check_sha256, logged
 
 # Signed-link tokens use their own salt so no other signed value of the portal can pass for one.
 TOKEN_SALT = "portal.storage.local-file"
@@ -99,7 +99,7 @@ class LocalStorageProvider(StorageProvider):
     ) -> None:
         self.root = Path(root).resolve()
         self.name = name
-        self.url_expires = url_expires
+        self.url_expires = self.link_seconds = url_expires
         # itsdangerous signs with the last key and accepts all of them (SECRET_KEY_FALLBACKS).
         self._secret_keys = [k for k in ([secret_key] if isinstance(secret_key, str) else secret_key or []) if k]
         self._link_for_token = link_for_token or (lambda token: f"/files/{token}")
@@ -121,13 +121,16 @@ class LocalStorageProvider(StorageProvider):
             raise StorageMisconfigured(f"local storage folder {self.root} does not exist; run `flask storage init`")
         return self.root
 
-    def save(self, key, stream, *, content_type=None, metadata=None, size_hint=None, expected_sha256=None):
+    def save(self, key, stream, *, content_type=None, metadata=None, size_hint=None, expected_sha256=None,
+             size=None):
         """Write to a temp file beside the target, fsync, then rename over ``key``; nothing partial is left.
 
-        Raises StorageIntegrityError when ``expected_sha256`` does not match.
+        Raises StorageIntegrityError when ``expected_sha256`` or ``size`` does not match.
         """
         with logged(self.name, "save", key) as op:
             metadata, expected = check_metadata(metadata), check_sha256(expected_sha256)
+            if size is not None:
+                stream = ExactSize(stream, size)
             path = self.path_for(key)
             path.parent.mkdir(parents=True, exist_ok=True)
             size, sha256 = self._write(path, iter(lambda: stream.read(CHUNK_SIZE), b""), expected)

@@ -4,14 +4,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
-from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Iterator, Mapping
+from typing import BinaryIO, Iterator, Mapping
 
-from portal.storage.base import ObjectNotFound, StorageError, StorageMisconfigured
+from portal.storage.base import ObjectNotFound, StorageError, StorageIntegrityError, StorageMisconfigured
 
 logger = logging.getLogger("portal.storage")
 
@@ -130,29 +128,32 @@ def check_key(key: str) -> str:
     return key
 
 
-class ReusableLinks:
-    """Recently signed download links, reused for a fifth of their lifetime.
+class ExactSize:
+    """``stream``'s bytes, which must be exactly ``size``: StorageIntegrityError as soon as they run
+    over, or at their end when they fall short. The stream's end is read before its last bytes are
+    handed out, so a consumer that stops at ``size`` (one PUT with that Content-Length) never
+    completes with a longer stream cut short."""
 
-    Signing costs more than the rest of a redirect; a link handed out when it is at most a fifth
-    of its lifetime old still has four fifths of it left.
-    """
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        if size < 0:
+            raise ValueError("size must not be negative")
+        self._stream, self.size, self.count = stream, size, 0
 
-    def __init__(self, capacity: int = 4096) -> None:
-        self._links: OrderedDict[tuple, tuple[float, str]] = OrderedDict()
-        self._capacity = capacity
-        self._lock = threading.Lock()
+    def readable(self) -> bool:
+        return True
 
-    def get(self, ident: tuple, lifetime: int) -> str | None:
-        with self._lock:
-            found = self._links.get(ident)
-            if found is None or time.monotonic() - found[0] > lifetime / 5:
-                return None
-            self._links.move_to_end(ident)
-            return found[1]
-
-    def put(self, ident: tuple, link: str) -> None:
-        with self._lock:
-            self._links[ident] = (time.monotonic(), link)
-            self._links.move_to_end(ident)
-            while len(self._links) > self._capacity:
-                self._links.popitem(last=False)
+    def read(self, amount: int | None = -1) -> bytes:
+        remaining = self.size - self.count
+        wanted = remaining if amount is None or amount < 0 else min(amount, remaining)
+        pieces, got = [], 0
+        while got < wanted:
+            piece = self._stream.read(wanted - got)
+            if not piece:
+                raise StorageIntegrityError(f"the stream ended after {self.count + got} bytes; "
+                                            f"{self.size} were promised")
+            pieces.append(piece)
+            got += len(piece)
+        self.count += got
+        if self.count == self.size and (amount is None or amount != 0) and self._stream.read(1):
+            raise StorageIntegrityError(f"the stream holds more than the {self.size} bytes promised")
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)

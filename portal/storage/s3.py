@@ -30,8 +30,9 @@ from portal.storage.base import (
     StoredObject,
 )
 from portal.storage.disposition import content_disposition, safe_disposition
-from portal.storage.ops import ReusableLinks, check_key, check_metadata, check_sha256, logged
-from portal.storage.s3_transfer import SHA256_META, upload
+from portal.recent import Recent
+from portal.storage.ops import ExactSize, check_key, check_metadata, check_sha256, logged
+from portal.storage.s3_transfer import SHA256_META, put_streamed, upload, with_expected
 
 MiB = 1024 * 1024
 _NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
@@ -99,6 +100,7 @@ class S3StorageProvider(StorageProvider):
         sse: str = "",
         sse_kms_key_id: str | None = None,
         multipart_threshold: int = 16 * MiB,
+        streamed_put_max: int = 512 * MiB,
         multipart_chunksize: int = 16 * MiB,
         max_concurrency: int = 4,
         upload_buffer: int = 64 * MiB,
@@ -110,7 +112,7 @@ class S3StorageProvider(StorageProvider):
         self.name, self.bucket, self.region = name, bucket, region
         self.endpoint_url, self.public_endpoint_url = endpoint_url or None, public_endpoint_url or None
         self.endpoint = _public_endpoint(self.endpoint_url, region)
-        self.presign_expires = presign_expires
+        self.presign_expires = self.link_seconds = presign_expires
         # A copy of a multipart object must get a full-object checksum of its own: a composite one
         # copied as-is makes every later validated GET fail (seen with moto). Where the store gets
         # checksums only when required (MinIO, R2), copies carry none.
@@ -132,6 +134,7 @@ class S3StorageProvider(StorageProvider):
         )
         if client_config is not None:
             self.config = self.config.merge(client_config)
+        self.streamed_put_max = streamed_put_max
         self.transfer = TransferConfig(
             multipart_threshold=multipart_threshold,
             multipart_chunksize=multipart_chunksize,
@@ -145,7 +148,9 @@ class S3StorageProvider(StorageProvider):
         in_flight = upload_buffer // multipart_chunksize - 2
         self.transfer.max_in_memory_upload_chunks = max(1, min(max_concurrency, in_flight))
         self._clients: dict[str, Any] = {}
-        self._links = ReusableLinks()
+        # Signing costs more than the rest of a redirect: a link is handed out again while it is at most
+        # a fifth of its lifetime old, so whoever gets it still has four fifths of that lifetime left.
+        self._links: Recent[str] = Recent()
         self._session: boto3.session.Session | None = None
         self._lock = threading.Lock()
 
@@ -166,6 +171,7 @@ class S3StorageProvider(StorageProvider):
             sse_kms_key_id=config["S3_SSE_KMS_KEY_ID"],
             multipart_threshold=config["S3_MULTIPART_THRESHOLD_MB"] * MiB,
             multipart_chunksize=config["S3_MULTIPART_CHUNK_MB"] * MiB,
+            streamed_put_max=config.get("S3_STREAMED_PUT_MAX_MB", 512) * MiB,
             max_concurrency=config["S3_MAX_CONCURRENCY"],
             upload_buffer=config.get("S3_UPLOAD_BUFFER_MB", 64) * MiB,
             connect_timeout=config["S3_CONNECT_TIMEOUT"],
@@ -187,6 +193,8 @@ class S3StorageProvider(StorageProvider):
                     config, endpoint = self.config, self.endpoint_url
                     if purpose == "check":  # a health probe answers at once rather than retrying
                         config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
+                    elif purpose == "stream":
+                        config = config.merge(self._stream_config())
                     elif purpose == "presign":
                         endpoint = self.public_endpoint_url or self.endpoint_url
                     # Our own session (boto3's default one is not thread-safe), used under the lock only;
@@ -196,6 +204,17 @@ class S3StorageProvider(StorageProvider):
                     client = self._session.client("s3", endpoint_url=endpoint, config=config, **self._credentials)
                     self._clients[purpose] = client
         return client
+
+    def _stream_config(self) -> Config:
+        """For streamed PUTs: an unsigned payload (signing would hash every byte before sending the
+        first) and one attempt (the body cannot be rewound). Over https botocore adds a trailing
+        checksum; over plain http it can send none, since a checksum header needs the body first."""
+        over_tls = (self.endpoint_url or "https://").startswith("https://")
+        options: dict[str, Any] = {"s3": {**self.config.s3, "payload_signing_enabled": False},
+                                   "retries": {"mode": "standard", "total_max_attempts": 1}}
+        if not over_tls:
+            options["request_checksum_calculation"] = "when_required"
+        return Config(**options)
 
     @property
     def client(self) -> Any:
@@ -254,18 +273,26 @@ class S3StorageProvider(StorageProvider):
 
     # -- the interface --------------------------------------------------------------------------
 
-    def save(self, key, stream, *, content_type=None, metadata=None, size_hint=None, expected_sha256=None):
-        """Upload through the transfer manager, hashing on the way (s3_transfer.upload tells how).
+    def save(self, key, stream, *, content_type=None, metadata=None, size_hint=None, expected_sha256=None,
+             size=None):
+        """Upload, hashing on the way: one streamed PUT for a stream of known ``size`` from the
+        multipart threshold up to S3_STREAMED_PUT_MAX_MB, else through s3_transfer.upload.
 
         The SHA-256 lands in metadata for objects below the multipart threshold (sent with a
         ChecksumSHA256 the store verifies) and for any object whose ``expected_sha256`` is given.
-        Raises StorageIntegrityError on a mismatch, leaving nothing under ``key``.
+        Raises StorageIntegrityError on a mismatch of either, leaving nothing under ``key``.
         """
         with self._op("save", key) as record:
             check_key(key)
             metadata, expected = check_metadata(metadata), check_sha256(expected_sha256)
             extra = {"ContentType": content_type or "application/octet-stream", "Metadata": metadata, **self._sse}
-            sent = upload(self.client, self._transfer_for(size_hint), self.bucket, key, stream, extra, expected)
+            if size is not None:
+                stream = ExactSize(stream, size)
+            if size is not None and self.transfer.multipart_threshold <= size <= self.streamed_put_max:
+                sent = put_streamed(self._client("stream"), self.bucket, key, stream, size, with_expected(extra, expected))
+            else:
+                sent = upload(self.client, self._transfer_for(size_hint or size), self.bucket, key, stream, extra,
+                              expected)
             record.size = sent.size
             if expected and sent.sha256 != expected:
                 self._discard(key)
@@ -384,10 +411,10 @@ class S3StorageProvider(StorageProvider):
                 params["ResponseContentType"] = content_type
             lifetime = int(expires_in or self.presign_expires)
             ident = (key, params["ResponseContentDisposition"], content_type, lifetime)
-            link = self._links.get(ident, lifetime)
+            link = self._links.get(ident)
             if link is None:
                 link = self._client("presign").generate_presigned_url("get_object", Params=params, ExpiresIn=lifetime)
-                self._links.put(ident, link)
+                self._links.put(ident, link, lifetime / 5)
             return link
 
     def check(self):

@@ -226,9 +226,51 @@ def upload(client: Any, config: TransferConfig, bucket: str, key: str, stream: B
         return Uploaded(reader.size, reader.hexdigest(), answered_sha256(answer))
     else:
         filled += reader.readinto_full(probe[filled:])
-        _upload_parts(client, bucket, key, reader, pool, probe, filled, _with_expected(extra, expected),
+        _upload_parts(client, bucket, key, reader, pool, probe, filled, with_expected(extra, expected),
                       max(1, config.max_request_concurrency))
     return Uploaded(reader.size, reader.hexdigest())
+
+
+class _StreamedBody:
+    """The body of one streamed PUT: ``size`` bytes read from ``reader`` as they are sent. Its length
+    is known without seeking; it cannot be rewound, so its client makes exactly one attempt."""
+
+    def __init__(self, reader: HashingReader, size: int) -> None:
+        self._reader, self._size = reader, size
+        #: what the stream raised while being sent (botocore reports it as a failed connection)
+        self.failure: BaseException | None = None
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, amount: int | None = -1) -> bytes:
+        try:
+            return self._reader.read(amount)
+        except BaseException as exc:
+            self.failure = exc
+            raise
+
+
+def put_streamed(client: Any, bucket: str, key: str, stream: BinaryIO, size: int, extra: dict) -> Uploaded:
+    """One PUT of exactly ``size`` bytes sent as they are read from ``stream``, nothing buffered.
+
+    For a stream whose length is known up front: receiving it overlaps storing it, and the store
+    has no parts to join at the end. ``client`` must not sign the payload (its hash would need every
+    byte before the first is sent) and must make a single attempt. ``stream`` should be an ExactSize:
+    a stream that ends early breaks the request, so the store keeps nothing.
+    """
+    reader = HashingReader(stream)
+    body = _StreamedBody(reader, size)
+    try:
+        answer = client.put_object(Bucket=bucket, Key=key, Body=body, ContentLength=size, **extra)
+    except Exception:
+        if body.failure is not None:  # the request broke off because the stream failed: say why
+            raise body.failure from None
+        raise
+    if reader.size != size:  # the store took exactly ``size`` bytes; the stream had others
+        client.delete_object(Bucket=bucket, Key=key)
+        raise StorageIntegrityError(f"the stream held {reader.size} bytes, not the {size} promised; nothing was stored")
+    return Uploaded(reader.size, reader.hexdigest(), answered_sha256(answer))
 
 
 class PartBuffers:
@@ -325,7 +367,7 @@ def _upload_parts(client: Any, bucket: str, key: str, reader: HashingReader, poo
         raise
 
 
-def _with_expected(extra: dict, expected: str | None) -> dict:
+def with_expected(extra: dict, expected: str | None) -> dict:
     return {**extra, "Metadata": {**extra["Metadata"], SHA256_META: expected}} if expected else extra
 
 
@@ -335,7 +377,7 @@ def _upload_file(client, config, bucket, key, stream, opened, extra, expected) -
     digest = hashlib.sha256()
     with create_transfer_manager(client, config, osutil=_ExtentOSUtils(fd, start, length)) as manager:
         # The manager takes a path here; our OSUtils maps it to the open file.
-        future = manager.upload("<open file>", bucket, key, extra_args=_with_expected(extra, expected))
+        future = manager.upload("<open file>", bucket, key, extra_args=with_expected(extra, expected))
         try:
             _hash_extent(fd, start, length, digest, future)
         except BaseException:

@@ -36,6 +36,18 @@ def multipart(files: list[tuple[str, bytes]], **fields: str) -> tuple[bytes, str
     return body, f"multipart/form-data; boundary={boundary}"
 
 
+def declared(files: list[tuple[str, bytes, int | str]]) -> tuple[bytes, str]:
+    """A body as the page's script sends it: each file right after a ``size`` field declaring its length."""
+    boundary = "declared" + uuid.uuid4().hex
+    body = bytearray()
+    for name, content, size in files:
+        body += (f'--{boundary}\r\nContent-Disposition: form-data; name="size"\r\n\r\n{size}\r\n'
+                 f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+                 "Content-Type: application/octet-stream\r\n\r\n").encode() + content + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return bytes(body), f"multipart/form-data; boundary={boundary}"
+
+
 def upload(client, document_id: int, *files: tuple[str, bytes], json: bool = False, **kwargs):
     """POST files to a document's direct-upload form."""
     body, content_type = multipart(list(files))

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.attachments.conftest import PDF, PNG
+from tests.attachments.conftest import PDF, PNG, s3_app_config  # noqa: F401  (a fixture used below)
+from tests.support.moto_server import moto_endpoint  # noqa: F401  (a fixture s3_app_config uses)
 from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
 
@@ -77,3 +78,38 @@ def test_too_large_file_is_refused_in_the_browser(live_server, page, app, staff_
     message.wait_for()
     assert "larger than the limit" in message.inner_text()
     assert page.locator("table.attachments").count() == 0
+
+
+class TestOnS3:
+    @pytest.fixture
+    def app_config(self, s3_app_config):
+        return {**s3_app_config, "WTF_CSRF_ENABLED": True}
+
+    def test_the_pages_script_streams_a_large_file_in_one_put(self, live_server, page, app, staff_user, admin_user,
+                                                               tmp_path):
+        import os
+
+        from portal.extensions import db, storage
+        from portal.models import Document
+
+        storage.default.ensure_ready()
+        sent: list[str] = []
+        for purpose in ("main", "stream"):
+            storage.default._client(purpose).meta.events.register(
+                "before-call.s3", lambda model, **kwargs: sent.append(model.name))
+        document = Document(title="Scans", created_by=staff_user.id)
+        db.session.add(document)
+        db.session.commit()
+        content = b"%PDF-1.7\n" + os.urandom(6 * 1024 * 1024)  # above the 5 MiB multipart threshold
+        (tmp_path / "scan.pdf").write_bytes(content)
+
+        sign_in(page, live_server, staff_user.email, PASSWORD)
+        page.wait_for_url(live_server + "/")
+        page.goto(f"{live_server}/documents/{document.id}")
+        page.set_input_files("#files", str(tmp_path / "scan.pdf"))
+        with page.expect_navigation():
+            page.click("#upload-button")
+        assert "PutObject" in sent and "CreateMultipartUpload" not in sent
+        with page.expect_download() as info:
+            page.locator("table.attachments a.download").first.click()
+        assert Path(info.value.path()).read_bytes() == content

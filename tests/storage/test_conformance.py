@@ -127,6 +127,34 @@ def test_reader_failing_halfway_leaves_nothing(harness, fail_at):
     assert harness.leftovers() == []  # no temp file, no pending multipart upload
 
 
+@pytest.mark.parametrize("size", [10, THRESHOLD + 1], ids=["small", "streamed"])
+def test_a_stream_of_known_size_is_stored_whole(provider, size):
+    data = payload(size)
+    stored = provider.save("attachments/sized.bin", UnknownLength(data), size=size)
+    assert (stored.size, stored.sha256) == (size, hashlib.sha256(data).hexdigest())
+    assert b"".join(provider.open("attachments/sized.bin")) == data
+
+
+@pytest.mark.parametrize("size", [10, THRESHOLD + 1], ids=["small", "streamed"])
+@pytest.mark.parametrize("actual", [-1, +1], ids=["shorter", "longer"])
+def test_a_stream_unlike_its_promised_size_stores_nothing(harness, size, actual):
+    provider = harness.provider
+    with pytest.raises(StorageIntegrityError, match="promised"):
+        provider.save("attachments/unsized.bin", UnknownLength(payload(size + actual)), size=size)
+    assert not provider.exists("attachments/unsized.bin")
+    assert [item.key for item in provider.list("attachments/")] == []
+    assert harness.leftovers() == []
+
+
+@pytest.mark.parametrize("fail_at", [1000, THRESHOLD // 2], ids=["at-once", "mid-stream"])
+def test_a_stream_of_known_size_failing_halfway_leaves_nothing(harness, fail_at):
+    provider = harness.provider
+    with pytest.raises(ConnectionResetError):
+        provider.save("attachments/broken.bin", BrokenReader(payload(THRESHOLD + 1), fail_at), size=THRESHOLD + 1)
+    assert [item.key for item in provider.list("attachments/")] == []
+    assert harness.leftovers() == []
+
+
 def test_missing_key(provider):
     with pytest.raises(ObjectNotFound):
         provider.open("attachments/missing")
