@@ -169,6 +169,9 @@ def test_cancel_stops_a_running_worker_after_its_current_items(files, store, mon
             runs.request_cancel(db.engine, run.id)
 
     monkeypatch.setattr("portal.migration.worker.PROGRESS_EVERY", 0.0)
+    # Progress is reported as groups commit (GROUP items, or 0.2 s); small groups let the cancel land
+    # within a few items, however fast the copies are.
+    monkeypatch.setattr("portal.migration.worker.GROUP", 5)
     finished = service.migrate_all_attachments(run, on_progress=cancel_on_first_progress)
     assert finished.status == "cancelled" and finished.active is None
     assert 0 < finished.items_done < 30
@@ -204,9 +207,10 @@ def test_a_store_failing_item_after_item_trips_the_breaker(files, store, monkeyp
 
     monkeypatch.setattr(S3Backend, "put_object", refuse)
     monkeypatch.setattr(worker, "BREAKER", 3)
-    # Failures are counted as their group commits (up to worker.GROUP items, or 0.2 s), so the run
-    # stops within a group or so of the third failure: well before the last of many rows.
-    rows = worker.GROUP * 2 + 20
+    # Failures are counted as their group commits (GROUP items, or 0.2 s): small groups make the
+    # run stop within a few items of the third failure, however fast the store refuses.
+    monkeypatch.setattr(worker, "GROUP", 3)
+    rows = 30
     for _ in range(rows):
         files.legacy(payload(10))
     finished = run_all(batch_size=1, workers=1)
