@@ -30,3 +30,15 @@ def test_the_least_recently_used_entry_goes_first_when_full():
     assert kept.get("a") == 1  # a is now the most recently used
     kept.put("c", 3, seconds=60)
     assert (kept.get("a"), kept.get("b"), kept.get("c")) == (1, None, 3)
+
+
+def test_a_value_loaded_before_its_key_was_forgotten_is_not_kept():
+    clock = Clock()
+    kept = Recent(clock=clock)
+    since = kept.stamp()
+    kept.forget("row")  # e.g. the row was deleted while this value was being read
+    kept.put("row", "stale", seconds=60, loaded_since=since)
+    assert kept.get("row") is None
+    clock.now += 1
+    kept.put("row", "fresh", seconds=60, loaded_since=kept.stamp())
+    assert kept.get("row") == "fresh"

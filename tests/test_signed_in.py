@@ -58,7 +58,7 @@ def test_a_deactivation_by_an_admin_applies_at_once(app, clock, staff_client, st
     assert response.status_code == 302 and response.headers["Location"].startswith("/auth/login")
 
 
-def test_a_change_of_role_by_an_admin_applies_at_once(app, clock, staff_client, staff_user):
+def test_a_change_of_role_elsewhere_applies_within_the_window(app, clock, staff_client, staff_user):
     assert fresh(staff_client, "/admin/users").status_code == 403
     db.session.execute(update(User).where(User.id == staff_user.id).values(is_admin=True))
     db.session.commit()
@@ -84,3 +84,21 @@ def test_a_session_naming_no_account_is_signed_out(client, staff_client):
         session["_user_id"] = "not-a-number"
     response = fresh(client, "/")
     assert response.status_code == 302 and response.headers["Location"].startswith("/auth/login")
+
+
+def test_an_account_loaded_before_it_was_forgotten_is_not_kept(app, clock, staff_user):
+    """A request that read the account just before a deactivation must not keep its stale copy."""
+    from portal.auth.signed_in import forget_signed_in_user, signed_in_user
+
+    kept = app.extensions["signed_in_users"]
+    real_stamp = kept.stamp
+
+    def deactivated_while_loading():
+        stamp = real_stamp()
+        forget_signed_in_user(staff_user.id)  # what the admin's toggle does, between stamp and put
+        return stamp
+
+    kept.stamp = deactivated_while_loading
+    assert signed_in_user(staff_user.id) is not None  # this request saw the account as it was
+    kept.stamp = real_stamp
+    assert kept.get(staff_user.id) is None  # but the next one reads it again

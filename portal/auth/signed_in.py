@@ -49,11 +49,12 @@ def signed_in_user(user_id: int) -> SignedInUser | None:
     found = kept.get(user_id)
     if found is not None:
         return found
+    since = kept.stamp()
     user = db.session.get(User, user_id)
     if user is None or not user.is_active:
         return None
     found = SignedInUser.of(user)
-    kept.put(user_id, found, current_app.config["LOGIN_CACHE_SECONDS"])
+    kept.put(user_id, found, current_app.config["LOGIN_CACHE_SECONDS"], loaded_since=since)
     return found
 
 

@@ -33,7 +33,8 @@ def _check_csrf(form_token: str | None) -> None:
 
 def _incoming(field: str):
     """Check the CSRF token, then yield the request's files as they arrive."""
-    reader = MultipartReader(request.stream, request.content_type)
+    length = request.content_length or current_app.config.get("MAX_CONTENT_LENGTH")
+    reader = MultipartReader(request.stream, request.content_type, length)
     first_file = reader.read_fields()
     _check_csrf(reader.fields.get("csrf_token"))
     return reader.files(field, first_file)

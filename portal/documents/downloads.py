@@ -28,15 +28,16 @@ def attachment_download(attachment_id: int) -> Response:
     link = links.get(attachment_id)
     if link is not None:
         return redirect(link, code=302)
-    return download_response(db.get_or_404(Attachment, attachment_id), links)
+    since = links.stamp()
+    return download_response(db.get_or_404(Attachment, attachment_id), links, since)
 
 
 def forget_download(attachment_id: int) -> None:
-    """Stop this process from reusing the attachment's redirect (it was deleted or moved)."""
+    """Stop this process from reusing the attachment's redirect (the attachment was deleted)."""
     recent(_RECENT_LINKS).forget(attachment_id)
 
 
-def download_response(row: StoredFileMixin, links: Recent | None = None) -> Response:
+def download_response(row: StoredFileMixin, links: Recent | None = None, loaded_since: float | None = None) -> Response:
     """302 to a presigned or signed URL; legacy, encrypted and DOWNLOAD_MODE=proxy rows are streamed.
 
     A redirect is remembered in ``links`` (by row id) for DOWNLOAD_CACHE_SECONDS, or a tenth of the
@@ -51,7 +52,8 @@ def download_response(row: StoredFileMixin, links: Recent | None = None) -> Resp
     provider, key = service.locate(row)
     link = provider.url(key, filename=row.filename, content_type=row.content_type)
     if links is not None:
-        links.put(row.id, link, min(current_app.config["DOWNLOAD_CACHE_SECONDS"], provider.link_seconds / 10))
+        links.put(row.id, link, min(current_app.config["DOWNLOAD_CACHE_SECONDS"], provider.link_seconds / 10),
+                  loaded_since=loaded_since)
     return redirect(link, code=302)
 
 

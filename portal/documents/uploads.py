@@ -74,10 +74,11 @@ class MultipartReader:
     """Reads multipart/form-data from a WSGI input stream as it arrives, so storing can overlap receiving.
 
     ``fields`` fills up as fields are met; ``files()`` yields each file once, and each must be read
-    to its end (or is skipped) before the next one arrives.
+    to its end (or is skipped) before the next one arrives. ``length`` (the request's Content-Length,
+    or the largest body allowed) is the most a ``size`` field may declare.
     """
 
-    def __init__(self, stream: BinaryIO, content_type: str | None):
+    def __init__(self, stream: BinaryIO, content_type: str | None, length: int | None = None):
         mimetype, options = parse_options_header(content_type or "")
         boundary = options.get("boundary", "")
         if mimetype != "multipart/form-data" or not boundary:
@@ -87,6 +88,7 @@ class MultipartReader:
         self._events = self._pull()
         self.fields: MultiDict = MultiDict()
         self._declared_size: int | None = None
+        self._length = length
 
     def _pull(self) -> Iterator:
         while True:
@@ -116,7 +118,7 @@ class MultipartReader:
         """Read fields up to the first file part (returned), or to the end (None)."""
         for event in self._events:
             if isinstance(event, Field) and event.name == SIZE_FIELD:
-                self._declared_size = _declared_size(self._read_field())
+                self._declared_size = _declared_size(self._read_field(), self._length)
             elif isinstance(event, Field):
                 self.fields.add(event.name, self._read_field())
             elif isinstance(event, File):
@@ -142,10 +144,15 @@ class MultipartReader:
             event = self.read_fields()
 
 
-def _declared_size(value: str) -> int:
-    if not value.strip().isdigit() or len(value.strip()) > 15:
+def _declared_size(value: str, limit: int | None) -> int:
+    """A ``size`` field's value; never more than the whole request (``limit``), which bounds what
+    the store sets aside for the file."""
+    if not re.fullmatch(r"[0-9]{1,15}", value.strip()):
         raise UploadRejected("The declared file size is not a whole number of bytes. Nothing was saved.")
-    return int(value)
+    size = int(value)
+    if limit is not None and size > limit:
+        raise UploadRejected("The declared file size is larger than the whole upload. Nothing was saved.")
+    return size
 
 
 class DeclaredSize:

@@ -149,7 +149,8 @@ class S3StorageProvider(StorageProvider):
         self.transfer.max_in_memory_upload_chunks = max(1, min(max_concurrency, in_flight))
         self._clients: dict[str, Any] = {}
         # Signing costs more than the rest of a redirect: a link is handed out again while it is at most
-        # a fifth of its lifetime old, so whoever gets it still has four fifths of that lifetime left.
+        # a fifth of its lifetime old (the download route may keep it a tenth longer), so whoever gets
+        # it still has at least 70% of that lifetime left.
         self._links: Recent[str] = Recent()
         self._session: boto3.session.Session | None = None
         self._lock = threading.Lock()

@@ -231,6 +231,11 @@ def upload(client: Any, config: TransferConfig, bucket: str, key: str, stream: B
     return Uploaded(reader.size, reader.hexdigest())
 
 
+class _SourceFailed(Exception):
+    """The stream under a streamed PUT failed. Not an OSError: urllib3 takes those for a broken
+    connection and would wait for the store's answer to a body that will never be complete."""
+
+
 class _StreamedBody:
     """The body of one streamed PUT: ``size`` bytes read from ``reader`` as they are sent. Its length
     is known without seeking; it cannot be rewound, so its client makes exactly one attempt."""
@@ -246,9 +251,9 @@ class _StreamedBody:
     def read(self, amount: int | None = -1) -> bytes:
         try:
             return self._reader.read(amount)
-        except BaseException as exc:
+        except Exception as exc:
             self.failure = exc
-            raise
+            raise _SourceFailed() from exc
 
 
 def put_streamed(client: Any, bucket: str, key: str, stream: BinaryIO, size: int, extra: dict) -> Uploaded:

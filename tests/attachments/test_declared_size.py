@@ -34,6 +34,8 @@ BAD_SIZES = [
     ("not a number", "twelve", "not a whole number of bytes"),
     ("negative", "-5", "not a whole number of bytes"),
     ("exponent", "1e9", "not a whole number of bytes"),
+    ("a digit that is not 0-9", "\u00b2", "not a whole number of bytes"),
+    ("more than the whole upload", str(10**14), "larger than the whole upload"),
 ]
 
 
@@ -102,6 +104,15 @@ class TestOverTheStreamedLimit:
         location = staff_client.get(f"/attachments/{row.id}/download").headers["Location"]
         assert requests.get(location, timeout=30).content == BIG
 
+    @pytest.mark.parametrize("size", [len(BIG) - 1, len(BIG) + 1], ids=["more bytes", "fewer bytes"])
+    def test_a_multipart_file_that_differs_from_its_size_leaves_nothing(self, app, staff_client, document, size):
+        storage.default.ensure_ready()
+        response = post(staff_client, document, [("big.pdf", BIG, size)])
+        assert response.status_code == 400
+        assert "did not have the" in response.get_json()["message"]
+        assert rows() == ([], []) and stored_keys() == []
+        assert storage.default.client.list_multipart_uploads(Bucket=storage.default.bucket).get("Uploads", []) == []
+
 
 class TestEncrypted:
     @pytest.fixture
@@ -114,7 +125,11 @@ class TestEncrypted:
 
     def test_the_ciphertext_streams_up_and_the_download_is_the_original(self, app, staff_client, document):
         storage.default.ensure_ready()
+        sent: list[str] = []
+        storage.default._client("stream").meta.events.register(
+            "before-call.s3", lambda model, **kwargs: sent.append(model.name))
         assert post(staff_client, document, [("big.pdf", BIG, len(BIG))]).status_code == 201
+        assert sent == ["PutObject"]
         (row,), _ = rows()
         assert storage.default.stat(row.storage_path).size == ciphertext_size(len(BIG))
         assert downloaded(staff_client, row.id) == BIG

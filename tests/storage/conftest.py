@@ -31,6 +31,8 @@ def make_storage_app(tmp_path: Path, **overrides) -> Flask:
         "SECRET_KEY": "storage-suite-secret",
         "S3_MULTIPART_THRESHOLD_MB": THRESHOLD // MiB,
         "S3_MULTIPART_CHUNK_MB": THRESHOLD // MiB,
+        # A request left waiting on the store fails the test in seconds rather than passing in a minute.
+        "S3_READ_TIMEOUT": 10,
         **overrides,
     }
     app.config.update(load_settings({}, str(tmp_path / "instance"), settings))

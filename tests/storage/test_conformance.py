@@ -1,6 +1,7 @@
 """One conformance suite, run against every provider: local, S3 under mock_aws, MinIO profile over HTTP."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 
@@ -39,7 +40,7 @@ class BrokenReader(UnknownLength):
 
     def read(self, amount: int = -1) -> bytes:
         if self._pos >= self._fail_at:
-            raise ConnectionResetError("client went away")
+            raise ConnectionResetError(errno.ECONNRESET, "client went away")
         return super().read(amount)
 
 

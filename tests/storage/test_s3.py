@@ -354,3 +354,21 @@ def test_a_streamed_upload_reuses_a_fixed_set_of_part_buffers(mocked, monkeypatc
     assert stored.size == 5 * THRESHOLD + 3
     assert made == [(THRESHOLD, made[0][1])] and made[0][1] * THRESHOLD <= 64 * 1024 * 1024
     assert b"".join(mocked.open("attachments/streamed")) == b"S" * (5 * THRESHOLD + 3)
+
+
+def test_a_failing_stream_under_a_streamed_put_is_not_taken_for_a_network_error():
+    """urllib3 takes an OSError raised while it sends a body for a broken connection and then waits
+    for the store's answer; the streamed body must report its stream's failure as something else."""
+    import errno
+
+    from portal.storage.s3_transfer import HashingReader, _StreamedBody
+
+    class Reset:
+        def read(self, amount=-1):
+            raise ConnectionResetError(errno.ECONNRESET, "client went away")
+
+    body = _StreamedBody(HashingReader(Reset()), 10)
+    with pytest.raises(Exception) as raised:
+        body.read(5)
+    assert not isinstance(raised.value, OSError)
+    assert isinstance(body.failure, ConnectionResetError)  # put_streamed re-raises this one
