@@ -114,7 +114,10 @@ class AuthActions:
         return self._client.post("/auth/login", data=data, **kwargs)
 
     def logout(self):
-        return self._client.post("/auth/logout")
+        data = {}
+        if self._client.application.config["WTF_CSRF_ENABLED"]:
+            data["csrf_token"] = csrf_token_from(self._client.get("/").get_data(as_text=True))
+        return self._client.post("/auth/logout", data=data)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, fresh
 
 
 def test_fresh_install_sends_the_first_visit_to_setup(client):
@@ -141,6 +141,13 @@ class TestCSRF:
             "email": staff_user.email, "password": PASSWORD, "csrf_token": token})
         assert response.status_code == 302
 
+    def test_sign_out_needs_the_token_too(self, client, auth, staff_user):
+        auth.login()
+        assert client.post("/auth/logout").status_code == 400
+        assert fresh(client, "/").status_code == 200  # still signed in
+        assert auth.logout().status_code == 302
+        assert fresh(client, "/").status_code == 302
+
 
 def test_cli_creates_users(runner):
     result = runner.invoke(args=["users", "create", "ops@example.com", "--admin"], input=f"{PASSWORD}\n{PASSWORD}\n")
@@ -180,3 +187,13 @@ class TestBehindAProxy:
         client.post("/auth/login", data={"email": staff_user.email, "password": "wrong password!"},
                     headers={"X-Forwarded-For": "203.0.113.7"})
         assert [a.remote_addr for a in db.session.query(LoginAttempt)] == ["203.0.113.7"]
+
+
+def test_refused_requests_queue_the_sign_in_note_once(client, staff_user):
+    for _ in range(5):
+        response = client.get("/documents/new")
+        assert response.status_code == 302 and response.headers["Location"].startswith("/auth/login?next=")
+    with client.session_transaction() as session:
+        assert [message for _, message in session["_flashes"]] == ["Please sign in to continue."]
+    page = client.get("/auth/login").get_data(as_text=True)
+    assert page.count("Please sign in to continue.") == 1

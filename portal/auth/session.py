@@ -1,8 +1,8 @@
 """Flask-Login wiring and the one guard that makes every page require a login."""
 from __future__ import annotations
 
-from flask import Flask, redirect, request, url_for
-from flask_login import current_user
+from flask import Flask, flash, redirect, request, session, url_for
+from flask_login import current_user, login_url
 
 from portal.auth.signed_in import SignedInUser, signed_in_user
 from portal.extensions import db, login_manager
@@ -29,6 +29,16 @@ def load_user(user_id: str) -> SignedInUser | None:
     except ValueError:  # a session signed with our key but not by this code
         return None
     return signed_in_user(ident)
+
+
+@login_manager.unauthorized_handler
+def sign_in_first():
+    """To the sign-in page, coming back to this one after. The "please sign in" note is queued once
+    however many refused requests come before a page shows it (each would grow the session cookie)."""
+    note = [login_manager.login_message_category, login_manager.login_message]
+    if not any(list(queued) == note for queued in session.get("_flashes", [])):
+        flash(login_manager.login_message, login_manager.login_message_category)
+    return redirect(login_url(login_manager.login_view, next_url=request.url))
 
 
 def require_login():
