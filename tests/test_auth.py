@@ -197,3 +197,42 @@ def test_refused_requests_queue_the_sign_in_note_once(client, staff_user):
         assert [message for _, message in session["_flashes"]] == ["Please sign in to continue."]
     page = client.get("/auth/login").get_data(as_text=True)
     assert page.count("Please sign in to continue.") == 1
+
+
+def test_two_first_visits_at_once_make_one_administrator(app, monkeypatch):
+    """Both check for accounts at the same moment; only one may create the administrator."""
+    import threading
+
+    from portal.auth import service
+
+    both_checking = threading.Barrier(2)
+    checked = service.has_users
+
+    def has_users_together():
+        try:
+            both_checking.wait(timeout=1)  # the race: each waits for the other to have checked too
+        except threading.BrokenBarrierError:
+            pass  # the other is held off until this one is done: no race to arrange
+        return checked()
+
+    monkeypatch.setattr(service, "has_users", has_users_together)
+    db.session.rollback()
+    outcomes: list[str] = []
+
+    def first_visit(number: int) -> None:
+        with app.app_context():
+            try:
+                service.create_first_admin(f"admin{number}@example.com", "Admin", PASSWORD)
+                outcomes.append("created")
+            except service.AccountError as exc:
+                outcomes.append(str(exc))
+            finally:
+                db.session.remove()
+
+    visits = [threading.Thread(target=first_visit, args=(number,)) for number in (1, 2)]
+    for visit in visits:
+        visit.start()
+    for visit in visits:
+        visit.join(timeout=30)
+    assert sorted(outcomes) == ["The portal is already set up. Sign in instead.", "created"]
+    assert db.session.query(User).count() == 1

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_user, logout_user
 
 from portal.auth.forms import LoginForm, UserForm
-from portal.auth.service import AccountError, TooManyAttempts, authenticate, create_user, has_users
+from portal.auth.service import AccountError, TooManyAttempts, authenticate, create_first_admin, has_users
 
 bp = Blueprint("auth", __name__)
 
@@ -51,7 +51,7 @@ def setup():
     del form.is_admin
     if form.validate_on_submit():
         try:
-            user = create_user(form.email.data, form.name.data, form.password.data, is_admin=True)
+            user = create_first_admin(form.email.data, form.name.data, form.password.data)
         except AccountError as exc:
             flash(str(exc), "error")
         else:

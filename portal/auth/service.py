@@ -6,7 +6,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.auth.signed_in import forget_signed_in_user
@@ -57,6 +57,23 @@ def create_user(email: str, name: str, password: str, *, is_admin: bool = False)
 
 def has_users() -> bool:
     return db.session.query(User.id).first() is not None
+
+
+def create_first_admin(email: str, name: str, password: str) -> User:
+    """Create the first administrator; AccountError when an account exists by then.
+
+    Two first visits at once cannot both succeed: the check and the insert run while this
+    transaction holds the user table for writing (PostgreSQL: a table lock; SQLite: its one write
+    lock, taken by a write that changes nothing), so the second waits and then finds the first.
+    """
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text('LOCK TABLE "user" IN SHARE ROW EXCLUSIVE MODE'))
+    else:
+        db.session.execute(text('UPDATE "user" SET id = id WHERE 1 = 0'))
+    if has_users():
+        db.session.rollback()
+        raise AccountError("The portal is already set up. Sign in instead.")
+    return create_user(email, name, password, is_admin=True)
 
 
 def authenticate(email: str, password: str, remote_addr: str) -> User | None:
