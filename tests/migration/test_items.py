@@ -3,11 +3,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
+import socket
+
+import pytest
 
 from portal.extensions import db
 from portal.migration import DocumentMigrationService, MigrationOptions
 from portal.migration.items import migrated_key
+from portal.migration.verify import read_back
 from portal.models import Attachment
+from portal.storage.base import ObjectNotFound, StorageMisconfigured, StorageUnavailable
+from portal.storage.s3 import S3StorageProvider
 from tests.migration.conftest import object_keys
 from tests.migration.factory import payload
 
@@ -232,3 +239,39 @@ def test_with_encryption_on_plaintext_is_encrypted_as_it_copies(app, files, stor
     assert len(stored) == ciphertext_size(len(data)) and data[:1000] not in stored
     assert store.stat(row.storage_path).metadata[ENVELOPE_METADATA] == row.encryption
     assert b"".join(DocumentStorageService().open(row)) == data
+
+
+# -- reading back: a presigned GET on the store's own endpoint ----------------------------------------
+
+
+def test_reading_back_hashes_what_a_download_gets(store):
+    data = payload(3 * 1024 * 1024 + 5)  # more than one chunk
+    store.save("attachments/read-back", io.BytesIO(data))
+    assert read_back(store, "attachments/read-back") == (len(data), sha(data))
+
+
+def test_reading_back_a_missing_object_says_so(store):
+    with pytest.raises(ObjectNotFound):
+        read_back(store, "attachments/never-written")
+
+
+def test_reading_back_from_a_store_that_refuses_says_what_to_check(store, monkeypatch):
+    from moto.s3.exceptions import AccessForbidden
+    from moto.s3.models import S3Backend
+
+    def refuse(self, *args, **kwargs):
+        raise AccessForbidden("Access Denied")
+
+    monkeypatch.setattr(S3Backend, "get_object", refuse)
+    with pytest.raises(StorageMisconfigured, match="refused \\(403\\); check the credentials"):
+        read_back(store, "attachments/anything")
+
+
+def test_reading_back_from_a_store_that_is_down_says_so(app, store):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = S3StorageProvider(store.bucket, endpoint_url=f"http://127.0.0.1:{port}", access_key="a", secret_key="b",
+                             addressing_style="path", connect_timeout=1)
+    with pytest.raises(StorageUnavailable, match="cannot be reached"):
+        read_back(down, "attachments/anything")
