@@ -3,11 +3,14 @@
 Prints the time of each, the two ratios (verification by reading back, and by the store's checksum
 at write time) against their goals, and the migration's memory over 10,000 rows.
 
-    .venv/bin/python bench/bench_migration.py [--files 2000] [--size 16384] [--rows 10000] [--rounds 1]
+    .venv/bin/python bench/bench_migration.py [--files 2000] [--size 16384] [--rows 10000] [--rounds 3]
 
 The moto server runs in this process; the aws CLI and the migration each run as a child process, so
 they pay the same start-up and reach the server the same way. The migration runs with LOG_LEVEL=warning
-(aws runs with --only-show-errors): neither prints a line per file.
+(aws runs with --only-show-errors): neither prints a line per file. Each round runs the three ways
+in a turning order, and every measurement meets an empty moto: the previous one's bucket is emptied
+and removed first (moto's costs grow with the objects it holds, which once favoured whatever ran
+first).
 """
 from __future__ import annotations
 
@@ -196,6 +199,23 @@ def timed(run) -> tuple[float, float, float]:
     return wall, clock.client, clock.server
 
 
+def drop_bucket(endpoint: str, name: str) -> None:
+    """Empty and remove a bucket, and let the server's process free its objects, so that every
+    measurement meets a moto as empty as the first one did (its costs grow with what it holds)."""
+    import gc
+
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=KEY_ID,
+                      aws_secret_access_key=SECRET)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+    s3.delete_bucket(Bucket=name)
+    gc.collect()
+
+
 def create_bucket(endpoint: str, name: str) -> str:
     import boto3
 
@@ -209,7 +229,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--size", type=int, default=16 * 1024)
     parser.add_argument("--rows", type=int, default=10_000, help="rows of the memory run (0 skips it)")
-    parser.add_argument("--rounds", type=int, default=1, help="each side's best of this many")
+    parser.add_argument("--rounds", type=int, default=3, help="each side's best of this many")
     parser.add_argument("--workers", type=int, default=8, help="the migration's --workers")
     parser.add_argument("--database-url", help="a scratch PostgreSQL database (it is wiped); default SQLite")
     args = parser.parse_args()
@@ -225,12 +245,19 @@ def main() -> None:
     try:
         files_root = work / "files"
         paths = make_files(files_root, args.files, args.size)
-        for _ in range(args.rounds):
-            bucket = create_bucket(endpoint, f"sync-{uuid.uuid4().hex[:10]}")
-            results["sync"].append(timed(lambda: sync(files_root / "legacy", endpoint, bucket)))
-            for mode, verify in (("readback", "readback"), ("checksum", "auto")):
-                config = fresh(work, endpoint, paths, args.size, files_root, args.database_url)
-                results[mode].append(timed(lambda: migrate(config, verify, workers=args.workers)))
+        ways = ["sync", "readback", "checksum"]
+        for round_number in range(args.rounds):
+            # The order turns every round, so drift on the host hits each way alike.
+            for way in ways[round_number % 3:] + ways[:round_number % 3]:
+                if way == "sync":
+                    bucket = create_bucket(endpoint, f"sync-{uuid.uuid4().hex[:10]}")
+                    results["sync"].append(timed(lambda: sync(files_root / "legacy", endpoint, bucket)))
+                else:
+                    config = fresh(work, endpoint, paths, args.size, files_root, args.database_url)
+                    verify = "readback" if way == "readback" else "auto"
+                    results[way].append(timed(lambda: migrate(config, verify, workers=args.workers)))
+                    bucket = config["S3_BUCKET"]
+                drop_bucket(endpoint, bucket)
         print(f"{args.files} files of {args.size // 1024} KiB to moto's threaded server, best of {args.rounds} "
               f"({'PostgreSQL' if args.database_url else 'SQLite'}, --workers {args.workers}):")
         print(f"  {'':50s} {'wall':>8s} {'client CPU':>11s} {'moto CPU':>9s}")
