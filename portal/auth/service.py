@@ -6,7 +6,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select, text
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.auth.signed_in import forget_signed_in_user

@@ -9,40 +9,16 @@ from urllib.parse import urlsplit
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionError as BotoConnectionError,
-    FlexibleChecksumError,
-    HTTPClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
-from portal.storage.base import (
-    CHUNK_SIZE,
-    ObjectNotFound,
-    StorageError,
-    StorageIntegrityError,
-    StorageMisconfigured,
-    StorageProvider,
-    StorageUnavailable,
-    StoredObject,
-)
-from portal.storage.disposition import content_disposition, safe_disposition
 from portal.recent import Recent
+from portal.storage.base import CHUNK_SIZE, StorageError, StorageIntegrityError, StorageProvider, StoredObject
+from portal.storage.disposition import content_disposition, safe_disposition
 from portal.storage.ops import ExactSize, check_key, check_metadata, check_sha256, logged
+from portal.storage.s3_errors import translate
 from portal.storage.s3_transfer import SHA256_META, put_streamed, upload, with_expected
 
 MiB = 1024 * 1024
-_NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
-_DENIED = {"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-           "InvalidToken", "ExpiredToken", "AccountProblem", "AllAccessDisabled"}
-_WRONG_REGION = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException",
-                 "301", "400"}
-_BAD_DIGEST = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "XAmzContentChecksumMismatch"}
-_BUSY = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "RequestTimeTooSkewed"}
-_UNREACHABLE = (BotoConnectionError, HTTPClientError)
 
 
 def _public_endpoint(url: str | None, region: str) -> str:
@@ -226,40 +202,7 @@ class S3StorageProvider(StorageProvider):
 
     def translate(self, exc: Exception, key: str | None = None) -> StorageError:
         """The StorageError for a boto3/botocore failure; its message names no credential or signature."""
-        where = f"bucket '{self.bucket}' at {self.endpoint}"
-        if isinstance(exc, StorageError):
-            return exc
-        if isinstance(exc, ClientError):
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-            if code == "NoSuchBucket" or (code in _NOT_FOUND and key is None):
-                return StorageMisconfigured(f"bucket '{self.bucket}' does not exist at {self.endpoint}; "
-                                            "create it with `flask storage init`")
-            if code == "InvalidBucketName":
-                return StorageMisconfigured(f"S3_BUCKET '{self.bucket}' is not a valid bucket name")
-            if code in _NOT_FOUND:
-                return ObjectNotFound(f"no object at {key!r} in {where}")
-            if code in _DENIED or status == 403:
-                return StorageMisconfigured(f"access to {where} was refused ({code or status}); check "
-                                            "S3_ACCESS_KEY, S3_SECRET_KEY and the bucket policy")
-            if code in _WRONG_REGION:
-                return StorageMisconfigured(f"{where} answered {code}; check S3_REGION, S3_ENDPOINT_URL "
-                                            "and S3_ADDRESSING_STYLE")
-            if code in _BAD_DIGEST:
-                return StorageIntegrityError(f"{where} rejected the bytes of {key!r}: checksum mismatch ({code})")
-            if code in _BUSY or status >= 500:
-                return StorageUnavailable(f"{where} is unavailable ({code or status}); try again later")
-            return StorageError(f"{where} refused the request ({code or status})")
-        if isinstance(exc, FlexibleChecksumError):
-            return StorageIntegrityError(f"the bytes of {key!r} read from {where} failed their checksum")
-        if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-            return StorageMisconfigured("no S3 credentials were found; set S3_ACCESS_KEY and S3_SECRET_KEY")
-        if isinstance(exc, (*_UNREACHABLE, OSError)):
-            what = "timed out" if "Timeout" in type(exc).__name__ else "connection failed"
-            return StorageUnavailable(f"the store at {self.endpoint} cannot be reached ({what}); "
-                                      "check that it is running and S3_ENDPOINT_URL")
-        return StorageError(f"{where} failed ({type(exc).__name__})")
+        return translate(exc, bucket=self.bucket, endpoint=self.endpoint, key=key)
 
     @contextmanager
     def _op(self, op: str, key: str | None):
