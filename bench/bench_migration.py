@@ -230,7 +230,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=16 * 1024)
     parser.add_argument("--rows", type=int, default=10_000, help="rows of the memory run (0 skips it)")
     parser.add_argument("--rounds", type=int, default=3, help="each side's best of this many")
-    parser.add_argument("--workers", type=int, default=8, help="the migration's --workers")
+    parser.add_argument("--workers", type=int, default=4, help="the migration's --workers (default: the CLI's own)")
     parser.add_argument("--database-url", help="a scratch PostgreSQL database (it is wiped); default SQLite")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log would cost both sides alike
