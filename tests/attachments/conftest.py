@@ -24,6 +24,18 @@ def document(app, staff_user):
     return document
 
 
+def legacy_row(document, root, filepath: str, content: bytes = PDF) -> Attachment:
+    """A row from before object storage: only a ``filepath`` under ``root`` (LEGACY_FILES_ROOT), file on disk."""
+    path = root / filepath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    row = Attachment(document_id=document.id, filename=path.name, content_type="application/pdf",
+                     size=len(content), filepath=filepath)
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
 def multipart(files: list[tuple[str, bytes]], **fields: str) -> tuple[bytes, str]:
     """A multipart/form-data body (fields first, as the portal's forms send them) and its content type.
 

@@ -7,7 +7,7 @@ from sqlalchemy import delete, event
 from portal.extensions import db
 from portal.models import Attachment
 from portal.recent import Recent
-from tests.attachments.conftest import PDF, rows, upload
+from tests.attachments.conftest import PDF, legacy_row, rows, upload
 from tests.conftest import Clock, fresh
 
 
@@ -71,13 +71,7 @@ def test_a_delete_elsewhere_ends_the_link_within_the_window(app, clock, staff_cl
 
 
 def test_streamed_downloads_are_never_kept(app, clock, staff_client, document, tmp_path):
-    legacy = tmp_path / "storage" / "legacy"
-    legacy.mkdir(parents=True)
-    (legacy / "old.pdf").write_bytes(PDF)
-    row = Attachment(document_id=document.id, filename="old.pdf", content_type="application/pdf",
-                     size=len(PDF), filepath="legacy/old.pdf")
-    db.session.add(row)
-    db.session.commit()
+    row = legacy_row(document, tmp_path / "storage", "legacy/old.pdf")
     with download(staff_client, row.id) as served:
         assert served.status_code == 200 and served.get_data() == PDF
     delete_elsewhere(row.id)

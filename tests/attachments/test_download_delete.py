@@ -6,7 +6,7 @@ import pytest
 from portal.extensions import db, storage
 from portal.models import Attachment
 from portal.storage.base import StorageUnavailable
-from tests.attachments.conftest import PDF, downloaded, rows, stored_keys, upload
+from tests.attachments.conftest import PDF, downloaded, legacy_row, rows, stored_keys, upload
 
 
 def _one(client, document, name="r.pdf", content=PDF) -> Attachment:
@@ -34,13 +34,7 @@ def test_uploaded_html_never_renders_in_the_portal(staff_client, document):
 
 
 def test_legacy_rows_are_served_from_their_filepath(app, staff_client, document, tmp_path):
-    legacy = tmp_path / "storage" / "legacy" / "2019"
-    legacy.mkdir(parents=True)
-    (legacy / "old scan.pdf").write_bytes(PDF)
-    row = Attachment(document_id=document.id, filename="old scan.pdf", content_type="application/pdf",
-                     size=len(PDF), filepath="legacy/2019/old scan.pdf")
-    db.session.add(row)
-    db.session.commit()
+    row = legacy_row(document, tmp_path / "storage", "legacy/2019/old scan.pdf")
     page = staff_client.get(f"/documents/{document.id}").get_data(as_text=True)
     assert "store-legacy" in page
     with staff_client.get(f"/attachments/{row.id}/download") as served:

@@ -6,10 +6,9 @@ import os
 import stat
 
 import pytest
-import requests
 
 from portal.documents.service import ENVELOPE_METADATA
-from portal.extensions import db, storage
+from portal.extensions import storage
 from portal.models import Attachment
 from portal.storage.crypto import ciphertext_size
 from portal.storage.keys import Envelope, write_keypair

@@ -51,7 +51,6 @@ def test_an_upload_and_its_download_never_hold_the_file(staff_client, document, 
                                                            headers={"Accept": "application/json"}))
     assert response.status_code == 201
     assert peak < BOUND, f"upload peak {peak / MiB:.1f} MiB"
-    del body
     (row,), _ = rows()
 
     def download() -> tuple[int, str]:
