@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from portal.documents.uploads import (
-    HashingReader, IncomingFile, UploadRejected, check_extension, check_signature, clean_filename, peek,
+    IncomingFile, UploadRejected, check_extension, check_signature, clean_filename, peek,
 )
 from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging, Document, StoredFileMixin, User
@@ -23,6 +23,7 @@ from portal.storage.base import ObjectNotFound, StorageError, StorageMisconfigur
 from portal.storage.crypto import EncryptingReader, ciphertext_size, decrypt_chunks, decrypt_range
 from portal.storage.keys import Envelope, KeyRing, load_public_key
 from portal.storage.local import LocalStorageProvider
+from portal.storage.ops import HashingReader
 
 log = logging.getLogger("portal.documents")
 

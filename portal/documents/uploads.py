@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -322,21 +321,3 @@ def _decode(data: bytes) -> bytes:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise UploadRejected("The file is not valid base64. Nothing was saved.") from None
-
-
-class HashingReader:
-    """Counts and SHA-256-hashes the bytes read through it (the original file, before any encryption)."""
-
-    def __init__(self, source: BinaryIO):
-        self._source = source
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._source.read(size)
-        self._hash.update(chunk)
-        self.size += len(chunk)
-        return chunk
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()

@@ -18,10 +18,10 @@ from portal.migration.quarantine import Quarantine, other_references
 from portal.migration.runs import writing
 from portal.migration.verify import verify_copy
 from portal.documents.service import ENVELOPE_METADATA
-from portal.documents.uploads import HashingReader
 from portal.storage.base import ObjectNotFound, StorageError, StorageIntegrityError, StorageProvider
 from portal.storage.crypto import EncryptingReader
 from portal.storage.keys import load_public_key
+from portal.storage.ops import HashingReader
 
 log = logging.getLogger("portal.migration")
 PREFIXES = {"attachment": "attachments", "attachment_staging": "staging"}

@@ -17,6 +17,7 @@ from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from s3transfer.utils import OSUtils
 
 from portal.storage.base import CHUNK_SIZE, StorageIntegrityError
+from portal.storage.ops import HashingReader
 
 #: user-metadata name that carries the object's SHA-256 (hex); stat() reads it back
 SHA256_META = "portal-sha256"
@@ -44,75 +45,6 @@ def answered_sha256(answer: dict) -> str | None:
     except (binascii.Error, ValueError):
         return None
     return raw.hex() if len(raw) == 32 else None
-
-
-class HashingReader:
-    """A non-seekable reader over ``stream`` that hashes and counts every byte on its way through.
-
-    Reads return exactly the amount asked for until the end (S3 parts must be full-sized), and bytes
-    pushed back with ``unread`` come out first without being hashed twice.
-    """
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream, self._pending = stream, b""
-        self._digest, self.size = hashlib.sha256(), 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        # Non-seekable makes the transfer manager read each part exactly once, in order.
-        return False
-
-    def unread(self, data: bytes) -> None:
-        self._pending = data
-
-    def read(self, amount: int | None = -1) -> bytes:
-        pieces: list[bytes] = []
-        if self._pending:
-            if amount is not None and 0 <= amount < len(self._pending):
-                data, self._pending = self._pending[:amount], self._pending[amount:]
-                return data
-            pieces.append(self._pending)
-            self._pending = b""
-        wanted = None if amount is None or amount < 0 else amount - sum(map(len, pieces))
-        while wanted is None or wanted > 0:
-            chunk = self._stream.read(CHUNK_SIZE if wanted is None else wanted)
-            if chunk is None:
-                raise ValueError("the upload stream returned None; it must be a blocking binary stream")
-            if not chunk:
-                break
-            self._digest.update(chunk)
-            self.size += len(chunk)
-            pieces.append(chunk)
-            if wanted is not None:
-                wanted -= len(chunk)
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-    def readinto_full(self, buffer: memoryview) -> int:
-        """Fill ``buffer`` from the stream (short only at the end); returns the byte count."""
-        filled = 0
-        if self._pending:
-            filled = min(len(self._pending), len(buffer))
-            buffer[:filled] = self._pending[:filled]
-            self._pending = self._pending[filled:]
-        while filled < len(buffer):
-            chunk = self._stream.read(min(CHUNK_SIZE, len(buffer) - filled))
-            if chunk is None:
-                raise ValueError("the upload stream returned None; it must be a blocking binary stream")
-            if not chunk:
-                break
-            buffer[filled:filled + len(chunk)] = chunk
-            self._digest.update(chunk)
-            self.size += len(chunk)
-            filled += len(chunk)
-        return filled
-
-    def digest(self) -> bytes:
-        return self._digest.digest()
-
-    def hexdigest(self) -> str:
-        return self._digest.hexdigest()
 
 
 class _Span(io.RawIOBase):
