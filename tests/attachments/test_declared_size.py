@@ -82,6 +82,19 @@ class TestOnS3:
         assert "did not have the" in response.get_json()["message"]
         assert rows() == ([], []) and stored_keys() == []
 
+    def test_a_store_refusing_the_streamed_put_leaves_nothing(self, staff_client, document, monkeypatch):
+        from moto.s3.exceptions import AccessForbidden
+        from moto.s3.models import S3Backend
+
+        def refuse(self, *args, **kwargs):
+            raise AccessForbidden("Access Denied")
+
+        monkeypatch.setattr(S3Backend, "put_object", refuse)
+        response = post(staff_client, document, [("big.pdf", BIG, len(BIG))])
+        assert response.status_code == 503
+        assert "bucket" not in response.get_data(as_text=True)  # no store details on the page
+        assert rows() == ([], []) and stored_keys() == []
+
     def test_without_a_declared_size_a_large_file_goes_multipart(self, staff_client, document, requests_sent):
         from tests.attachments.conftest import upload
 
