@@ -6,19 +6,16 @@ not an MD5 of the content at all.
 from __future__ import annotations
 
 import hashlib
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from portal.storage.base import (
-    CHUNK_SIZE,
     ObjectNotFound,
     StorageError,
     StorageIntegrityError,
-    StorageMisconfigured,
     StorageProvider,
-    StorageUnavailable,
 )
+from portal.storage.s3_reads import signed_reader
 
 
 @dataclass(frozen=True)
@@ -71,63 +68,14 @@ def head(provider: StorageProvider, key: str) -> Head:
 def read_back(provider: StorageProvider, key: str) -> tuple[int, str]:
     """(size, SHA-256 hex) of the bytes the store returns for ``key``, streamed, never held whole."""
     s3 = _s3_provider(provider)
-    chunks = provider.open(key) if s3 is None else _presigned_get(s3, key)
+    # On S3, a GET signed without botocore's request pipeline: what a download receives, for a
+    # fraction of the client CPU that counts when thousands of small objects are read back.
+    chunks = provider.open(key) if s3 is None else signed_reader(s3).chunks(key)
     digest, size = hashlib.sha256(), 0
     for chunk in chunks:
         digest.update(chunk)
         size += len(chunk)
     return size, digest.hexdigest()
-
-
-_HTTP = None
-_HTTP_LOCK = threading.Lock()
-
-
-def _http():
-    """One urllib3 pool per process, shared by the copying threads, verifying TLS like botocore."""
-    global _HTTP
-    with _HTTP_LOCK:
-        if _HTTP is None:
-            import urllib3
-            from botocore.httpsession import get_cert_path
-
-            _HTTP = urllib3.PoolManager(maxsize=32, cert_reqs="CERT_REQUIRED", ca_certs=get_cert_path(True))
-        return _HTTP
-
-
-def _presigned_get(s3, key: str):
-    """The object's bytes from a GET of a link presigned for the store's own endpoint: what a download
-    receives. botocore's GetObject costs twice the client CPU per request (events, response parsing
-    and validation), which counts when thousands of small objects are read back from many threads.
-    Raises ObjectNotFound, StorageMisconfigured (403) or StorageUnavailable before the first byte."""
-    import urllib3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        link = s3.client.generate_presigned_url("get_object", Params={"Bucket": s3.bucket, "Key": key},
-                                                ExpiresIn=300)
-    except (BotoCoreError, ClientError) as exc:
-        raise s3.translate(exc, key) from exc
-    where = f"bucket '{s3.bucket}' at {s3.endpoint}"
-    timeout = urllib3.Timeout(connect=s3.config.connect_timeout, read=s3.config.read_timeout)
-    try:
-        response = _http().request("GET", link, preload_content=False, retries=False, timeout=timeout)
-    except urllib3.exceptions.HTTPError as exc:
-        raise StorageUnavailable(f"the store at {s3.endpoint} cannot be reached ({type(exc).__name__})") from exc
-    try:
-        if response.status == 404:
-            raise ObjectNotFound(f"no object at {key!r} in {where}")
-        if response.status in (401, 403):
-            raise StorageMisconfigured(f"reading from {where} was refused ({response.status}); check the "
-                                       "credentials and the bucket policy")
-        if response.status != 200:
-            raise StorageUnavailable(f"{where} answered {response.status} to a read; try again later")
-        try:
-            yield from response.stream(CHUNK_SIZE)
-        except urllib3.exceptions.HTTPError as exc:
-            raise StorageUnavailable(f"reading {key!r} from {where} broke off ({type(exc).__name__})") from exc
-    finally:
-        response.release_conn()
 
 
 def verify_copy(provider: StorageProvider, key: str, size: int, sha256: str, mode: str = "auto",

@@ -198,6 +198,15 @@ class S3StorageProvider(StorageProvider):
         """The boto3 S3 client every operation uses (built on first access)."""
         return self._client()
 
+    def signing_credentials(self) -> Any:
+        """The credentials the client signs with: the configured keys, else botocore's chain (None if none)."""
+        if self._credentials["aws_access_key_id"] and self._credentials["aws_secret_access_key"]:
+            from botocore.credentials import Credentials
+
+            return Credentials(self._credentials["aws_access_key_id"], self._credentials["aws_secret_access_key"])
+        self.client  # noqa: B018 -- builds the session whose chain the client resolved
+        return self._session.get_credentials()
+
     # -- error translation ----------------------------------------------------------------------
 
     def translate(self, exc: Exception, key: str | None = None) -> StorageError:
