@@ -144,11 +144,14 @@ def claim_batch(engine: Engine, run_id: int, worker_id: int, table_name: str, af
             return []
         now = utcnow()
         dialect_insert = postgresql.insert if postgres else sqlite.insert
-        statement = dialect_insert(ITEM).values([
+        # One statement with a parameter list: compiled once and cached, where a VALUES list built per
+        # batch would be compiled anew every time.
+        statement = (dialect_insert(ITEM).on_conflict_do_nothing(index_elements=["run_id", "table_name", "row_id"])
+                     .returning(ITEM.c.row_id, ITEM.c.id))
+        owned = dict(conn.execute(statement, [
             dict(run_id=run_id, table_name=table_name, row_id=row.id, status="claimed", worker_id=worker_id,
                  source=(row.storage_path or row.filepath or "")[:500], updated_at=now) for row in rows
-        ]).on_conflict_do_nothing(index_elements=["run_id", "table_name", "row_id"])
-        owned = dict(conn.execute(statement.returning(ITEM.c.row_id, ITEM.c.id)).all())
+        ]).all())
         if owned:
             conn.execute(update(RUN).where(RUN.c.id == run_id).values(items_claimed=RUN.c.items_claimed + len(owned)))
     return [_snapshot(table_name, row, owned[row.id]) for row in rows if row.id in owned]

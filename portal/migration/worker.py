@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 import time
@@ -145,28 +146,31 @@ class RunWorker:
         app = current_app._get_current_object()
         claims = self._claims(options)
         window = options.batch_size + options.workers
-        pending: set = set()
+        # Finished copies arrive on a queue: waiting on the futures themselves would lock every one of
+        # the window's futures on each wake-up, which costs the claiming thread more than the commits.
+        finished: queue.SimpleQueue = queue.SimpleQueue()
+        in_flight = 0
         ready: list = []
         oldest = 0.0
         exhausted = False
         with ThreadPoolExecutor(options.workers, thread_name_prefix="migrate",
                                 initializer=lambda: app.app_context().push()) as pool:
             while True:
-                while not exhausted and not self.stop.is_set() and len(pending) < window:
+                while not exhausted and not self.stop.is_set() and in_flight < window:
                     row = next(claims, None)
                     if row is None:
                         exhausted = True
                     else:
-                        pending.add(pool.submit(lambda row=row: (row, migrator.copy(row))))
-                if not pending and not ready and (exhausted or self.stop.is_set()):
+                        pool.submit(lambda row=row: (row, migrator.copy(row))).add_done_callback(finished.put)
+                        in_flight += 1
+                if not in_flight and not ready and (exhausted or self.stop.is_set()):
                     return
-                done = set()
-                if pending:
-                    done, pending = wait(pending, timeout=GROUP_SECONDS, return_when=FIRST_COMPLETED)
+                done = _drain(finished, GROUP_SECONDS) if in_flight else []
+                in_flight -= len(done)
                 if done and not ready:
                     oldest = time.monotonic()
                 ready.extend(future.result() for future in done)
-                if ready and (len(ready) >= GROUP or not pending or time.monotonic() - oldest >= GROUP_SECONDS):
+                if ready and (len(ready) >= GROUP or not in_flight or time.monotonic() - oldest >= GROUP_SECONDS):
                     self._commit(migrator, ready, options)
                     ready = []
 
@@ -233,6 +237,19 @@ class RunWorker:
                 runs.add_counts(conn, self.run.id, **pending)
             for name in pending:
                 pending[name] = 0
+
+
+def _drain(finished: queue.SimpleQueue, timeout: float) -> list:
+    """What is on ``finished``, waiting up to ``timeout`` for the first one."""
+    try:
+        done = [finished.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            done.append(finished.get_nowait())
+        except queue.Empty:
+            return done
 
 
 def _until(items: Iterable, stop: threading.Event) -> Iterator:
