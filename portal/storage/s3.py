@@ -16,7 +16,7 @@ from portal.storage.base import CHUNK_SIZE, StorageError, StorageIntegrityError,
 from portal.storage.disposition import content_disposition, safe_disposition
 from portal.storage.ops import ExactSize, check_key, check_metadata, check_sha256, logged
 from portal.storage.s3_errors import translate
-from portal.storage.s3_transfer import SHA256_META, put_streamed, upload, with_expected
+from portal.storage.s3_transfer import SHA256_META, no_continue_for_small_puts, put_streamed, upload, with_expected
 
 MiB = 1024 * 1024
 
@@ -179,6 +179,7 @@ class S3StorageProvider(StorageProvider):
                     if self._session is None:
                         self._session = boto3.session.Session()
                     client = self._session.client("s3", endpoint_url=endpoint, config=config, **self._credentials)
+                    client.meta.events.register_last("before-call.s3", no_continue_for_small_puts)
                     self._clients[purpose] = client
         return client
 

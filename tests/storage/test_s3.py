@@ -20,6 +20,7 @@ from portal.storage.base import (
     StorageUnavailable,
 )
 from portal.storage.s3 import S3StorageProvider
+from portal.storage.s3_transfer import PROBE_SIZE
 from tests.storage.conftest import THRESHOLD, closed_port, make_storage_app, s3_settings, unique_bucket
 
 SECRETS = ("AKIATESTSECRETACCESS", "wJalrXUtnFEMI-test-secret-key")
@@ -185,6 +186,16 @@ def test_server_side_encryption_is_requested_everywhere(tmp_path, sse, expected)
             head = provider.client.head_object(Bucket=provider.bucket, Key=key)
             found = (head.get("ServerSideEncryption"), head.get("SSEKMSKeyId"))
             assert found[0] == expected[0] and (expected[1] is None or expected[1] in found[1]), key
+
+
+@pytest.mark.parametrize("size, waits", [(1, False), (PROBE_SIZE, False), (PROBE_SIZE + 1, True), (THRESHOLD + 1, True)])
+def test_only_large_bodies_wait_for_100_continue(mocked, size, waits):
+    sent = []
+    mocked.client.meta.events.register_first(
+        "before-send.s3", lambda request, **kwargs: sent.append(request.headers.get("Expect")))
+    mocked.save("attachments/sized", io.BytesIO(b"s" * size))
+    assert b"".join(mocked.open("attachments/sized")) == b"s" * size
+    assert (b"100-continue" in sent) is waits, sent
 
 
 def test_huge_objects_are_copied_part_by_part(tmp_path):
