@@ -270,6 +270,8 @@ def main() -> None:
             verdict = "ok" if ratio <= goal else "OVER GOAL"
             print(f"  {label:50s} {wall:7.2f}s {client:10.2f}s {moto:8.2f}s  {ratio:.2f}x "
                   f"(goal <= {goal}x) {verdict}")
+        print("  every round's wall time (the spread is the host's noise): " + "; ".join(
+            f"{name} " + " ".join(f"{wall:.1f}" for wall, _, _ in results[name]) for name in ways))
         if args.rows:
             memory(work, endpoint, args.rows, args.database_url, args.workers)
     finally:

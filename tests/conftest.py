@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextvars
+import gc
 import shutil
 
 import pytest
@@ -74,6 +75,14 @@ def app(database_at_head, tmp_path, app_config):
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _thawed_heap():
+    """`flask storage migrate|verify` freeze their process's heap (RunWorker._settle); run in-process by a
+    test, they froze this one's: thaw it, or every later test's garbage in cycles would stay for good."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture

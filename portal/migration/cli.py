@@ -160,7 +160,7 @@ def migrate_command(target, batch_size, workers, dry_run, delete_source, no_stag
         run = _resolve_run(service, options, run_id, join)
         click.echo(f"Run #{run.id}: {run.label}, {run.items_total} file(s), {human_bytes(run.bytes_total)}.")
         printer = ProgressPrinter()
-        run = service.migrate_all_attachments(run, on_progress=printer.update)
+        run = service.migrate_all_attachments(run, on_progress=printer.update, settle_heap=True)
         printer.finish(run)
     except KeyboardInterrupt:
         where = f"run #{run.id} stays active and " if run is not None else ""
@@ -195,7 +195,7 @@ def verify_command(deep: bool, workers: int, run_id: int | None) -> None:
             _fail(f"run #{run_id} is not an active verification run")
         printer = ProgressPrinter()
         try:
-            run = service.verify_run(run, on_progress=printer.update)
+            run = service.verify_run(run, on_progress=printer.update, settle_heap=True)
         except RunConflict as exc:
             _fail(str(exc))
         printer.finish(run)

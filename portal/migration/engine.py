@@ -138,28 +138,30 @@ class DocumentMigrationService:
                 items, size = items + count, size + int(total)
         return items, size
 
-    def migrate_all_attachments(self, run: MigrationRun,
-                                on_progress: Callable[[MigrationRun], None] | None = None) -> MigrationRun:
+    def migrate_all_attachments(self, run: MigrationRun, on_progress: Callable[[MigrationRun], None] | None = None,
+                                *, settle_heap: bool = False) -> MigrationRun:
         """Work on ``run`` until nothing is left to claim (or it is cancelled, or the store fails); returns it
         as it stands afterwards, with ``checked_by`` ({'checksum': n, 'readback': n}) for this process's
         items and ``interrupted`` (SIGTERM: the run stays active, to be resumed). Resumes a crashed run;
         joins a running one on PostgreSQL. Ctrl-C raises KeyboardInterrupt, the run likewise left active.
 
+        ``settle_heap`` is for a process that exists for this run (see RunWorker._settle).
         Raises RunConflict on SQLite when another process works on the run.
         """
         options = MigrationOptions.from_json(run.options)
         migrator = self.migrator(options)
-        with RunWorker(self.engine, run, exclusive=self._exclusive(), on_progress=on_progress) as worker:
+        with RunWorker(self.engine, run, exclusive=self._exclusive(), on_progress=on_progress,
+                       settle_heap=settle_heap) as worker:
             worker.migrate(migrator, options)
         finished = runs.fetch_run(self.engine, run.id)
         finished.checked_by = dict(worker.checked_by)
         finished.interrupted = worker.interrupted
         return finished
 
-    def verify_run(self, run: MigrationRun, on_progress=None) -> MigrationRun:
+    def verify_run(self, run: MigrationRun, on_progress=None, *, settle_heap: bool = False) -> MigrationRun:
         """Work a verification run: every mismatch becomes an item of the run."""
         options = MigrationOptions.from_json(run.options)
-        with RunWorker(self.engine, run, exclusive=True, on_progress=on_progress) as worker:
+        with RunWorker(self.engine, run, exclusive=True, on_progress=on_progress, settle_heap=settle_heap) as worker:
             worker.verify(self.checker(options.deep), options)
         return runs.fetch_run(self.engine, run.id)
 

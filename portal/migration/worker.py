@@ -1,6 +1,7 @@
 """A process working on a run: registration, heartbeat thread, the claim loop, parallel items, the end."""
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import signal
@@ -54,9 +55,10 @@ class RunWorker:
     """Use as a context manager around the work: registers, heartbeats, and ends the run when it is the last."""
 
     def __init__(self, engine: Engine, run: MigrationRun, *, exclusive: bool,
-                 on_progress: Callable[[MigrationRun], None] | None = None):
+                 on_progress: Callable[[MigrationRun], None] | None = None, settle_heap: bool = False):
         self.engine, self.run, self.exclusive = engine, run, exclusive
         self.on_progress = on_progress
+        self.settle_heap = settle_heap
         self.stop = threading.Event()
         self.failure: str | None = None
         self.worker_id: int | None = None
@@ -129,6 +131,14 @@ class RunWorker:
             self._last_progress = now
             self.on_progress(runs.fetch_run(self.engine, self.run.id))
 
+    def _settle(self) -> None:
+        """With ``settle_heap`` (a process that exists for this run: the CLI), once the app and the store's
+        client are built: move everything alive now out of the garbage collector's reach. Its full
+        collections, which stop every thread, then walk only what the run allocates, and the interpreter's
+        exit does not walk the whole heap again (about 0.4 s for the ~150,000 objects of the libraries)."""
+        if self.settle_heap:
+            gc.freeze()
+
     # -- migration runs -------------------------------------------------------------------------
 
     def migrate(self, migrator: ItemMigrator, options: runs.MigrationOptions) -> None:
@@ -143,6 +153,7 @@ class RunWorker:
         except StorageError as exc:
             self.fail(f"the target store is not ready: {exc}")
             return
+        self._settle()
         app = current_app._get_current_object()
         claims = self._claims(options)
         window = options.batch_size + options.workers
@@ -205,6 +216,7 @@ class RunWorker:
 
     def verify(self, checker: RowChecker, options: runs.MigrationOptions) -> None:
         """Check every object-storage row; mismatches become 'mismatch' items, counters move in batches."""
+        self._settle()
         pending = {"items_done": 0, "bytes_done": 0, "items_failed": 0}
         flushed = time.monotonic()
 

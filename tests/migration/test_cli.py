@@ -1,6 +1,7 @@
 """`flask storage migrate|verify|cancel|purge-quarantine|orphans`: output, exit status, refusals."""
 from __future__ import annotations
 
+import gc
 import io
 import os
 import time
@@ -30,6 +31,16 @@ def test_migrate_shows_progress_and_a_summary(runner, files, store):
     assert "Run #1: migration to s3, 3 file(s), 6.0 KiB." in result.output
     assert "100% [########################] 3/3 files, 6.0 KiB/6.0 KiB" in result.output
     assert "Run #1 completed: 3 moved (6.0 KiB), 0 failed, 0 skipped" in result.output
+
+
+def test_the_cli_settles_its_heap_and_a_run_in_a_shared_process_does_not(runner, files, store):
+    files.legacy(payload(10))
+    migrate_everything()
+    assert gc.get_freeze_count() == 0  # a web worker or a test: its heap stays collectable
+    files.legacy(payload(10))
+    result = runner.invoke(args=["storage", "migrate", "s3"])
+    assert result.exit_code == 0, result.output
+    assert gc.get_freeze_count() > 0
 
 
 def test_migrate_exits_1_and_lists_failures(runner, files, store):
