@@ -15,6 +15,7 @@ first).
 from __future__ import annotations
 
 import argparse
+import compileall
 import logging
 import os
 import resource
@@ -236,6 +237,9 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log would cost both sides alike
     logging.getLogger("alembic").setLevel(logging.WARNING)
     keep_sent_checksums()
+    # aws starts from the compiled bytecode in its site-packages; where PYTHONDONTWRITEBYTECODE is set (as
+    # on this machine) every migration process would otherwise compile the portal's modules anew.
+    compileall.compile_dir(ROOT / "portal", quiet=1)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

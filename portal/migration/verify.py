@@ -15,7 +15,7 @@ from portal.storage.base import (
     StorageIntegrityError,
     StorageProvider,
 )
-from portal.storage.s3_reads import signed_reader
+from portal.storage.s3_direct import direct
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def read_back(provider: StorageProvider, key: str) -> tuple[int, str]:
     s3 = _s3_provider(provider)
     # On S3, a GET signed without botocore's request pipeline: what a download receives, for a
     # fraction of the client CPU that counts when thousands of small objects are read back.
-    chunks = provider.open(key) if s3 is None else signed_reader(s3).chunks(key)
+    chunks = provider.open(key) if s3 is None else direct(s3).chunks(key)
     digest, size = hashlib.sha256(), 0
     for chunk in chunks:
         digest.update(chunk)

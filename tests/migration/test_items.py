@@ -10,11 +10,12 @@ import pytest
 
 from portal.extensions import db
 from portal.migration import DocumentMigrationService, MigrationOptions
-from portal.migration.items import migrated_key
+from portal.migration.items import _small_file, migrated_key
 from portal.migration.verify import read_back
 from portal.models import Attachment
 from portal.storage.base import ObjectNotFound, StorageMisconfigured, StorageUnavailable
 from portal.storage.s3 import S3StorageProvider
+from portal.storage.s3_direct import SMALL_PUT_MAX
 from tests.migration.conftest import object_keys
 from tests.migration.factory import payload
 
@@ -46,6 +47,27 @@ def requests_made(provider, operation: str) -> list:
     seen: list = []
     provider.client.meta.events.register(f"before-call.s3.{operation}", lambda **kw: seen.append(kw))
     return seen
+
+
+def test_small_files_go_in_one_direct_put_and_larger_ones_through_the_sdk(files, store):
+    puts = requests_made(store, "PutObject")
+    small, large = payload(SMALL_PUT_MAX), payload(SMALL_PUT_MAX + 1)
+    rows = [files.legacy(small), files.legacy(large)]
+    results = [DocumentMigrationService().migrate_attachment(row) for row in rows]
+    assert [(result.status, result.checked_by) for result in results] == [("done", "checksum")] * 2
+    # the small one never reached botocore
+    assert [call["params"]["url_path"].endswith(results[1].key) for call in puts] == [True]
+    assert [stored_bytes(store, result.key) for result in results] == [small, large]
+
+
+def test_only_a_small_regular_file_is_read_whole(tmp_path):
+    path = tmp_path / "source"
+    path.write_bytes(b"x" * (SMALL_PUT_MAX + 1))
+    with open(path, "rb") as stream:
+        assert _small_file(stream) is None and stream.tell() == 0
+        stream.seek(1)
+        assert _small_file(stream) == b"x" * SMALL_PUT_MAX  # what is left of it is small
+    assert _small_file(io.BytesIO(b"not a file")) is None
 
 
 def test_write_time_check_takes_the_stores_answer_to_the_put_without_a_head(files, store):
