@@ -176,8 +176,13 @@ def _client_error(response: Any, operation: str):
     """botocore's ClientError for an S3 error answer (its XML names the code), so one translation serves both."""
     from botocore.exceptions import ClientError
 
+    import urllib3
+
     code = message = ""
-    raw = response.read(_ERROR_BODY_LIMIT, decode_content=True) or b""
+    try:
+        raw = response.read(_ERROR_BODY_LIMIT, decode_content=True) or b""
+    except (urllib3.exceptions.HTTPError, OSError):  # the body broke off: the status says enough
+        raw = b""
     try:
         root = ElementTree.fromstring(raw)
         code, message = root.findtext("Code") or "", root.findtext("Message") or ""

@@ -237,3 +237,33 @@ def test_an_unreachable_store_is_tried_again_then_unavailable(tmp_path, monkeypa
         with pytest.raises(StorageUnavailable, match="cannot be reached"):
             provider.put_small("attachments/nowhere", b"nowhere to go")
     assert waits == [1]
+
+
+class _Answer:
+    """An error answer as urllib3 hands it over: a status and a body that may break off."""
+
+    def __init__(self, status: int, body: bytes | Exception):
+        self.status, self._body = status, body
+
+    def read(self, amount=None, decode_content=True) -> bytes:
+        if isinstance(self._body, Exception):
+            raise self._body
+        return self._body[:amount]
+
+
+@pytest.mark.parametrize("answer, code", [
+    (_Answer(400, b"<Error><Code>BadDigest</Code><Message>no</Message></Error>"), "BadDigest"),
+    (_Answer(502, b"<html><body>Bad Gateway</body></html>"), "502"),  # a proxy's page: the status is the code
+    (_Answer(500, b""), "500"),
+])
+def test_error_answers_are_read_for_their_code(answer, code):
+    error = s3_direct._client_error(answer, "PutObject")
+    assert error.response["Error"]["Code"] == code
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == answer.status
+
+
+def test_an_error_answer_that_breaks_off_still_gives_its_status():
+    import urllib3
+
+    error = s3_direct._client_error(_Answer(503, urllib3.exceptions.ProtocolError("reset")), "PutObject")
+    assert error.response["Error"]["Code"] == "503"
