@@ -5,8 +5,6 @@ import dataclasses
 import hashlib
 import io
 import logging
-import os
-import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
@@ -23,7 +21,7 @@ from portal.documents.service import ENVELOPE_METADATA
 from portal.storage.base import ObjectNotFound, StorageError, StorageIntegrityError, StorageProvider, StoredObject
 from portal.storage.crypto import EncryptingReader
 from portal.storage.keys import load_public_key
-from portal.storage.ops import HashingReader
+from portal.storage.ops import HashingReader, open_regular_file
 from portal.storage.s3_direct import SMALL_PUT_MAX
 
 log = logging.getLogger("portal.migration")
@@ -83,6 +81,8 @@ class Upload:
     #: when a plaintext row is encrypted as it is copied: what read the plaintext, and the hash it must have
     plain: HashingReader | None = None
     plain_sha256: str | None = None
+    #: the whole source, already read, when it is a small file going up as it is (see _small_file)
+    body: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -190,16 +190,21 @@ class ItemMigrator:
         from the file first otherwise. Raises ObjectNotFound when the source file is gone.
         """
         provider, key = self.documents.locate(row)
-        expected = row.sha256 if not row.encryption else None
-        if expected is None:
-            expected = _hash(provider.open(key))
         metadata = {}
         if not row.is_legacy:
             metadata = dict(provider.stat(key).metadata)  # e.g. the envelope mirrored in a local sidecar
         stream = _open_source(provider, key)
         try:
-            if row.encryption or self.encrypt_to is None:
-                yield Upload(stream, migrated_key(row.table, row.id, expected), expected, row.encryption, metadata)
+            as_is = row.encryption or self.encrypt_to is None
+            # A small file for a store that takes one in a single request (put_small) is read once: the
+            # same bytes give the key's SHA-256 and go up whole.
+            body = _small_file(stream) if as_is and hasattr(self.target, "put_small") else None
+            expected = row.sha256 if not row.encryption else None
+            if expected is None:
+                expected = hashlib.sha256(body).hexdigest() if body is not None else _hash(provider.open(key))
+            if as_is:
+                yield Upload(stream, migrated_key(row.table, row.id, expected), expected, row.encryption, metadata,
+                             body=body)
             else:
                 plain = HashingReader(stream)
                 reader = EncryptingReader(plain, self.encrypt_to)
@@ -239,14 +244,12 @@ class ItemMigrator:
         return Copied(row, upload.key, stored.size, stored.sha256, checked_by)
 
     def _send(self, row: RowSnapshot, upload: Upload) -> StoredObject:
-        """Through the target: a small source file in one direct request where the store offers one
+        """Through the target: a small source already read (upload_source) in one direct request
         (put_small: most of a migration's files are small, and the SDK's per-call work would cost more
         than the request), anything else streamed through save()."""
-        put_small = getattr(self.target, "put_small", None)
-        body = _small_file(upload.stream) if put_small is not None and upload.plain is None else None
-        if body is not None:
-            return put_small(upload.key, body, content_type=row.content_type, metadata=upload.metadata,
-                             expected_sha256=upload.expected_sha256)
+        if upload.body is not None:
+            return self.target.put_small(upload.key, upload.body, content_type=row.content_type,
+                                         metadata=upload.metadata, expected_sha256=upload.expected_sha256)
         return self.target.save(upload.key, upload.stream, content_type=row.content_type, metadata=upload.metadata,
                                 size_hint=row.size, expected_sha256=upload.expected_sha256)
 
@@ -369,16 +372,12 @@ def _open_source(provider: StorageProvider, key: str) -> BinaryIO:
 def _small_file(stream: BinaryIO) -> bytes | None:
     """The rest of ``stream`` when it is an open regular file with at most SMALL_PUT_MAX bytes left;
     else None, the stream where it was."""
-    try:
-        position = stream.tell()
-        info = os.fstat(stream.fileno())
-    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
-        return None
-    if not stat.S_ISREG(info.st_mode) or info.st_size - position > SMALL_PUT_MAX:
+    opened = open_regular_file(stream)
+    if opened is None or opened[2].st_size - opened[1] > SMALL_PUT_MAX:
         return None
     body = stream.read(SMALL_PUT_MAX + 1)
     if len(body) > SMALL_PUT_MAX:  # it grew since: stream it after all
-        stream.seek(position)
+        stream.seek(opened[1])
         return None
     return body
 

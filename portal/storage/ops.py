@@ -4,11 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 from contextlib import contextmanager
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import BinaryIO, Iterator, Mapping
+from stat import S_ISREG
+from typing import Any, BinaryIO, Iterator, Mapping
 
 from portal.storage.base import CHUNK_SIZE, ObjectNotFound, StorageError, StorageIntegrityError, StorageMisconfigured
 
@@ -227,3 +229,15 @@ class HashingReader:
 
     def hexdigest(self) -> str:
         return self._digest.hexdigest()
+
+
+def open_regular_file(stream: Any) -> tuple[int, int, os.stat_result] | None:
+    """(fd, position, stat) when ``stream`` is an open regular file; None for anything else."""
+    try:
+        fd, position = stream.fileno(), stream.tell()
+        info = os.fstat(fd)
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
+    if not S_ISREG(info.st_mode) or position > info.st_size:
+        return None
+    return fd, position, info

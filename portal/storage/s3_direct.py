@@ -114,24 +114,25 @@ class DirectRequests:
         up to the provider's S3_MAX_ATTEMPTS. Raises the StorageError family, as the provider translates
         botocore's errors (BadDigest is a StorageIntegrityError, 403 a StorageMisconfigured, ...)."""
         attempts = max(1, self.provider.max_attempts)
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt >= attempts
             try:
                 response = self._send("PUT", key, headers, body)
             except StorageUnavailable:
-                if attempt == attempts:
+                if last:
                     raise
-                _backoff(attempt)
-                continue
-            try:
-                if response.status == 200:
-                    response.drain_conn()
-                    return response.headers
-                if response.status not in _RETRYABLE or attempt == attempts:
-                    raise self.provider.translate(_client_error(response, "PutObject"), key)
-            finally:
-                _release(response, response.status == 200)
+            else:
+                try:
+                    if response.status == 200:
+                        response.drain_conn()
+                        return response.headers
+                    if response.status not in _RETRYABLE or last:
+                        raise self.provider.translate(_client_error(response, "PutObject"), key)
+                finally:
+                    _release(response, response.status == 200)
             _backoff(attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _release(response: Any, complete: bool) -> None:
@@ -174,9 +175,8 @@ def _backoff(attempt: int) -> None:
 
 def _client_error(response: Any, operation: str):
     """botocore's ClientError for an S3 error answer (its XML names the code), so one translation serves both."""
-    from botocore.exceptions import ClientError
-
     import urllib3
+    from botocore.exceptions import ClientError
 
     code = message = ""
     try:

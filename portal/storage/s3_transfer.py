@@ -10,7 +10,6 @@ import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from stat import S_ISREG
 from typing import Any, BinaryIO
 
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
@@ -18,7 +17,7 @@ from botocore.utils import determine_content_length
 from s3transfer.utils import OSUtils
 
 from portal.storage.base import CHUNK_SIZE, StorageIntegrityError
-from portal.storage.ops import HashingReader
+from portal.storage.ops import HashingReader, open_regular_file
 
 #: user-metadata name that carries the object's SHA-256 (hex); stat() reads it back
 SHA256_META = "portal-sha256"
@@ -119,18 +118,6 @@ class _ExtentOSUtils(OSUtils):
         return _Extent(self._fd, self._start, self._length)
 
 
-def _open_file(stream: Any) -> tuple[int, int, os.stat_result] | None:
-    """(fd, position, stat) when ``stream`` is an open regular file; None for anything else."""
-    try:
-        fd, position = stream.fileno(), stream.tell()
-        info = os.fstat(fd)
-    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
-        return None
-    if not S_ISREG(info.st_mode) or position > info.st_size:
-        return None
-    return fd, position, info
-
-
 def _identity(info: os.stat_result) -> tuple:
     return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
@@ -147,7 +134,7 @@ def upload(client: Any, config: TransferConfig, bucket: str, key: str, stream: B
     StorageIntegrityError when ``expected`` is given and does not match, or the file changed.
     """
     threshold = config.multipart_threshold
-    opened = _open_file(stream)
+    opened = open_regular_file(stream)
     if opened and opened[2].st_size - opened[1] >= threshold:
         return _upload_file(client, config, bucket, key, stream, opened, extra, expected)
     reader = HashingReader(stream)

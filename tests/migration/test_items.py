@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import socket
 
 import pytest
@@ -68,6 +69,39 @@ def test_only_a_small_regular_file_is_read_whole(tmp_path):
         stream.seek(1)
         assert _small_file(stream) == b"x" * SMALL_PUT_MAX  # what is left of it is small
     assert _small_file(io.BytesIO(b"not a file")) is None
+
+
+def test_a_file_that_grew_after_its_size_was_read_is_streamed_after_all(tmp_path, monkeypatch):
+    from portal.migration import items
+
+    path = tmp_path / "source"
+    path.write_bytes(b"x" * (SMALL_PUT_MAX + 1))
+    real = items.open_regular_file
+
+    def as_it_was(stream):  # the size seen just before the last byte was written
+        fd, position, info = real(stream)
+        fields = list(info)
+        fields[6] = SMALL_PUT_MAX  # st_size
+        return fd, position, os.stat_result(fields)
+
+    monkeypatch.setattr(items, "open_regular_file", as_it_was)
+    with open(path, "rb") as stream:
+        assert _small_file(stream) is None and stream.tell() == 0
+
+
+def test_a_small_legacy_file_is_read_once_and_a_large_one_hashed_before_it_goes_up(files, store, monkeypatch):
+    from portal.migration import items
+
+    hashed = []
+    real = items._hash
+    monkeypatch.setattr(items, "_hash", lambda chunks: hashed.append(1) or real(chunks))
+    small, large = payload(1000), payload(SMALL_PUT_MAX + 1)
+    rows = [files.legacy(small), files.legacy(large)]  # no sha256 recorded: the key needs one first
+    results = [DocumentMigrationService().migrate_attachment(row) for row in rows]
+    assert [result.key for result in results] == [migrated_key("attachment", row.id, sha(data))
+                                                  for row, data in zip(rows, (small, large))]
+    assert len(hashed) == 1  # only the large file was read twice (hash, then upload)
+    assert [stored_bytes(store, result.key) for result in results] == [small, large]
 
 
 def test_write_time_check_takes_the_stores_answer_to_the_put_without_a_head(files, store):
