@@ -85,7 +85,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint: auth, documents, admin, health."""
-    from portal.admin.routes import bp as admin_bp
+    from portal.admin import bp as admin_bp
     from portal.documents.attachment_routes import bp as attachments_bp
     from portal.auth.routes import bp as auth_bp
     from portal.documents.routes import bp as documents_bp

@@ -1,1 +1,21 @@
-"""Administrator pages: users and storage."""
+"""Administrator pages under /admin: the blueprint and its URL table. Every page answers 403 to staff."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+from portal.admin import dashboard, users
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.before_request(users.require_admin)
+
+bp.add_url_rule("/users", view_func=users.users, methods=["GET", "POST"])
+bp.add_url_rule("/users/<int:user_id>/toggle", view_func=users.toggle_user, methods=["POST"])
+
+bp.add_url_rule("/storage", endpoint="storage", view_func=dashboard.storage_dashboard)
+bp.add_url_rule("/storage/runs", view_func=dashboard.start_migration, methods=["POST"])
+bp.add_url_rule("/storage/verify", view_func=dashboard.start_verification, methods=["POST"])
+bp.add_url_rule("/storage/runs/<int:run_id>", view_func=dashboard.storage_run)
+bp.add_url_rule("/storage/runs/<int:run_id>/progress", view_func=dashboard.storage_run_progress)
+bp.add_url_rule("/storage/runs/<int:run_id>/cancel", view_func=dashboard.cancel_run, methods=["POST"])
+bp.add_url_rule("/storage/runs/<int:run_id>/retry", view_func=dashboard.retry_run, methods=["POST"])
+bp.add_url_rule("/storage/runs/<int:run_id>/resume", view_func=dashboard.resume_run, methods=["POST"])

@@ -9,7 +9,6 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import NumberRange, Optional
 
-from portal.admin.routes import bp
 from portal.extensions import storage
 from portal.migration import runs
 from portal.migration.claims import location_stats
@@ -82,7 +81,6 @@ def _worker_args(run) -> list[str]:
     return ["storage", "migrate", run.target, "--run-id", str(run.id)]
 
 
-@bp.route("/storage", endpoint="storage")
 def storage_dashboard():
     """Files and bytes per table and location, the run form, the active run and the history."""
     engine = DocumentMigrationService().engine
@@ -95,7 +93,6 @@ def storage_dashboard():
                            stores=_object_stores())
 
 
-@bp.route("/storage/runs", methods=["POST"])
 def start_migration():
     """Start a run in a detached worker process (or show a dry run); a second run is refused."""
     form = _migration_form()
@@ -122,7 +119,6 @@ def start_migration():
     return redirect(url_for("admin.storage_run", run_id=run.id))
 
 
-@bp.route("/storage/verify", methods=["POST"])
 def start_verification():
     """Start a verification run (sizes, or with deep the SHA-256 of every object) in a worker process."""
     form = VerifyForm()
@@ -140,7 +136,6 @@ def start_verification():
     return redirect(url_for("admin.storage_run", run_id=run.id))
 
 
-@bp.route("/storage/runs/<int:run_id>")
 def storage_run(run_id: int):
     """One run: live progress while it is active, its failures with their reasons, what can be done next."""
     run = _run_or_404(run_id)
@@ -150,7 +145,6 @@ def storage_run(run_id: int):
                            options=run.option_values, log=log_path(current_app, run.id))
 
 
-@bp.route("/storage/runs/<int:run_id>/progress")
 def storage_run_progress(run_id: int):
     """JSON for static/migration.js: counts, bytes, percent, rate, time left, state."""
     run = _run_or_404(run_id)
@@ -161,7 +155,6 @@ def storage_run_progress(run_id: int):
     return jsonify(body)
 
 
-@bp.route("/storage/runs/<int:run_id>/cancel", methods=["POST"])
 def cancel_run(run_id: int):
     _run_or_404(run_id)
     try:
@@ -173,7 +166,6 @@ def cancel_run(run_id: int):
     return redirect(url_for("admin.storage_run", run_id=run_id))
 
 
-@bp.route("/storage/runs/<int:run_id>/retry", methods=["POST"])
 def retry_run(run_id: int):
     """A new run over the failed rows of a finished run, with its options."""
     previous = _run_or_404(run_id)
@@ -193,7 +185,6 @@ def retry_run(run_id: int):
     return redirect(url_for("admin.storage_run", run_id=run.id))
 
 
-@bp.route("/storage/runs/<int:run_id>/resume", methods=["POST"])
 def resume_run(run_id: int):
     """Start a worker for an active run that no process works on any more (its worker died)."""
     run = _run_or_404(run_id)

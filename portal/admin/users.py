@@ -1,7 +1,7 @@
-"""Routes under /admin: every one answers 403 to staff."""
+"""Account administration pages: list and create users, deactivate and reactivate them."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -10,11 +10,9 @@ from portal.auth.service import AccountError, create_user, set_active
 from portal.extensions import db
 from portal.models import User
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-
-@bp.before_request
 def require_admin():
+    """Answer 403 to anyone signed in who is not an administrator."""
     if not current_user.is_authenticated:
         return None  # the app-wide login guard has already redirected
     if not current_user.is_admin:
@@ -22,7 +20,6 @@ def require_admin():
     return None
 
 
-@bp.route("/users", methods=["GET", "POST"])
 def users():
     form = UserForm()
     if form.validate_on_submit():
@@ -37,7 +34,6 @@ def users():
     return render_template("admin/users.html", users=everyone, form=form)
 
 
-@bp.route("/users/<int:user_id>/toggle", methods=["POST"])
 def toggle_user(user_id: int):
     """Deactivate or reactivate an account; an admin cannot lock themselves out."""
     user = db.get_or_404(User, user_id)
@@ -48,5 +44,3 @@ def toggle_user(user_id: int):
     else:
         flash(f"{user.email} is now {'active' if user.is_active else 'deactivated'}.", "success")
     return redirect(url_for("admin.users"))
-
-from portal.admin import storage as _storage_pages  # noqa: E402,F401
