@@ -7,12 +7,12 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms.validators import ValidationError
 
 from portal.documents.downloads import attachment_download, forget_download
-from portal.documents.routes import get_document_or_404
+from portal.documents.file_rules import UploadRejected
+from portal.documents.lookups import get_attachment_or_404, get_document_or_404, get_own_staged_or_404
+from portal.documents.request_files import base64_file, streamed_files
 from portal.documents.service import DocumentStorageService
-from portal.documents.uploads import Base64Stream, IncomingFile, MultipartReader, UploadRejected, clean_filename
 from portal.errors import wants_json
 from portal.extensions import csrf, db
-from portal.models import Attachment, AttachmentStaging
 from portal.storage.base import StorageError
 from portal.templating import human_size
 
@@ -29,15 +29,6 @@ def _check_csrf(form_token: str | None) -> None:
         validate_csrf(token)
     except ValidationError as exc:
         raise CSRFError(str(exc)) from None
-
-
-def _incoming(field: str):
-    """Check the CSRF token, then yield the request's files as they arrive."""
-    length = request.content_length or current_app.config.get("MAX_CONTENT_LENGTH")
-    reader = MultipartReader(request.stream, request.content_type, length)
-    first_file = reader.read_fields()
-    _check_csrf(reader.fields.get("csrf_token"))
-    return reader.files(field, first_file)
 
 
 def _file_json(row) -> dict:
@@ -60,7 +51,8 @@ def upload(document_id: int):
     db.session.rollback()  # hold no transaction open while the body streams in
     back = redirect(url_for("documents.view", document_id=document_id, _anchor="attachments"))
     try:
-        rows = DocumentStorageService().add_attachments(document_id, _incoming("files"), current_user)
+        files = streamed_files(request, "files", _check_csrf)
+        rows = DocumentStorageService().add_attachments(document_id, files, current_user)
     except UploadRejected as exc:
         return _rejected(exc) or back
     if wants_json():
@@ -75,7 +67,7 @@ def upload(document_id: int):
 def stage():
     """Stage files (multipart) for a document being written; answers JSON."""
     try:
-        rows = DocumentStorageService().stage(_incoming("files"), current_user)
+        rows = DocumentStorageService().stage(streamed_files(request, "files", _check_csrf), current_user)
     except UploadRejected as exc:
         return jsonify(error="Upload refused", message=str(exc)), exc.status
     return jsonify(files=[_file_json(row) for row in rows]), 201
@@ -86,15 +78,8 @@ def stage():
 def stage_base64():
     """Stage one file sent as base64 or a data: URL in the body; the name comes in ?filename=."""
     _check_csrf(None)
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return jsonify(error="Upload refused", message="Send the base64 text as the request body "
-                       "(Content-Type: text/plain), not as a form."), 400
-    source = Base64Stream(request.stream)
     try:
-        filename = clean_filename(request.args.get("filename", ""))
-        declared = request.args.get("content_type") or request.headers.get("X-Content-Type")
-        incoming = IncomingFile(filename, declared or "", source)
-        rows = DocumentStorageService().stage([incoming], current_user)
+        rows = DocumentStorageService().stage([base64_file(request)], current_user)
     except UploadRejected as exc:
         return jsonify(error="Upload refused", message=str(exc)), exc.status
     return jsonify(files=[_file_json(row) for row in rows]), 201
@@ -103,18 +88,12 @@ def stage_base64():
 @bp.post("/staging/<int:staging_id>/delete")
 def unstage(staging_id: int):
     """Remove one of your own staged files."""
-    row = db.session.get(AttachmentStaging, staging_id)
-    if row is None or row.owner_id != current_user.id:
-        abort(404)
+    row = get_own_staged_or_404(staging_id, current_user)
     DocumentStorageService().remove_staged(row)
     if wants_json():
         return jsonify(removed=staging_id)
     flash(f"Removed {row.filename}.", "info")
     return redirect(request.referrer or url_for("documents.new"))
-
-
-def get_attachment_or_404(attachment_id: int) -> Attachment:
-    return db.get_or_404(Attachment, attachment_id)
 
 
 @bp.get("/attachments/<int:attachment_id>/download")

@@ -6,9 +6,9 @@ from typing import Iterator
 from flask import Response, current_app, redirect, request, send_file
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
+from portal.documents.lookups import get_attachment_or_404
 from portal.documents.service import DocumentStorageService
-from portal.extensions import db
-from portal.models import Attachment, StoredFileMixin
+from portal.models import StoredFileMixin
 from portal.recent import Recent, recent
 from portal.storage.base import ObjectNotFound, StorageIntegrityError
 from portal.storage.disposition import content_disposition
@@ -29,7 +29,7 @@ def attachment_download(attachment_id: int) -> Response:
     if link is not None:
         return redirect(link, code=302)
     since = links.stamp()
-    return download_response(db.get_or_404(Attachment, attachment_id), links, since)
+    return download_response(get_attachment_or_404(attachment_id), links, since)
 
 
 def forget_download(attachment_id: int) -> None:

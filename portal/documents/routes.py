@@ -3,20 +3,15 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
+from portal.documents.file_rules import UploadRejected
 from portal.documents.forms import DocumentForm
-from portal.documents.catalog import search_documents, update_document
-from portal.extensions import db
+from portal.documents.listing import attachments_page, search_documents
+from portal.documents.lookups import get_document_or_404, own_staged_files
+from portal.documents.request_files import form_files
 from portal.documents.service import DocumentStorageService
-from portal.documents.uploads import IncomingFile, UploadRejected
-from portal.models import Attachment, AttachmentStaging, Document
 
 bp = Blueprint("documents", __name__)
-
-
-def get_document_or_404(document_id: int) -> Document:
-    return db.get_or_404(Document, document_id)
 
 
 @bp.route("/")
@@ -33,10 +28,9 @@ def new():
     form = DocumentForm()
     staged_ids = [int(value) for value in request.form.getlist("staged_ids") if value.isdigit()]
     if form.validate_on_submit():
-        chosen = [IncomingFile(f.filename, f.mimetype, f.stream) for f in request.files.getlist("files") if f.filename]
         try:
             document, attachments = DocumentStorageService().create_document(
-                form.title.data, form.description.data, staged_ids, chosen, current_user)
+                form.title.data, form.description.data, staged_ids, form_files(request, "files"), current_user)
         except UploadRejected as exc:
             flash(str(exc), "error")
         else:
@@ -44,8 +38,7 @@ def new():
             with_files = f" with {count} attachment{'s' if count != 1 else ''}." if count else "."
             flash(f"“{document.title}” was created{with_files}", "success")
             return redirect(url_for("documents.view", document_id=document.id))
-    staged = db.session.scalars(select(AttachmentStaging).where(
-        AttachmentStaging.id.in_(staged_ids), AttachmentStaging.owner_id == current_user.id)).all()
+    staged = own_staged_files(staged_ids, current_user)
     return render_template("documents/form.html", form=form, document=None, staged=staged)
 
 
@@ -53,10 +46,7 @@ def new():
 def view(document_id: int):
     document = get_document_or_404(document_id)
     page = request.args.get("page", 1, type=int)
-    attachments = db.paginate(
-        select(Attachment).where(Attachment.document_id == document.id).order_by(Attachment.created_at, Attachment.id),
-        page=page, per_page=current_app.config["ATTACHMENTS_PER_PAGE"], error_out=False,
-    )
+    attachments = attachments_page(document, page, current_app.config["ATTACHMENTS_PER_PAGE"])
     return render_template("documents/view.html", document=document, attachments=attachments)
 
 
@@ -65,7 +55,7 @@ def edit(document_id: int):
     document = get_document_or_404(document_id)
     form = DocumentForm(obj=document)
     if form.validate_on_submit():
-        update_document(document, form.title.data, form.description.data)
+        DocumentStorageService().update_document(document, form.title.data, form.description.data)
         flash("Your changes are saved.", "success")
         return redirect(url_for("documents.view", document_id=document.id))
     return render_template("documents/form.html", form=form, document=document)

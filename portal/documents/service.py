@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import logging
-import mimetypes
-import re
 import uuid
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -14,12 +12,12 @@ from typing import Iterable, Iterator
 from flask import current_app
 from sqlalchemy import delete, select
 
-from portal.documents.uploads import (
-    IncomingFile, UploadRejected, check_extension, check_signature, clean_filename, peek,
-)
+from portal.documents.file_rules import GENERIC_TYPE, IncomingFile, UploadRejected, check_file
 from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging, Document, StoredFileMixin, User
-from portal.storage.base import ObjectNotFound, StorageError, StorageMisconfigured, StorageProvider
+from portal.storage.base import (
+    ObjectNotFound, StorageError, StorageIntegrityError, StorageMisconfigured, StorageProvider,
+)
 from portal.storage.crypto import EncryptingReader, ciphertext_size, decrypt_chunks, decrypt_range
 from portal.storage.keys import Envelope, KeyRing, load_public_key
 from portal.storage.local import LocalStorageProvider
@@ -27,7 +25,6 @@ from portal.storage.ops import HashingReader
 
 log = logging.getLogger("portal.documents")
 
-GENERIC_TYPE = "application/octet-stream"
 # Object metadata name under which an encrypted object's envelope is mirrored (readable without the database).
 ENVELOPE_METADATA = "portal-envelope"
 
@@ -62,17 +59,6 @@ def new_key(prefix: str) -> str:
     return f"{prefix}/{now:%Y/%m}/{uuid.uuid4().hex}"
 
 
-_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
-
-
-def content_type_for(filename: str, declared: str | None) -> str:
-    """The type recorded for a file: the client's, unless generic or malformed; else guessed from the name."""
-    declared = (declared or "").split(";")[0].strip().lower()
-    if declared != GENERIC_TYPE and _MEDIA_TYPE.fullmatch(declared):
-        return declared
-    return mimetypes.guess_type(filename)[0] or GENERIC_TYPE
-
-
 class DocumentStorageService:
     """The one place attachment bytes and attachment rows change together.
 
@@ -86,18 +72,20 @@ class DocumentStorageService:
     # -- writing -------------------------------------------------------------------------------
 
     def store_file(self, incoming: IncomingFile, prefix: str) -> StoredFile:
-        """Check one incoming file and write it to the default store; returns what was written."""
-        filename = clean_filename(incoming.filename)
-        ext = check_extension(filename, self.config["ALLOWED_EXTENSIONS"])
-        head, stream = peek(incoming.stream)
-        if not head:
-            raise UploadRejected(f"“{filename}” is empty. Nothing was saved.")
-        if ext:
-            check_signature(filename, ext, head)
-        # A data: URL names its type in the body, known only once the head has been read.
-        declared = incoming.content_type or getattr(incoming.stream, "declared_type", None)
-        content_type = content_type_for(filename, declared)
-        return self.write(stream, prefix, filename, content_type, incoming.size)
+        """Check one incoming file and write it to the default store; returns what was written.
+
+        A file whose size the client declared is held to it by the store (ExactSize), which answers a
+        stream that ends early or runs on with StorageIntegrityError; for such a file that is the
+        client's mistake, so it becomes UploadRejected (400) with nothing stored.
+        """
+        checked = check_file(incoming, self.config["ALLOWED_EXTENSIONS"])
+        try:
+            return self.write(checked.stream, prefix, checked.filename, checked.content_type, incoming.size)
+        except StorageIntegrityError as exc:
+            if incoming.size is None:
+                raise
+            raise UploadRejected(f"“{checked.filename}” did not have the {incoming.size} bytes declared for it "
+                                 "(did it change while it was sent?). Nothing was saved.") from exc
 
     def write(self, stream, prefix: str, filename: str, content_type: str, size: int | None = None) -> StoredFile:
         """Write a stream (of ``size`` bytes, when known) to the default store under a new key,
@@ -158,6 +146,12 @@ class DocumentStorageService:
         rows = [AttachmentStaging(owner_id=user.id, **item.columns()) for item in stored]
         self._record(rows, stored)
         return rows
+
+    def update_document(self, document: Document, title: str, description: str | None) -> None:
+        """Save a document's new title and description (its attachments change through their own routes)."""
+        document.title = title.strip()
+        document.description = (description or "").strip()
+        db.session.commit()
 
     def create_document(self, title: str, description: str, staged_ids: Iterable[int], files: list[IncomingFile],
                         user: User) -> tuple[Document, list[Attachment]]:

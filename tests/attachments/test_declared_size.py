@@ -8,8 +8,9 @@ import pytest
 import requests
 
 from portal.extensions import storage
+from portal.storage.base import StorageIntegrityError
 from portal.storage.crypto import ciphertext_size
-from tests.attachments.conftest import PDF, declared, downloaded, rows, stored_keys
+from tests.attachments.conftest import PDF, declared, downloaded, rows, stored_keys, upload
 
 MiB = 1024 * 1024
 BIG = b"%PDF-1.7\n" + os.urandom(6 * MiB)  # above the 5 MiB multipart threshold of s3_app_config
@@ -96,8 +97,6 @@ class TestOnS3:
         assert rows() == ([], []) and stored_keys() == []
 
     def test_without_a_declared_size_a_large_file_goes_multipart(self, staff_client, document, requests_sent):
-        from tests.attachments.conftest import upload
-
         assert upload(staff_client, document.id, ("big.pdf", BIG), json=True).status_code == 201
         assert requests_sent[0] == "CreateMultipartUpload" and requests_sent[-1] == "CompleteMultipartUpload"
 
@@ -146,3 +145,14 @@ class TestEncrypted:
         (row,), _ = rows()
         assert storage.default.stat(row.storage_path).size == ciphertext_size(len(BIG))
         assert downloaded(staff_client, row.id) == BIG
+
+
+def test_a_store_integrity_failure_without_a_declared_size_stays_a_storage_error(staff_client, document, monkeypatch):
+    def corrupt(key, stream, **kwargs):
+        raise StorageIntegrityError("the store's checksum differs")
+
+    monkeypatch.setattr(storage.default, "save", corrupt)
+    response = upload(staff_client, document.id, ("a.pdf", PDF), json=True)
+    assert response.status_code == 503
+    assert "integrity check" in response.get_json()["message"]
+    assert rows() == ([], [])

@@ -1,47 +1,55 @@
-"""Incoming files: a streaming multipart reader, filename rules, type checks and base64 decoding."""
+"""Files read out of HTTP requests as they stream in: multipart/form-data, a base64 body, a parsed form."""
 from __future__ import annotations
 
 import base64
 import binascii
 import re
-import unicodedata
-from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
-import puremagic
+from flask import Request
 from werkzeug.datastructures import MultiDict
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import NEED_DATA, Data, Epilogue, Field, File, MultipartDecoder, Preamble
 
+from portal.documents.file_rules import IncomingFile, UploadRejected
+
 READ_SIZE = 256 * 1024
 MAX_FIELD_SIZE = 64 * 1024
 MAX_PARTS = 1000
-SNIFF_SIZE = 8192
-MAX_FILENAME_LENGTH = 255
 #: a form field that declares the byte count of the file part right after it
 SIZE_FIELD = "size"
 
-# Bidirectional overrides and isolates can make "gpj.exe" display as "exe.jpg".
-_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+def streamed_files(request: Request, field_name: str,
+                   check_token: Callable[[str | None], None]) -> Iterator[IncomingFile]:
+    """The request's files named ``field_name``, each handed on while it is still arriving.
+
+    The fields before the first file are read first and their ``csrf_token`` given to ``check_token``
+    (which raises to refuse the request): the portal's forms send the token before their files.
+    Raises UploadRejected for a body that is not multipart/form-data.
+    """
+    length = request.content_length or request.max_content_length
+    reader = MultipartReader(request.stream, request.content_type, length)
+    first_file = reader.read_fields()
+    check_token(reader.fields.get("csrf_token"))
+    return reader.files(field_name, first_file)
 
 
-class UploadRejected(Exception):
-    """Bad input in an upload; the message says what to fix. ``status`` is the HTTP status to answer."""
+def base64_file(request: Request) -> IncomingFile:
+    """The file of a ``/staging/base64`` request: base64 (or a data: URL) in the body, its name in ?filename=.
 
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
+    Raises UploadRejected when the body was sent as a form.
+    """
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise UploadRejected("Send the base64 text as the request body (Content-Type: text/plain), not as a form.")
+    declared = request.args.get("content_type") or request.headers.get("X-Content-Type")
+    return IncomingFile(request.args.get("filename", ""), declared or "", Base64Stream(request.stream))
 
 
-@dataclass
-class IncomingFile:
-    """One uploaded file: its original name (for display only), declared type and a readable stream."""
-
-    filename: str
-    content_type: str
-    stream: BinaryIO
-    #: the byte count the client declared for the file (the page's script does), checked as it is read
-    size: int | None = None
+def form_files(request: Request, field_name: str) -> list[IncomingFile]:
+    """The files a form parsed by Flask (request.files) chose for ``field_name``; empty inputs are left out."""
+    return [IncomingFile(chosen.filename, chosen.mimetype, chosen.stream)
+            for chosen in request.files.getlist(field_name) if chosen.filename]
 
 
 class _PartReader:
@@ -137,8 +145,7 @@ class MultipartReader:
             size, self._declared_size = self._declared_size, None
             if event.name == field_name and event.filename:
                 declared = event.headers.get("content-type", "application/octet-stream")
-                stream = reader if size is None else DeclaredSize(reader, size)
-                yield IncomingFile(event.filename, declared, stream, size)
+                yield IncomingFile(event.filename, declared, reader, size)
             reader.drain()
             event = self.read_fields()
 
@@ -152,121 +159,6 @@ def _declared_size(value: str, limit: int | None) -> int:
     if limit is not None and size > limit:
         raise UploadRejected("The declared file size is larger than the whole upload. Nothing was saved.")
     return size
-
-
-class DeclaredSize:
-    """A file part that must hold exactly the bytes declared for it: UploadRejected otherwise."""
-
-    def __init__(self, stream: BinaryIO, size: int):
-        self._stream, self._size, self._count = stream, size, 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self._count += len(data)
-        if self._count > self._size or (not data and size != 0 and self._count < self._size):
-            raise UploadRejected(f"A file did not have the {self._size} bytes declared for it (did it change "
-                                 "while it was sent?). Nothing was saved.")
-        return data
-
-
-def clean_filename(raw: str) -> str:
-    """The original name made safe to keep and show: no path, controls, bidi overrides; at most 255 chars.
-
-    The name is only ever displayed (escaped) and used in Content-Disposition; keys are generated.
-    """
-    name = unicodedata.normalize("NFC", raw or "")
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _BIDI_CONTROLS.sub("", name)
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
-    if name in ("", ".", ".."):
-        raise UploadRejected("A file has no usable name. Rename it and upload it again.")
-    if len(name) > MAX_FILENAME_LENGTH:
-        stem, dot, ext = name.rpartition(".")
-        keep = MAX_FILENAME_LENGTH - len(ext) - 1 if dot and len(ext) <= 16 else MAX_FILENAME_LENGTH
-        name = (stem[:keep] + "." + ext) if dot and len(ext) <= 16 else name[:MAX_FILENAME_LENGTH]
-    return name
-
-
-def check_extension(filename: str, allowed: frozenset[str]) -> str | None:
-    """The file's extension (lower-case), refused unless allowed; None when no allow-list is configured.
-
-    Names ending in a dot or space, and double extensions whose last part is not allowed
-    (``x.pdf.exe``), are refused.
-    """
-    if not allowed:
-        return None
-    if filename != filename.rstrip(". "):
-        raise UploadRejected(f"“{filename}” ends with a dot or space. Rename it and upload it again.")
-    stem, dot, ext = filename.rpartition(".")
-    ext = ext.lower()
-    if not dot or not stem or ext not in allowed:
-        kinds = ", ".join(sorted(allowed))
-        raise UploadRejected(f"“{filename}” is not an accepted type. Accepted: {kinds}.")
-    return ext
-
-
-def check_signature(filename: str, ext: str, head: bytes) -> None:
-    """Refuse a file whose leading bytes identify another type than its extension says.
-
-    Uses puremagic's signature database. Types that have no signature there (plain text, CSV)
-    pass as long as the bytes do not clearly belong to a different, known type.
-    """
-    try:
-        matches = [match for match in puremagic.magic_string(head) if match.byte_match]
-    except (puremagic.PureError, ValueError):
-        matches = []
-    found = {match.extension.lower().lstrip(".") for match in matches}
-    if ext in found or _same_family(ext, found):
-        return
-    clearly_other = any(match.confidence >= 0.5 for match in matches)
-    if not clearly_other and not _has_signature(ext):
-        return
-    raise UploadRejected(f"“{filename}” does not look like a .{ext} file. Nothing was saved.")
-
-
-_FAMILIES = [{"jpg", "jpeg", "jpe", "jfif"}, {"tif", "tiff"}, {"htm", "html"},
-             {"docx", "xlsx", "pptx", "zip", "odt", "ods", "odp", "jar", "epub"}, {"doc", "xls", "ppt", "msi"}]
-
-
-def _same_family(ext: str, found: set[str]) -> bool:
-    return any(ext in family and found & family for family in _FAMILIES)
-
-
-def _has_signature(ext: str) -> bool:
-    """True when puremagic knows a leading signature for this extension (so it must be present)."""
-    for entry in puremagic.magic_header_array:
-        if entry.extension.lower().lstrip(".") == ext and entry.offset == 0:
-            return True
-    return False
-
-
-class PeekedStream:
-    """A stream whose first bytes were read already (to check them) and are replayed first."""
-
-    def __init__(self, head: bytes, rest: BinaryIO):
-        self._head = head
-        self._rest = rest
-
-    def read(self, size: int = -1) -> bytes:
-        if self._head:
-            if size < 0 or size >= len(self._head):
-                head, self._head = self._head, b""
-                more = self._rest.read(-1 if size < 0 else size - len(head)) if size != len(head) else b""
-                return head + more
-            head, self._head = self._head[:size], self._head[size:]
-            return head
-        return self._rest.read(size)
-
-
-def peek(stream: BinaryIO, size: int = SNIFF_SIZE) -> tuple[bytes, PeekedStream]:
-    """Read up to ``size`` leading bytes and return them with a stream that still yields everything."""
-    head = bytearray()
-    while len(head) < size:
-        chunk = stream.read(size - len(head))
-        if not chunk:
-            break
-        head += chunk
-    return bytes(head), PeekedStream(bytes(head), stream)
 
 
 class Base64Stream:

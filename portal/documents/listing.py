@@ -1,11 +1,11 @@
-"""Document rules: listing with search, editing."""
+"""Pages of rows to show: the documents list (with search) and a document's attachments."""
 from __future__ import annotations
 
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import or_, select
 
 from portal.extensions import db
-from portal.models import Document
+from portal.models import Attachment, Document
 
 
 def search_documents(query: str, page: int, per_page: int) -> Pagination:
@@ -20,7 +20,8 @@ def search_documents(query: str, page: int, per_page: int) -> Pagination:
     return db.paginate(statement, page=page, per_page=per_page, error_out=False)
 
 
-def update_document(document: Document, title: str, description: str) -> None:
-    document.title = title.strip()
-    document.description = (description or "").strip()
-    db.session.commit()
+def attachments_page(document: Document, page: int, per_page: int) -> Pagination:
+    """One page of ``document``'s attachments, oldest first."""
+    statement = (select(Attachment).where(Attachment.document_id == document.id)
+                 .order_by(Attachment.created_at, Attachment.id))
+    return db.paginate(statement, page=page, per_page=per_page, error_out=False)

@@ -1,0 +1,34 @@
+"""Finding the rows a URL names: a document, an attachment, one's own staged files; 404 when not there."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from flask import abort
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Attachment, AttachmentStaging, Document, User
+
+
+def get_document_or_404(document_id: int) -> Document:
+    """The document, or a 404 answer."""
+    return db.get_or_404(Document, document_id)
+
+
+def get_attachment_or_404(attachment_id: int) -> Attachment:
+    """The attachment, or a 404 answer."""
+    return db.get_or_404(Attachment, attachment_id)
+
+
+def get_own_staged_or_404(staging_id: int, user: User) -> AttachmentStaging:
+    """``user``'s staged file; 404 for a missing one and for anyone else's (its existence is not revealed)."""
+    row = db.session.get(AttachmentStaging, staging_id)
+    if row is None or row.owner_id != user.id:
+        abort(404)
+    return row
+
+
+def own_staged_files(staged_ids: Iterable[int], user: User) -> list[AttachmentStaging]:
+    """Those of ``staged_ids`` that are ``user``'s staged files (others' and missing ones are left out)."""
+    return list(db.session.scalars(select(AttachmentStaging).where(
+        AttachmentStaging.id.in_(list(staged_ids)), AttachmentStaging.owner_id == user.id)))
