@@ -1,12 +1,12 @@
 """Routes for attachment bytes: direct upload, staging, download and delete."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, request, send_file, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms.validators import ValidationError
 
-from portal.documents.downloads import attachment_download, forget_download
+from portal.documents.downloads import Conditions, Download, LegacyFile, Redirect, decide_download, forget_download
 from portal.documents.file_rules import UploadRejected
 from portal.documents.lookups import get_attachment_or_404, get_document_or_404, get_own_staged_or_404
 from portal.documents.request_files import base64_file, streamed_files
@@ -14,6 +14,7 @@ from portal.documents.service import DocumentStorageService
 from portal.errors import wants_json
 from portal.extensions import csrf, db
 from portal.storage.base import StorageError
+from portal.storage.disposition import content_disposition
 from portal.templating import human_size
 
 bp = Blueprint("attachments", __name__)
@@ -98,7 +99,39 @@ def unstage(staging_id: int):
 
 @bp.get("/attachments/<int:attachment_id>/download")
 def download(attachment_id: int):
-    return attachment_download(attachment_id)
+    """Answer as the download service decides: 302 to the store, a legacy file, or a stream."""
+    conditions = Conditions(request.range, request.if_range, request.if_none_match, request.method == "HEAD")
+    return _response(decide_download(attachment_id, conditions))
+
+
+def _response(answer: Download) -> Response:
+    """The Response for a download decision; files are always attachments in a sandbox."""
+    if isinstance(answer, Redirect):
+        return redirect(answer.url, code=302)
+    if isinstance(answer, LegacyFile):
+        response = send_file(answer.path, mimetype=answer.content_type, conditional=True, etag=True, max_age=0)
+    elif answer.not_modified:
+        response = Response(status=304)
+        response.set_etag(answer.etag)
+        return response
+    else:
+        response = Response(answer.body, mimetype=answer.content_type, direct_passthrough=True)
+        if answer.byte_range is not None:
+            first, last = answer.byte_range
+            response.status_code = 206
+            response.content_range = f"bytes {first}-{last}/{answer.size}"
+            response.content_length = last - first + 1
+        else:
+            response.content_length = answer.size
+        response.accept_ranges = "bytes"
+        if answer.etag:
+            response.set_etag(answer.etag)
+    # Served as a download that the browser never renders in the portal's origin.
+    response.headers["Content-Disposition"] = content_disposition(answer.filename, "attachment")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.cache_control.private = True
+    return response
 
 
 @bp.post("/attachments/<int:attachment_id>/delete")

@@ -1,105 +1,132 @@
-"""The one place that decides how a download is answered: redirect to the store, or stream through the portal."""
+"""The one place that decides how a download is answered: redirect to the store, or stream through the portal.
+
+``decide_download`` returns a small decision (``Redirect``, ``LegacyFile`` or ``Streamed``) that the
+route turns into a Response; nothing here reads ``request`` or builds a response.
+
+Two caches sit on the redirect path, one inside the other:
+
+- the S3 provider hands the same presigned link out again while it is at most a fifth of its lifetime
+  old (S3_PRESIGN_EXPIRES / 5), because signing costs more than the rest of a redirect;
+- this module keeps the redirect per attachment for DOWNLOAD_CACHE_SECONDS, but never longer than a
+  tenth of the provider's link lifetime (``link_seconds`` / 10), so that a repeated download runs no
+  SQL at all.
+
+So a link is at most 1/5 + 1/10 of its lifetime old when it is last handed out, and whoever gets it
+still has 70% of that lifetime left: the download cache never outlives the link it holds, however the
+two settings are chosen. The local store's signed links are made afresh each time, under the same cap.
+"""
 from __future__ import annotations
 
-from typing import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
 
-from flask import Response, current_app, redirect, request, send_file
+from flask import current_app
+from werkzeug.datastructures import ETags, IfRange, Range
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from portal.documents.lookups import get_attachment_or_404
 from portal.documents.service import DocumentStorageService
-from portal.models import StoredFileMixin
-from portal.recent import Recent, recent
+from portal.models import Attachment
+from portal.recent import recent
 from portal.storage.base import ObjectNotFound, StorageIntegrityError
-from portal.storage.disposition import content_disposition
 
-_RECENT_LINKS = "recent_download_links"
+#: the app.extensions name of the per-process cache of redirects, by attachment id
+RECENT_LINKS = "recent_download_links"
 
 
-def attachment_download(attachment_id: int) -> Response:
-    """The answer to /attachments/<id>/download, for a signed-in user; 404 for no such attachment.
+@dataclass(frozen=True)
+class Conditions:
+    """What the request asks of a streamed answer, as the route parsed it from the headers."""
 
-    A redirect handed out for the attachment within the last DOWNLOAD_CACHE_SECONDS is handed out
-    again without reading its row: the link itself is valid for minutes. A row deleted in this
-    process is forgotten at once (forget_download); one deleted by another process may be answered
-    for those few seconds more with a link the store then refuses, since the object is gone.
+    byte_range: Range | None
+    if_range: IfRange
+    if_none_match: ETags
+    head: bool
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """302 to ``url``: a presigned GET on S3/MinIO, or a signed ``/files/<token>`` link on the local store."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class LegacyFile:
+    """A pre-object-storage file on disk, served with Range and conditional requests (send_file)."""
+
+    path: Path
+    filename: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """The original bytes streamed through the portal (encrypted rows and DOWNLOAD_MODE=proxy).
+
+    ``not_modified`` answers 304; ``byte_range`` (inclusive) answers 206; ``body`` is empty for HEAD.
     """
-    links = recent(_RECENT_LINKS)
+
+    filename: str
+    content_type: str
+    size: int
+    etag: str | None
+    byte_range: tuple[int, int] | None = None
+    body: Iterable[bytes] = ()
+    not_modified: bool = False
+
+
+Download = Redirect | LegacyFile | Streamed
+
+
+def decide_download(attachment_id: int, conditions: Conditions) -> Download:
+    """How to answer /attachments/<id>/download for a signed-in user.
+
+    A redirect handed out within the cache's window is handed out again without reading the row. A
+    row deleted in this process is forgotten at once (forget_download); one deleted by another process
+    may be answered for those few seconds more with a link the store then refuses, since the object
+    is gone. Raises NotFound (404) for no such attachment, RequestedRangeNotSatisfiable (416),
+    ObjectNotFound when the bytes are gone, StorageError when the store fails.
+    """
+    links = recent(RECENT_LINKS)
     link = links.get(attachment_id)
     if link is not None:
-        return redirect(link, code=302)
-    since = links.stamp()
-    return download_response(get_attachment_or_404(attachment_id), links, since)
+        return Redirect(link)
+    loaded_since = links.stamp()
+    row = get_attachment_or_404(attachment_id)
+    service = DocumentStorageService()
+    if not row.storage_path:
+        path = service.legacy_store().path(row.filepath or "")
+        if not path.is_file():
+            raise ObjectNotFound(f"legacy file {row.filepath!r} is missing")
+        return LegacyFile(path, row.filename, row.content_type)
+    if row.encryption or current_app.config["DOWNLOAD_MODE"] == "proxy":
+        return _streamed(service, row, conditions)
+    provider, key = service.locate(row)
+    link = provider.url(key, filename=row.filename, content_type=row.content_type)
+    keep = min(current_app.config["DOWNLOAD_CACHE_SECONDS"], provider.link_seconds / 10)
+    links.put(row.id, link, keep, loaded_since=loaded_since)
+    return Redirect(link)
 
 
 def forget_download(attachment_id: int) -> None:
     """Stop this process from reusing the attachment's redirect (the attachment was deleted)."""
-    recent(_RECENT_LINKS).forget(attachment_id)
+    recent(RECENT_LINKS).forget(attachment_id)
 
 
-def download_response(row: StoredFileMixin, links: Recent | None = None, loaded_since: float | None = None) -> Response:
-    """302 to a presigned or signed URL; legacy, encrypted and DOWNLOAD_MODE=proxy rows are streamed.
-
-    A redirect is remembered in ``links`` (by row id) for DOWNLOAD_CACHE_SECONDS, or a tenth of the
-    link's lifetime when that is shorter. Raises ObjectNotFound when the bytes are gone, StorageError
-    when the store fails.
-    """
-    service = DocumentStorageService()
-    if not row.storage_path:
-        return _legacy_response(service, row)
-    if row.encryption or current_app.config["DOWNLOAD_MODE"] == "proxy":
-        return _streamed_response(service, row)
-    provider, key = service.locate(row)
-    link = provider.url(key, filename=row.filename, content_type=row.content_type)
-    if links is not None:
-        links.put(row.id, link, min(current_app.config["DOWNLOAD_CACHE_SECONDS"], provider.link_seconds / 10),
-                  loaded_since=loaded_since)
-    return redirect(link, code=302)
-
-
-def _protect(response: Response, row: StoredFileMixin) -> Response:
-    """Served as a download that the browser never renders in the portal's origin."""
-    response.headers["Content-Disposition"] = content_disposition(row.filename, "attachment")
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.cache_control.private = True
-    return response
-
-
-def _legacy_response(service: DocumentStorageService, row: StoredFileMixin) -> Response:
-    path = service.legacy_store().path(row.filepath or "")
-    if not path.is_file():
-        raise ObjectNotFound(f"legacy file {row.filepath!r} is missing")
-    response = send_file(path, mimetype=row.content_type, conditional=True, etag=True, max_age=0)
-    return _protect(response, row)
-
-
-def _streamed_response(service: DocumentStorageService, row: StoredFileMixin) -> Response:
-    """Stream the plaintext with single byte-range support (206) and ETag revalidation (304)."""
-    size = service.plaintext_size(row)
-    etag = row.sha256
-    if etag and request.if_none_match.contains(etag):
-        response = Response(status=304)
-        response.set_etag(etag)
-        return response
-    byte_range = _requested_range(size, etag)
+def _streamed(service: DocumentStorageService, row: Attachment, conditions: Conditions) -> Streamed:
+    """The plaintext with single byte-range support (206) and ETag revalidation (304)."""
+    size, etag = row.size, row.sha256
+    if etag and conditions.if_none_match.contains(etag):
+        return Streamed(row.filename, row.content_type, size, etag, not_modified=True)
+    byte_range = _requested_range(conditions, size, etag)
     # HEAD gets the headers only: the object is not opened (nothing to close, no wasted GET).
-    body = () if request.method == "HEAD" else _abort_on_tamper(service.open(row, byte_range), row)
-    response = Response(body, mimetype=row.content_type, direct_passthrough=True)
-    if byte_range is not None:
-        first, last = byte_range
-        response.status_code = 206
-        response.content_range = f"bytes {first}-{last}/{size}"
-        response.content_length = last - first + 1
-    else:
-        response.content_length = size
-    response.accept_ranges = "bytes"
-    if etag:
-        response.set_etag(etag)
-    return _protect(response, row)
+    body = () if conditions.head else _abort_on_tamper(service.open(row, byte_range), row)
+    return Streamed(row.filename, row.content_type, size, etag, byte_range, body)
 
 
-def _abort_on_tamper(body: Iterator[bytes], row: StoredFileMixin) -> Iterator[bytes]:
+def _abort_on_tamper(body: Iterator[bytes], row: Attachment) -> Iterator[bytes]:
     """Pass the bytes on; a segment that fails to decrypt is logged and ends the response mid-way.
 
     The status line is already sent by then, so the only honest signal left is a broken download
@@ -116,12 +143,12 @@ def _abort_on_tamper(body: Iterator[bytes], row: StoredFileMixin) -> Iterator[by
             close()
 
 
-def _requested_range(size: int, etag: str | None) -> tuple[int, int] | None:
+def _requested_range(conditions: Conditions, size: int, etag: str | None) -> tuple[int, int] | None:
     """The inclusive byte range asked for, None for the whole file; 416 for one that cannot be served."""
-    requested = request.range
+    requested = conditions.byte_range
     if requested is None or requested.units != "bytes" or len(requested.ranges) != 1:
         return None
-    if request.if_range.etag and request.if_range.etag != etag:
+    if conditions.if_range.etag and conditions.if_range.etag != etag:
         return None
     span = requested.range_for_length(size)
     if span is None:

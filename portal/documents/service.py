@@ -256,10 +256,6 @@ class DocumentStorageService:
             raise
         return _closing(plain, opened)
 
-    def plaintext_size(self, row: StoredFileMixin) -> int:
-        """The size of the original file, as recorded when it was written."""
-        return row.size
-
     # -- deleting ------------------------------------------------------------------------------
 
     def delete_attachment(self, attachment: Attachment) -> None:
