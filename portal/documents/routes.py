@@ -6,8 +6,10 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.documents.forms import DocumentForm
-from portal.documents.catalog import search_documents, update_document
+from portal.documents.catalog import update_document
+from portal.documents.search import parse_query, search_documents, uploaders
 from portal.extensions import db
+from portal.file_types import FILE_TYPES
 from portal.documents.service import DocumentStorageService
 from portal.documents.uploads import IncomingFile, UploadRejected
 from portal.models import Attachment, AttachmentStaging, Document
@@ -21,10 +23,11 @@ def get_document_or_404(document_id: int) -> Document:
 
 @bp.route("/")
 def index():
-    query = request.args.get("q", "")
-    page = request.args.get("page", 1, type=int)
-    documents = search_documents(query, page, current_app.config["DOCUMENTS_PER_PAGE"])
-    return render_template("documents/index.html", documents=documents, query=query)
+    """The documents list: search, filters, sorting and pages, all in the URL."""
+    query = parse_query(request.args)
+    documents = search_documents(query, current_app.config["DOCUMENTS_PER_PAGE"])
+    return render_template("documents/index.html", documents=documents, query=query, uploaders=uploaders(),
+                           file_types=FILE_TYPES)
 
 
 @bp.route("/documents/new", methods=["GET", "POST"])
