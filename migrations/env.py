@@ -5,6 +5,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from portal.database import dialect_objects_only
+
 config = context.config
 if config.config_file_name is not None:
     # Keep the app's own loggers alive when migrations run inside a process (tests, CLI).
@@ -35,6 +37,7 @@ def run_migrations_online() -> None:
 
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", skip_empty_autogenerate)
+    conf_args.setdefault("include_object", dialect_objects_only(target_db.engine.dialect.name))
     with target_db.engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():

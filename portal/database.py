@@ -25,3 +25,14 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+
+def dialect_objects_only(dialect_name: str):
+    """An Alembic ``include_object`` hook: leave out model indexes created only on another database
+    (``Index.ddl_if(dialect=...)``, such as PostgreSQL's trigram indexes), so autogenerate sees no drift."""
+
+    def include_object(obj, name, type_, reflected, compare_to) -> bool:
+        condition = getattr(obj, "_ddl_if", None) if type_ == "index" and not reflected else None
+        return condition is None or condition.dialect in (None, dialect_name)
+
+    return include_object

@@ -1,14 +1,15 @@
 """Database models: users, documents, attachments and staged uploads."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false, func, true
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, false, func, true
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.extensions import db
+from portal.folding import fold
 
 # Document tables live in this PostgreSQL schema; SQLite translates it away (see portal/database.py).
 DOCUMENT_SCHEMA = "document"
@@ -20,6 +21,12 @@ def file_table_args(table: str, *extra_indexed: str) -> tuple:
     return (*(Index(f"ix_{table}_{column}", column) for column in columns), {"schema": DOCUMENT_SCHEMA})
 
 
+def trigram_index(name: str, column: str) -> Index:
+    """A PostgreSQL pg_trgm index that serves ``LIKE '%term%'`` on a folded column; nothing elsewhere."""
+    index = Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+    return index.ddl_if(dialect="postgresql")
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -28,14 +35,22 @@ class User(UserMixin, db.Model):
     """A member of staff; administrators also manage users and storage."""
 
     __tablename__ = "user"
+    __table_args__ = (trigram_index("ix_user_name_folded_trgm", "name_folded"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(255), unique=True)
     name: Mapped[str] = mapped_column(String(120))
+    #: ``name`` folded for search (see portal.folding), kept in step by ``_fold_name``
+    name_folded: Mapped[str] = mapped_column(String(120), default="", server_default="")
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+    @validates("name")
+    def _fold_name(self, key: str, value: str) -> str:
+        self.name_folded = fold(value)
+        return value
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -64,7 +79,13 @@ class Document(db.Model):
     """The thing attachments belong to."""
 
     __tablename__ = "document"
-    __table_args__ = {"schema": DOCUMENT_SCHEMA}
+    __table_args__ = (
+        Index("ix_document_created_at", "created_at"),
+        Index("ix_document_document_date", "document_date"),
+        Index("ix_document_created_by", "created_by"),
+        trigram_index("ix_document_search_text_trgm", "search_text"),
+        {"schema": DOCUMENT_SCHEMA},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -72,8 +93,19 @@ class Document(db.Model):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
+    #: the paper's own date (a letter's, an invoice's), when staff give one; "added" is created_at
+    document_date: Mapped[date | None] = mapped_column(Date)
+    #: title and description folded for search, kept in step by ``_fold_text``
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     creator: Mapped[User | None] = relationship()
+
+    @validates("title", "description")
+    def _fold_text(self, key: str, value: str | None) -> str | None:
+        title = value if key == "title" else self.title
+        description = value if key == "description" else self.description
+        self.search_text = fold(f"{title or ''} {description or ''}")
+        return value
 
 
 class StoredFileMixin:
@@ -101,14 +133,26 @@ class Attachment(StoredFileMixin, db.Model):
     """A file attached to a document."""
 
     __tablename__ = "attachment"
-    __table_args__ = file_table_args("attachment", "document_id")
+    __table_args__ = (
+        *file_table_args("attachment", "document_id", "uploaded_by")[:-1],
+        trigram_index("ix_attachment_filename_folded_trgm", "filename_folded"),
+        {"schema": DOCUMENT_SCHEMA},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey(f"{DOCUMENT_SCHEMA}.document.id"))
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
+    #: ``filename`` folded for search, kept in step by ``_fold_filename``
+    filename_folded: Mapped[str] = mapped_column(String(255), default="", server_default="")
+
     document: Mapped[Document] = relationship(backref=db.backref("attachments", lazy="dynamic"))
     uploader: Mapped[User | None] = relationship()
+
+    @validates("filename")
+    def _fold_filename(self, key: str, value: str) -> str:
+        self.filename_folded = fold(value)
+        return value
 
 
 class AttachmentStaging(StoredFileMixin, db.Model):

@@ -1,23 +1,173 @@
-"""Pages of rows to show: the documents list (with search) and a document's attachments."""
+"""Pages of rows to show: the documents list (one search box, filters, sorting) and a document's attachments."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Mapping
+
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select, union
+from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
-from portal.models import Attachment, Document
+from portal.file_types import BY_SLUG
+from portal.folding import fold
+from portal.models import Attachment, Document, User
+
+#: sortable columns of the documents list, by the name the page's links use
+SORTS = ("added", "title", "date", "attachments")
+DEFAULT_SORT = ("added", "desc")
+MAX_TERMS = 8  # words in one search; more only slow the query without narrowing it
 
 
-def search_documents(query: str, page: int, per_page: int) -> Pagination:
-    """Documents whose title or description contains ``query`` (case-insensitive), newest first."""
-    statement = select(Document).order_by(Document.created_at.desc(), Document.id.desc())
-    query = query.strip()
-    if query:
-        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        statement = statement.where(
-            or_(Document.title.ilike(pattern, escape="\\"), Document.description.ilike(pattern, escape="\\"))
-        )
-    return db.paginate(statement, page=page, per_page=per_page, error_out=False)
+@dataclass(frozen=True)
+class DocumentQuery:
+    """What the list is asked for: words, filters, order and page. Built by ``parse_query`` from the URL."""
+
+    q: str = ""
+    uploader: int | None = None
+    added_from: date | None = None
+    added_to: date | None = None
+    file_type: str = ""
+    sort: str = DEFAULT_SORT[0]
+    direction: str = DEFAULT_SORT[1]
+    page: int = 1
+    #: what was wrong in the URL and therefore left out, one sentence each, for the page to show
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def terms(self) -> list[str]:
+        return fold(self.q).split()[:MAX_TERMS]
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.terms or self.uploader or self.added_from or self.added_to or self.file_type)
+
+    def args(self, **changes) -> dict:
+        """The URL arguments that ask for this query again (with ``changes``), defaults left out."""
+        values = {"q": self.q, "uploader": self.uploader, "from": self.added_from, "to": self.added_to,
+                  "type": self.file_type, "sort": self.sort, "dir": self.direction, "page": self.page}
+        values.update(changes)
+        if (values["sort"], values["dir"]) == DEFAULT_SORT:
+            values["sort"] = values["dir"] = None
+        if values["page"] == 1:
+            values["page"] = None
+        return {name: value.isoformat() if isinstance(value, date) else value
+                for name, value in values.items() if value not in (None, "")}
+
+
+def _date(args: Mapping[str, str], name: str, label: str, problems: list[str]) -> date | None:
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        problems.append(f"“{raw}” is not a date ({label}); use YYYY-MM-DD. That filter was left out.")
+        return None
+
+
+def parse_query(args: Mapping[str, str]) -> DocumentQuery:
+    """Read the list's URL arguments; a value that makes no sense is left out and named in ``problems``."""
+    problems: list[str] = []
+    uploader_raw = (args.get("uploader") or "").strip()
+    uploader = int(uploader_raw) if uploader_raw.isdigit() and len(uploader_raw) < 10 else None
+    if uploader_raw and uploader is None:
+        problems.append("That uploader is not known. The filter was left out.")
+    added_from = _date(args, "from", "added from", problems)
+    added_to = _date(args, "to", "added until", problems)
+    if added_from and added_to and added_from > added_to:
+        problems.append("The date range ends before it starts, so it was turned round.")
+        added_from, added_to = added_to, added_from
+    file_type = (args.get("type") or "").strip()
+    if file_type and file_type not in BY_SLUG:
+        problems.append(f"“{file_type}” is not a file type this list knows. The filter was left out.")
+        file_type = ""
+    sort = args.get("sort") or DEFAULT_SORT[0]
+    direction = args.get("dir") or ("asc" if sort == "title" else "desc")
+    if sort not in SORTS or direction not in ("asc", "desc"):
+        sort, direction = DEFAULT_SORT
+    page_raw = (args.get("page") or "1").strip()
+    page = int(page_raw) if page_raw.isdigit() and 0 < len(page_raw) < 10 and int(page_raw) > 0 else 1
+    return DocumentQuery(q=(args.get("q") or "").strip()[:200], uploader=uploader, added_from=added_from,
+                         added_to=added_to, file_type=file_type, sort=sort, direction=direction, page=page,
+                         problems=tuple(problems))
+
+
+def _like(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _documents_matching(term: str):
+    """Ids of documents where ``term`` (folded) occurs in the title or description, a file name, or the name
+    of whoever created the document or uploaded one of its files. Each branch is served by an index."""
+    pattern = _like(term)
+    people = select(User.id).where(User.name_folded.like(pattern, escape="\\"))
+    return union(
+        select(Document.id).where(Document.search_text.like(pattern, escape="\\")),
+        select(Attachment.document_id).where(Attachment.filename_folded.like(pattern, escape="\\")),
+        select(Document.id).where(Document.created_by.in_(people)),
+        select(Attachment.document_id).where(Attachment.uploaded_by.in_(people)),
+    )
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def _filtered(query: DocumentQuery) -> Select:
+    statement = select(Document)
+    for term in query.terms:
+        statement = statement.where(Document.id.in_(_documents_matching(term)))
+    if query.uploader:
+        statement = statement.where(or_(
+            Document.created_by == query.uploader,
+            exists().where(and_(Attachment.document_id == Document.id, Attachment.uploaded_by == query.uploader)),
+        ))
+    if query.added_from:
+        statement = statement.where(Document.created_at >= _start_of(query.added_from))
+    if query.added_to:
+        statement = statement.where(Document.created_at < _start_of(query.added_to + timedelta(days=1)))
+    if query.file_type:
+        patterns = BY_SLUG[query.file_type].mime_types
+        statement = statement.where(exists().where(and_(Attachment.document_id == Document.id, or_(*(
+            Attachment.content_type.like(pattern[:-1] + "%") if pattern.endswith("/*")
+            else Attachment.content_type == pattern for pattern in patterns)))))
+    return statement
+
+
+def attachment_count():
+    """The number of a document's attachments, as a correlated subquery (one index probe per row)."""
+    return select(func.count(Attachment.id)).where(Attachment.document_id == Document.id).scalar_subquery()
+
+
+def _ordered(statement: Select, query: DocumentQuery) -> Select:
+    column = {"added": Document.created_at, "title": func.lower(Document.title), "date": Document.document_date,
+              "attachments": attachment_count()}[query.sort]
+    if query.direction == "asc":
+        order = column.asc().nulls_last() if query.sort == "date" else column.asc()
+    else:
+        order = column.desc().nulls_last() if query.sort == "date" else column.desc()
+    tiebreak = Document.id.asc() if query.direction == "asc" else Document.id.desc()
+    return statement.order_by(order, tiebreak)
+
+
+def search_documents(query: DocumentQuery, per_page: int) -> Pagination:
+    """One page of the documents ``query`` asks for, each with ``attachment_total`` set, and the total count."""
+    statement = _ordered(_filtered(query), query).options(selectinload(Document.creator))
+    page = db.paginate(statement, page=query.page, per_page=per_page, error_out=False, count=True)
+    ids = [document.id for document in page.items]
+    counts = dict(db.session.execute(
+        select(Attachment.document_id, func.count(Attachment.id)).where(Attachment.document_id.in_(ids))
+        .group_by(Attachment.document_id)).all()) if ids else {}
+    for document in page.items:
+        document.attachment_total = counts.get(document.id, 0)
+    return page
+
+
+def uploaders() -> list[User]:
+    """Everyone who may appear in the uploader filter: every account, by name."""
+    return list(db.session.scalars(select(User).order_by(User.name_folded, User.id)))
 
 
 def attachments_page(document: Document, page: int, per_page: int) -> Pagination:

@@ -6,9 +6,10 @@ from flask_login import current_user
 
 from portal.documents.file_rules import UploadRejected
 from portal.documents.forms import DocumentForm
-from portal.documents.listing import attachments_page, search_documents
+from portal.documents.listing import attachments_page, parse_query, search_documents, uploaders
 from portal.documents.lookups import get_document_or_404, own_staged_files
 from portal.documents.request_files import form_files
+from portal.file_types import FILE_TYPES
 from portal.documents.service import DocumentStorageService
 
 bp = Blueprint("documents", __name__)
@@ -16,10 +17,11 @@ bp = Blueprint("documents", __name__)
 
 @bp.route("/")
 def index():
-    query = request.args.get("q", "")
-    page = request.args.get("page", 1, type=int)
-    documents = search_documents(query, page, current_app.config["DOCUMENTS_PER_PAGE"])
-    return render_template("documents/index.html", documents=documents, query=query)
+    """The documents list: search, filters, sorting and pages, all in the URL."""
+    query = parse_query(request.args)
+    documents = search_documents(query, current_app.config["DOCUMENTS_PER_PAGE"])
+    return render_template("documents/index.html", documents=documents, query=query, uploaders=uploaders(),
+                           file_types=FILE_TYPES)
 
 
 @bp.route("/documents/new", methods=["GET", "POST"])
