@@ -82,6 +82,7 @@ class Document(db.Model):
     __table_args__ = (
         Index("ix_document_created_at", "created_at"),
         Index("ix_document_document_date", "document_date"),
+        Index("ix_document_title_folded", "title_folded"),
         Index("ix_document_created_by", "created_by"),
         trigram_index("ix_document_search_text_trgm", "search_text"),
         {"schema": DOCUMENT_SCHEMA},
@@ -95,8 +96,9 @@ class Document(db.Model):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
     #: the paper's own date (a letter's, an invoice's), when staff give one; "added" is created_at
     document_date: Mapped[date | None] = mapped_column(Date)
-    #: title and description folded for search, kept in step by ``_fold_text``
+    #: title and description folded for search, and the title alone for sorting; kept in step by ``_fold_text``
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    title_folded: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     creator: Mapped[User | None] = relationship()
 
@@ -105,6 +107,7 @@ class Document(db.Model):
         title = value if key == "title" else self.title
         description = value if key == "description" else self.description
         self.search_text = fold(f"{title or ''} {description or ''}")
+        self.title_folded = fold(title)
         return value
 
 

@@ -1,6 +1,7 @@
 """document search: folded text columns, the document date, and the indexes that serve search and sorting
 
-Adds document.search_text (title and description folded: lower case, no accents), document.document_date,
+Adds document.search_text (title and description folded: lower case, no accents), document.title_folded
+(for sorting), document.document_date,
 attachment.filename_folded and user.name_folded, fills them for existing rows (in batches, with the
 same folding the portal applies on every write), and indexes them: on PostgreSQL with pg_trgm GIN
 indexes, which serve `LIKE '%term%'`; btree indexes for the sortable and filtered columns everywhere.
@@ -44,23 +45,28 @@ def upgrade():
     schema = _schema()
     op.add_column("document", sa.Column("document_date", sa.Date, nullable=True), schema=schema)
     op.add_column("document", sa.Column("search_text", sa.Text, nullable=False, server_default=""), schema=schema)
+    op.add_column("document", sa.Column("title_folded", sa.String(200), nullable=False, server_default=""),
+                  schema=schema)
     op.add_column("attachment", sa.Column("filename_folded", sa.String(255), nullable=False, server_default=""),
                   schema=schema)
     op.add_column("user", sa.Column("name_folded", sa.String(120), nullable=False, server_default=""))
 
     meta = sa.MetaData()
     document = sa.Table("document", meta, sa.Column("id", sa.Integer), sa.Column("title", sa.String),
-                        sa.Column("description", sa.Text), sa.Column("search_text", sa.Text), schema=schema)
+                        sa.Column("description", sa.Text), sa.Column("search_text", sa.Text),
+                        sa.Column("title_folded", sa.String), schema=schema)
     attachment = sa.Table("attachment", meta, sa.Column("id", sa.Integer), sa.Column("filename", sa.String),
                           sa.Column("filename_folded", sa.String), schema=schema)
     user = sa.Table("user", meta, sa.Column("id", sa.Integer), sa.Column("name", sa.String),
                     sa.Column("name_folded", sa.String))
     _backfill(document, "id", "search_text", lambda row: fold(f"{row['title'] or ''} {row['description'] or ''}"))
+    _backfill(document, "id", "title_folded", lambda row: fold(row["title"]))
     _backfill(attachment, "id", "filename_folded", lambda row: fold(row["filename"]))
     _backfill(user, "id", "name_folded", lambda row: fold(row["name"]))
 
     op.create_index("ix_document_created_at", "document", ["created_at"], schema=schema)
     op.create_index("ix_document_document_date", "document", ["document_date"], schema=schema)
+    op.create_index("ix_document_title_folded", "document", ["title_folded"], schema=schema)
     op.create_index("ix_document_created_by", "document", ["created_by"], schema=schema)
     op.create_index("ix_attachment_uploaded_by", "attachment", ["uploaded_by"], schema=schema)
     if schema:
@@ -77,9 +83,11 @@ def downgrade():
             op.drop_index(f"ix_{table}_{column}_trgm", table_name=table, schema=None if table == "user" else schema)
     op.drop_index("ix_attachment_uploaded_by", table_name="attachment", schema=schema)
     op.drop_index("ix_document_created_by", table_name="document", schema=schema)
+    op.drop_index("ix_document_title_folded", table_name="document", schema=schema)
     op.drop_index("ix_document_document_date", table_name="document", schema=schema)
     op.drop_index("ix_document_created_at", table_name="document", schema=schema)
     op.drop_column("user", "name_folded")
     op.drop_column("attachment", "filename_folded", schema=schema)
+    op.drop_column("document", "title_folded", schema=schema)
     op.drop_column("document", "search_text", schema=schema)
     op.drop_column("document", "document_date", schema=schema)

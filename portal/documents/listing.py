@@ -142,7 +142,7 @@ def attachment_count():
 
 
 def _ordered(statement: Select, query: DocumentQuery) -> Select:
-    column = {"added": Document.created_at, "title": func.lower(Document.title), "date": Document.document_date,
+    column = {"added": Document.created_at, "title": Document.title_folded, "date": Document.document_date,
               "attachments": attachment_count()}[query.sort]
     if query.direction == "asc":
         order = column.asc().nulls_last() if query.sort == "date" else column.asc()
