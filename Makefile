@@ -41,5 +41,4 @@ clean:
 	rm -rf $(VENV) .pytest_cache
 
 readme: install
-	$(PY) -c "import re, pathlib; from portal.config import settings_table; p = pathlib.Path('README.md'); \
-	p.write_text(re.sub(r'(<!-- settings:start -->\n).*?(\n<!-- settings:end -->)', lambda m: m.group(1) + settings_table() + m.group(2), p.read_text(), flags=re.S))"
+	$(PY) -m portal.settings_doc
