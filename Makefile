@@ -1,4 +1,5 @@
 # Document Portal: `make run` serves the portal, `make test` runs the suite. Both set themselves up.
+# `make run PORT=8080 HOST=0.0.0.0` serves on another port or on every interface.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,8 +13,8 @@ PYTEST_ARGS ?=
 
 run: install migrate
 	$(FLASK) storage init
-	$(VENV)/bin/gunicorn --workers $(WORKERS) --threads 4 --timeout 120 --bind $(HOST):$(PORT) \
-		--access-logfile - wsgi:app
+	$(VENV)/bin/gunicorn --config gunicorn.conf.py --no-control-socket --workers $(WORKERS) --threads 4 \
+		--timeout 120 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
