@@ -18,3 +18,18 @@ def test_env_example_is_current():
 
 def test_readme_shows_the_two_commands():
     assert "make run" in README and "make test" in README
+
+
+def test_readme_tells_a_newcomer_how_to_run_it():
+    assert "make run PORT=" in README and "HOST=0.0.0.0" in README
+    assert ".venv/bin/flask --app wsgi" in README and ". .venv/bin/activate" in README
+    assert "Document Portal is ready: http://127.0.0.1:5000/" in README
+    assert "cp .env.example .env" in README
+
+
+def test_readme_production_steps_serve_without_the_shared_socket_and_schedule_upkeep():
+    production = README.split("## Running in production")[1].split("\n## ")[0]
+    assert "gunicorn --config gunicorn.conf.py --no-control-socket" in production
+    assert "storage purge-staging" in production and "storage purge-quarantine --older-than" in production
+    makefile = (ROOT / "Makefile").read_text()
+    assert "gunicorn --config gunicorn.conf.py --no-control-socket" in makefile
