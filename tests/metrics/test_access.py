@@ -6,7 +6,6 @@ import pytest
 from portal.addresses import parse_address_list
 from portal.config import ConfigError
 from portal.metrics.scrape import may_scrape, presented_token
-from tests.conftest import make_app
 
 TOKEN = "s3cret-scrape-token"
 
@@ -49,9 +48,8 @@ def test_a_wrong_token_is_refused_even_from_loopback(client, header):
     assert client.get("/metrics", headers={"Authorization": header}).status_code == 403
 
 
-def test_allowed_networks_come_from_the_setting(tmp_path, database_at_head):
-    app = make_app(tmp_path, database_at_head, METRICS_ALLOW=parse_address_list("METRICS_ALLOW", "10.0.0.0/8"))
-    client = app.test_client()
+def test_allowed_networks_come_from_the_setting(app, client):
+    app.config["METRICS_ALLOW"] = parse_address_list("METRICS_ALLOW", "10.0.0.0/8")
     assert client.get("/metrics", environ_base={"REMOTE_ADDR": "10.20.30.40"}).status_code == 200
     assert client.get("/metrics").status_code == 403  # loopback is no longer in the list
 
