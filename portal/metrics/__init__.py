@@ -1,20 +1,20 @@
 """Prometheus metrics: request counters and latency for every route, /metrics, and the calls features make.
 
 ``init_metrics(app)`` installs the request hooks and /metrics. The functions below are what other code calls
-to count its own events; none of them raises, so counting can never break the work being counted.
+to count its own events; none of them raises, so counting can never break the work being counted. This module
+imports nothing of the portal but its instruments, so the storage layer and the models can call it freely;
+database-backed gauges register with ``portal.metrics.database.database_gauge``.
 """
 from __future__ import annotations
 
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
 from portal.metrics import instruments
-from portal.metrics.database import database_gauge
-from portal.metrics.scrape import bp, scrape
 
 __all__ = ["init_metrics", "count_upload", "count_download", "storage_op", "login_failed", "lockout",
-           "run_finished", "scrub_finished", "database_gauge"]
+           "run_finished", "scrub_finished"]
 
 # Methods a route may declare; anything else a client invents is counted as "other" (bounded labels).
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -27,6 +27,10 @@ def init_metrics(app: Flask) -> None:
     Call it before any other extension registers request hooks: its before_request hook then runs first, so
     the clock starts before the rest and /metrics is answered ahead of the login guard (it needs no login).
     """
+    # Imported here: the endpoint needs the database (portal.extensions), which imports the storage layer,
+    # which calls this module's functions.
+    from portal.metrics.scrape import bp
+
     if "metrics" in app.extensions:
         raise RuntimeError("init_metrics() was already called for this app")
     app.extensions["metrics"] = True
@@ -41,7 +45,7 @@ def _start() -> Response | None:
     instruments.HTTP_IN_PROGRESS.inc()
     g.metrics_in_progress = True
     if request.endpoint == SCRAPE_ENDPOINT:
-        return scrape()
+        return current_app.view_functions[SCRAPE_ENDPOINT]()
     return None
 
 

@@ -1,9 +1,17 @@
 """Request counters and latency by route name and status, as a scrape of /metrics shows them."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
 from portal import metrics
 from tests.attachments.conftest import PDF, downloaded, rows, upload
 from tests.metrics.conftest import requests_counted, scrape, value
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_an_upload_a_download_and_a_failed_sign_in_are_counted(app, client, auth, staff_user, document):
@@ -84,3 +92,16 @@ def test_negative_sizes_count_the_file_and_no_bytes(client):
     assert value(after, "portal_uploads_total", store="local") - value(before, "portal_uploads_total", store="local") == 1
     assert value(after, "portal_upload_bytes_total", store="local") == value(before, "portal_upload_bytes_total",
                                                                              store="local")
+
+
+def test_the_recording_functions_import_nothing_of_the_database_or_storage():
+    """The storage layer and the models call portal.metrics: it must not import them back (an import cycle)."""
+    code = ("import sys, portal.metrics; "
+            "loaded = [m for m in ('portal.extensions', 'portal.models', 'portal.storage') if m in sys.modules]; "
+            "assert not loaded, loaded")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_init_metrics_refuses_a_second_call(app):
+    with pytest.raises(RuntimeError, match="already called"):
+        metrics.init_metrics(app)
