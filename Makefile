@@ -1,4 +1,5 @@
 # Document Portal: `make run` serves the portal, `make test` runs the suite. Both set themselves up.
+# `make run PORT=8080 HOST=0.0.0.0` serves on another port or on every interface.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,8 +13,8 @@ PYTEST_ARGS ?=
 
 run: install migrate
 	$(FLASK) storage init
-	$(VENV)/bin/gunicorn --workers $(WORKERS) --threads 4 --timeout 120 --bind $(HOST):$(PORT) \
-		--access-logfile - wsgi:app
+	$(VENV)/bin/gunicorn --config gunicorn.conf.py --no-control-socket --workers $(WORKERS) --threads 4 \
+		--timeout 120 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -41,5 +42,4 @@ clean:
 	rm -rf $(VENV) .pytest_cache
 
 readme: install
-	$(PY) -c "import re, pathlib; from portal.config import settings_table; p = pathlib.Path('README.md'); \
-	p.write_text(re.sub(r'(<!-- settings:start -->\n).*?(\n<!-- settings:end -->)', lambda m: m.group(1) + settings_table() + m.group(2), p.read_text(), flags=re.S))"
+	$(PY) -m portal.settings_doc

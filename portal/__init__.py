@@ -30,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
         static_folder=str(PROJECT_ROOT / "static"),
     )
     configure(app, config, environ)
+    register_metrics(app)
     register_extensions(app)
     register_blueprints(app)
     register_template_helpers(app)
@@ -68,6 +69,13 @@ def configure(app: Flask, config: Mapping[str, Any] | None, environ: Mapping[str
         hops = settings["PROXY_FIX_X_FOR"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+
+def register_metrics(app: Flask) -> None:
+    """Request counters and /metrics; first, so its hooks time everything and /metrics skips the login guard."""
+    from portal.metrics import init_metrics
+
+    init_metrics(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from portal.addresses import parse_address_list
+
 
 class ConfigError(Exception):
     """A setting has a value the portal cannot run with; the message names it and says what it accepts."""
@@ -119,6 +121,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOCUMENTS_PER_PAGE", 20, _int(1, 500), "Rows per page of the documents list."),
     Setting("ATTACHMENTS_PER_PAGE", 25, _int(1, 500), "Rows per page of a document's attachments."),
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"), "Level of the portal's log."),
+    Setting("METRICS_ALLOW", parse_address_list("METRICS_ALLOW", "127.0.0.1,::1"),
+            lambda name, raw: parse_address_list(name, raw, ConfigError),
+            "Addresses and networks (CIDR) that may read `/metrics` without a token; empty: token only."),
+    Setting("METRICS_TOKEN", "", _text, "Bearer token that opens `/metrics` from any address; empty: none.",
+            secret=True),
 )
 
 
@@ -215,12 +222,3 @@ def _check_key_files(values: dict) -> None:
     except KeyFileError as exc:
         raise ConfigError(str(exc).replace("\n", " ")) from None
 
-
-def settings_table() -> str:
-    """The README's configuration table, generated from SETTINGS (`make readme` writes it)."""
-    lines = ["| variable | default | what it does |", "|---|---|---|"]
-    for setting in SETTINGS:
-        default = setting.default
-        shown = f"`{default}`" if default not in ("", None) and not isinstance(default, (list, frozenset)) else "—"
-        lines.append(f"| `{setting.name}` | {shown} | {setting.help} |")
-    return "\n".join(lines)

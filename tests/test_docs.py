@@ -1,15 +1,35 @@
-"""The README documents every setting (generated from portal/config.py) and the two commands."""
+"""The README documents every setting and `.env.example` lists them (both generated from portal/config.py)."""
 from pathlib import Path
 
-from portal.config import settings_table
+from portal.settings_doc import env_example, settings_markdown
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
 
 
 def test_readme_settings_table_is_current():
     block = README.split("<!-- settings:start -->\n")[1].split("\n<!-- settings:end -->")[0]
-    assert block == settings_table(), "run `make readme` to regenerate the configuration table"
+    assert block == settings_markdown(), "run `make readme` to regenerate the configuration table"
+
+
+def test_env_example_is_current():
+    assert (ROOT / ".env.example").read_text() == env_example(), "run `make readme` to regenerate .env.example"
 
 
 def test_readme_shows_the_two_commands():
     assert "make run" in README and "make test" in README
+
+
+def test_readme_tells_a_newcomer_how_to_run_it():
+    assert "make run PORT=" in README and "HOST=0.0.0.0" in README
+    assert ".venv/bin/flask --app wsgi" in README and ". .venv/bin/activate" in README
+    assert "Document Portal is ready: http://127.0.0.1:5000/" in README
+    assert "cp .env.example .env" in README
+
+
+def test_readme_production_steps_serve_without_the_shared_socket_and_schedule_upkeep():
+    production = README.split("## Running in production")[1].split("\n## ")[0]
+    assert "gunicorn --config gunicorn.conf.py --no-control-socket" in production
+    assert "storage purge-staging" in production and "storage purge-quarantine --older-than" in production
+    makefile = (ROOT / "Makefile").read_text()
+    assert "gunicorn --config gunicorn.conf.py --no-control-socket" in makefile

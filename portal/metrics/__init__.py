@@ -1,0 +1,108 @@
+"""Prometheus metrics: request counters and latency for every route, /metrics, and the calls features make.
+
+``init_metrics(app)`` installs the request hooks and /metrics. The functions below are what other code calls
+to count its own events; none of them raises, so counting can never break the work being counted. This module
+imports nothing of the portal but its instruments, so the storage layer and the models can call it freely;
+database-backed gauges register with ``portal.metrics.database.database_gauge``.
+"""
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, current_app, g, request
+
+from portal.metrics import instruments
+
+__all__ = ["init_metrics", "count_upload", "count_download", "storage_op", "login_failed", "lockout",
+           "run_finished", "scrub_finished"]
+
+# Methods a route may declare; anything else a client invents is counted as "other" (bounded labels).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+SCRAPE_ENDPOINT = "metrics.scrape"
+
+
+def init_metrics(app: Flask) -> None:
+    """Install the request hooks and /metrics on ``app``.
+
+    Call it before any other extension registers request hooks: its before_request hook then runs first, so
+    the clock starts before the rest and /metrics is answered ahead of the login guard (it needs no login).
+    """
+    # Imported here: the endpoint needs the database (portal.extensions), which imports the storage layer,
+    # which calls this module's functions.
+    from portal.metrics.scrape import bp
+
+    if "metrics" in app.extensions:
+        raise RuntimeError("init_metrics() was already called for this app")
+    app.extensions["metrics"] = True
+    app.register_blueprint(bp)
+    app.before_request(_start)
+    app.after_request(_count)
+    app.teardown_request(_finish)
+
+
+def _start() -> Response | None:
+    g.metrics_started = time.perf_counter()
+    instruments.HTTP_IN_PROGRESS.inc()
+    g.metrics_in_progress = True
+    if request.endpoint == SCRAPE_ENDPOINT:
+        return current_app.view_functions[SCRAPE_ENDPOINT]()
+    return None
+
+
+def _count(response: Response) -> Response:
+    started = g.pop("metrics_started", None)
+    if started is not None:
+        endpoint = request.endpoint or "unmatched"  # 404s and 405s: never the raw path (unbounded labels)
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        instruments.HTTP_REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
+        instruments.HTTP_DURATION.labels(endpoint, method).observe(time.perf_counter() - started)
+    return response
+
+
+def _finish(exc: BaseException | None) -> None:
+    if g.pop("metrics_in_progress", False):
+        instruments.HTTP_IN_PROGRESS.dec()
+
+
+def _positive(value: float) -> float:
+    return value if value > 0 else 0
+
+
+def count_upload(store: str, nbytes: int) -> None:
+    """One uploaded file of ``nbytes`` (plaintext) written to ``store`` ('local', 's3', 'minio')."""
+    instruments.UPLOADS.labels(store).inc()
+    instruments.UPLOAD_BYTES.labels(store).inc(_positive(nbytes))
+
+
+def count_download(store: str, nbytes: int) -> None:
+    """One download of a ``nbytes`` file from ``store`` (or 'legacy'), redirected or streamed."""
+    instruments.DOWNLOADS.labels(store).inc()
+    instruments.DOWNLOAD_BYTES.labels(store).inc(_positive(nbytes))
+
+
+def storage_op(store: str, op: str, outcome: str, seconds: float) -> None:
+    """One storage operation ('save', 'open', ...) on ``store`` that ended with ``outcome`` ('ok' or an error
+    class name) after ``seconds``."""
+    instruments.STORAGE_OPERATIONS.labels(store, op, outcome).inc()
+    instruments.STORAGE_DURATION.labels(store, op).observe(_positive(seconds))
+
+
+def login_failed() -> None:
+    """A sign-in refused for its credentials (wrong password, unknown or inactive account)."""
+    instruments.LOGIN_FAILURES.inc()
+
+
+def lockout() -> None:
+    """A sign-in refused unchecked because its account or address is in a pause after repeated failures."""
+    instruments.LOGIN_LOCKOUTS.inc()
+
+
+def run_finished(kind: str, status: str) -> None:
+    """A migration ('migrate') or verification ('verify') run ended with ``status``."""
+    instruments.MIGRATION_RUNS_FINISHED.labels(kind, status).inc()
+
+
+def scrub_finished(problems: int, finished_at: float | None = None) -> None:
+    """A scrub ended (at ``finished_at``, Unix time; default now) having found ``problems``."""
+    instruments.SCRUB_LAST_FINISHED.set(time.time() if finished_at is None else finished_at)
+    instruments.SCRUB_LAST_PROBLEMS.set(_positive(problems))
