@@ -7,12 +7,13 @@ import stat
 
 import pytest
 
-from portal.documents.service import ENVELOPE_METADATA
 from portal.extensions import storage
 from portal.models import Attachment
 from portal.storage.crypto import ciphertext_size
+from portal.storage.encryption import ENVELOPE_METADATA
 from portal.storage.keys import Envelope, write_keypair
 from tests.attachments.conftest import PDF, downloaded, rows, upload
+from tests.support.settings import restart_with
 
 PAYLOAD = os.urandom(200_000)  # several 64 KiB segments
 
@@ -64,9 +65,9 @@ def test_ranges_decrypt_only_what_is_asked(staff_client, document, first, last):
 
 
 def test_files_stored_before_encryption_keep_working(app, staff_client, document):
-    app.config["STORAGE_ENCRYPTION"] = "off"
+    restart_with(app, STORAGE_ENCRYPTION="off")
     upload(staff_client, document.id, ("plain.pdf", PDF))
-    app.config["STORAGE_ENCRYPTION"] = "hybrid"
+    restart_with(app, STORAGE_ENCRYPTION="hybrid")
     upload(staff_client, document.id, ("secret.bin", PAYLOAD))
     by_name = {row.filename: row for row in rows()[0]}
     assert by_name["plain.pdf"].encryption is None and by_name["secret.bin"].encryption
@@ -75,7 +76,7 @@ def test_files_stored_before_encryption_keep_working(app, staff_client, document
 
 
 def test_a_host_with_only_the_public_key_uploads_but_cannot_read(app, staff_client, document, keys):
-    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = []
+    restart_with(app, STORAGE_ENCRYPTION_PRIVATE_KEYS=[])
     assert upload(staff_client, document.id, ("secret.bin", PAYLOAD), json=True).status_code == 201
     (row,), _ = rows()
     response = staff_client.get(f"/attachments/{row.id}/download")
@@ -124,8 +125,8 @@ def test_rotate_key_rewraps_without_touching_content(app, staff_client, document
     upload(staff_client, document.id, ("a.bin", PAYLOAD), ("b.pdf", PDF))
     before = {row.id: raw_object(row) for row in rows()[0]}
     new_id, new_public, new_private = keypair(tmp_path / "keys2", pq=True)
-    app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
-    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [old_private, new_private]
+    restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public,
+                 STORAGE_ENCRYPTION_PRIVATE_KEYS=[old_private, new_private])
     result = runner.invoke(args=["storage", "rotate-key"])
     assert result.exit_code == 0, result.output
     assert f"2 encrypted files to re-wrap to {new_id}." in result.output and "Re-wrapped 2; 0 failed." in result.output
@@ -133,7 +134,7 @@ def test_rotate_key_rewraps_without_touching_content(app, staff_client, document
         assert Envelope.from_text(row.encryption).key_id == new_id
         assert raw_object(row) == before[row.id]
         assert storage.default.stat(row.storage_path).metadata[ENVELOPE_METADATA] == row.encryption
-    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [new_private]  # the old key can now be retired
+    restart_with(app, STORAGE_ENCRYPTION_PRIVATE_KEYS=[new_private])  # the old key can now be retired
     assert {downloaded(staff_client, row.id) for row in rows()[0]} == {PAYLOAD, PDF}
     again = runner.invoke(args=["storage", "rotate-key"])
     assert "0 encrypted files to re-wrap" in again.output
@@ -142,8 +143,7 @@ def test_rotate_key_rewraps_without_touching_content(app, staff_client, document
 def test_rotate_key_without_the_old_private_key_reports_each_file(app, staff_client, document, runner, tmp_path):
     upload(staff_client, document.id, ("a.bin", PAYLOAD))
     _, new_public, new_private = keypair(tmp_path / "keys2")
-    app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
-    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [new_private]
+    restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public, STORAGE_ENCRYPTION_PRIVATE_KEYS=[new_private])
     result = runner.invoke(args=["storage", "rotate-key"])
     assert result.exit_code == 1
     assert "no private key for key id" in result.output and "Re-wrapped 0; 1 failed." in result.output
@@ -177,13 +177,13 @@ class TestOnS3:
         assert len(stored) == ciphertext_size(len(payload)) and payload[:1000] not in stored
         assert downloaded(staff_client, row.id) == payload
         _, new_public, new_private = keypair(tmp_path / "keys2")
-        app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
-        app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [*app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"], new_private]
+        restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public,
+                     STORAGE_ENCRYPTION_PRIVATE_KEYS=[*app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"], new_private])
         assert runner.invoke(args=["storage", "rotate-key"]).exit_code == 0
         (row,), _ = rows()
         assert storage.default.stat(row.storage_path).metadata[ENVELOPE_METADATA] == row.encryption
         assert raw_object(row) == stored
-        app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [new_private]
+        restart_with(app, STORAGE_ENCRYPTION_PRIVATE_KEYS=[new_private])
         with staff_client.get(f"/attachments/{row.id}/download", headers={"Range": "bytes=5242870-5242889"}) as part:
             assert part.get_data() == payload[5242870:5242890]
 
@@ -206,14 +206,14 @@ def test_rotation_survives_deletes_and_reports_files_added_meanwhile(app, staff_
             staff_client.post(f"/attachments/{second}/delete")  # deleted before its turn
         if isinstance(row, AttachmentStaging):
             # An attachment under the old key arrives after the attachments pass has ended.
-            app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = old_public
+            restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=old_public)
             upload(staff_client, document.id, ("late.bin", PAYLOAD))
-            app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
+            restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public)
         return real_rotate_row(self, row, report)
 
     monkeypatch.setattr(rotation.KeyRotationService, "_rotate_row", meanwhile)
-    app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
-    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [old_private, new_private]
+    restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public,
+                 STORAGE_ENCRYPTION_PRIVATE_KEYS=[old_private, new_private])
     result = runner.invoke(args=["storage", "rotate-key"])
     assert result.exit_code == 1, result.output
     assert "Re-wrapped 3; 0 failed." in result.output and "1 file(s) are still under an older key" in result.output
