@@ -55,6 +55,23 @@ def test_stored_bytes_are_ciphertext_and_the_download_is_the_original(staff_clie
     response.close()
 
 
+def test_uploads_and_downloads_read_no_key_file_after_start_up(app, staff_client, document, monkeypatch):
+    from portal.storage import StorageEncryption, keys
+
+    reads = []
+    read_blocks = keys._read_blocks  # every key file is read through it, public or private
+    monkeypatch.setattr(keys, "_read_blocks", lambda path: reads.append(path) or read_blocks(path))
+    upload(staff_client, document.id, ("secret.bin", PAYLOAD), ("second.bin", PAYLOAD[:1000]))
+    for row in rows()[0]:
+        assert downloaded(staff_client, row.id) == PAYLOAD[:row.size]
+        with staff_client.get(f"/attachments/{row.id}/download", headers={"Range": "bytes=10-20"}) as part:
+            assert part.get_data() == PAYLOAD[10:21]
+    assert reads == []
+    StorageEncryption.from_config(app.config)  # what start-up does: the counter sees it
+    assert sorted(reads) == sorted([app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"],
+                                    *app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"]])
+
+
 @pytest.mark.parametrize("first, last", [(0, 0), (65535, 65536), (70000, 199_999), (131072, 131072)])
 def test_ranges_decrypt_only_what_is_asked(staff_client, document, first, last):
     upload(staff_client, document.id, ("secret.bin", PAYLOAD))

@@ -331,3 +331,14 @@ def test_reading_back_from_a_store_that_is_down_says_so(app, store):
                                  "S3_CONNECT_TIMEOUT": 1}).object_store()
     with pytest.raises(StorageUnavailable, match="cannot be reached"):
         down.read_back("attachments/anything")
+
+
+def test_a_source_in_a_store_without_local_files_is_kept_not_quarantined(files, store):
+    data = payload(100)
+    row = files.legacy(data)
+    service = DocumentMigrationService()
+    assert service.migrate_attachment(row).status == "done"
+    moved = snapshot_of(db.session.get(Attachment, row.id))  # now an s3 row: nothing on this disk to move
+    assert service.migrator(MigrationOptions())._quarantine(moved) == \
+        "kept: the s3 store keeps no file on this host to quarantine"
+    assert stored_bytes(store, moved.storage_path) == data

@@ -264,6 +264,23 @@ def mocked(tmp_path):
         yield provider
 
 
+def test_under_mock_aws_a_small_save_of_known_size_is_answered_through_before_send(mocked):
+    """The direct PUT and GET are offered to the client's before-send handlers (moto's among them), never
+    botocore's PutObject, and a handler's error answer is translated like the network's."""
+    data = b"answered in process" * 50
+    calls, sent = [], []
+    mocked.client.meta.events.register("before-call.s3.PutObject", lambda **kwargs: calls.append(kwargs))
+    mocked.client.meta.events.register_first("before-send.s3", lambda request, **kwargs: sent.append(
+        (request.method, request.url.rsplit("/", 1)[1])))
+    stored = mocked.save("attachments/direct", io.BytesIO(data), size=len(data))
+    assert (stored.size, stored.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert mocked.read_back("attachments/direct") == (len(data), hashlib.sha256(data).hexdigest())
+    assert calls == [] and sent == [("PUT", "direct"), ("GET", "direct")]
+    assert b"".join(mocked.open("attachments/direct")) == data
+    with pytest.raises(ObjectNotFound):
+        mocked.read_back("attachments/missing")
+
+
 @pytest.fixture
 def big_file(tmp_path):
     path = tmp_path / "big.bin"

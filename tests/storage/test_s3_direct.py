@@ -17,7 +17,14 @@ from portal.storage import s3_direct
 from portal.storage.base import StorageIntegrityError, StorageMisconfigured, StorageUnavailable
 from portal.storage.s3_direct import SMALL_PUT_MAX
 from tests.migration.moto_fidelity import BadDigest, s3_like_checksums
-from tests.storage.conftest import _empty_bucket, closed_port, make_storage_app, s3_settings, unique_bucket
+from tests.storage.conftest import (
+    THRESHOLD,
+    _empty_bucket,
+    closed_port,
+    make_storage_app,
+    s3_settings,
+    unique_bucket,
+)
 
 KEYS = ("attachments/plain.bin", "attachments/with space & plus+sign.pdf", "attachments/ünïcödé/名前.txt",
         "attachments/percent%20not-decoded?query#fragment", "attachments/tilde~/x", "a=b;c,d$e@f")
@@ -142,6 +149,19 @@ def test_a_small_put_leaves_what_save_leaves(http_store):
     assert direct_head["Metadata"] == {"portal-sha256": sha256, "portal-envelope": "none"}
     assert read(http_store, "attachments/direct") == data
     assert http_store.stat("attachments/direct").sha256 == sha256
+
+
+def test_stat_reports_the_stores_own_checksum_and_none_for_a_multipart_object(http_store):
+    small, large = b"checked by the store" * 100, b"L" * (THRESHOLD + 1)
+    with s3_like_checksums():
+        http_store.save("attachments/sdk", io.BytesIO(small))
+        put_small(http_store, "attachments/direct", small)
+        http_store.save("attachments/parts", io.BytesIO(large))
+    sha256 = hashlib.sha256(small).hexdigest()
+    assert http_store.stat("attachments/sdk").store_sha256 == sha256
+    assert http_store.stat("attachments/direct").store_sha256 == sha256
+    parts = http_store.stat("attachments/parts")
+    assert (parts.size, parts.store_sha256) == (len(large), None)  # a checksum of part checksums, if any
 
 
 def test_a_small_put_carries_the_configured_server_side_encryption(tmp_path, moto_endpoint):
