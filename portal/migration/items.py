@@ -187,7 +187,8 @@ class ItemMigrator:
 
     @contextmanager
     def upload_source(self, row: RowSnapshot) -> Iterator[Upload]:
-        """The one place that decides what bytes go to the store for ``row`` (plaintext or ciphertext as-is).
+        """The one place that decides what goes to the store for ``row``: its bytes as they are (plaintext,
+        or an encrypted row's ciphertext), or plaintext to be encrypted on the way (_send).
 
         The key needs the SHA-256 of the source up front: known from the row for plaintext rows, read
         from the file first otherwise. Raises ObjectNotFound when the source file is gone.

@@ -1,4 +1,4 @@
-"""ObjectStorageFactory: the one place that turns the portal's settings into storage providers."""
+"""ObjectStorageFactory: the one place the LOCAL_* and S3_* settings become the extension's providers."""
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping

@@ -2,7 +2,6 @@
 signatures, credentials, what a small PUT leaves in the store, retries and refusals."""
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
