@@ -104,7 +104,7 @@ def test_a_host_with_only_the_public_key_uploads_but_cannot_read(app, staff_clie
 def test_a_tampered_object_never_yields_wrong_bytes(app, staff_client, document, caplog):
     upload(staff_client, document.id, ("secret.bin", PAYLOAD))
     (row,), _ = rows()
-    path = storage.default.path_for(row.storage_path)
+    path = storage.default.local_path(row.storage_path)
     data = bytearray(path.read_bytes())
     data[150_000] ^= 0x01
     path.write_bytes(bytes(data))
@@ -118,7 +118,7 @@ def test_a_tampered_object_never_yields_wrong_bytes(app, staff_client, document,
 def test_a_tampered_header_gets_an_error_page(staff_client, document):
     upload(staff_client, document.id, ("secret.bin", PAYLOAD))
     (row,), _ = rows()
-    path = storage.default.path_for(row.storage_path)
+    path = storage.default.local_path(row.storage_path)
     data = bytearray(path.read_bytes())
     data[10] ^= 0x01
     path.write_bytes(bytes(data))
