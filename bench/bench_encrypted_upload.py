@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from portal.config import load_settings  # noqa: E402
 from portal.storage.crypto import EncryptingReader  # noqa: E402
 from portal.storage.keys import generate_keypair  # noqa: E402
-from portal.storage.s3 import S3StorageProvider  # noqa: E402
+from portal.storage.factory import ObjectStorageFactory  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -65,7 +65,7 @@ def main() -> None:
                 "STORAGE_TYPE": "s3", "S3_BUCKET": "bench-encrypted", "S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
                 "S3_ACCESS_KEY": "bench", "S3_SECRET_KEY": "bench-secret",
             })
-            provider = S3StorageProvider.from_config(settings)
+            provider = ObjectStorageFactory(settings).object_store()
             provider.ensure_ready()
             source = Path(folder) / "payload.bin"
             write_file(source, args.size_mb)

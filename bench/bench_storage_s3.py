@@ -83,13 +83,13 @@ def _reset_peak() -> bool:
 
 def provider_for(endpoint: str, bucket: str, storage_type: str):
     from portal.config import load_settings
-    from portal.storage.s3 import S3StorageProvider
+    from portal.storage.factory import ObjectStorageFactory
 
     settings = load_settings({}, tempfile.gettempdir(), {
         "SECRET_KEY": "bench", "STORAGE_TYPE": storage_type, "S3_BUCKET": bucket, "S3_ENDPOINT_URL": endpoint,
         "S3_ACCESS_KEY": "bench", "S3_SECRET_KEY": "bench-secret",
     })
-    return S3StorageProvider.from_config(settings)
+    return ObjectStorageFactory(settings).object_store()
 
 
 def run_side(side: str, endpoint: str, bucket: str, storage_type: str, path: str, key: str, queue) -> None:

@@ -8,11 +8,11 @@ from typing import Callable
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal.documents.service import ENVELOPE_METADATA, DocumentStorageService
-from portal.extensions import db
+from portal.documents.service import DocumentStorageService
+from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging
 from portal.storage.base import StorageError
-from portal.storage.keys import Envelope, KeyRing, load_public_key, rewrap
+from portal.storage.encryption import ENVELOPE_METADATA
 
 log = logging.getLogger("portal.documents")
 
@@ -34,13 +34,14 @@ class KeyRotationService:
     """Re-wraps envelopes (rows and the object metadata that mirrors them) to STORAGE_ENCRYPTION_PUBLIC_KEY.
 
     Needs the old private keys in STORAGE_ENCRYPTION_PRIVATE_KEYS. Resumable: rows already under the
-    new key id are skipped, so running it again after a stop finishes the job.
+    new key id are skipped, so running it again after a stop finishes the job. The keys are the ones
+    the app loaded when it started (`flask storage rotate-key` starts one per run).
     """
 
     def __init__(self, config=None):
         self.config = config if config is not None else current_app.config
-        self.public_key = load_public_key(self.config["STORAGE_ENCRYPTION_PUBLIC_KEY"])
-        self.keyring = KeyRing.from_files(self.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"])
+        self.encryption = storage.encryption
+        self.public_key = self.encryption.public_key
         self.files = DocumentStorageService(self.config)
 
     def pending(self) -> int:
@@ -74,11 +75,10 @@ class KeyRotationService:
     def _rotate_row(self, row, report: RotationReport) -> None:
         label = f"{row.__tablename__} {row.id} ({row.filename})"
         try:
-            envelope = Envelope.from_text(row.encryption)
-            if envelope.key_id == self.public_key.key_id:
+            text = self.encryption.rewrap(row.encryption)
+            if text is None:
                 report.current += 1
                 return
-            text = rewrap(envelope, self.keyring, self.public_key).to_text()
             # The object's mirror first: if the row update then fails, both envelopes still open it.
             if row.storage_path:
                 provider, key = self.files.locate(row)

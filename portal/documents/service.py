@@ -12,21 +12,16 @@ from typing import Iterable, Iterator
 from flask import current_app
 from sqlalchemy import delete, select
 
-from portal.documents.file_rules import GENERIC_TYPE, IncomingFile, UploadRejected, check_file
+from portal.documents.file_rules import IncomingFile, UploadRejected, check_file
 from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging, Document, StoredFileMixin, User
 from portal.storage.base import (
     ObjectNotFound, StorageError, StorageIntegrityError, StorageMisconfigured, StorageProvider,
 )
-from portal.storage.crypto import EncryptingReader, ciphertext_size, decrypt_chunks, decrypt_range
-from portal.storage.keys import Envelope, KeyRing, load_public_key
 from portal.storage.local import LocalStorageProvider
-from portal.storage.ops import HashingReader
 
 log = logging.getLogger("portal.documents")
 
-# Object metadata name under which an encrypted object's envelope is mirrored (readable without the database).
-ENVELOPE_METADATA = "portal-envelope"
 
 
 class RecordFailed(StorageError):
@@ -90,17 +85,13 @@ class DocumentStorageService:
     def write(self, stream, prefix: str, filename: str, content_type: str, size: int | None = None) -> StoredFile:
         """Write a stream (of ``size`` bytes, when known) to the default store under a new key,
         encrypted when STORAGE_ENCRYPTION=hybrid."""
-        provider = storage.default
+        provider, encryption = storage.default, storage.encryption
         key = new_key(prefix)
-        if self.config["STORAGE_ENCRYPTION"] != "hybrid":
+        if not encryption.enabled:
             stored = provider.save(key, stream, content_type=content_type, size=size)
             return StoredFile(key, provider.name, filename, content_type, stored.size, stored.sha256)
-        plain = HashingReader(stream)
-        reader = EncryptingReader(plain, load_public_key(self.config["STORAGE_ENCRYPTION_PUBLIC_KEY"]))
-        envelope = reader.envelope.to_text()
-        provider.save(key, reader, content_type=GENERIC_TYPE, metadata={ENVELOPE_METADATA: envelope},
-                      size=None if size is None else ciphertext_size(size))
-        return StoredFile(key, provider.name, filename, content_type, plain.size, plain.hexdigest(), envelope)
+        sealed = encryption.save(provider, key, stream, size=size)
+        return StoredFile(key, provider.name, filename, content_type, sealed.size, sealed.sha256, sealed.envelope)
 
     def store_files(self, files: Iterable[IncomingFile], prefix: str) -> list[StoredFile]:
         """Write every file, or none: on any failure the ones already written are deleted again."""
@@ -236,25 +227,7 @@ class DocumentStorageService:
         provider, key = self.locate(row)
         if not row.encryption:
             return provider.open(key, byte_range)
-        envelope = Envelope.from_text(row.encryption)
-        keyring = KeyRing.from_files(self.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"])
-        opened: list = []
-
-        def read(byte_range: tuple[int, int] | None) -> Iterator[bytes]:
-            chunks = provider.open(key, byte_range)
-            opened.append(chunks)
-            return chunks
-
-        try:
-            if byte_range is None:
-                plain = decrypt_chunks(read(None), envelope, keyring)
-            else:
-                plain = decrypt_range(lambda start, end: read((start, end)), envelope, keyring,
-                                      byte_range[0], byte_range[1], ciphertext_size(row.size))
-        except BaseException:
-            _close_all(opened)
-            raise
-        return _closing(plain, opened)
+        return storage.encryption.open(provider, key, row.encryption, byte_range, plaintext_size=row.size)
 
     # -- deleting ------------------------------------------------------------------------------
 
@@ -302,21 +275,6 @@ class DocumentStorageService:
             storage.get(storage_type).delete(key)
         except Exception as exc:  # StorageError or OSError: the object is left as an orphan, never the row
             log.error("could not delete %s/%s (now an orphan): %s", storage_type, key, exc)
-
-
-def _close_all(streams: list) -> None:
-    for stream in streams:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
-
-
-def _closing(chunks: Iterator[bytes], streams: list) -> Iterator[bytes]:
-    """Yield ``chunks``; whatever happens, close the store streams they were read from."""
-    try:
-        yield from chunks
-    finally:
-        _close_all(streams)
 
 
 class LegacyFiles:

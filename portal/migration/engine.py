@@ -172,7 +172,7 @@ class DocumentMigrationService:
     # -- proof ----------------------------------------------------------------------------------
 
     def checker(self, deep: bool) -> RowChecker:
-        return RowChecker(storage.get, deep=deep, private_keys=self.config.get("STORAGE_ENCRYPTION_PRIVATE_KEYS"))
+        return RowChecker(storage.get, deep=deep, encryption=storage.encryption)
 
     def verify_migration(self, deep: bool = False, *, workers: int = 8,
                          on_row: Callable[[RowSnapshot, Problem | None], None] | None = None) -> VerifyReport:

@@ -17,12 +17,17 @@ from portal.migration.models import utcnow
 from portal.migration.quarantine import Quarantine, other_references
 from portal.migration.runs import writing
 from portal.migration.verify import verify_copy
-from portal.documents.service import ENVELOPE_METADATA
-from portal.storage.base import ObjectNotFound, StorageError, StorageIntegrityError, StorageProvider, StoredObject
-from portal.storage.crypto import EncryptingReader
-from portal.storage.keys import load_public_key
-from portal.storage.ops import HashingReader, open_regular_file
-from portal.storage.s3_direct import SMALL_PUT_MAX
+from portal.extensions import storage
+from portal.storage.base import (
+    SMALL_OBJECT_MAX,
+    ObjectNotFound,
+    StorageError,
+    StorageIntegrityError,
+    StorageProvider,
+    StoredObject,
+)
+from portal.storage.encryption import EncryptedObject
+from portal.storage.streams import open_regular_file
 
 log = logging.getLogger("portal.migration")
 PREFIXES = {"attachment": "attachments", "attachment_staging": "staging"}
@@ -71,15 +76,15 @@ class ChunkStream(io.RawIOBase):
 @dataclass(frozen=True)
 class Upload:
     """What to send for a row: the stream, the SHA-256 it must have (None when unknown before sending),
-    the key, and the row's encryption column afterwards."""
+    the key, and the row's encryption column (an encrypted row's bytes go up as they are)."""
 
     stream: BinaryIO
     key: str
     expected_sha256: str | None
     encryption: str | None
     metadata: dict
-    #: when a plaintext row is encrypted as it is copied: what read the plaintext, and the hash it must have
-    plain: HashingReader | None = None
+    #: a plaintext row encrypted as it is copied (STORAGE_ENCRYPTION=hybrid), and the hash its plaintext must have
+    encrypt: bool = False
     plain_sha256: str | None = None
     #: the whole source, already read, when it is a small file going up as it is (see _small_file)
     body: bytes | None = None
@@ -175,16 +180,15 @@ class ItemMigrator:
         self.engine, self.documents, self.target = engine, documents, target
         self.verify, self.quarantine = verify, quarantine
         self._sql = _Statements(target.name)
-        config = documents.config
         # With STORAGE_ENCRYPTION=hybrid, plaintext rows are encrypted as they are copied.
-        self.encrypt_to = (load_public_key(config["STORAGE_ENCRYPTION_PUBLIC_KEY"])
-                           if config["STORAGE_ENCRYPTION"] == "hybrid" else None)
+        self.encryption = storage.encryption if storage.encryption.enabled else None
 
     # -- the copy -------------------------------------------------------------------------------
 
     @contextmanager
     def upload_source(self, row: RowSnapshot) -> Iterator[Upload]:
-        """The one place that decides what bytes go to the store for ``row`` (plaintext or ciphertext as-is).
+        """The one place that decides what goes to the store for ``row``: its bytes as they are (plaintext,
+        or an encrypted row's ciphertext), or plaintext to be encrypted on the way (_send).
 
         The key needs the SHA-256 of the source up front: known from the row for plaintext rows, read
         from the file first otherwise. Raises ObjectNotFound when the source file is gone.
@@ -195,22 +199,19 @@ class ItemMigrator:
             metadata = dict(provider.stat(key).metadata)  # e.g. the envelope mirrored in a local sidecar
         stream = _open_source(provider, key)
         try:
-            as_is = row.encryption or self.encrypt_to is None
-            # A small file for a store that takes one in a single request (put_small) is read once: the
-            # same bytes give the key's SHA-256 and go up whole.
-            body = _small_file(stream) if as_is and hasattr(self.target, "put_small") else None
+            as_is = row.encryption or self.encryption is None
+            # A small file going up as it is is read once: the same bytes give the key's SHA-256 and go up
+            # whole, with their size, so the target can take them in one request (S3: a direct PUT).
+            body = _small_file(stream) if as_is else None
             expected = row.sha256 if not row.encryption else None
             if expected is None:
-                expected = hashlib.sha256(body).hexdigest() if body is not None else _hash(provider.open(key))
+                expected = hashlib.sha256(body).hexdigest() if body is not None else _hash(provider, key)
             if as_is:
                 yield Upload(stream, migrated_key(row.table, row.id, expected), expected, row.encryption, metadata,
                              body=body)
             else:
-                plain = HashingReader(stream)
-                reader = EncryptingReader(plain, self.encrypt_to)
-                envelope = reader.envelope.to_text()
-                yield Upload(reader, migrated_key(row.table, row.id, expected), None, envelope,
-                             {**metadata, ENVELOPE_METADATA: envelope}, plain=plain, plain_sha256=expected)
+                yield Upload(stream, migrated_key(row.table, row.id, expected), None, None, metadata,
+                             encrypt=True, plain_sha256=expected)
         finally:
             stream.close()
 
@@ -223,11 +224,11 @@ class ItemMigrator:
         try:
             with self.upload_source(row) as upload:
                 key, phase = upload.key, "target"
-                stored = self._send(row, upload)
+                stored, sealed = self._send(row, upload)
             # The provider hashed exactly the bytes it sent; they must be the source's.
             if upload.expected_sha256 is not None and stored.sha256 != upload.expected_sha256:
                 raise StorageIntegrityError("checksum mismatch: the bytes sent differ from the source's SHA-256")
-            if upload.plain is not None and upload.plain.hexdigest() != upload.plain_sha256:
+            if sealed is not None and sealed.sha256 != upload.plain_sha256:
                 raise StorageIntegrityError("checksum mismatch: the file changed while it was being encrypted")
             checked_by = verify_copy(self.target, upload.key, stored.size, stored.sha256, self.verify,
                                      stored.store_sha256)
@@ -239,19 +240,24 @@ class ItemMigrator:
             error = describe(exc, phase)
             log.warning("%s #%s not migrated: %s", row.table, row.id, error)
             return ItemResult(row.table, row.id, "failed", key=key, error=error)
-        if upload.plain is not None:
-            return Copied(row, upload.key, upload.plain.size, upload.plain_sha256, checked_by, upload.encryption)
+        if sealed is not None:
+            return Copied(row, upload.key, sealed.size, sealed.sha256, checked_by, sealed.envelope)
         return Copied(row, upload.key, stored.size, stored.sha256, checked_by)
 
-    def _send(self, row: RowSnapshot, upload: Upload) -> StoredObject:
-        """Through the target: a small source already read (upload_source) in one direct request
-        (put_small: most of a migration's files are small, and the SDK's per-call work would cost more
-        than the request), anything else streamed through save()."""
+    def _send(self, row: RowSnapshot, upload: Upload) -> tuple[StoredObject, EncryptedObject | None]:
+        """Through the target's save(): a small source already read (upload_source) with its size, which
+        lets the target send it in one request (most of a migration's files are small, and an SDK's
+        per-call work would cost more than the request); anything else streamed, encrypted on the way
+        when asked. Returns what the store holds, and what was encrypted (None when nothing was)."""
+        if upload.encrypt:
+            sealed = self.encryption.save(self.target, upload.key, upload.stream, metadata=upload.metadata)
+            return sealed.stored, sealed
         if upload.body is not None:
-            return self.target.put_small(upload.key, upload.body, content_type=row.content_type,
-                                         metadata=upload.metadata, expected_sha256=upload.expected_sha256)
+            return self.target.save(upload.key, io.BytesIO(upload.body), content_type=row.content_type,
+                                    metadata=upload.metadata, expected_sha256=upload.expected_sha256,
+                                    size=len(upload.body)), None
         return self.target.save(upload.key, upload.stream, content_type=row.content_type, metadata=upload.metadata,
-                                size_hint=row.size, expected_sha256=upload.expected_sha256)
+                                expected_sha256=upload.expected_sha256), None
 
     def migrate(self, row: RowSnapshot, *, run_id: int | None = None, worker_id: int | None = None,
                 delete_source: bool = False) -> ItemResult:
@@ -351,7 +357,10 @@ class ItemMigrator:
             if holder:
                 return f"kept: {holder} still reads the same file"
             provider, key = self.documents.locate(row)
-            self.quarantine.move(row, provider.path_for(key), key)
+            path = provider.local_path(key)
+            if path is None:
+                return f"kept: the {provider.name} store keeps no file on this host to quarantine"
+            self.quarantine.move(row, path, key)
         except (OSError, StorageError) as exc:
             log.warning("could not quarantine the source of %s #%s: %s", row.table, row.id, exc)
             return f"kept: {exc}"
@@ -360,35 +369,28 @@ class ItemMigrator:
 
 def _open_source(provider: StorageProvider, key: str) -> BinaryIO:
     """The source as an open file where it is one (the S3 provider then reads large files in place)."""
-    path_for = getattr(provider, "path_for", None)
-    if path_for is None:
+    path = provider.local_path(key)
+    if path is None:
         return ChunkStream(provider.open(key))
     try:
-        return open(path_for(key), "rb")
+        return open(path, "rb")
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise ObjectNotFound(f"no file at {key!r}") from None
 
 
 def _small_file(stream: BinaryIO) -> bytes | None:
-    """The rest of ``stream`` when it is an open regular file with at most SMALL_PUT_MAX bytes left;
+    """The rest of ``stream`` when it is an open regular file with at most SMALL_OBJECT_MAX bytes left;
     else None, the stream where it was."""
     opened = open_regular_file(stream)
-    if opened is None or opened[2].st_size - opened[1] > SMALL_PUT_MAX:
+    if opened is None or opened[2].st_size - opened[1] > SMALL_OBJECT_MAX:
         return None
-    body = stream.read(SMALL_PUT_MAX + 1)
-    if len(body) > SMALL_PUT_MAX:  # it grew since: stream it after all
+    body = stream.read(SMALL_OBJECT_MAX + 1)
+    if len(body) > SMALL_OBJECT_MAX:  # it grew since: stream it after all
         stream.seek(opened[1])
         return None
     return body
 
 
-def _hash(chunks: Iterator[bytes]) -> str:
-    digest = hashlib.sha256()
-    try:
-        for chunk in chunks:
-            digest.update(chunk)
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-    return digest.hexdigest()
+def _hash(provider: StorageProvider, key: str) -> str:
+    """The SHA-256 of the source's bytes, read through once before it goes up (the key needs it first)."""
+    return provider.read_back(key)[1]

@@ -8,7 +8,6 @@ from typing import Iterator
 from sqlalchemy import Engine, select
 
 from portal.migration.claims import TABLES, iter_stored
-from portal.migration.verify import head
 from portal.storage.base import ObjectNotFound, StorageProvider, StoredObject
 
 #: the key prefixes the portal writes (documents.service.new_key and the migration's keys)
@@ -76,7 +75,7 @@ def delete_orphan(engine: Engine, provider: StorageProvider, names: tuple[str, .
     if _referenced(engine, names, [key]):
         return "referenced"
     try:
-        modified = head(provider, key).last_modified
+        modified = provider.stat(key).modified
     except ObjectNotFound:
         return "deleted"
     if modified is not None and modified > datetime.now(timezone.utc) - min_age:

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from flask import Blueprint, Flask, current_app, has_app_context, url_for
 
 from portal.storage.base import StorageError, StorageMisconfigured, StorageProvider
+from portal.storage.encryption import StorageEncryption
+from portal.storage.factory import ObjectStorageFactory
 from portal.storage.local import LocalStorageProvider
+from portal.storage.streams import ExactSize
 
-__all__ = ["Storage"]
+__all__ = ["ExactSize", "ObjectStorageFactory", "Storage", "StorageEncryption"]
 
 STORAGE_TYPES = ("local", "s3", "minio")
 _REQUIRED = ("LOCAL_STORAGE_PATH", "STORAGE_TYPE", "S3_BUCKET")
@@ -20,6 +23,7 @@ class _State:
 
     providers: dict[str, StorageProvider]  # by every name a row's storage_type may carry
     default: str
+    encryption: StorageEncryption
 
     @property
     def local(self) -> LocalStorageProvider:
@@ -48,7 +52,8 @@ def _files_blueprint() -> Blueprint:
 
 
 class Storage:
-    """Flask extension holding the local provider and, when S3_BUCKET is set, the S3 provider.
+    """Flask extension holding the local provider, the S3 provider when S3_BUCKET is set, and the
+    encryption at rest (its keys loaded once, here).
 
     Create it unbound (``storage = Storage()``) and bind it with ``storage.init_app(app)``; its
     properties then answer for ``current_app``.
@@ -59,9 +64,11 @@ class Storage:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Build the providers from app.config (no network I/O) and register GET /files/<token>.
+        """Build the providers (ObjectStorageFactory, no network I/O) and the encryption (loading the key
+        files) from app.config, and register GET /files/<token>.
 
-        Raises RuntimeError when storage is already registered on ``app`` or the settings are missing.
+        Raises RuntimeError when storage is already registered on ``app`` or the settings are missing,
+        KeyFileError for an unreadable key file.
         """
         if "storage" in app.extensions:
             raise RuntimeError("A 'Storage' instance is already registered on this Flask app; "
@@ -70,13 +77,9 @@ class Storage:
         if missing:
             raise RuntimeError(f"storage.init_app needs the portal settings in app.config (missing {missing[0]}); "
                                "load them with portal.config.load_settings first")
-        providers: dict[str, StorageProvider] = {"local": LocalStorageProvider.from_config(app.config, _link_for_token)}
-        if app.config["S3_BUCKET"]:
-            from portal.storage.s3 import S3StorageProvider  # boto3 loads only where S3 is used
-
-            s3 = S3StorageProvider.from_config(app.config)
-            providers["s3"] = providers["minio"] = s3
-        app.extensions["storage"] = _State(providers, app.config["STORAGE_TYPE"])
+        providers = ObjectStorageFactory(app.config, _link_for_token).providers()
+        encryption = StorageEncryption.from_config(app.config)
+        app.extensions["storage"] = _State(providers, app.config["STORAGE_TYPE"], encryption)
         app.register_blueprint(_files_blueprint())
 
     def _state(self) -> _State:
@@ -94,6 +97,11 @@ class Storage:
         """The provider new objects are written to (STORAGE_TYPE)."""
         state = self._state()
         return state.providers[state.default]
+
+    @property
+    def encryption(self) -> StorageEncryption:
+        """Encryption at rest as configured at start-up: encrypt-on-write, decrypt, re-wrap."""
+        return self._state().encryption
 
     def get(self, name: str | None) -> StorageProvider:
         """The provider for a row's storage_type ('local', 's3', 'minio'; None means 'local').

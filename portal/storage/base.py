@@ -2,11 +2,31 @@
 from __future__ import annotations
 
 import abc
+import hashlib
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator
 
 # Chunk size for streaming reads; large enough for throughput, small enough to bound memory.
 CHUNK_SIZE = 1024 * 1024
+#: a body of at most this many bytes may be held whole in memory and sent in one request; callers
+#: that already hold one (the migration's small files) pass it with its ``size`` so save() can
+SMALL_OBJECT_MAX = 256 * 1024
+
+
+def hash_chunks(chunks: Iterable[bytes]) -> tuple[int, str]:
+    """(byte count, SHA-256 hex) of everything ``chunks`` yields; closes it when done, as a reader must."""
+    digest, size = hashlib.sha256(), 0
+    try:
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return size, digest.hexdigest()
 
 
 class StorageError(Exception):
@@ -38,9 +58,12 @@ class StoredObject:
     sha256: str | None = None
     content_type: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
-    #: the SHA-256 (hex) the store itself checked the bytes against as it took them, where it said so
-    #: (S3 and MinIO answer a PUT that carried ChecksumSHA256 with it); None otherwise
+    #: the full-object SHA-256 (hex) the store itself checked the bytes against as it took them, where
+    #: it keeps one (S3 and MinIO: the ChecksumSHA256 of a PUT, answered by the PUT and by HEAD); None
+    #: for the local store (its sidecar's sha256 is the portal's own note) and for multipart objects
     store_sha256: str | None = None
+    #: when the object was last written, where the store says (stat() fills it in)
+    modified: datetime | None = None
 
 
 class StorageProvider(abc.ABC):
@@ -61,7 +84,6 @@ class StorageProvider(abc.ABC):
         *,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
-        size_hint: int | None = None,
         expected_sha256: str | None = None,
         size: int | None = None,
     ) -> StoredObject:
@@ -70,8 +92,9 @@ class StorageProvider(abc.ABC):
         Either the whole object becomes visible under ``key`` or nothing does. ``expected_sha256`` (hex),
         when the caller knows it up front, is recorded with the object and checked: a mismatch raises
         StorageIntegrityError and leaves nothing under ``key``. ``size``, when the caller knows it, is
-        the exact byte count of ``stream`` (S3 then sends one streamed PUT); a stream that yields more
-        or fewer bytes raises StorageIntegrityError and leaves nothing.
+        the exact byte count of ``stream``; a stream that yields more or fewer bytes raises
+        StorageIntegrityError and leaves nothing. The provider picks its fastest way from it (S3: one
+        direct request up to SMALL_OBJECT_MAX, one streamed PUT, or a multipart upload).
         """
 
     @abc.abstractmethod
@@ -83,7 +106,26 @@ class StorageProvider(abc.ABC):
 
     @abc.abstractmethod
     def stat(self, key: str) -> StoredObject:
-        """Size, content type and metadata of ``key``; raises ObjectNotFound."""
+        """Size, content type, metadata, modification time and the store's own checksum of ``key``.
+
+        Raises ObjectNotFound.
+        """
+
+    def read_back(self, key: str) -> tuple[int, str]:
+        """(size, SHA-256 hex) of the bytes a read of ``key`` returns, streamed and never held whole:
+        the proof that the store gives back what was written. Raises ObjectNotFound.
+
+        Providers whose ordinary read costs more than the bytes (S3's SDK, for small objects) override it.
+        """
+        return hash_chunks(self.open(key))
+
+    def local_path(self, key: str) -> Path | None:
+        """The file on this host's disk holding ``key``, for a store that keeps files (else None).
+
+        Callers use it to read a file in place or move it aside; it never creates anything.
+        Raises StorageMisconfigured for an unsafe key.
+        """
+        return None
 
     def exists(self, key: str) -> bool:
         """True when ``key`` is stored."""

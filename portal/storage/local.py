@@ -6,9 +6,10 @@ import json
 import os
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from stat import S_ISREG
-from typing import BinaryIO, Callable, Iterator, Mapping
+from typing import BinaryIO, Callable, Iterator
 
 from flask import Response, abort, send_file
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -21,8 +22,10 @@ from portal.storage.base import (
     StorageProvider,
     StoredObject,
 )
+from portal.storage.checks import byte_span, check_key, check_metadata, check_sha256
 from portal.storage.disposition import content_disposition, safe_disposition
-from portal.storage.ops import ExactSize, byte_span, check_key, check_metadata, check_sha256, logged
+from portal.storage.oplog import logged
+from portal.storage.streams import ExactSize
 
 # Signed-link tokens use their own salt so no other signed value of the portal can pass for one.
 TOKEN_SALT = "portal.storage.local-file"
@@ -104,16 +107,13 @@ class LocalStorageProvider(StorageProvider):
         self._secret_keys = [k for k in ([secret_key] if isinstance(secret_key, str) else secret_key or []) if k]
         self._link_for_token = link_for_token or (lambda token: f"/files/{token}")
 
-    @classmethod
-    def from_config(cls, config: Mapping, link_for_token: Callable[[str], str] | None = None) -> "LocalStorageProvider":
-        """Build from the LOCAL_* settings and SECRET_KEY (plus Flask's SECRET_KEY_FALLBACKS)."""
-        keys = [*(config.get("SECRET_KEY_FALLBACKS") or []), config.get("SECRET_KEY")]
-        return cls(config["LOCAL_STORAGE_PATH"], secret_key=keys,
-                   url_expires=config.get("LOCAL_URL_EXPIRES", 300), link_for_token=link_for_token)
-
     def path_for(self, key: str) -> Path:
         """Where ``key`` lives; raises StorageMisconfigured for an unsafe key or a missing storage folder."""
         return resolve_key(self._existing_root(), key)
+
+    def local_path(self, key: str) -> Path:
+        """Where ``key`` lives on this disk (path_for: the one guard); the file itself may not exist."""
+        return self.path_for(key)
 
     def _existing_root(self) -> Path:
         # Never create the root on the fly: a missing mount must not silently fill the system disk.
@@ -121,8 +121,7 @@ class LocalStorageProvider(StorageProvider):
             raise StorageMisconfigured(f"local storage folder {self.root} does not exist; run `flask storage init`")
         return self.root
 
-    def save(self, key, stream, *, content_type=None, metadata=None, size_hint=None, expected_sha256=None,
-             size=None):
+    def save(self, key, stream, *, content_type=None, metadata=None, expected_sha256=None, size=None):
         """Write to a temp file beside the target, fsync, then rename over ``key``; nothing partial is left.
 
         Raises StorageIntegrityError when ``expected_sha256`` or ``size`` does not match.
@@ -197,7 +196,8 @@ class LocalStorageProvider(StorageProvider):
             return _FileChunks(handle, offset, length)
 
     def stat(self, key):
-        """Size from the file; type, SHA-256 and metadata from the sidecar. Raises ObjectNotFound."""
+        """Size and modification time from the file; type, SHA-256 and metadata from the sidecar (a
+        folder keeps no checksum of its own: store_sha256 is None). Raises ObjectNotFound."""
         with logged(self.name, "stat", key) as op:
             path = self.path_for(key)
             try:
@@ -210,7 +210,8 @@ class LocalStorageProvider(StorageProvider):
             # A sidecar recorded for other bytes (the file replaced by hand) must not vouch for these.
             sha256 = record.get("sha256") if record.get("size") == info.st_size else None
             op.size = info.st_size
-            return StoredObject(key, info.st_size, sha256, record.get("content_type"), record.get("metadata") or {})
+            return StoredObject(key, info.st_size, sha256, record.get("content_type"), record.get("metadata") or {},
+                                modified=datetime.fromtimestamp(info.st_mtime, timezone.utc))
 
     def delete(self, key):
         """Remove the file and its sidecar; a missing key is fine."""

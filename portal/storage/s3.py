@@ -4,7 +4,6 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -12,47 +11,30 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portal.recent import Recent
-from portal.storage.base import CHUNK_SIZE, StorageError, StorageIntegrityError, StorageProvider, StoredObject
+from portal.storage.base import (
+    SMALL_OBJECT_MAX,
+    StorageError,
+    StorageIntegrityError,
+    StorageProvider,
+    StoredObject,
+    hash_chunks,
+)
+from portal.storage.checks import check_key, check_metadata, check_sha256
 from portal.storage.disposition import content_disposition, safe_disposition
-from portal.storage.ops import ExactSize, check_key, check_metadata, check_sha256, logged
-from portal.storage.s3_direct import put_small
-from portal.storage.s3_errors import translate
-from portal.storage.s3_transfer import SHA256_META, no_continue_for_small_puts, put_streamed, upload, with_expected
+from portal.storage.oplog import logged
+from portal.storage.s3_direct import DirectRequests, put_small
+from portal.storage.s3_errors import TranslatedChunks, endpoint_label, translate
+from portal.storage.s3_transfer import (
+    SHA256_META,
+    answered_sha256,
+    no_continue_for_small_puts,
+    put_streamed,
+    upload,
+    with_expected,
+)
+from portal.storage.streams import ExactSize
 
 MiB = 1024 * 1024
-
-
-def _public_endpoint(url: str | None, region: str) -> str:
-    """The endpoint as it may appear in messages: scheme, host and port only."""
-    if not url:
-        return f"AWS S3 ({region})"
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
-
-
-class _BodyChunks:
-    """Iterator over a GetObject body that closes it when done and reports stream failures as StorageErrors."""
-
-    def __init__(self, provider: "S3StorageProvider", key: str, body: Any) -> None:
-        self._provider, self._key, self._body = provider, key, body
-
-    def __iter__(self) -> "_BodyChunks":
-        return self
-
-    def __next__(self) -> bytes:
-        try:
-            chunk = self._body.read(CHUNK_SIZE)
-        except (BotoCoreError, ClientError, OSError) as exc:
-            self.close()
-            raise self._provider.translate(exc, self._key) from exc
-        if not chunk:
-            self.close()
-            raise StopIteration
-        return chunk
-
-    def close(self) -> None:
-        self._body.close()
 
 
 class S3StorageProvider(StorageProvider):
@@ -88,7 +70,7 @@ class S3StorageProvider(StorageProvider):
     ) -> None:
         self.name, self.bucket, self.region = name, bucket, region
         self.endpoint_url, self.public_endpoint_url = endpoint_url or None, public_endpoint_url or None
-        self.endpoint = _public_endpoint(self.endpoint_url, region)
+        self.endpoint = endpoint_label(self.endpoint_url, region)
         self.presign_expires = self.link_seconds = presign_expires
         # A copy of a multipart object must get a full-object checksum of its own: a composite one
         # copied as-is makes every later validated GET fail (seen with moto). Where the store gets
@@ -127,39 +109,13 @@ class S3StorageProvider(StorageProvider):
         in_flight = upload_buffer // multipart_chunksize - 2
         self.transfer.max_in_memory_upload_chunks = max(1, min(max_concurrency, in_flight))
         self._clients: dict[str, Any] = {}
+        self._direct_requests: DirectRequests | None = None
         # Signing costs more than the rest of a redirect: a link is handed out again while it is at most
         # a fifth of its lifetime old (the download route may keep it a tenth longer), so whoever gets
         # it still has at least 70% of that lifetime left.
         self._links: Recent[str] = Recent()
         self._session: boto3.session.Session | None = None
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_config(cls, config: Mapping, **overrides: Any) -> "S3StorageProvider":
-        """Build from the S3_* settings; the provider is named after STORAGE_TYPE when that is minio."""
-        options: dict[str, Any] = dict(
-            name="minio" if config.get("STORAGE_TYPE") == "minio" else "s3",
-            region=config["S3_REGION"],
-            access_key=config["S3_ACCESS_KEY"],
-            secret_key=config["S3_SECRET_KEY"],
-            endpoint_url=config["S3_ENDPOINT_URL"],
-            public_endpoint_url=config["S3_PUBLIC_ENDPOINT_URL"],
-            presign_expires=config["S3_PRESIGN_EXPIRES"],
-            addressing_style=config["S3_ADDRESSING_STYLE"],
-            checksums=config["S3_CHECKSUMS"],
-            sse=config["S3_SSE"],
-            sse_kms_key_id=config["S3_SSE_KMS_KEY_ID"],
-            multipart_threshold=config["S3_MULTIPART_THRESHOLD_MB"] * MiB,
-            multipart_chunksize=config["S3_MULTIPART_CHUNK_MB"] * MiB,
-            streamed_put_max=config.get("S3_STREAMED_PUT_MAX_MB", 512) * MiB,
-            max_concurrency=config["S3_MAX_CONCURRENCY"],
-            upload_buffer=config.get("S3_UPLOAD_BUFFER_MB", 64) * MiB,
-            connect_timeout=config["S3_CONNECT_TIMEOUT"],
-            read_timeout=config["S3_READ_TIMEOUT"],
-            max_attempts=config["S3_MAX_ATTEMPTS"],
-        )
-        options.update(overrides)
-        return cls(config["S3_BUCKET"], **options)
 
     # -- clients --------------------------------------------------------------------------------
 
@@ -199,10 +155,10 @@ class S3StorageProvider(StorageProvider):
 
     @property
     def client(self) -> Any:
-        """The boto3 S3 client every operation uses (built on first access)."""
+        """The boto3 S3 client every operation uses (built on first access); for S3's own API in tools and tests."""
         return self._client()
 
-    def signing_credentials(self) -> Any:
+    def _signing_credentials(self) -> Any:
         """The credentials the client signs with: the configured keys, else botocore's chain (None if none)."""
         if self._credentials["aws_access_key_id"] and self._credentials["aws_secret_access_key"]:
             from botocore.credentials import Credentials
@@ -211,9 +167,18 @@ class S3StorageProvider(StorageProvider):
         self.client  # noqa: B018 -- builds the session whose chain the client resolved
         return self._session.get_credentials()
 
+    def _direct(self) -> DirectRequests:
+        """Small PUTs and read-back GETs without botocore's per-call pipeline (see s3_direct), made on first use."""
+        requests = self._direct_requests
+        if requests is None:  # two threads may both build one; either serves
+            requests = self._direct_requests = DirectRequests(
+                self.client, bucket=self.bucket, endpoint=self.endpoint, credentials=self._signing_credentials,
+                max_attempts=self.max_attempts, translate=self._translate)
+        return requests
+
     # -- error translation ----------------------------------------------------------------------
 
-    def translate(self, exc: Exception, key: str | None = None) -> StorageError:
+    def _translate(self, exc: Exception, key: str | None = None) -> StorageError:
         """The StorageError for a boto3/botocore failure; its message names no credential or signature."""
         return translate(exc, bucket=self.bucket, endpoint=self.endpoint, key=key)
 
@@ -223,17 +188,18 @@ class S3StorageProvider(StorageProvider):
             try:
                 yield record
             except (BotoCoreError, ClientError) as exc:
-                raise self.translate(exc, key) from exc
+                raise self._translate(exc, key) from exc
 
     def _code(self, exc: ClientError) -> str:
         return str(exc.response.get("Error", {}).get("Code", ""))
 
     # -- the interface --------------------------------------------------------------------------
 
-    def save(self, key, stream, *, content_type=None, metadata=None, size_hint=None, expected_sha256=None,
-             size=None):
-        """Upload, hashing on the way: one streamed PUT for a stream of known ``size`` from the
-        multipart threshold up to S3_STREAMED_PUT_MAX_MB, else through s3_transfer.upload.
+    def save(self, key, stream, *, content_type=None, metadata=None, expected_sha256=None, size=None):
+        """Upload, hashing on the way, the fastest way ``size`` allows: up to SMALL_OBJECT_MAX bytes, read
+        whole and sent in one direct PUT (s3_direct); from the multipart threshold up to
+        S3_STREAMED_PUT_MAX_MB, one streamed PUT; otherwise, and for an unknown size, s3_transfer.upload
+        (one PUT below the threshold, parts above it; an open file is read in place).
 
         The SHA-256 lands in metadata for objects below the multipart threshold (sent with a
         ChecksumSHA256 the store verifies) and for any object whose ``expected_sha256`` is given.
@@ -245,33 +211,29 @@ class S3StorageProvider(StorageProvider):
             extra = {"ContentType": content_type or "application/octet-stream", "Metadata": metadata, **self.sse}
             if size is not None:
                 stream = ExactSize(stream, size)
+            if size is not None and size <= SMALL_OBJECT_MAX:
+                stored = put_small(self._direct(), key, stream.read(), content_type=content_type, metadata=metadata,
+                                   expected=expected, sse=self.sse)
+                record.size = stored.size
+                return stored
             if size is not None and self.transfer.multipart_threshold <= size <= self.streamed_put_max:
                 sent = put_streamed(self._client("stream"), self.bucket, key, stream, size, with_expected(extra, expected))
             else:
-                sent = upload(self.client, self._transfer_for(size_hint or size), self.bucket, key, stream, extra,
-                              expected)
+                sent = upload(self.client, self._transfer_for(size), self.bucket, key, stream, extra, expected)
             record.size = sent.size
             if expected and sent.sha256 != expected:
                 self._discard(key)
                 raise StorageIntegrityError(f"SHA-256 of the {sent.size} bytes received does not match")
             return StoredObject(key, sent.size, sent.sha256, content_type, metadata, sent.store_sha256)
 
-    def put_small(self, key, body, *, content_type=None, metadata=None, expected_sha256=None):
-        """save() for a body of at most s3_direct.SMALL_PUT_MAX bytes already in memory, in one request
-        signed without botocore's per-call pipeline: for bulk copies of small files (the migration)."""
-        with self._op("save", key) as record:
-            stored = put_small(self, key, body, content_type=content_type, metadata=metadata,
-                               expected_sha256=expected_sha256)
-            record.size = stored.size
-            return stored
-
-    def _transfer_for(self, size_hint: int | None) -> TransferConfig:
-        # S3 allows 10,000 parts: grow the part size for a known-huge object rather than fail at the end.
-        if not size_hint or size_hint <= self.transfer.multipart_chunksize * 10_000:
+    def _transfer_for(self, size: int | None) -> TransferConfig:
+        # S3 allows 10,000 parts: grow the part size for a known-huge object rather than fail at the end
+        # (for an open file the transfer manager does so itself, from the file's size).
+        if not size or size <= self.transfer.multipart_chunksize * 10_000:
             return self.transfer
         config = TransferConfig(**{name: getattr(self.transfer, name) for name in (
             "multipart_threshold", "max_concurrency", "use_threads", "preferred_transfer_client")},
-            multipart_chunksize=-(-size_hint // 9_000))
+            multipart_chunksize=-(-size // 9_000))
         config.max_in_memory_upload_chunks = self.transfer.max_in_memory_upload_chunks
         return config
 
@@ -301,20 +263,34 @@ class S3StorageProvider(StorageProvider):
                 record.size = 0
                 return iter(())
             record.size = response["ContentLength"]
-            return _BodyChunks(self, key, response["Body"])
+            return TranslatedChunks(response["Body"], key, self._translate)
 
     def stat(self, key):
-        """HeadObject: size, type, metadata and the recorded SHA-256 (None if none). Raises ObjectNotFound."""
+        """HeadObject with ChecksumMode=ENABLED: size, type, metadata, the recorded SHA-256 (None if none),
+        the time of the write and the store's own full-object SHA-256 (None for none or a composite of
+        parts). Raises ObjectNotFound."""
         with self._op("stat", key) as record:
             check_key(key)
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
+            head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
             record.size = head["ContentLength"]
             return self._stored(key, head)
 
-    def _stored(self, key: str, head: Mapping) -> StoredObject:
+    def _stored(self, key: str, head: Mapping, *, copied: bool = False) -> StoredObject:
         metadata = dict(head.get("Metadata") or {})
         sha256 = metadata.pop(SHA256_META, None)
-        return StoredObject(key, head["ContentLength"], sha256, head.get("ContentType"), metadata)
+        if copied:  # the copy's checksum and age are its own, not those of the source head
+            return StoredObject(key, head["ContentLength"], sha256, head.get("ContentType"), metadata)
+        return StoredObject(key, head["ContentLength"], sha256, head.get("ContentType"), metadata,
+                            answered_sha256(head), head.get("LastModified"))
+
+    def read_back(self, key):
+        """Hash a GET signed without botocore's request pipeline (s3_direct): what a download receives,
+        for a fraction of the client CPU, which counts when thousands of small objects are read back."""
+        with self._op("read_back", key) as record:
+            check_key(key)
+            size, sha256 = hash_chunks(self._direct().chunks(key))
+            record.size = size
+            return size, sha256
 
     def delete(self, key):
         """DeleteObject; a missing key is fine (S3 answers 204 either way)."""
@@ -330,11 +306,11 @@ class S3StorageProvider(StorageProvider):
             try:
                 head = self.client.head_object(Bucket=self.bucket, Key=src_key)
             except ClientError as exc:
-                raise self.translate(exc, src_key) from exc
+                raise self._translate(exc, src_key) from exc
             source = {"Bucket": self.bucket, "Key": src_key}
             self._server_copy(source, dst_key, head["ContentLength"], {"MetadataDirective": "COPY", **self.sse})
             record.size = head["ContentLength"]
-            return self._stored(dst_key, head)
+            return self._stored(dst_key, head, copied=True)
 
     def _server_copy(self, source: dict, dst_key: str, size: int, extra: dict) -> None:
         if size < self.copy_object_limit:

@@ -6,32 +6,40 @@ a migration writing and reading back every file spends most of its client CPU th
 URL is worked out once per store, from one link botocore builds (so virtual-hosted and path-style
 addressing stay botocore's decision), and each request is signed with SigV4 in its headers.
 Failures become the same StorageError family, through the provider's own translation.
+
+Each signed request is first offered to the client's ``before-send`` handlers, as botocore's own
+Endpoint offers every request it sends: botocore documents that a handler of that event may answer
+in place of the network. Without any handler (production) nothing answers and the request goes out
+over urllib3; whatever intercepts the client's requests there (moto's in-process ``mock_aws``, a
+recording or stubbing tool) sees these requests exactly like the SDK's, so the provider never needs
+to know whether it talks to a real endpoint.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import random
 import threading
 import time
-import weakref
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit, urlunsplit
 from xml.etree import ElementTree
 
 from portal.storage.base import (
     CHUNK_SIZE,
+    SMALL_OBJECT_MAX,
     ObjectNotFound,
+    StorageError,
     StorageIntegrityError,
     StorageMisconfigured,
     StorageUnavailable,
     StoredObject,
 )
-from portal.storage.ops import check_key, check_metadata, check_sha256
 from portal.storage.s3_transfer import SHA256_META, answered_sha256
 
-#: the largest body put_small sends; larger ones go through save(), streamed
-SMALL_PUT_MAX = 256 * 1024
+#: the largest body put_small sends; save() streams larger ones
+SMALL_PUT_MAX = SMALL_OBJECT_MAX
 _SSE_HEADERS = {"ServerSideEncryption": "x-amz-server-side-encryption",
                 "SSEKMSKeyId": "x-amz-server-side-encryption-aws-kms-key-id"}
 _PROBE_KEY = "_"
@@ -39,29 +47,33 @@ _PROBE_KEY = "_"
 _RETRYABLE = frozenset({500, 502, 503, 504})
 #: the most of an error answer read to find its code
 _ERROR_BODY_LIMIT = 64 * 1024
+_OPERATIONS = {"GET": "GetObject", "PUT": "PutObject"}
 
 
 class DirectRequests:
-    """GETs and small PUTs of ``provider``'s objects on its own endpoint (S3_ENDPOINT_URL, not the public one)."""
+    """GETs and small PUTs of one bucket's objects on the store's own endpoint (S3_ENDPOINT_URL, not the
+    public one), signed with ``credentials`` for ``client``'s region, ``translate`` turning botocore's
+    errors into the StorageError family. Raises what ``translate`` makes of a client that cannot sign."""
 
-    def __init__(self, provider: Any) -> None:
+    def __init__(self, client: Any, *, bucket: str, endpoint: str, credentials: Callable[[], Any],
+                 max_attempts: int, translate: Callable[..., StorageError]) -> None:
         from botocore.auth import S3SigV4Auth
         from botocore.exceptions import BotoCoreError, ClientError
 
-        self.provider = provider
-        client = provider.client
+        self._translate, self._endpoint, self._max_attempts = translate, endpoint, max_attempts
         try:
-            probe = client.generate_presigned_url("get_object", Params={"Bucket": provider.bucket, "Key": _PROBE_KEY},
+            probe = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": _PROBE_KEY},
                                                   ExpiresIn=60)
         except (BotoCoreError, ClientError) as exc:
-            raise provider.translate(exc) from exc
+            raise translate(exc) from exc
         parts = urlsplit(probe)
         # Everything up to the key: ".../bucket/" (path style) or "https://bucket.host/" (virtual hosts).
         self._base = urlunsplit((parts.scheme, parts.netloc, parts.path[:-len(_PROBE_KEY)], "", ""))
         # The link above needed credentials, so they exist; refreshable ones renew as the client's do.
-        self._auth = S3SigV4Auth(provider.signing_credentials(), "s3", client.meta.region_name)
-        self._timeout = (provider.config.connect_timeout, provider.config.read_timeout)
-        self._where = f"bucket '{provider.bucket}' at {provider.endpoint}"
+        self._auth = S3SigV4Auth(credentials(), "s3", client.meta.region_name)
+        self._events = client.meta.events
+        self._timeout = (client.meta.config.connect_timeout, client.meta.config.read_timeout)
+        self._where = f"bucket '{bucket}' at {endpoint}"
 
     def url(self, key: str) -> str:
         from botocore.utils import percent_encode
@@ -72,17 +84,22 @@ class DirectRequests:
         """One signed request, its answer unread. Raises StorageUnavailable when the store cannot be reached."""
         import urllib3
         from botocore.awsrequest import AWSRequest
+        from botocore.hooks import first_non_none_response
 
         url = self.url(key)
         request = AWSRequest(method=method, url=url, headers=dict(headers), data=body)
         self._auth.add_auth(request)
+        answered = first_non_none_response(
+            self._events.emit(f"before-send.s3.{_OPERATIONS[method]}", request=request.prepare()))
+        if answered is not None:
+            return _Answered(answered)
         connect, read = self._timeout
         try:
             return _pool().request(method, url, body=body, headers=dict(request.headers.items()),
                                    preload_content=False, retries=False,
                                    timeout=urllib3.Timeout(connect=connect, read=read))
         except urllib3.exceptions.HTTPError as exc:
-            raise StorageUnavailable(f"the store at {self.provider.endpoint} cannot be reached "
+            raise StorageUnavailable(f"the store at {self._endpoint} cannot be reached "
                                      f"({type(exc).__name__})") from exc
 
     def chunks(self, key: str) -> Iterator[bytes]:
@@ -113,7 +130,7 @@ class DirectRequests:
         answer's headers. A broken connection or a 5xx is tried again, with botocore's standard backoff,
         up to the provider's S3_MAX_ATTEMPTS. Raises the StorageError family, as the provider translates
         botocore's errors (BadDigest is a StorageIntegrityError, 403 a StorageMisconfigured, ...)."""
-        attempts = max(1, self.provider.max_attempts)
+        attempts = max(1, self._max_attempts)
         attempt = 0
         while True:
             attempt += 1
@@ -129,7 +146,7 @@ class DirectRequests:
                         response.drain_conn()
                         return response.headers
                     if response.status not in _RETRYABLE or last:
-                        raise self.provider.translate(_client_error(response, "PutObject"), key)
+                        raise self._translate(_client_error(response, "PutObject"), key)
                 finally:
                     _release(response, response.status == 200)
             _backoff(attempt)
@@ -142,16 +159,35 @@ def _release(response: Any, complete: bool) -> None:
     response.release_conn()
 
 
-def put_small(provider: Any, key: str, body: bytes, *, content_type: str | None = None,
-              metadata: Mapping[str, str] | None = None, expected_sha256: str | None = None) -> StoredObject:
-    """What provider.save() makes of ``body`` (at most SMALL_PUT_MAX bytes, in memory), in one direct PUT:
-    the SHA-256 sent as the ChecksumSHA256 the store verifies and kept in metadata, SSE as configured.
+class _Answered:
+    """An answer a before-send handler gave in place of the network (botocore's AWSResponse, its body
+    already in memory), read the way urllib3's answers are."""
 
-    Raises StorageIntegrityError when ``expected_sha256`` does not match (nothing is sent), ValueError
-    for a bad key, metadata or a body over the limit, and the StorageError family for the store's refusals.
+    def __init__(self, response: Any) -> None:
+        self.status, self.headers = response.status_code, response.headers
+        self._body = io.BytesIO(response.content)
+
+    def stream(self, amount: int) -> Iterator[bytes]:
+        return iter(lambda: self._body.read(amount), b"")
+
+    def read(self, amount: int | None = None, decode_content: bool = True) -> bytes:
+        return self._body.read(amount)
+
+    def drain_conn(self) -> None:
+        """Nothing to drain: no connection was used."""
+
+    close = release_conn = drain_conn
+
+
+def put_small(requests: DirectRequests, key: str, body: bytes, *, content_type: str | None = None,
+              metadata: Mapping[str, str], expected: str | None = None, sse: Mapping[str, str]) -> StoredObject:
+    """What the provider's save() makes of ``body`` (at most SMALL_PUT_MAX bytes, in memory), in one direct
+    PUT: the SHA-256 sent as the ChecksumSHA256 the store verifies and kept in metadata, ``sse`` headers.
+    ``key``, ``metadata`` and ``expected`` (hex SHA-256) are already checked by save().
+
+    Raises StorageIntegrityError when ``expected`` does not match (nothing is sent), ValueError for a
+    body over the limit, and the StorageError family for the store's refusals.
     """
-    check_key(key)
-    metadata, expected = check_metadata(metadata), check_sha256(expected_sha256)
     if len(body) > SMALL_PUT_MAX:
         raise ValueError(f"put_small takes at most {SMALL_PUT_MAX} bytes; save() streams larger objects")
     digest = hashlib.sha256(body)
@@ -161,8 +197,8 @@ def put_small(provider: Any, key: str, body: bytes, *, content_type: str | None 
     headers = {"Content-Type": content_type or "application/octet-stream",
                "x-amz-checksum-sha256": base64.b64encode(digest.digest()).decode("ascii")}
     headers.update((f"x-amz-meta-{name}", value) for name, value in {**metadata, SHA256_META: sha256}.items())
-    headers.update((_SSE_HEADERS[name], value) for name, value in provider.sse.items() if value)
-    answer = direct(provider).put(key, body, headers)
+    headers.update((_SSE_HEADERS[name], value) for name, value in sse.items() if value)
+    answer = requests.put(key, body, headers)
     store_sha256 = answered_sha256({"ChecksumSHA256": answer.get("x-amz-checksum-sha256"),
                                     "ChecksumType": answer.get("x-amz-checksum-type")})
     return StoredObject(key, len(body), sha256, content_type, metadata, store_sha256)
@@ -192,18 +228,8 @@ def _client_error(response: Any, operation: str):
                         "ResponseMetadata": {"HTTPStatusCode": response.status}}, operation)
 
 
-_DIRECT: "weakref.WeakKeyDictionary[Any, DirectRequests]" = weakref.WeakKeyDictionary()
-_LOCK, _POOL_LOCK = threading.Lock(), threading.Lock()
+_POOL_LOCK = threading.Lock()
 _POOL = None
-
-
-def direct(provider: Any) -> DirectRequests:
-    """The provider's DirectRequests, made on first use."""
-    with _LOCK:
-        requests = _DIRECT.get(provider)
-        if requests is None:
-            requests = _DIRECT[provider] = DirectRequests(provider)
-        return requests
 
 
 def _pool():

@@ -1,7 +1,11 @@
-"""What a boto3/botocore failure means for the portal: the StorageError family, with safe messages."""
+"""What a boto3/botocore failure means for the portal: the StorageError family, with safe messages, and bodies that fail that way."""
 from __future__ import annotations
 
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     ConnectionError as BotoConnectionError,
     FlexibleChecksumError,
@@ -11,6 +15,7 @@ from botocore.exceptions import (
 )
 
 from portal.storage.base import (
+    CHUNK_SIZE,
     ObjectNotFound,
     StorageError,
     StorageIntegrityError,
@@ -64,3 +69,37 @@ def translate(exc: Exception, *, bucket: str, endpoint: str, key: str | None = N
         return StorageUnavailable(f"the store at {endpoint} cannot be reached ({what}); "
                                   "check that it is running and S3_ENDPOINT_URL")
     return StorageError(f"{where} failed ({type(exc).__name__})")
+
+
+def endpoint_label(url: str | None, region: str) -> str:
+    """The endpoint as it may appear in messages: scheme, host and port only."""
+    if not url:
+        return f"AWS S3 ({region})"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
+
+
+class TranslatedChunks:
+    """Iterator over a GetObject body that closes it when done and reports stream failures through
+    ``translate`` (the provider's translation: a StorageError naming ``key``)."""
+
+    def __init__(self, body: Any, key: str, translate: Callable[[Exception, str], StorageError]) -> None:
+        self._body, self._key, self._translate = body, key, translate
+
+    def __iter__(self) -> "TranslatedChunks":
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            chunk = self._body.read(CHUNK_SIZE)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            self.close()
+            raise self._translate(exc, self._key) from exc
+        if not chunk:
+            self.close()
+            raise StopIteration
+        return chunk
+
+    def close(self) -> None:
+        self._body.close()

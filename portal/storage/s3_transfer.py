@@ -17,7 +17,7 @@ from botocore.utils import determine_content_length
 from s3transfer.utils import OSUtils
 
 from portal.storage.base import CHUNK_SIZE, StorageIntegrityError
-from portal.storage.ops import HashingReader, open_regular_file
+from portal.storage.streams import HashingReader, open_regular_file
 
 #: user-metadata name that carries the object's SHA-256 (hex); stat() reads it back
 SHA256_META = "portal-sha256"

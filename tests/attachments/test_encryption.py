@@ -7,12 +7,13 @@ import stat
 
 import pytest
 
-from portal.documents.service import ENVELOPE_METADATA
 from portal.extensions import storage
 from portal.models import Attachment
 from portal.storage.crypto import ciphertext_size
+from portal.storage.encryption import ENVELOPE_METADATA
 from portal.storage.keys import Envelope, write_keypair
 from tests.attachments.conftest import PDF, downloaded, rows, upload
+from tests.support.settings import restart_with
 
 PAYLOAD = os.urandom(200_000)  # several 64 KiB segments
 
@@ -54,6 +55,23 @@ def test_stored_bytes_are_ciphertext_and_the_download_is_the_original(staff_clie
     response.close()
 
 
+def test_uploads_and_downloads_read_no_key_file_after_start_up(app, staff_client, document, monkeypatch):
+    from portal.storage import StorageEncryption, keys
+
+    reads = []
+    read_blocks = keys._read_blocks  # every key file is read through it, public or private
+    monkeypatch.setattr(keys, "_read_blocks", lambda path: reads.append(path) or read_blocks(path))
+    upload(staff_client, document.id, ("secret.bin", PAYLOAD), ("second.bin", PAYLOAD[:1000]))
+    for row in rows()[0]:
+        assert downloaded(staff_client, row.id) == PAYLOAD[:row.size]
+        with staff_client.get(f"/attachments/{row.id}/download", headers={"Range": "bytes=10-20"}) as part:
+            assert part.get_data() == PAYLOAD[10:21]
+    assert reads == []
+    StorageEncryption.from_config(app.config)  # what start-up does: the counter sees it
+    assert sorted(reads) == sorted([app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"],
+                                    *app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"]])
+
+
 @pytest.mark.parametrize("first, last", [(0, 0), (65535, 65536), (70000, 199_999), (131072, 131072)])
 def test_ranges_decrypt_only_what_is_asked(staff_client, document, first, last):
     upload(staff_client, document.id, ("secret.bin", PAYLOAD))
@@ -64,9 +82,9 @@ def test_ranges_decrypt_only_what_is_asked(staff_client, document, first, last):
 
 
 def test_files_stored_before_encryption_keep_working(app, staff_client, document):
-    app.config["STORAGE_ENCRYPTION"] = "off"
+    restart_with(app, STORAGE_ENCRYPTION="off")
     upload(staff_client, document.id, ("plain.pdf", PDF))
-    app.config["STORAGE_ENCRYPTION"] = "hybrid"
+    restart_with(app, STORAGE_ENCRYPTION="hybrid")
     upload(staff_client, document.id, ("secret.bin", PAYLOAD))
     by_name = {row.filename: row for row in rows()[0]}
     assert by_name["plain.pdf"].encryption is None and by_name["secret.bin"].encryption
@@ -75,7 +93,7 @@ def test_files_stored_before_encryption_keep_working(app, staff_client, document
 
 
 def test_a_host_with_only_the_public_key_uploads_but_cannot_read(app, staff_client, document, keys):
-    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = []
+    restart_with(app, STORAGE_ENCRYPTION_PRIVATE_KEYS=[])
     assert upload(staff_client, document.id, ("secret.bin", PAYLOAD), json=True).status_code == 201
     (row,), _ = rows()
     response = staff_client.get(f"/attachments/{row.id}/download")
@@ -86,7 +104,7 @@ def test_a_host_with_only_the_public_key_uploads_but_cannot_read(app, staff_clie
 def test_a_tampered_object_never_yields_wrong_bytes(app, staff_client, document, caplog):
     upload(staff_client, document.id, ("secret.bin", PAYLOAD))
     (row,), _ = rows()
-    path = storage.default.path_for(row.storage_path)
+    path = storage.default.local_path(row.storage_path)
     data = bytearray(path.read_bytes())
     data[150_000] ^= 0x01
     path.write_bytes(bytes(data))
@@ -100,7 +118,7 @@ def test_a_tampered_object_never_yields_wrong_bytes(app, staff_client, document,
 def test_a_tampered_header_gets_an_error_page(staff_client, document):
     upload(staff_client, document.id, ("secret.bin", PAYLOAD))
     (row,), _ = rows()
-    path = storage.default.path_for(row.storage_path)
+    path = storage.default.local_path(row.storage_path)
     data = bytearray(path.read_bytes())
     data[10] ^= 0x01
     path.write_bytes(bytes(data))
@@ -124,8 +142,8 @@ def test_rotate_key_rewraps_without_touching_content(app, staff_client, document
     upload(staff_client, document.id, ("a.bin", PAYLOAD), ("b.pdf", PDF))
     before = {row.id: raw_object(row) for row in rows()[0]}
     new_id, new_public, new_private = keypair(tmp_path / "keys2", pq=True)
-    app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
-    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [old_private, new_private]
+    restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public,
+                 STORAGE_ENCRYPTION_PRIVATE_KEYS=[old_private, new_private])
     result = runner.invoke(args=["storage", "rotate-key"])
     assert result.exit_code == 0, result.output
     assert f"2 encrypted files to re-wrap to {new_id}." in result.output and "Re-wrapped 2; 0 failed." in result.output
@@ -133,7 +151,7 @@ def test_rotate_key_rewraps_without_touching_content(app, staff_client, document
         assert Envelope.from_text(row.encryption).key_id == new_id
         assert raw_object(row) == before[row.id]
         assert storage.default.stat(row.storage_path).metadata[ENVELOPE_METADATA] == row.encryption
-    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [new_private]  # the old key can now be retired
+    restart_with(app, STORAGE_ENCRYPTION_PRIVATE_KEYS=[new_private])  # the old key can now be retired
     assert {downloaded(staff_client, row.id) for row in rows()[0]} == {PAYLOAD, PDF}
     again = runner.invoke(args=["storage", "rotate-key"])
     assert "0 encrypted files to re-wrap" in again.output
@@ -142,8 +160,7 @@ def test_rotate_key_rewraps_without_touching_content(app, staff_client, document
 def test_rotate_key_without_the_old_private_key_reports_each_file(app, staff_client, document, runner, tmp_path):
     upload(staff_client, document.id, ("a.bin", PAYLOAD))
     _, new_public, new_private = keypair(tmp_path / "keys2")
-    app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
-    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [new_private]
+    restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public, STORAGE_ENCRYPTION_PRIVATE_KEYS=[new_private])
     result = runner.invoke(args=["storage", "rotate-key"])
     assert result.exit_code == 1
     assert "no private key for key id" in result.output and "Re-wrapped 0; 1 failed." in result.output
@@ -177,13 +194,13 @@ class TestOnS3:
         assert len(stored) == ciphertext_size(len(payload)) and payload[:1000] not in stored
         assert downloaded(staff_client, row.id) == payload
         _, new_public, new_private = keypair(tmp_path / "keys2")
-        app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
-        app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [*app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"], new_private]
+        restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public,
+                     STORAGE_ENCRYPTION_PRIVATE_KEYS=[*app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"], new_private])
         assert runner.invoke(args=["storage", "rotate-key"]).exit_code == 0
         (row,), _ = rows()
         assert storage.default.stat(row.storage_path).metadata[ENVELOPE_METADATA] == row.encryption
         assert raw_object(row) == stored
-        app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [new_private]
+        restart_with(app, STORAGE_ENCRYPTION_PRIVATE_KEYS=[new_private])
         with staff_client.get(f"/attachments/{row.id}/download", headers={"Range": "bytes=5242870-5242889"}) as part:
             assert part.get_data() == payload[5242870:5242890]
 
@@ -206,14 +223,14 @@ def test_rotation_survives_deletes_and_reports_files_added_meanwhile(app, staff_
             staff_client.post(f"/attachments/{second}/delete")  # deleted before its turn
         if isinstance(row, AttachmentStaging):
             # An attachment under the old key arrives after the attachments pass has ended.
-            app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = old_public
+            restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=old_public)
             upload(staff_client, document.id, ("late.bin", PAYLOAD))
-            app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
+            restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public)
         return real_rotate_row(self, row, report)
 
     monkeypatch.setattr(rotation.KeyRotationService, "_rotate_row", meanwhile)
-    app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"] = new_public
-    app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"] = [old_private, new_private]
+    restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public,
+                 STORAGE_ENCRYPTION_PRIVATE_KEYS=[old_private, new_private])
     result = runner.invoke(args=["storage", "rotate-key"])
     assert result.exit_code == 1, result.output
     assert "Re-wrapped 3; 0 failed." in result.output and "1 file(s) are still under an older key" in result.output

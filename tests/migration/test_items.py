@@ -12,13 +12,12 @@ import pytest
 from portal.extensions import db
 from portal.migration import DocumentMigrationService, MigrationOptions
 from portal.migration.items import _small_file, migrated_key
-from portal.migration.verify import read_back
 from portal.models import Attachment
-from portal.storage.base import ObjectNotFound, StorageMisconfigured, StorageUnavailable
-from portal.storage.s3 import S3StorageProvider
-from portal.storage.s3_direct import SMALL_PUT_MAX
+from portal.storage import ObjectStorageFactory
+from portal.storage.base import SMALL_OBJECT_MAX, ObjectNotFound, StorageMisconfigured, StorageUnavailable
 from tests.migration.conftest import object_keys
 from tests.migration.factory import payload
+from tests.support.settings import restart_with
 
 
 def sha(data: bytes) -> str:
@@ -52,7 +51,7 @@ def requests_made(provider, operation: str) -> list:
 
 def test_small_files_go_in_one_direct_put_and_larger_ones_through_the_sdk(files, store):
     puts = requests_made(store, "PutObject")
-    small, large = payload(SMALL_PUT_MAX), payload(SMALL_PUT_MAX + 1)
+    small, large = payload(SMALL_OBJECT_MAX), payload(SMALL_OBJECT_MAX + 1)
     rows = [files.legacy(small), files.legacy(large)]
     results = [DocumentMigrationService().migrate_attachment(row) for row in rows]
     assert [(result.status, result.checked_by) for result in results] == [("done", "checksum")] * 2
@@ -63,11 +62,11 @@ def test_small_files_go_in_one_direct_put_and_larger_ones_through_the_sdk(files,
 
 def test_only_a_small_regular_file_is_read_whole(tmp_path):
     path = tmp_path / "source"
-    path.write_bytes(b"x" * (SMALL_PUT_MAX + 1))
+    path.write_bytes(b"x" * (SMALL_OBJECT_MAX + 1))
     with open(path, "rb") as stream:
         assert _small_file(stream) is None and stream.tell() == 0
         stream.seek(1)
-        assert _small_file(stream) == b"x" * SMALL_PUT_MAX  # what is left of it is small
+        assert _small_file(stream) == b"x" * SMALL_OBJECT_MAX  # what is left of it is small
     assert _small_file(io.BytesIO(b"not a file")) is None
 
 
@@ -75,13 +74,13 @@ def test_a_file_that_grew_after_its_size_was_read_is_streamed_after_all(tmp_path
     from portal.migration import items
 
     path = tmp_path / "source"
-    path.write_bytes(b"x" * (SMALL_PUT_MAX + 1))
+    path.write_bytes(b"x" * (SMALL_OBJECT_MAX + 1))
     real = items.open_regular_file
 
     def as_it_was(stream):  # the size seen just before the last byte was written
         fd, position, info = real(stream)
         fields = list(info)
-        fields[6] = SMALL_PUT_MAX  # st_size
+        fields[6] = SMALL_OBJECT_MAX  # st_size
         return fd, position, os.stat_result(fields)
 
     monkeypatch.setattr(items, "open_regular_file", as_it_was)
@@ -94,8 +93,8 @@ def test_a_small_legacy_file_is_read_once_and_a_large_one_hashed_before_it_goes_
 
     hashed = []
     real = items._hash
-    monkeypatch.setattr(items, "_hash", lambda chunks: hashed.append(1) or real(chunks))
-    small, large = payload(1000), payload(SMALL_PUT_MAX + 1)
+    monkeypatch.setattr(items, "_hash", lambda *source: hashed.append(1) or real(*source))
+    small, large = payload(1000), payload(SMALL_OBJECT_MAX + 1)
     rows = [files.legacy(small), files.legacy(large)]  # no sha256 recorded: the key needs one first
     results = [DocumentMigrationService().migrate_attachment(row) for row in rows]
     assert [result.key for result in results] == [migrated_key("attachment", row.id, sha(data))
@@ -276,14 +275,15 @@ def test_deleted_row_is_skipped(files, store):
 
 
 def test_with_encryption_on_plaintext_is_encrypted_as_it_copies(app, files, store, tmp_path):
-    from portal.documents.service import DocumentStorageService, ENVELOPE_METADATA
+    from portal.documents.service import DocumentStorageService
     from portal.storage.crypto import ciphertext_size
+    from portal.storage.encryption import ENVELOPE_METADATA
     from portal.storage.keys import Envelope, write_keypair
 
     key_id = write_keypair(tmp_path / "keys")
-    app.config.update(STORAGE_ENCRYPTION="hybrid",
-                      STORAGE_ENCRYPTION_PUBLIC_KEY=str(tmp_path / "keys" / f"{key_id}.pub.pem"),
-                      STORAGE_ENCRYPTION_PRIVATE_KEYS=[str(tmp_path / "keys" / f"{key_id}.key.pem")])
+    restart_with(app, STORAGE_ENCRYPTION="hybrid",
+                 STORAGE_ENCRYPTION_PUBLIC_KEY=str(tmp_path / "keys" / f"{key_id}.pub.pem"),
+                 STORAGE_ENCRYPTION_PRIVATE_KEYS=[str(tmp_path / "keys" / f"{key_id}.key.pem")])
     data = payload(150_000)
     row = files.legacy(data)
     result = DocumentMigrationService().migrate_attachment(row)
@@ -303,12 +303,12 @@ def test_with_encryption_on_plaintext_is_encrypted_as_it_copies(app, files, stor
 def test_reading_back_hashes_what_a_download_gets(store):
     data = payload(3 * 1024 * 1024 + 5)  # more than one chunk
     store.save("attachments/read-back", io.BytesIO(data))
-    assert read_back(store, "attachments/read-back") == (len(data), sha(data))
+    assert store.read_back("attachments/read-back") == (len(data), sha(data))
 
 
 def test_reading_back_a_missing_object_says_so(store):
     with pytest.raises(ObjectNotFound):
-        read_back(store, "attachments/never-written")
+        store.read_back("attachments/never-written")
 
 
 def test_reading_back_from_a_store_that_refuses_says_what_to_check(store, monkeypatch):
@@ -320,14 +320,25 @@ def test_reading_back_from_a_store_that_refuses_says_what_to_check(store, monkey
 
     monkeypatch.setattr(S3Backend, "get_object", refuse)
     with pytest.raises(StorageMisconfigured, match="refused \\(403\\); check the credentials"):
-        read_back(store, "attachments/anything")
+        store.read_back("attachments/anything")
 
 
 def test_reading_back_from_a_store_that_is_down_says_so(app, store):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    down = S3StorageProvider(store.bucket, endpoint_url=f"http://127.0.0.1:{port}", access_key="a", secret_key="b",
-                             addressing_style="path", connect_timeout=1)
+    down = ObjectStorageFactory({**app.config, "S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                                 "S3_CONNECT_TIMEOUT": 1}).object_store()
     with pytest.raises(StorageUnavailable, match="cannot be reached"):
-        read_back(down, "attachments/anything")
+        down.read_back("attachments/anything")
+
+
+def test_a_source_in_a_store_without_local_files_is_kept_not_quarantined(files, store):
+    data = payload(100)
+    row = files.legacy(data)
+    service = DocumentMigrationService()
+    assert service.migrate_attachment(row).status == "done"
+    moved = snapshot_of(db.session.get(Attachment, row.id))  # now an s3 row: nothing on this disk to move
+    assert service.migrator(MigrationOptions())._quarantine(moved) == \
+        "kept: the s3 store keeps no file on this host to quarantine"
+    assert stored_bytes(store, moved.storage_path) == data

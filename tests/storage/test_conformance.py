@@ -275,3 +275,27 @@ def test_inline_disposition_for_safe_types(harness):
     url = harness.provider.url("attachments/scan.pdf", filename="scan.pdf", content_type="application/pdf",
                                disposition="inline")
     assert harness.fetch(url, {})[1]["Content-Disposition"] == 'inline; filename="scan.pdf"'
+
+
+def test_stat_tells_the_write_time_and_local_path_where_a_file_lies(harness):
+    provider = harness.provider
+    data = payload(100)
+    provider.save("attachments/dated.bin", io.BytesIO(data))
+    found = provider.stat("attachments/dated.bin")
+    assert found.modified is not None and found.modified.utcoffset() is not None
+    path = provider.local_path("attachments/dated.bin")
+    if harness.kind == "local":
+        assert path.read_bytes() == data
+        # the sidecar's SHA-256 is the portal's own note, not a checksum the folder keeps
+        assert (found.sha256, found.store_sha256) == (hashlib.sha256(data).hexdigest(), None)
+    else:
+        assert path is None
+
+
+@pytest.mark.parametrize("size", [0, 10, THRESHOLD + 1], ids=["empty", "small", "streamed"])
+def test_read_back_hashes_what_a_read_returns(provider, size):
+    data = payload(size)
+    provider.save("attachments/read-back.bin", io.BytesIO(data), size=size)
+    assert provider.read_back("attachments/read-back.bin") == (size, hashlib.sha256(data).hexdigest())
+    with pytest.raises(ObjectNotFound):
+        provider.read_back("attachments/never-written")

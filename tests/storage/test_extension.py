@@ -149,3 +149,27 @@ def test_one_log_line_per_operation_without_secrets(tmp_path, caplog, storage_ty
     assert signed_part not in everything and "Signature" not in everything
     assert records[0].storage == {"op": "save", "provider": storage_type, "key": "attachments/a", "size": 5,
                                   "ms": records[0].storage["ms"], "outcome": "ok"}
+
+
+def test_the_factory_builds_every_configured_store_by_the_names_rows_carry(tmp_path):
+    from portal.storage import ObjectStorageFactory
+
+    local_only = load_settings({}, str(tmp_path / "one"), {"SECRET_KEY": "x"})
+    assert list(ObjectStorageFactory(local_only).providers()) == ["local"]
+    both = load_settings({}, str(tmp_path / "two"), {"SECRET_KEY": "x", **s3_settings(
+        "portal-files", STORAGE_TYPE="minio", S3_ENDPOINT_URL="http://127.0.0.1:9000")})
+    providers = ObjectStorageFactory(both).providers()
+    assert list(providers) == ["local", "s3", "minio"]
+    assert providers["s3"] is providers["minio"] and providers["minio"].name == "minio"
+    assert providers["local"].root == (tmp_path / "two" / "storage").resolve()
+
+
+def test_the_size_guard_is_exported_from_the_package():
+    from portal.storage import ExactSize
+    from portal.storage.base import StorageIntegrityError
+
+    assert ExactSize(io.BytesIO(b"abc"), 3).read() == b"abc"
+    with pytest.raises(StorageIntegrityError, match="more than the 2 bytes promised"):
+        ExactSize(io.BytesIO(b"abc"), 2).read()
+    with pytest.raises(StorageIntegrityError, match="4 were promised"):
+        ExactSize(io.BytesIO(b"abc"), 4).read()

@@ -12,6 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
 from moto import mock_aws
 
+from portal.storage import ObjectStorageFactory
 from portal.storage.base import (
     ObjectNotFound,
     StorageError,
@@ -143,7 +144,7 @@ def test_client_config_follows_the_settings(tmp_path, storage_type, endpoint, st
 
 def test_each_client_option_can_be_overridden(tmp_path):
     app = make_storage_app(tmp_path, **s3_settings(unique_bucket()))
-    provider = S3StorageProvider.from_config(app.config, client_config=Config(read_timeout=7, tcp_keepalive=True))
+    provider = ObjectStorageFactory(app.config).object_store(client_config=Config(read_timeout=7, tcp_keepalive=True))
     assert (provider.client.meta.config.read_timeout, provider.client.meta.config.tcp_keepalive) == (7, True)
     assert provider.client.meta.config.connect_timeout == 5
 
@@ -246,7 +247,7 @@ TRANSLATIONS = {
 @pytest.mark.parametrize("error, key, expected", TRANSLATIONS.values(), ids=TRANSLATIONS.keys())
 def test_errors_are_translated_without_secrets(tmp_path, error, key, expected):
     provider = s3_provider(tmp_path, S3_ENDPOINT_URL="http://user:pass@127.0.0.1:9000/")
-    translated = provider.translate(error, key)
+    translated = provider._translate(error, key)
     assert type(translated) is expected
     assert_safe(str(translated))
     assert "user" not in str(translated) and "pass" not in str(translated)
@@ -261,6 +262,23 @@ def mocked(tmp_path):
         provider = s3_provider(tmp_path)
         provider.ensure_ready()
         yield provider
+
+
+def test_under_mock_aws_a_small_save_of_known_size_is_answered_through_before_send(mocked):
+    """The direct PUT and GET are offered to the client's before-send handlers (moto's among them), never
+    botocore's PutObject, and a handler's error answer is translated like the network's."""
+    data = b"answered in process" * 50
+    calls, sent = [], []
+    mocked.client.meta.events.register("before-call.s3.PutObject", lambda **kwargs: calls.append(kwargs))
+    mocked.client.meta.events.register_first("before-send.s3", lambda request, **kwargs: sent.append(
+        (request.method, request.url.rsplit("/", 1)[1])))
+    stored = mocked.save("attachments/direct", io.BytesIO(data), size=len(data))
+    assert (stored.size, stored.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert mocked.read_back("attachments/direct") == (len(data), hashlib.sha256(data).hexdigest())
+    assert calls == [] and sent == [("PUT", "direct"), ("GET", "direct")]
+    assert b"".join(mocked.open("attachments/direct")) == data
+    with pytest.raises(ObjectNotFound):
+        mocked.read_back("attachments/missing")
 
 
 @pytest.fixture

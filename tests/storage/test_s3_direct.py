@@ -1,8 +1,7 @@
-"""Requests signed without botocore's request pipeline (the migration's small PUTs and read-back): URLs,
+"""Requests signed without botocore's request pipeline (save()'s small PUTs and read-back): URLs,
 signatures, credentials, what a small PUT leaves in the store, retries and refusals."""
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -15,9 +14,16 @@ import requests
 
 from portal.storage import s3_direct
 from portal.storage.base import StorageIntegrityError, StorageMisconfigured, StorageUnavailable
-from portal.storage.s3_direct import SMALL_PUT_MAX, DirectRequests, direct
+from portal.storage.s3_direct import SMALL_PUT_MAX
 from tests.migration.moto_fidelity import BadDigest, s3_like_checksums
-from tests.storage.conftest import _empty_bucket, closed_port, make_storage_app, s3_settings, unique_bucket
+from tests.storage.conftest import (
+    THRESHOLD,
+    _empty_bucket,
+    closed_port,
+    make_storage_app,
+    s3_settings,
+    unique_bucket,
+)
 
 KEYS = ("attachments/plain.bin", "attachments/with space & plus+sign.pdf", "attachments/ünïcödé/名前.txt",
         "attachments/percent%20not-decoded?query#fragment", "attachments/tilde~/x", "a=b;c,d$e@f")
@@ -36,7 +42,12 @@ def http_store(tmp_path, moto_endpoint):
 
 
 def read(provider, key: str) -> bytes:
-    return b"".join(direct(provider).chunks(key))
+    return b"".join(provider._direct().chunks(key))
+
+
+def put_small(provider, key: str, body: bytes, **options):
+    """save() of a body small enough for one direct PUT (its size known)."""
+    return provider.save(key, io.BytesIO(body), size=len(body), **options)
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -53,7 +64,7 @@ def test_object_urls_are_the_ones_botocore_builds(tmp_path, style, endpoint):
                                                    S3_ADDRESSING_STYLE=style, S3_REGION="eu-west-2"))
     with app.app_context():
         provider = app.extensions["storage"].providers["s3"]
-        reader = DirectRequests(provider)
+        reader = provider._direct()
         for key in KEYS:
             link = provider.client.generate_presigned_url("get_object", Params={"Bucket": "portal-files", "Key": key})
             parts = urlsplit(link)
@@ -128,8 +139,8 @@ def test_a_small_put_leaves_what_save_leaves(http_store):
     with s3_like_checksums():
         http_store.save("attachments/saved", io.BytesIO(data), content_type="application/pdf",
                         metadata={"portal-envelope": "none"})
-        stored = http_store.put_small("attachments/direct", data, content_type="application/pdf",
-                                      metadata={"portal-envelope": "none"}, expected_sha256=sha256)
+        stored = put_small(http_store, "attachments/direct", data, content_type="application/pdf",
+                           metadata={"portal-envelope": "none"}, expected_sha256=sha256)
     assert (stored.size, stored.sha256, stored.store_sha256) == (len(data), sha256, sha256)
     saved, direct_head = head(http_store, "attachments/saved"), head(http_store, "attachments/direct")
     for field in ("ContentLength", "ContentType", "Metadata", "ChecksumSHA256"):
@@ -139,31 +150,61 @@ def test_a_small_put_leaves_what_save_leaves(http_store):
     assert http_store.stat("attachments/direct").sha256 == sha256
 
 
+def test_stat_reports_the_stores_own_checksum_and_none_for_a_multipart_object(http_store):
+    small, large = b"checked by the store" * 100, b"L" * (THRESHOLD + 1)
+    with s3_like_checksums():
+        http_store.save("attachments/sdk", io.BytesIO(small))
+        put_small(http_store, "attachments/direct", small)
+        http_store.save("attachments/parts", io.BytesIO(large))
+    sha256 = hashlib.sha256(small).hexdigest()
+    assert http_store.stat("attachments/sdk").store_sha256 == sha256
+    assert http_store.stat("attachments/direct").store_sha256 == sha256
+    parts = http_store.stat("attachments/parts")
+    assert (parts.size, parts.store_sha256) == (len(large), None)  # a checksum of part checksums, if any
+
+
 def test_a_small_put_carries_the_configured_server_side_encryption(tmp_path, moto_endpoint):
     app = make_storage_app(tmp_path, **s3_settings(unique_bucket(), S3_ENDPOINT_URL=moto_endpoint, S3_SSE="aes256"))
     with app.app_context():
         provider = app.extensions["storage"].providers["s3"]
         provider.ensure_ready()
-        provider.put_small("attachments/sealed", b"sealed at rest")
+        put_small(provider, "attachments/sealed", b"sealed at rest")
         assert head(provider, "attachments/sealed")["ServerSideEncryption"] == "AES256"
         _empty_bucket(provider)
 
 
 def test_bytes_other_than_expected_are_not_sent(http_store):
     with pytest.raises(StorageIntegrityError, match="does not match"):
-        http_store.put_small("attachments/wrong", b"these bytes", expected_sha256=hashlib.sha256(b"others").hexdigest())
+        put_small(http_store, "attachments/wrong", b"these bytes", expected_sha256=hashlib.sha256(b"others").hexdigest())
     assert list(http_store.list("attachments/")) == []
 
 
 @pytest.mark.parametrize("body, metadata, message", [
-    (b"x" * (SMALL_PUT_MAX + 1), None, "at most"),
     (b"x", {"Bad Name": "v"}, "metadata name"),
     (b"x", {"name": "caf\u00e9"}, "printable ASCII"),
 ])
 def test_bad_small_puts_are_refused_before_any_request(http_store, body, metadata, message):
     with pytest.raises(ValueError, match=message):
-        http_store.put_small("attachments/refused", body, metadata=metadata)
+        put_small(http_store, "attachments/refused", body, metadata=metadata)
     assert list(http_store.list("attachments/")) == []
+
+
+def test_a_body_over_the_direct_limit_is_refused_before_any_request(http_store):
+    with pytest.raises(ValueError, match="at most"):
+        s3_direct.put_small(http_store._direct(), "attachments/refused", b"x" * (SMALL_PUT_MAX + 1), metadata={},
+                            sse={})
+    assert list(http_store.list("attachments/")) == []
+
+
+def test_save_sends_a_body_of_known_small_size_directly_and_a_larger_one_through_the_sdk(http_store):
+    puts = []
+    http_store.client.meta.events.register("before-call.s3.PutObject", lambda **kwargs: puts.append(kwargs))
+    put_small(http_store, "attachments/direct", b"d" * SMALL_PUT_MAX)
+    put_small(http_store, "attachments/sdk", b"s" * (SMALL_PUT_MAX + 1))
+    http_store.save("attachments/unsized", io.BytesIO(b"u" * 10))  # no size: the SDK's one PUT
+    assert [call["params"]["url_path"].rsplit("/", 1)[1] for call in puts] == ["sdk", "unsized"]
+    assert [read(http_store, key) for key in ("attachments/direct", "attachments/sdk", "attachments/unsized")] == [
+        b"d" * SMALL_PUT_MAX, b"s" * (SMALL_PUT_MAX + 1), b"u" * 10]
 
 
 def test_a_store_that_checks_signatures_takes_our_put_and_refuses_a_wrong_secret(tmp_path, http_store, moto_endpoint):
@@ -173,9 +214,9 @@ def test_a_store_that_checks_signatures_takes_our_put_and_refuses_a_wrong_secret
                                                            S3_ACCESS_KEY=key_id, S3_SECRET_KEY=secret_key))
             return app.extensions["storage"].providers["s3"]
 
-        provider(secret).put_small("attachments/signed", b"signed and checked")
+        put_small(provider(secret), "attachments/signed", b"signed and checked")
         with pytest.raises(StorageMisconfigured, match="was refused") as refused:
-            provider(secret + "x").put_small("attachments/forged", b"forged")
+            put_small(provider(secret + "x"), "attachments/forged", b"forged")
         assert secret not in str(refused.value) and key_id not in str(refused.value)
     assert read(http_store, "attachments/signed") == b"signed and checked"
     assert [item.key for item in http_store.list("attachments/")] == ["attachments/signed"]
@@ -189,7 +230,7 @@ def test_a_store_that_rejects_the_bytes_is_an_integrity_error(http_store, monkey
 
     monkeypatch.setattr(S3Response, "_get_checksum", bad_digest)
     with pytest.raises(StorageIntegrityError, match=r"checksum mismatch \(BadDigest\)"):
-        http_store.put_small("attachments/garbled", b"garbled on the way")
+        put_small(http_store, "attachments/garbled", b"garbled on the way")
 
 
 @pytest.fixture
@@ -214,7 +255,7 @@ def busy_store(http_store, monkeypatch):
 
 def test_a_busy_store_is_tried_again(http_store, busy_store):
     busy_store["refusals"] = 2
-    http_store.put_small("attachments/patient", b"third time lucky")
+    put_small(http_store, "attachments/patient", b"third time lucky")
     assert busy_store["waits"] == [1, 2]
     assert read(http_store, "attachments/patient") == b"third time lucky"
 
@@ -222,7 +263,7 @@ def test_a_busy_store_is_tried_again(http_store, busy_store):
 def test_a_store_busy_on_every_attempt_is_unavailable(http_store, busy_store):
     busy_store["refusals"] = 3
     with pytest.raises(StorageUnavailable, match=r"is unavailable \(SlowDown\); try again later"):
-        http_store.put_small("attachments/never", b"never stored")
+        put_small(http_store, "attachments/never", b"never stored")
     assert busy_store["waits"] == [1, 2]
     assert list(http_store.list("attachments/")) == []
 
@@ -235,7 +276,7 @@ def test_an_unreachable_store_is_tried_again_then_unavailable(tmp_path, monkeypa
     with app.app_context():
         provider = app.extensions["storage"].providers["s3"]
         with pytest.raises(StorageUnavailable, match="cannot be reached"):
-            provider.put_small("attachments/nowhere", b"nowhere to go")
+            put_small(provider, "attachments/nowhere", b"nowhere to go")
     assert waits == [1]
 
 
