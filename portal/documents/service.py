@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import mimetypes
 import re
-import uuid
 from dataclasses import dataclass
 from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
@@ -19,6 +18,7 @@ from portal.documents.uploads import (
 )
 from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging, Document, StoredFileMixin, User
+from portal.object_keys import upload_key
 from portal.storage.base import ObjectNotFound, StorageError, StorageMisconfigured, StorageProvider
 from portal.storage.crypto import EncryptingReader, ciphertext_size, decrypt_chunks, decrypt_range
 from portal.storage.keys import Envelope, KeyRing, load_public_key
@@ -59,7 +59,7 @@ class StoredFile:
 def new_key(prefix: str) -> str:
     """A fresh object key such as ``attachments/2026/11/3f2a...``; never derived from user input."""
     now = datetime.now(timezone.utc)
-    return f"{prefix}/{now:%Y/%m}/{uuid.uuid4().hex}"
+    return upload_key(prefix, now)
 
 
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
