@@ -1,5 +1,4 @@
-"""`flask storage migrate|verify|cancel|purge-quarantine|orphans`: COMMANDS, which the app factory adds to the
-`storage` group; their output (progress line, sizes, durations), and the heap settling of a run's process."""
+"""`flask storage migrate|verify|cancel|purge-quarantine|orphans` (COMMANDS), their output, a run process's heap."""
 from __future__ import annotations
 
 import gc

@@ -1,5 +1,4 @@
-"""DocumentMigrationService: what `flask storage migrate|verify|cancel|orphans|purge-quarantine` and the
-storage dashboard do with the migration, and the only part of the package they call."""
+"""DocumentMigrationService: all that the migration's CLI commands and the storage dashboard call in the package."""
 from __future__ import annotations
 
 import dataclasses
