@@ -79,8 +79,9 @@ def register_metrics(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the unbound extensions of portal.extensions to this app."""
+    """Bind the unbound extensions of portal.extensions to this app, with every model registered."""
     from portal import models  # noqa: F401  (registers the models with SQLAlchemy)
+    from portal.migration import models as migration_models  # noqa: F401  (the run tables)
     from portal.auth.session import init_login
     from portal.extensions import csrf, db, migrate, storage
 
@@ -123,8 +124,11 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """`flask users ...` and `flask storage ...`."""
+    """`flask users ...` and `flask storage ...`, the migration's commands included."""
     from portal.cli import storage_cli, users_cli
+    from portal.migration.cli import COMMANDS as migration_commands
 
+    for command in migration_commands:
+        storage_cli.add_command(command)
     app.cli.add_command(users_cli)
     app.cli.add_command(storage_cli)

@@ -1,4 +1,4 @@
-"""Operator commands: `flask users ...` and `flask storage ...`."""
+"""Operator commands: `flask users ...` and `flask storage ...` (the migration's are in portal.migration.cli)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -109,5 +109,3 @@ def rotate_key() -> None:
                    "run `flask storage rotate-key` again before retiring the old private key.", err=True)
     if report.failures or report.remaining:
         raise SystemExit(1)
-
-from portal.migration import cli as _migration_cli  # noqa: E402,F401

@@ -168,5 +168,3 @@ class AttachmentStaging(StoredFileMixin, db.Model):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
     owner: Mapped[User | None] = relationship()
-
-from portal.migration.models import MigrationRun, MigrationItem  # noqa: E402,F401

@@ -79,8 +79,9 @@ def app(database_at_head, tmp_path, app_config):
 
 @pytest.fixture(autouse=True)
 def _thawed_heap():
-    """`flask storage migrate|verify` freeze their process's heap (RunWorker._settle); run in-process by a
-    test, they froze this one's: thaw it, or every later test's garbage in cycles would stay for good."""
+    """`flask storage migrate|verify` freeze their process's heap (portal.migration.cli.settle_heap); run
+    in-process by a test, they froze this one's: thaw it, or every later test's garbage in cycles would stay
+    for good."""
     yield
     gc.unfreeze()
 

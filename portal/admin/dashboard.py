@@ -1,21 +1,15 @@
 """The storage dashboard (/admin/storage): where files are, migration and verification runs, live progress."""
 from __future__ import annotations
 
-import dataclasses
-
-from flask import abort, current_app, flash, jsonify, redirect, render_template, url_for
+from flask import abort, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import NumberRange, Optional
 
-from portal.extensions import storage
-from portal.migration import runs
-from portal.migration.claims import location_stats
-from portal.migration.engine import DocumentMigrationService
-from portal.migration.launch import launch, log_path
-from portal.migration.progress import progress_of
-from portal.migration.runs import MigrationError, MigrationOptions, RunConflict
+from portal.migration.errors import MigrationError, RunConflict, WorkerNotStarted
+from portal.migration.options import MigrationOptions
+from portal.migration.service import DocumentMigrationService
 from portal.storage.base import StorageError
 
 FAILURES_SHOWN = 200
@@ -42,11 +36,13 @@ class MigrationForm(FlaskForm):
 
 
 class VerifyForm(FlaskForm):
+    """The option of `flask storage verify`, as a form."""
+
     deep = BooleanField("Deep: read every object back and compare its SHA-256")
 
 
 def _object_stores() -> list[tuple[str, str]]:
-    return [(name, name.upper() if name == "s3" else "MinIO") for name in storage.names if name in runs.TARGETS]
+    return [(name, name.upper() if name == "s3" else "MinIO") for name in DocumentMigrationService().targets()]
 
 
 def _migration_form() -> MigrationForm:
@@ -56,40 +52,31 @@ def _migration_form() -> MigrationForm:
 
 
 def _run_or_404(run_id: int):
-    run = runs.fetch_run(DocumentMigrationService().engine, run_id)
+    run = DocumentMigrationService().get_run(run_id)
     if run is None:
         abort(404)
     return run
 
 
-def _start_worker(run, args: list[str]):
-    """Launch the detached process for ``run``; if it cannot start, the run ends as failed at once."""
-    engine = DocumentMigrationService().engine
+def _start_worker(run) -> bool:
+    """Launch the detached process for ``run``; if it cannot start, the run has ended as failed."""
     try:
-        launch(current_app._get_current_object(), run.id, args)
-    except OSError as exc:
-        current_app.logger.error("could not start the worker of run #%s: %s", run.id, exc)
-        runs.finish_run(engine, run.id, status="failed", message=f"the worker process could not start: {exc}")
+        DocumentMigrationService().launch_worker(run)
+    except WorkerNotStarted as exc:
         flash(f"Run #{run.id} could not start its worker process: {exc}", "error")
         return False
     return True
 
 
-def _worker_args(run) -> list[str]:
-    if run.kind == "verify":
-        return ["storage", "verify", "--run-id", str(run.id)]
-    return ["storage", "migrate", run.target, "--run-id", str(run.id)]
-
-
 def storage_dashboard():
     """Files and bytes per table and location, the run form, the active run and the history."""
-    engine = DocumentMigrationService().engine
-    active = runs.active_run(engine)
-    history = runs.recent_runs(engine)
-    return render_template("admin/storage.html", stats=location_stats(engine), form=_migration_form(),
+    service = DocumentMigrationService()
+    active = service.active_run()
+    history = service.recent_runs()
+    return render_template("admin/storage.html", stats=service.location_stats(), form=_migration_form(),
                            verify_form=VerifyForm(), active=active,
-                           active_progress=progress_of(active, engine) if active else None,
-                           history=history, states={run.id: runs.run_state(run, engine) for run in history},
+                           active_progress=service.progress(active) if active else None,
+                           history=history, states={run.id: service.state_of(run) for run in history},
                            stores=_object_stores())
 
 
@@ -114,7 +101,7 @@ def start_migration():
     except (MigrationError, StorageError) as exc:
         flash(f"Not started: {exc}", "error")
         return redirect(url_for("admin.storage"))
-    if _start_worker(run, _worker_args(run)):
+    if _start_worker(run):
         flash(f"Run #{run.id} started: {run.items_total} file(s) to move.", "success")
     return redirect(url_for("admin.storage_run", run_id=run.id))
 
@@ -131,7 +118,7 @@ def start_verification():
         flash(f"Not started: {exc}", "error")
         return redirect(url_for("admin.storage_run", run_id=exc.run.id) if exc.run else
                         url_for("admin.storage"))
-    if _start_worker(run, _worker_args(run)):
+    if _start_worker(run):
         flash(f"Verification run #{run.id} started: {run.items_total} object(s) to check.", "success")
     return redirect(url_for("admin.storage_run", run_id=run.id))
 
@@ -139,26 +126,27 @@ def start_verification():
 def storage_run(run_id: int):
     """One run: live progress while it is active, its failures with their reasons, what can be done next."""
     run = _run_or_404(run_id)
-    engine = DocumentMigrationService().engine
-    failures = runs.run_items(engine, run.id, ("failed", "skipped", "mismatch"), FAILURES_SHOWN)
-    return render_template("admin/storage_run.html", run=run, progress=progress_of(run, engine), failures=failures,
-                           options=run.option_values, log=log_path(current_app, run.id))
+    service = DocumentMigrationService()
+    return render_template("admin/storage_run.html", run=run, progress=service.progress(run),
+                           failures=service.failures(run.id, FAILURES_SHOWN), options=run.option_values,
+                           log=service.log_path(run.id))
 
 
 def storage_run_progress(run_id: int):
     """JSON for static/migration.js: counts, bytes, percent, rate, time left, state."""
     run = _run_or_404(run_id)
-    engine = DocumentMigrationService().engine
-    body = progress_of(run, engine).to_dict()
+    service = DocumentMigrationService()
+    body = service.progress(run).to_dict()
     body["failures"] = [{"table": item.table_name, "row_id": item.row_id, "status": item.status, "error": item.error}
-                        for item in runs.run_items(engine, run.id, ("failed", "skipped", "mismatch"), 10)]
+                        for item in service.failures(run.id, 10)]
     return jsonify(body)
 
 
 def cancel_run(run_id: int):
+    """Ask the run's processes to stop after the files in flight."""
     _run_or_404(run_id)
     try:
-        run = runs.request_cancel(DocumentMigrationService().engine, run_id)
+        run = DocumentMigrationService().cancel(run_id)
     except MigrationError as exc:
         flash(str(exc), "error")
     else:
@@ -172,15 +160,14 @@ def retry_run(run_id: int):
     if previous.kind != "migrate" or previous.is_active or not previous.items_failed:
         flash(f"Run #{run_id} has no failed files to retry.", "error")
         return redirect(url_for("admin.storage_run", run_id=run_id))
-    options = MigrationOptions.from_json(previous.options)
     service = DocumentMigrationService()
     try:
-        run = service.start_run(dataclasses.replace(options, retry_of=run_id, limit=None),
-                                created_by=current_user.id, created_from="dashboard")
+        run = service.start_run(service.retry_options(run_id, limit=None), created_by=current_user.id,
+                                created_from="dashboard")
     except (MigrationError, StorageError) as exc:
         flash(f"Not started: {exc}", "error")
         return redirect(url_for("admin.storage_run", run_id=run_id))
-    if _start_worker(run, _worker_args(run)):
+    if _start_worker(run):
         flash(f"Run #{run.id} retries the {run.items_total} failed file(s) of run #{run_id}.", "success")
     return redirect(url_for("admin.storage_run", run_id=run.id))
 
@@ -188,9 +175,8 @@ def retry_run(run_id: int):
 def resume_run(run_id: int):
     """Start a worker for an active run that no process works on any more (its worker died)."""
     run = _run_or_404(run_id)
-    engine = DocumentMigrationService().engine
-    if not run.is_active or runs.live_workers(engine, run.id):
+    if not run.is_active or DocumentMigrationService().is_worked_on(run):
         flash(f"Run #{run_id} is not stalled, so there is nothing to resume.", "error")
-    elif _start_worker(run, _worker_args(run)):
+    elif _start_worker(run):
         flash(f"Run #{run_id} resumes: rows already moved stay moved, the rest follow.", "success")
     return redirect(url_for("admin.storage_run", run_id=run_id))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
@@ -15,6 +14,7 @@ from sqlalchemy import delete, select
 from portal.documents.file_rules import IncomingFile, UploadRejected, check_file
 from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging, Document, StoredFileMixin, User
+from portal.object_keys import upload_key
 from portal.storage.base import (
     ObjectNotFound, StorageError, StorageIntegrityError, StorageMisconfigured, StorageProvider,
 )
@@ -51,7 +51,7 @@ class StoredFile:
 def new_key(prefix: str) -> str:
     """A fresh object key such as ``attachments/2026/11/3f2a...``; never derived from user input."""
     now = datetime.now(timezone.utc)
-    return f"{prefix}/{now:%Y/%m}/{uuid.uuid4().hex}"
+    return upload_key(prefix, now)
 
 
 class DocumentStorageService:

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal.models import AttachmentStaging, MigrationRun
+from portal.migration.models import MigrationRun
+from portal.models import AttachmentStaging
 
 log = logging.getLogger("portal.metrics")
 

@@ -7,8 +7,8 @@ from typing import Iterator
 from sqlalchemy import Engine, Table, and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from portal.migration.models import utcnow
-from portal.migration.runs import ITEM, RUN, writing
+from portal.migration.models import ITEM, RUN, utcnow
+from portal.migration.transactions import writing
 from portal.models import Attachment, AttachmentStaging
 
 #: the file tables, in the order a run works through them
@@ -51,6 +51,11 @@ def pending(table: Table):
     return or_(table.c.storage_path.is_(None), table.c.storage_type == "local")
 
 
+def stored(table: Table):
+    """Rows kept in an object store (not local, not legacy)."""
+    return and_(table.c.storage_path.is_not(None), table.c.storage_type != "local")
+
+
 def tables_for(include_staging: bool) -> list[str]:
     return ["attachment", "attachment_staging"] if include_staging else ["attachment"]
 
@@ -59,8 +64,9 @@ def _columns(table: Table):
     return [table.c[name] for name in SNAPSHOT_COLUMNS]
 
 
-def _snapshot(table_name: str, row, item_id: int | None = None) -> RowSnapshot:
-    return RowSnapshot(table_name, *(row._mapping[name] for name in SNAPSHOT_COLUMNS), item_id=item_id)
+def snapshot(table_name: str, row, item_id: int | None = None) -> RowSnapshot:
+    """The RowSnapshot of ``row`` (a result row or a model instance) of table ``table_name``."""
+    return RowSnapshot(table_name, *(getattr(row, name) for name in SNAPSHOT_COLUMNS), item_id=item_id)
 
 
 def count_pending(engine: Engine, include_staging: bool, limit: int | None = None,
@@ -90,8 +96,7 @@ def iter_pending(engine: Engine, table_name: str, batch_size: int = 500) -> Iter
 def iter_stored(engine: Engine, table_name: str, batch_size: int = 500) -> Iterator[RowSnapshot]:
     """Every row of one table kept in an object store (not local, not legacy), in id order, by batches."""
     table = TABLES[table_name]
-    return _by_batches(engine, table_name, and_(table.c.storage_path.is_not(None), table.c.storage_type != "local"),
-                       batch_size)
+    return _by_batches(engine, table_name, stored(table), batch_size)
 
 
 def _by_batches(engine: Engine, table_name: str, where, batch_size: int) -> Iterator[RowSnapshot]:
@@ -105,7 +110,7 @@ def _by_batches(engine: Engine, table_name: str, where, batch_size: int) -> Iter
         if not rows:
             return
         for row in rows:
-            yield _snapshot(table_name, row)
+            yield snapshot(table_name, row)
         after = rows[-1].id
 
 
@@ -154,21 +159,4 @@ def claim_batch(engine: Engine, run_id: int, worker_id: int, table_name: str, af
         ]).all())
         if owned:
             conn.execute(update(RUN).where(RUN.c.id == run_id).values(items_claimed=RUN.c.items_claimed + len(owned)))
-    return [_snapshot(table_name, row, owned[row.id]) for row in rows if row.id in owned]
-
-
-def location_stats(engine: Engine) -> list[dict]:
-    """Files and bytes per table and location ('legacy', 'local', 's3', 'minio') for the dashboard."""
-    stats = []
-    with engine.connect() as conn:
-        for name, table in TABLES.items():
-            legacy = conn.execute(select(func.count(), func.coalesce(func.sum(table.c.size), 0))
-                                  .where(table.c.storage_path.is_(None))).one()
-            if legacy[0]:
-                stats.append({"table": name, "location": "legacy", "files": legacy[0], "bytes": int(legacy[1])})
-            grouped = conn.execute(select(table.c.storage_type, func.count(), func.coalesce(func.sum(table.c.size), 0))
-                                   .where(table.c.storage_path.is_not(None)).group_by(table.c.storage_type)
-                                   .order_by(table.c.storage_type)).all()
-            stats.extend({"table": name, "location": kind, "files": count, "bytes": int(total)}
-                         for kind, count, total in grouped)
-    return stats
+    return [snapshot(table_name, row, owned[row.id]) for row in rows if row.id in owned]

@@ -1,22 +1,21 @@
-"""`flask storage migrate|verify|cancel|purge-quarantine|orphans`, added to portal.cli's `storage` group."""
+"""`flask storage migrate|verify|cancel|purge-quarantine|orphans` (COMMANDS), their output, a run process's heap."""
 from __future__ import annotations
 
-import dataclasses
+import gc
+import re
 import sys
 import time
+from datetime import timedelta
 
 import click
+from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal.cli import storage_cli
-from portal.extensions import storage
-from portal.migration import runs
-from portal.migration.engine import DocumentMigrationService
+from portal.migration.errors import MigrationError, RunConflict
 from portal.migration.models import MigrationRun
-from portal.migration.orphans import delete_orphan, rows_without_object, unreferenced_objects
-from portal.migration.progress import human_bytes, human_seconds, progress_line, progress_of
-from portal.migration.quarantine import parse_duration
-from portal.migration.runs import MigrationError, MigrationOptions, RunConflict
+from portal.migration.options import TARGETS, VERIFY_MODES, MigrationOptions
+from portal.migration.reports import Progress
+from portal.migration.service import DocumentMigrationService
 from portal.storage.base import StorageError
 
 #: how often a progress line is written when stderr is not a terminal (logs, CI)
@@ -24,18 +23,74 @@ LOG_EVERY = 5.0
 FAILURES_SHOWN = 20
 
 
+def human_bytes(size: float) -> str:
+    """1536 -> '1.5 KiB' (whole bytes below 1 KiB)."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def human_seconds(seconds: float | None) -> str:
+    """75 -> '1:15', 3700 -> '1:01:40', None (unknown) -> '--:--'."""
+    if seconds is None:
+        return "--:--"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_line(progress: Progress, width: int = 24) -> str:
+    """`` 42% [##########..............] 840/2000 files, 13.1 MiB/31.3 MiB, 412 files/s, 6.4 MiB/s, 2 failed, ETA 0:03``"""
+    filled = int(width * progress.percent / 100)
+    handled = progress.items_done + progress.items_failed + progress.items_skipped
+    unit = "objects" if progress.kind == "verify" else "files"
+    parts = [f"{progress.percent:3d}% [{'#' * filled}{'.' * (width - filled)}] {handled}/{progress.items_total} {unit}",
+             f"{human_bytes(progress.bytes_done)}/{human_bytes(progress.bytes_total)}",
+             f"{progress.items_per_second:.0f} {unit}/s", f"{human_bytes(progress.bytes_per_second)}/s"]
+    if progress.items_failed:
+        parts.append(f"{progress.items_failed} {'mismatched' if progress.kind == 'verify' else 'failed'}")
+    parts.append(f"ETA {human_seconds(progress.eta_seconds)}")
+    return ", ".join(parts)
+
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'7d', '12h', '1w2d', '30m', '0s' -> timedelta; raises ValueError for anything else."""
+    cleaned = text.strip().lower()
+    parts = _DURATION.findall(cleaned)
+    if not parts or _DURATION.sub("", cleaned).strip():
+        raise ValueError(f"{text!r} is not a duration; write e.g. 7d, 12h, 30m or 1w")
+    return sum((timedelta(**{_UNITS[unit]: int(amount)}) for amount, unit in parts), timedelta())
+
+
+def settle_heap() -> None:
+    """In a process that exists for one run, once the app is built: move everything alive now out of the
+    garbage collector's reach. Its full collections, which stop every copying thread, then walk only what
+    the run allocates, and the interpreter's exit does not walk the whole heap again (about 0.4 s for the
+    ~150,000 objects of the libraries). Never in a shared process (a web worker, the tests' runner)."""
+    gc.freeze()
+
+
 class ProgressPrinter:
     """One progress line, redrawn in place on a terminal, or written every LOG_EVERY seconds to a log."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, service: DocumentMigrationService | None = None):
         self.stream = stream or sys.stderr
+        self.service = service or DocumentMigrationService()
         self.tty = getattr(self.stream, "isatty", lambda: False)()
         self._last = 0.0
         self._drawn = False
         self._line = ""
 
     def update(self, run: MigrationRun) -> None:
-        line = progress_line(progress_of(run))
+        line = progress_line(self.service.progress(run, ask_workers=False))
         now = time.monotonic()
         if line == self._line:
             return
@@ -66,35 +121,19 @@ def _database_error(exc: SQLAlchemyError) -> str:
     return f"the database refused ({type(exc).__name__}: {detail}); is it reachable and at head (`flask db upgrade`)?"
 
 
-def _resolve_run(service: DocumentMigrationService, options: MigrationOptions, run_id: int | None,
-                 join: bool) -> MigrationRun:
-    """The run this process works on: the given one, the active one to resume or join, or a new one."""
-    engine = service.engine
-    if run_id is not None:
-        run = runs.fetch_run(engine, run_id)
-        if run is None or run.kind != "migrate":
-            raise MigrationError(f"there is no migration run #{run_id}")
-        if not run.is_active:
-            raise MigrationError(f"run #{run_id} has ended ({run.status}); start a new one")
-        return run
-    active = runs.active_run(engine)
-    if active is not None:
-        if active.kind == "migrate" and not runs.live_workers(engine, active.id):
-            click.echo(f"Resuming run #{active.id} ({active.label}), which no process was working on; "
-                       "it keeps its own options.")
-            return active
-        if active.kind == "migrate" and join:
-            click.echo(f"Joining run #{active.id} ({active.label}); it keeps its own options.")
-            return active
-        raise RunConflict(active, "add --join to work on it alongside (PostgreSQL only)"
-                          if active.kind == "migrate" else "")
-    try:
-        return service.start_run(options)
-    except RunConflict as exc:
-        if join and exc.run is not None and exc.run.kind == "migrate":
-            click.echo(f"Joining run #{exc.run.id} ({exc.run.label}).")
-            return exc.run
-        raise
+def _choose_run(service: DocumentMigrationService, options: MigrationOptions, run_id: int | None,
+                join: bool) -> MigrationRun:
+    """The run this process works on (see DocumentMigrationService.choose_run), announced."""
+    choice = service.choose_run(options, run_id=run_id, join=join)
+    run = choice.run
+    if choice.how == "resumed":
+        click.echo(f"Resuming run #{run.id} ({run.label}), which no process was working on; "
+                   "it keeps its own options.")
+    elif choice.how == "joined":
+        click.echo(f"Joining run #{run.id} ({run.label}); it keeps its own options.")
+    elif choice.how == "joined-new":
+        click.echo(f"Joining run #{run.id} ({run.label}).")
+    return run
 
 
 def _print_dry_run(report) -> None:
@@ -111,13 +150,13 @@ def _print_dry_run(report) -> None:
 
 
 def _summary(service: DocumentMigrationService, run: MigrationRun) -> None:
-    progress = progress_of(run)
+    progress = service.progress(run, ask_workers=False)
     click.echo(f"Run #{run.id} {run.status}: {run.items_done} moved ({human_bytes(run.bytes_done)}), "
                f"{run.items_failed} failed, {run.items_skipped} skipped in {human_seconds(progress.elapsed_seconds)} "
                f"({progress.items_per_second:.0f} files/s, {human_bytes(progress.bytes_per_second)}/s).")
     if run.message and run.message != "finished":
         click.echo(f"  {run.message}")
-    shown = runs.run_items(service.engine, run.id, ("failed", "skipped", "mismatch"), FAILURES_SHOWN)
+    shown = service.failures(run.id, FAILURES_SHOWN)
     for item in shown:
         click.echo(f"  {item.status}: {item.table_name} #{item.row_id} ({item.source or item.object_key}): {item.error}")
     more = run.items_failed + run.items_skipped - len(shown)
@@ -125,8 +164,8 @@ def _summary(service: DocumentMigrationService, run: MigrationRun) -> None:
         click.echo(f"  ... and {more} more: see /admin/storage/runs/{run.id}")
 
 
-@storage_cli.command("migrate")
-@click.argument("target", type=click.Choice(runs.TARGETS))
+@click.command("migrate")
+@click.argument("target", type=click.Choice(TARGETS))
 @click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 10_000),
               help="Rows claimed at a time.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Files copied at once.")
@@ -135,11 +174,12 @@ def _summary(service: DocumentMigrationService, run: MigrationRun) -> None:
               "and its row switched.")
 @click.option("--no-staging", is_flag=True, help="Leave staged uploads where they are.")
 @click.option("--limit", type=click.IntRange(1), help="Move at most this many rows.")
-@click.option("--verify", "verify_mode", type=click.Choice(runs.VERIFY_MODES), default="auto", show_default=True,
+@click.option("--verify", "verify_mode", type=click.Choice(VERIFY_MODES), default="auto", show_default=True,
               help="auto: the store's SHA-256 checksum where it keeps one, else read back; readback: always read back.")
 @click.option("--join", is_flag=True, help="Work on the active run alongside its other processes (PostgreSQL).")
 @click.option("--run-id", type=int, help="Work on this run (the dashboard's worker processes use it).")
 @click.option("--retry-failed", "retry_of", type=int, metavar="RUN_ID", help="Retry the failed rows of a finished run.")
+@with_appcontext
 def migrate_command(target, batch_size, workers, dry_run, delete_source, no_staging, limit, verify_mode, join,
                     run_id, retry_of) -> None:
     """Move local files (legacy paths and the local store) to S3/MinIO, verified; exit 1 if any item failed."""
@@ -152,15 +192,12 @@ def migrate_command(target, batch_size, workers, dry_run, delete_source, no_stag
             _print_dry_run(service.dry_run(options))
             return
         if retry_of is not None:
-            previous = runs.fetch_run(service.engine, retry_of)
-            if previous is None or previous.kind != "migrate" or previous.is_active:
-                raise MigrationError(f"run #{retry_of} is not a finished migration run")
-            options = dataclasses.replace(MigrationOptions.from_json(previous.options), retry_of=retry_of,
-                                          workers=workers, batch_size=batch_size)
-        run = _resolve_run(service, options, run_id, join)
+            options = service.retry_options(retry_of, workers=workers, batch_size=batch_size)
+        run = _choose_run(service, options, run_id, join)
         click.echo(f"Run #{run.id}: {run.label}, {run.items_total} file(s), {human_bytes(run.bytes_total)}.")
-        printer = ProgressPrinter()
-        run = service.migrate_all_attachments(run, on_progress=printer.update, settle_heap=True)
+        printer = ProgressPrinter(service=service)
+        settle_heap()
+        run = service.migrate_all_attachments(run, on_progress=printer.update)
         printer.finish(run)
     except KeyboardInterrupt:
         where = f"run #{run.id} stays active and " if run is not None else ""
@@ -182,20 +219,22 @@ def migrate_command(target, batch_size, workers, dry_run, delete_source, no_stag
         raise SystemExit(1)
 
 
-@storage_cli.command("verify")
+@click.command("verify")
 @click.option("--deep", is_flag=True, help="Also read every object back and compare its SHA-256.")
 @click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64), help="Objects checked at once.")
 @click.option("--run-id", type=int, help="Record into this verification run (the dashboard uses it).")
+@with_appcontext
 def verify_command(deep: bool, workers: int, run_id: int | None) -> None:
     """Check that every object-storage row has its object with the right size (and SHA-256); exit 1 on a mismatch."""
     service = DocumentMigrationService()
     if run_id is not None:
-        run = runs.fetch_run(service.engine, run_id)
+        run = service.get_run(run_id)
         if run is None or run.kind != "verify" or not run.is_active:
             _fail(f"run #{run_id} is not an active verification run")
-        printer = ProgressPrinter()
+        printer = ProgressPrinter(service=service)
+        settle_heap()
         try:
-            run = service.verify_run(run, on_progress=printer.update, settle_heap=True)
+            run = service.verify_run(run, on_progress=printer.update)
         except RunConflict as exc:
             _fail(str(exc))
         printer.finish(run)
@@ -221,48 +260,37 @@ def verify_command(deep: bool, workers: int, run_id: int | None) -> None:
         raise SystemExit(1)
 
 
-@storage_cli.command("cancel")
+@click.command("cancel")
 @click.argument("run_id", type=int)
+@with_appcontext
 def cancel_command(run_id: int) -> None:
     """Stop a run after the files in flight; rows not reached stay local."""
-    service = DocumentMigrationService()
     try:
-        run = runs.request_cancel(service.engine, run_id)
+        run = DocumentMigrationService().cancel(run_id)
     except MigrationError as exc:
         _fail(str(exc))
     click.echo(f"Run #{run_id} is {run.status}.")
 
 
-@storage_cli.command("purge-quarantine")
+@click.command("purge-quarantine")
 @click.option("--older-than", required=True, help="Age, e.g. 7d, 12h, 1w: files quarantined before that go for good.")
 @click.option("--dry-run", is_flag=True, help="Only report what would be deleted.")
+@with_appcontext
 def purge_quarantine_command(older_than: str, dry_run: bool) -> None:
     """Delete migrated local files that have waited in the quarantine longer than --older-than."""
     try:
         age = parse_duration(older_than)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
-    service = DocumentMigrationService()
-    report = service.quarantine().purge(age, dry_run=dry_run)
+    report = DocumentMigrationService().purge_quarantine(age, dry_run=dry_run)
     verb = "Would delete" if dry_run else "Deleted"
     click.echo(f"{verb} {report.files} quarantined file(s), {human_bytes(report.bytes)}, older than {older_than}.")
 
 
-def _storage_types_of(provider) -> tuple[str, ...]:
-    """Every storage_type a row may carry for ``provider`` ('s3' and 'minio' name the same bucket)."""
-    found = []
-    for name in runs.TARGETS:
-        try:
-            if storage.get(name) is provider:
-                found.append(name)
-        except StorageError:
-            continue
-    return tuple(found)
-
-
-@storage_cli.command("orphans")
+@click.command("orphans")
 @click.option("--delete", is_flag=True, help="Delete objects no row points at (rows are never deleted).")
 @click.option("--min-age", default="1h", show_default=True, help="Only delete objects at least this old.")
+@with_appcontext
 def orphans_command(delete: bool, min_age: str) -> None:
     """Report objects with no row and rows with no object; exit 1 when any remain."""
     try:
@@ -270,27 +298,24 @@ def orphans_command(delete: bool, min_age: str) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--min-age") from None
     service = DocumentMigrationService()
-    engine = service.engine
-    if delete and (active := runs.active_run(engine)) is not None:
+    if delete and (active := service.active_run()) is not None:
         _fail(f"run #{active.id} is active and writes objects before their rows; delete orphans after it ends")
     remaining = 0
-    seen: set[int] = set()
-    for name in storage.names:
-        provider = storage.get(name)
-        if name == "local" or id(provider) in seen:
-            continue
-        seen.add(id(provider))
-        names = _storage_types_of(provider)
+    for store in service.object_stores():
         try:
-            for item in unreferenced_objects(engine, provider, names):
-                outcome = delete_orphan(engine, provider, names, item.key, age) if delete else "kept"
+            for item in service.unreferenced_objects(store):
+                outcome = service.delete_orphan(store, item.key, age) if delete else "kept"
                 remaining += outcome != "deleted"
-                click.echo(f"object without row: {name}:{item.key} ({human_bytes(item.size)}) [{outcome}]")
-            for missing in rows_without_object(engine, storage.get, names):
+                click.echo(f"object without row: {store.name}:{item.key} ({human_bytes(item.size)}) [{outcome}]")
+            for missing in service.rows_without_object(store):
                 remaining += 1
                 click.echo(f"row without object: {missing.table} #{missing.row_id} -> {missing.storage_type}:{missing.key}")
         except StorageError as exc:
-            _fail(f"{name}: {exc}")
+            _fail(f"{store.name}: {exc}")
     click.echo("No orphans." if not remaining else f"{remaining} orphan(s) remain.")
     if remaining:
         raise SystemExit(1)
+
+
+#: added to the `storage` group by the app factory (portal.register_commands)
+COMMANDS = (migrate_command, verify_command, cancel_command, purge_quarantine_command, orphans_command)

@@ -11,11 +11,11 @@ from typing import BinaryIO, Iterator
 
 from sqlalchemy import Engine, select, update
 
-from portal.migration import runs
 from portal.migration.claims import TABLES, RowSnapshot
-from portal.migration.models import utcnow
+from portal.migration.lifecycle import add_counts
+from portal.migration.models import ITEM, utcnow
 from portal.migration.quarantine import Quarantine, other_references
-from portal.migration.runs import writing
+from portal.migration.transactions import writing
 from portal.migration.verify import verify_copy
 from portal.extensions import storage
 from portal.storage.base import (
@@ -28,15 +28,9 @@ from portal.storage.base import (
 )
 from portal.storage.encryption import EncryptedObject
 from portal.storage.streams import open_regular_file
+from portal.object_keys import migrated_key
 
 log = logging.getLogger("portal.migration")
-PREFIXES = {"attachment": "attachments", "attachment_staging": "staging"}
-
-
-def migrated_key(table: str, row_id: int, sha256: str) -> str:
-    """The object key of a migrated row: the same for the same row and bytes, so a retry overwrites its own
-    object instead of leaving a second one (``attachments/migrated/<id>/<sha256>``)."""
-    return f"{PREFIXES[table]}/migrated/{row_id}/{sha256}"
 
 
 class ChunkStream(io.RawIOBase):
@@ -146,7 +140,7 @@ class _Statements:
     def __init__(self, target_name: str):
         from sqlalchemy import bindparam
 
-        item = runs.ITEM
+        item = ITEM
         self.item = update(item).where(
             item.c.id == bindparam("b_item"), item.c.status == "claimed", item.c.worker_id == bindparam("b_worker")
         ).values(status=bindparam("b_status"), object_key=bindparam("b_key"), size=bindparam("b_size"),
@@ -288,7 +282,7 @@ class ItemMigrator:
                 if result.status == "done":
                     counts["bytes_done"] += result.size
             if run_id is not None:
-                runs.add_counts(conn, run_id, **counts)
+                add_counts(conn, run_id, **counts)
         final = []
         for (row, _), result in zip(outcomes, results):
             if result.status == "skipped" and result.key:

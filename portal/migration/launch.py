@@ -15,6 +15,8 @@ from portal.config import SETTINGS
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 #: the child's instance folder (create_app's INSTANCE_PATH), passed through the environment
 INSTANCE_ENV = "PORTAL_INSTANCE_PATH"
+#: the app factory a launched worker runs under (`flask --app ...`)
+WORKER_APP = "portal.migration.worker_app:worker_app"
 
 
 def _as_text(value) -> str:
@@ -35,21 +37,13 @@ def worker_environment(config: Mapping, instance_path: str, base: Mapping[str, s
     return env
 
 
-def worker_app() -> Flask:
-    """The app factory of a launched worker (`flask --app portal.migration.launch:worker_app ...`):
-    settings from the environment only (worker_environment wrote them all), instance folder from it too."""
-    from portal import create_app
-
-    config = {"INSTANCE_PATH": os.environ[INSTANCE_ENV]} if os.environ.get(INSTANCE_ENV) else None
-    return create_app(config, environ=os.environ)
-
-
 def worker_command(*args: str) -> list[str]:
-    """``python -m flask --app portal.migration.launch:worker_app <args>``, with this interpreter."""
-    return [sys.executable, "-m", "flask", "--app", "portal.migration.launch:worker_app", *args]
+    """``python -m flask --app portal.migration.worker_app:worker_app <args>``, with this interpreter."""
+    return [sys.executable, "-m", "flask", "--app", WORKER_APP, *args]
 
 
 def log_path(app: Flask, run_id: int) -> Path:
+    """Where the output of run ``run_id``'s launched processes goes: instance/logs/migration-run-<id>.log."""
     return Path(app.instance_path) / "logs" / f"migration-run-{run_id}.log"
 
 

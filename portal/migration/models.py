@@ -112,3 +112,9 @@ class MigrationItem(db.Model):
     sha256: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+#: the Core tables, for the statements that run outside the ORM session
+RUN = MigrationRun.__table__
+WORKER = MigrationWorker.__table__
+ITEM = MigrationItem.__table__

@@ -8,15 +8,25 @@ from typing import Iterator
 from sqlalchemy import Engine, select
 
 from portal.migration.claims import TABLES, iter_stored
+from portal.object_keys import PREFIXES
 from portal.storage.base import ObjectNotFound, StorageProvider, StoredObject
 
-#: the key prefixes the portal writes (documents.service.new_key and the migration's keys)
-PREFIXES = ("attachments/", "staging/")
 LOOKUP_BATCH = 500
 
 
 @dataclass(frozen=True)
+class ObjectStore:
+    """One object store and every storage_type its rows may carry ('s3' and 'minio' may name one bucket)."""
+
+    name: str
+    provider: StorageProvider
+    storage_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class MissingObject:
+    """An object-storage row whose object is gone."""
+
     table: str
     row_id: int
     storage_type: str

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -14,21 +13,11 @@ from sqlalchemy import Engine, and_, or_, select
 from portal.migration.claims import TABLES, RowSnapshot
 from portal.storage.local import SIDECAR_PREFIX, SIDECAR_SUFFIX
 
-_DURATION = re.compile(r"(\d+)\s*([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_duration(text: str) -> timedelta:
-    """'7d', '12h', '1w2d', '30m', '0s' -> timedelta; raises ValueError for anything else."""
-    cleaned = text.strip().lower()
-    parts = _DURATION.findall(cleaned)
-    if not parts or _DURATION.sub("", cleaned).strip():
-        raise ValueError(f"{text!r} is not a duration; write e.g. 7d, 12h, 30m or 1w")
-    return sum((timedelta(**{_UNITS[unit]: int(amount)}) for amount, unit in parts), timedelta())
-
 
 @dataclass(frozen=True)
 class PurgeReport:
+    """What a purge deleted (or, as a dry run, would delete): files and their bytes."""
+
     files: int
     bytes: int
 

@@ -1,24 +1,27 @@
 """A process working on a run: registration, heartbeat thread, the claim loop, parallel items, the end."""
 from __future__ import annotations
 
-import gc
 import logging
 import queue
 import signal
 import threading
 import time
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from typing import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator
 
 from flask import current_app
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert
 
-from portal.migration import runs
-from portal.migration.claims import claim_batch, iter_stored, tables_for
+from portal.migration import lifecycle
+from portal.migration.checks import check_stored_rows
+from portal.migration.claims import claim_batch, tables_for
 from portal.migration.items import ItemMigrator, ItemResult
-from portal.migration.models import MigrationRun, utcnow
-from portal.migration.runs import writing
+from portal.migration.models import ITEM, MigrationRun, utcnow
+from portal.migration.options import MigrationOptions
+from portal.migration.processes import HEARTBEAT_SECONDS
+from portal.migration.run_state import fetch_run
+from portal.migration.transactions import writing
 from portal.migration.verify import Problem, RowChecker
 from portal.storage.base import StorageError
 
@@ -31,34 +34,13 @@ PROGRESS_EVERY = 0.5
 STOP_STATUSES = ("cancelling", "failing")
 
 
-def bounded_map(fn: Callable, items: Iterable, workers: int, window: int) -> Iterator:
-    """fn(item) for every item on ``workers`` threads (each inside this app's context), results as they
-    complete; at most ``window`` items are pulled ahead, so memory stays flat whatever the count."""
-    app = current_app._get_current_object()
-
-    def enter_app() -> None:
-        app.app_context().push()  # lives as long as the pool's thread
-
-    with ThreadPoolExecutor(workers, thread_name_prefix="migrate", initializer=enter_app) as pool:
-        pending = set()
-        for item in items:
-            pending.add(pool.submit(fn, item))
-            if len(pending) >= window:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from (future.result() for future in done)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            yield from (future.result() for future in done)
-
-
 class RunWorker:
     """Use as a context manager around the work: registers, heartbeats, and ends the run when it is the last."""
 
     def __init__(self, engine: Engine, run: MigrationRun, *, exclusive: bool,
-                 on_progress: Callable[[MigrationRun], None] | None = None, settle_heap: bool = False):
+                 on_progress: Callable[[MigrationRun], None] | None = None):
         self.engine, self.run, self.exclusive = engine, run, exclusive
         self.on_progress = on_progress
-        self.settle_heap = settle_heap
         self.stop = threading.Event()
         self.failure: str | None = None
         self.worker_id: int | None = None
@@ -73,7 +55,7 @@ class RunWorker:
         self._previous_sigterm = None
 
     def __enter__(self) -> "RunWorker":
-        self.worker_id = runs.attach_worker(self.engine, self.run.id, exclusive=self.exclusive)
+        self.worker_id = lifecycle.attach_worker(self.engine, self.run.id, exclusive=self.exclusive)
         self._thread = threading.Thread(target=self._heartbeats, name="migration-heartbeat", daemon=True)
         self._thread.start()
         if threading.current_thread() is threading.main_thread():
@@ -94,21 +76,21 @@ class RunWorker:
         if exc_info[0] is KeyboardInterrupt:
             self.interrupted = True
         if self.interrupted:
-            runs.stop_worker(self.engine, self.worker_id)  # the run stays active: stalled, then resumed
+            lifecycle.stop_worker(self.engine, self.worker_id)  # the run stays active: stalled, then resumed
             return
         if exc_info[0] is not None and self.failure is None:
             try:
                 self.fail(f"the worker stopped on an error: {type(exc_info[1]).__name__}: {exc_info[1]}")
             except Exception as exc:  # the database itself may be what failed; the original error wins
                 log.error("could not mark run #%s failed: %s", self.run.id, exc)
-        runs.stop_worker(self.engine, self.worker_id)
-        runs.finish_run(self.engine, self.run.id)
+        lifecycle.stop_worker(self.engine, self.worker_id)
+        lifecycle.finish_run(self.engine, self.run.id)
         self.progress(force=True)
 
     def _heartbeats(self) -> None:
-        while not self._beating.wait(runs.HEARTBEAT_SECONDS):
+        while not self._beating.wait(HEARTBEAT_SECONDS):
             try:
-                status = runs.heartbeat(self.engine, self.run.id, self.worker_id)
+                status = lifecycle.heartbeat(self.engine, self.run.id, self.worker_id)
             except Exception as exc:  # the database may blink; the next beat tries again
                 log.warning("heartbeat of run #%s failed: %s", self.run.id, exc)
                 continue
@@ -119,9 +101,7 @@ class RunWorker:
         """Stop the run as 'failed' with ``message`` (every worker of it stops after its current items)."""
         self.failure = message
         self.stop.set()
-        with writing(self.engine) as conn:
-            conn.execute(update(runs.RUN).where(runs.RUN.c.id == self.run.id, runs.RUN.c.active.is_not(None))
-                         .values(status="failing", message=message[:2000]))
+        lifecycle.fail_run(self.engine, self.run.id, message)
 
     def progress(self, force: bool = False) -> None:
         if self.on_progress is None:
@@ -129,19 +109,11 @@ class RunWorker:
         now = time.monotonic()
         if force or now - self._last_progress >= PROGRESS_EVERY:
             self._last_progress = now
-            self.on_progress(runs.fetch_run(self.engine, self.run.id))
-
-    def _settle(self) -> None:
-        """With ``settle_heap`` (a process that exists for this run: the CLI), once the app and the store's
-        client are built: move everything alive now out of the garbage collector's reach. Its full
-        collections, which stop every thread, then walk only what the run allocates, and the interpreter's
-        exit does not walk the whole heap again (about 0.4 s for the ~150,000 objects of the libraries)."""
-        if self.settle_heap:
-            gc.freeze()
+            self.on_progress(fetch_run(self.engine, self.run.id))
 
     # -- migration runs -------------------------------------------------------------------------
 
-    def migrate(self, migrator: ItemMigrator, options: runs.MigrationOptions) -> None:
+    def migrate(self, migrator: ItemMigrator, options: MigrationOptions) -> None:
         """Claim batches and move their rows until none is left, the run is cancelled, or the store fails.
 
         Copies run on ``options.workers`` threads; this thread claims rows and commits finished copies
@@ -153,7 +125,6 @@ class RunWorker:
         except StorageError as exc:
             self.fail(f"the target store is not ready: {exc}")
             return
-        self._settle()
         app = current_app._get_current_object()
         claims = self._claims(options)
         window = options.batch_size + options.workers
@@ -185,7 +156,7 @@ class RunWorker:
                     self._commit(migrator, ready, options)
                     ready = []
 
-    def _commit(self, migrator: ItemMigrator, ready: list, options: runs.MigrationOptions) -> None:
+    def _commit(self, migrator: ItemMigrator, ready: list, options: MigrationOptions) -> None:
         results = migrator.commit(ready, run_id=self.run.id, worker_id=self.worker_id,
                                   delete_source=options.delete_source)
         for result in results:
@@ -196,7 +167,7 @@ class RunWorker:
                 self.fail(f"stopped after {self._streak} store failures in a row; last: {result.error}")
         self.progress()
 
-    def _claims(self, options: runs.MigrationOptions) -> Iterator:
+    def _claims(self, options: MigrationOptions) -> Iterator:
         """Rows this worker owns, claimed batch by batch as the pool asks for more (keyset by id)."""
         while True:
             for table in tables_for(options.include_staging):
@@ -209,22 +180,16 @@ class RunWorker:
                             break
                         yield from batch
                         after = batch[-1].id
-            if self.stop.is_set() or not runs.release_dead_claims(self.engine, self.run.id):
+            if self.stop.is_set() or not lifecycle.release_dead_claims(self.engine, self.run.id):
                 return
 
     # -- verification runs ----------------------------------------------------------------------
 
-    def verify(self, checker: RowChecker, options: runs.MigrationOptions) -> None:
+    def verify(self, checker: RowChecker, options: MigrationOptions) -> None:
         """Check every object-storage row; mismatches become 'mismatch' items, counters move in batches."""
-        self._settle()
         pending = {"items_done": 0, "bytes_done": 0, "items_failed": 0}
         flushed = time.monotonic()
-
-        def check(row):
-            return row, checker.check(row)
-
-        rows = (row for table in tables_for(True) for row in iter_stored(self.engine, table))
-        for row, problem in bounded_map(check, _until(rows, self.stop), options.workers, 4 * options.workers):
+        for row, problem in check_stored_rows(self.engine, checker, options.workers, self.stop):
             if problem is None:
                 pending["items_done"] += 1
                 pending["bytes_done"] += row.size
@@ -239,14 +204,14 @@ class RunWorker:
 
     def _record_problem(self, problem: Problem) -> None:
         with writing(self.engine) as conn:
-            conn.execute(insert(runs.ITEM).values(
+            conn.execute(insert(ITEM).values(
                 run_id=self.run.id, table_name=problem.table, row_id=problem.row_id, status="mismatch",
                 worker_id=self.worker_id, object_key=problem.key, error=problem.reason[:2000], updated_at=utcnow()))
 
     def _flush(self, pending: dict) -> None:
         if any(pending.values()):
             with writing(self.engine) as conn:
-                runs.add_counts(conn, self.run.id, **pending)
+                lifecycle.add_counts(conn, self.run.id, **pending)
             for name in pending:
                 pending[name] = 0
 
@@ -262,13 +227,6 @@ def _drain(finished: queue.SimpleQueue, timeout: float) -> list:
             done.append(finished.get_nowait())
         except queue.Empty:
             return done
-
-
-def _until(items: Iterable, stop: threading.Event) -> Iterator:
-    for item in items:
-        if stop.is_set():
-            return
-        yield item
 
 
 def _store_down(result: ItemResult) -> bool:

@@ -7,6 +7,7 @@ import pytest
 
 from tests.attachments.conftest import PDF, legacy_row, rows, upload
 from tests.attachments.test_encryption import keypair
+from tests.support.settings import restart_with
 
 PAYLOAD = os.urandom(300_000)  # several 64 KiB segments
 SANDBOX = "default-src 'none'; sandbox"
@@ -19,8 +20,8 @@ def keys(tmp_path):
 
 def _encrypted(app, keys) -> None:
     _, public, private = keys
-    app.config.update(STORAGE_ENCRYPTION="hybrid", STORAGE_ENCRYPTION_PUBLIC_KEY=public,
-                      STORAGE_ENCRYPTION_PRIVATE_KEYS=[private])
+    restart_with(app, STORAGE_ENCRYPTION="hybrid", STORAGE_ENCRYPTION_PUBLIC_KEY=public,
+                 STORAGE_ENCRYPTION_PRIVATE_KEYS=[private])
 
 
 def _assert_sandboxed(response) -> None:

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 from portal.extensions import db
 from portal.metrics.database import DatabaseGauges
-from portal.models import AttachmentStaging, MigrationRun
+from portal.migration.models import MigrationRun
+from portal.models import AttachmentStaging
 from tests.conftest import make_app
 from tests.metrics.conftest import scrape, value
 

@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.migration import DocumentMigrationService, MigrationOptions, runs
+from portal.migration import lifecycle, processes, run_state
+from portal.migration.options import MigrationOptions
+from portal.migration.service import DocumentMigrationService
 from portal.migration.cli import ProgressPrinter
-from portal.migration.models import MigrationRun
+from portal.migration.models import MigrationRun, utcnow
 from portal.models import Attachment
 from tests.migration.conftest import object_keys
 from tests.migration.factory import payload
@@ -74,7 +76,7 @@ def test_a_running_run_refuses_a_second_start_and_a_stalled_one_is_resumed(runne
     files.legacy(payload(10))
     service = DocumentMigrationService()
     run = service.start_run(MigrationOptions())
-    worker = runs.attach_worker(db.engine, run.id, exclusive=False)  # a live process (this one)
+    worker = lifecycle.attach_worker(db.engine, run.id, exclusive=False)  # a live process (this one)
     refused = runner.invoke(args=["storage", "migrate", "s3"])
     assert refused.exit_code == 1
     assert f"run #{run.id} (migration to s3, 0% done, running) is already active" in refused.output
@@ -84,7 +86,7 @@ def test_a_running_run_refuses_a_second_start_and_a_stalled_one_is_resumed(runne
         assert joined.exit_code == 1 and "SQLite allows one migration process at a time" in joined.output
     else:
         assert joined.exit_code == 0 and f"Joining run #{run.id}" in joined.output
-    runs.stop_worker(db.engine, worker)
+    lifecycle.stop_worker(db.engine, worker)
     if db.engine.dialect.name == "sqlite":
         resumed = runner.invoke(args=["storage", "migrate", "s3"])
         assert resumed.exit_code == 0, resumed.output
@@ -143,7 +145,7 @@ def test_verify_uses_the_stores_checksum_and_size_without_reading(runner, files,
 
 def test_cancel_command(runner, files, store):
     run = DocumentMigrationService().start_run(MigrationOptions())
-    db.session.execute(update(MigrationRun).values(heartbeat_at=runs.utcnow() - runs.STALE_AFTER))
+    db.session.execute(update(MigrationRun).values(heartbeat_at=utcnow() - processes.STALE_AFTER))
     db.session.commit()
     assert f"Run #{run.id} is cancelled." in runner.invoke(args=["storage", "cancel", str(run.id)]).output
     again = runner.invoke(args=["storage", "cancel", str(run.id)])
@@ -200,23 +202,23 @@ def test_progress_line_redraws_in_place_on_a_terminal(files, store):
     screen = Terminal()
     printer = ProgressPrinter(screen)
     printer.update(run)
-    printer.finish(runs.fetch_run(db.engine, run.id))
+    printer.finish(run_state.fetch_run(db.engine, run.id))
     assert screen.getvalue().count("\r") == 1 and screen.getvalue().endswith("\n")
     assert "  0% [........................] 0/0 files" in screen.getvalue()
-    printer.update(runs.fetch_run(db.engine, run.id))  # nothing new: nothing redrawn
+    printer.update(run_state.fetch_run(db.engine, run.id))  # nothing new: nothing redrawn
     assert screen.getvalue().count("\r") == 1
 
 
 @pytest.mark.parametrize("text, seconds", [("7d", 604800), ("12h", 43200), ("1w2d", 777600), ("0s", 0), ("30m", 1800)])
 def test_durations(text, seconds):
-    from portal.migration.quarantine import parse_duration
+    from portal.migration.cli import parse_duration
 
     assert parse_duration(text).total_seconds() == seconds
 
 
 @pytest.mark.parametrize("text", ["", "7", "d", "7x", "-1d", "7d!"])
 def test_bad_durations(text):
-    from portal.migration.quarantine import parse_duration
+    from portal.migration.cli import parse_duration
 
     with pytest.raises(ValueError):
         parse_duration(text)

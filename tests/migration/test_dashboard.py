@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.migration import DocumentMigrationService, MigrationOptions, runs
+from portal.migration import processes, run_state
+from portal.migration.options import MigrationOptions
+from portal.migration.service import DocumentMigrationService
 from portal.migration.models import MigrationRun, utcnow
 from portal.models import Attachment
 from tests.migration.factory import payload
@@ -19,11 +21,11 @@ START = {"target": "s3", "batch_size": "10", "workers": "2", "verify": "auto", "
 def wait_for_end(run_id: int, timeout: float = 60.0) -> MigrationRun:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = runs.fetch_run(db.engine, run_id)
+        run = run_state.fetch_run(db.engine, run_id)
         if not run.is_active:
             return run
         time.sleep(0.2)
-    raise AssertionError(f"run #{run_id} did not end within {timeout} s: {runs.fetch_run(db.engine, run_id)}")
+    raise AssertionError(f"run #{run_id} did not end within {timeout} s: {run_state.fetch_run(db.engine, run_id)}")
 
 
 def latest_run() -> MigrationRun:
@@ -111,7 +113,7 @@ def test_bad_options_are_refused_with_a_message(admin_client, files, store):
 def test_cancel_and_resume_a_stalled_run(admin_client, files, store):
     files.legacy(payload(100))
     run = DocumentMigrationService().start_run(MigrationOptions())
-    db.session.execute(update(MigrationRun).values(heartbeat_at=utcnow() - runs.STALE_AFTER))
+    db.session.execute(update(MigrationRun).values(heartbeat_at=utcnow() - processes.STALE_AFTER))
     db.session.commit()
     page = admin_client.get(f"/admin/storage/runs/{run.id}").get_data(as_text=True)
     assert "stalled" in page and "Resume" in page
@@ -120,10 +122,10 @@ def test_cancel_and_resume_a_stalled_run(admin_client, files, store):
     again = admin_client.post(f"/admin/storage/runs/{run.id}/resume", follow_redirects=True).get_data(as_text=True)
     assert "nothing to resume" in again
     stalled = DocumentMigrationService().start_run(MigrationOptions())
-    db.session.execute(update(MigrationRun).values(heartbeat_at=utcnow() - runs.STALE_AFTER))
+    db.session.execute(update(MigrationRun).values(heartbeat_at=utcnow() - processes.STALE_AFTER))
     db.session.commit()
     admin_client.post(f"/admin/storage/runs/{stalled.id}/cancel")
-    assert runs.fetch_run(db.engine, stalled.id).status == "cancelled"
+    assert run_state.fetch_run(db.engine, stalled.id).status == "cancelled"
 
 
 def test_retry_failed_moves_the_rows_that_failed(admin_client, files, store):

@@ -10,9 +10,11 @@ import socket
 import pytest
 
 from portal.extensions import db
-from portal.migration import DocumentMigrationService, MigrationOptions
-from portal.migration.items import _small_file, migrated_key
+from portal.migration.items import _small_file
+from portal.migration.options import MigrationOptions
+from portal.migration.service import DocumentMigrationService
 from portal.models import Attachment
+from portal.object_keys import migrated_key
 from portal.storage import ObjectStorageFactory
 from portal.storage.base import SMALL_OBJECT_MAX, ObjectNotFound, StorageMisconfigured, StorageUnavailable
 from tests.migration.conftest import object_keys
@@ -188,10 +190,10 @@ def test_the_same_row_copied_twice_overwrites_its_own_object(files, store, app):
 
 
 def snapshot_of(row, table: str = "attachment"):
-    from portal.migration.engine import _snapshot
+    from portal.migration.claims import snapshot
 
     db.session.refresh(row)
-    return _snapshot(table, row)
+    return snapshot(table, row)
 
 
 def test_missing_legacy_file_fails_the_item_and_leaves_the_row_alone(files, store):

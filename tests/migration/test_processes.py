@@ -8,7 +8,9 @@ import time
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.migration import DocumentMigrationService, MigrationOptions, runs
+from portal.migration import processes, run_state
+from portal.migration.options import MigrationOptions
+from portal.migration.service import DocumentMigrationService
 from portal.migration.models import MigrationItem, MigrationRun, MigrationWorker
 from portal.models import Attachment, AttachmentStaging
 from tests.migration.conftest import flask_subprocess, object_keys
@@ -18,7 +20,7 @@ from tests.migration.factory import many_legacy
 def current_run() -> MigrationRun | None:
     with db.engine.connect() as conn:
         run_id = conn.execute(select(func.max(MigrationRun.id))).scalar()
-    return runs.fetch_run(db.engine, run_id) if run_id else None
+    return run_state.fetch_run(db.engine, run_id) if run_id else None
 
 
 def assert_everything_moved_once(store, contents: dict[tuple[str, int], bytes]) -> None:
@@ -50,7 +52,7 @@ def test_sigkill_in_the_middle_then_a_restart_finishes_the_job(app, files, store
     child.finish()
     killed = current_run()
     assert killed.is_active and 30 <= killed.items_done < len(contents), killed.items_done
-    assert runs.live_workers(db.engine, killed.id) == []
+    assert processes.live_workers(db.engine, killed.id) == []
 
     code, output = flask_subprocess(app, "storage", "migrate", "s3").finish()
     assert code == 0, output
@@ -85,7 +87,7 @@ def test_two_processes_share_one_run_and_move_each_row_exactly_once(app, files, 
     assert sum(count for _, count in done) == 300
     assert db.session.scalar(select(func.count()).select_from(MigrationItem).where(
         MigrationItem.run_id == run.id)) == 300
-    assert runs.fetch_run(db.engine, run.id).status == "completed"
+    assert run_state.fetch_run(db.engine, run.id).status == "completed"
     assert_everything_moved_once(store, contents)
 
 
@@ -104,7 +106,7 @@ def test_sigterm_stops_after_the_files_in_flight_and_the_run_resumes(app, files,
     assert code == 1 and "interrupted after" in output and "resumes it" in output, output
     stopped = current_run()
     assert stopped.is_active and stopped.items_done < len(contents)
-    assert runs.live_workers(db.engine, stopped.id) == []
+    assert processes.live_workers(db.engine, stopped.id) == []
     # Every row it claimed was either committed or is released on resume: nothing moved twice.
     code, output = flask_subprocess(app, "storage", "migrate", "s3").finish()
     assert code == 0 and f"Resuming run #{stopped.id}" in output, output

@@ -7,7 +7,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from portal.extensions import db
-from portal.migration import DocumentMigrationService, MigrationOptions, RunConflict, runs
+from portal.migration import lifecycle, processes, run_state
+from portal.migration.errors import MigrationError, RunConflict
+from portal.migration.options import MigrationOptions
+from portal.migration.service import DocumentMigrationService
 from portal.migration.models import MigrationItem, MigrationRun, MigrationWorker, utcnow
 from portal.models import Attachment, AttachmentStaging
 from tests.migration.conftest import object_keys
@@ -110,21 +113,21 @@ def test_processes_per_run_one_on_sqlite_several_on_postgresql_and_a_dead_one_is
     engine = db.engine
     exclusive = service._exclusive()
     assert exclusive == (engine.dialect.name == "sqlite")
-    runs.attach_worker(engine, run.id, exclusive=exclusive)  # this process, alive
+    lifecycle.attach_worker(engine, run.id, exclusive=exclusive)  # this process, alive
     if exclusive:
         with pytest.raises(RunConflict) as refused:
-            runs.attach_worker(engine, run.id, exclusive=True)
+            lifecycle.attach_worker(engine, run.id, exclusive=True)
         assert "one migration process at a time" in str(refused.value)
     else:
-        assert runs.attach_worker(engine, run.id, exclusive=False)
-        assert len(runs.live_workers(engine, run.id)) == 2
+        assert lifecycle.attach_worker(engine, run.id, exclusive=False)
+        assert len(processes.live_workers(engine, run.id)) == 2
     # The worker falls silent: after STALE_AFTER it no longer counts, and its claims are released.
-    db.session.execute(update(MigrationWorker).values(heartbeat_at=utcnow() - runs.STALE_AFTER - timedelta(seconds=1)))
-    db.session.execute(update(MigrationRun).values(heartbeat_at=utcnow() - runs.STALE_AFTER))
+    db.session.execute(update(MigrationWorker).values(heartbeat_at=utcnow() - processes.STALE_AFTER - timedelta(seconds=1)))
+    db.session.execute(update(MigrationRun).values(heartbeat_at=utcnow() - processes.STALE_AFTER))
     db.session.commit()
-    assert runs.run_state(runs.fetch_run(engine, run.id), engine) == "stalled"
-    assert runs.live_workers(engine, run.id) == []
-    assert runs.attach_worker(engine, run.id, exclusive=exclusive)
+    assert run_state.run_state(run_state.fetch_run(engine, run.id), engine) == "stalled"
+    assert processes.live_workers(engine, run.id) == []
+    assert lifecycle.attach_worker(engine, run.id, exclusive=exclusive)
 
 
 def test_a_crashed_workers_claims_are_released_and_moved_by_the_next(files, store):
@@ -134,12 +137,12 @@ def test_a_crashed_workers_claims_are_released_and_moved_by_the_next(files, stor
     engine = db.engine
     from portal.migration.claims import claim_batch
 
-    dead = runs.attach_worker(engine, run.id, exclusive=False)
+    dead = lifecycle.attach_worker(engine, run.id, exclusive=False)
     claimed = claim_batch(engine, run.id, dead, "attachment", 0, 2)
     assert [row.id for row in claimed] == [rows[0].id, rows[1].id]
     db.session.execute(update(MigrationWorker).where(MigrationWorker.id == dead).values(pid=2 ** 22 + 7))  # gone
     db.session.commit()
-    finished = service.migrate_all_attachments(runs.fetch_run(engine, run.id))
+    finished = service.migrate_all_attachments(run_state.fetch_run(engine, run.id))
     assert (finished.status, finished.items_done) == ("completed", 4)
     assert locations(Attachment) == ["s3"] * 4
     assert db.session.scalar(select(func.count()).select_from(MigrationItem)) == 4
@@ -147,12 +150,12 @@ def test_a_crashed_workers_claims_are_released_and_moved_by_the_next(files, stor
 
 def test_cancel_of_a_run_nobody_works_on_ends_it_at_once(files, store):
     run = DocumentMigrationService().start_run(MigrationOptions())
-    db.session.execute(update(MigrationRun).values(heartbeat_at=utcnow() - runs.STALE_AFTER))
+    db.session.execute(update(MigrationRun).values(heartbeat_at=utcnow() - processes.STALE_AFTER))
     db.session.commit()
-    cancelled = runs.request_cancel(db.engine, run.id)
+    cancelled = lifecycle.request_cancel(db.engine, run.id)
     assert (cancelled.status, cancelled.active) == ("cancelled", None)
-    with pytest.raises(runs.MigrationError):
-        runs.request_cancel(db.engine, run.id)
+    with pytest.raises(MigrationError):
+        lifecycle.request_cancel(db.engine, run.id)
 
 
 def test_cancel_stops_a_running_worker_after_its_current_items(files, store, monkeypatch):
@@ -160,13 +163,13 @@ def test_cancel_stops_a_running_worker_after_its_current_items(files, store, mon
         files.legacy(payload(100))
     service = DocumentMigrationService()
     run = service.start_run(MigrationOptions(batch_size=2, workers=1))
-    monkeypatch.setattr(runs, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr("portal.migration.worker.HEARTBEAT_SECONDS", 0.05)
     seen = []
 
     def cancel_on_first_progress(snapshot):
         seen.append(snapshot.items_done)
         if len(seen) == 1:
-            runs.request_cancel(db.engine, run.id)
+            lifecycle.request_cancel(db.engine, run.id)
 
     monkeypatch.setattr("portal.migration.worker.PROGRESS_EVERY", 0.0)
     # Progress is reported as groups commit (GROUP items, or 0.2 s); small groups let the cancel land
@@ -193,7 +196,7 @@ def test_an_unreachable_store_fails_the_run_before_any_item(files, store, monkey
     finished = service.migrate_all_attachments(run)
     assert (finished.status, finished.items_done, finished.items_failed) == ("failed", 0, 0)
     assert "target store is not ready" in finished.message
-    assert runs.active_run(db.engine) is None
+    assert run_state.active_run(db.engine) is None
 
 
 def test_a_store_failing_item_after_item_trips_the_breaker(files, store, monkeypatch):

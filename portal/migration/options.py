@@ -1,0 +1,52 @@
+"""What a run does (MigrationOptions), stored with the run, and the values its options may take."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from portal.migration.errors import MigrationError
+
+#: the stores a run may move files to
+TARGETS = ("s3", "minio")
+#: how a copy is proven: 'auto' (the store's SHA-256 where it keeps one, else read back) or 'readback'
+VERIFY_MODES = ("auto", "readback")
+
+
+@dataclass(frozen=True)
+class MigrationOptions:
+    """What a run does; stored with the run so that every process working on it does the same.
+
+    Raises MigrationError for a value out of range.
+    """
+
+    target: str = "s3"
+    batch_size: int = 100
+    workers: int = 4
+    delete_source: bool = False
+    include_staging: bool = True
+    limit: int | None = None
+    verify: str = "auto"
+    deep: bool = False
+    retry_of: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise MigrationError(f"target {self.target!r} is not an object store; use one of {', '.join(TARGETS)}")
+        if not 1 <= self.batch_size <= 10_000:
+            raise MigrationError("batch size must be from 1 to 10000")
+        if not 1 <= self.workers <= 64:
+            raise MigrationError("workers must be from 1 to 64")
+        if self.limit is not None and self.limit < 1:
+            raise MigrationError("limit must be at least 1")
+        if self.verify not in VERIFY_MODES:
+            raise MigrationError(f"verify must be one of {', '.join(VERIFY_MODES)}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "MigrationOptions":
+        values = json.loads(text or "{}")
+        known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
+        return cls(**known)
