@@ -1,7 +1,6 @@
 """Document Portal: the application factory."""
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -40,6 +39,8 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
 
 def configure(app: Flask, config: Mapping[str, Any] | None, environ: Mapping[str, str] | None) -> None:
     """Load and validate settings into app.config, then derive Flask's own keys from them."""
+    from portal.audit.logs import configure_logging
+
     overrides = dict(config or {})
     instance_path = overrides.pop("INSTANCE_PATH", app.instance_path)
     app.instance_path = str(instance_path)
@@ -63,7 +64,7 @@ def configure(app: Flask, config: Mapping[str, Any] | None, environ: Mapping[str
     # Tests may also override Flask's own keys (TESTING, WTF_CSRF_ENABLED, ...).
     names = {setting.name for setting in SETTINGS}
     app.config.update({k: v for k, v in overrides.items() if k not in names})
-    logging.getLogger("portal").setLevel(settings["LOG_LEVEL"].upper())
+    configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
     if settings["PROXY_FIX_X_FOR"]:
         hops = settings["PROXY_FIX_X_FOR"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
@@ -78,8 +79,10 @@ def register_extensions(app: Flask) -> None:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
-    csrf.init_app(app)
+    # The login guard and the small-form limit run before CSRF parses a body: an anonymous request
+    # is turned away unread.
     init_login(app)
+    csrf.init_app(app)
     storage.init_app(app)
 
 
@@ -115,8 +118,10 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """`flask users ...` and `flask storage ...`."""
+    """`flask users ...`, `flask storage ...` and `flask audit ...`."""
+    from portal.audit.cli import audit_cli
     from portal.cli import storage_cli, users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(storage_cli)
+    app.cli.add_command(audit_cli)

@@ -1,16 +1,18 @@
 """Routes: the documents list, create, view and edit."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from portal import audit
 from portal.documents.forms import DocumentForm
 from portal.documents.catalog import search_documents, update_document
 from portal.extensions import db
 from portal.documents.service import DocumentStorageService
 from portal.documents.uploads import IncomingFile, UploadRejected
 from portal.models import Attachment, AttachmentStaging, Document
+from portal.paging import page_argument
 
 bp = Blueprint("documents", __name__)
 
@@ -22,7 +24,7 @@ def get_document_or_404(document_id: int) -> Document:
 @bp.route("/")
 def index():
     query = request.args.get("q", "")
-    page = request.args.get("page", 1, type=int)
+    page = page_argument()
     documents = search_documents(query, page, current_app.config["DOCUMENTS_PER_PAGE"])
     return render_template("documents/index.html", documents=documents, query=query)
 
@@ -40,6 +42,8 @@ def new():
         except UploadRejected as exc:
             flash(str(exc), "error")
         else:
+            audit.record("document.create", object_type="document", object_id=document.id,
+                         detail={"title": document.title, "attachments": len(attachments)})
             count = len(attachments)
             with_files = f" with {count} attachment{'s' if count != 1 else ''}." if count else "."
             flash(f"“{document.title}” was created{with_files}", "success")
@@ -52,7 +56,7 @@ def new():
 @bp.route("/documents/<int:document_id>")
 def view(document_id: int):
     document = get_document_or_404(document_id)
-    page = request.args.get("page", 1, type=int)
+    page = page_argument()
     attachments = db.paginate(
         select(Attachment).where(Attachment.document_id == document.id).order_by(Attachment.created_at, Attachment.id),
         page=page, per_page=current_app.config["ATTACHMENTS_PER_PAGE"], error_out=False,
@@ -62,10 +66,14 @@ def view(document_id: int):
 
 @bp.route("/documents/<int:document_id>/edit", methods=["GET", "POST"])
 def edit(document_id: int):
+    """Edit title and description: the document's creator or an administrator, 403 for other staff."""
     document = get_document_or_404(document_id)
+    if not (current_user.is_admin or document.created_by == current_user.id):
+        abort(403)
     form = DocumentForm(obj=document)
     if form.validate_on_submit():
         update_document(document, form.title.data, form.description.data)
+        audit.record("document.edit", object_type="document", object_id=document.id, detail={"title": document.title})
         flash("Your changes are saved.", "success")
         return redirect(url_for("documents.view", document_id=document.id))
     return render_template("documents/form.html", form=form, document=document)
