@@ -95,11 +95,11 @@ def _insert_first(rule: Rule, now: datetime) -> bool:
     """Insert the key's row with its first failure; False when another attempt inserted it first."""
     insert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     blocked = now + rule.delay(1) if rule.lock is None and rule.limit <= 1 else None
-    done = db.session.execute(insert(LoginThrottle).values(
+    done = db.session.execute(insert(LoginThrottle.__table__).values(
         key=rule.key, failures=1, version=1, first_failure_at=now, last_failure_at=now, blocked_until=blocked,
-    ).on_conflict_do_nothing(index_elements=["key"]))
+    ).on_conflict_do_nothing(index_elements=["key"]).returning(LoginThrottle.__table__.c.key)).first()
     db.session.commit()
-    return done.rowcount == 1
+    return done is not None  # (psycopg reports no rowcount for ON CONFLICT DO NOTHING)
 
 
 def give_back(rule: Rule) -> None:
