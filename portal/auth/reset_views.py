@@ -29,6 +29,8 @@ def reset(token: str):
     if form.validate_on_submit():
         try:
             user = use_reset(token, form.password.data)
+        except ResetLinkInvalid as exc:  # used by another request meanwhile
+            return render_template("auth/reset.html", form=None, problem=str(exc)), 410
         except AccountError as exc:
             flash(str(exc), "error")
         else:
