@@ -121,3 +121,14 @@ def test_thirty_wrong_guesses_at_once_record_no_more_than_the_limit(app, staff_u
     assert failures_recorded() <= limit
     assert statuses.count(401) <= limit and statuses.count(401) + statuses.count(429) == 30
     assert attempt(app.test_client(), PASSWORD, where=OFFICE).status_code == 302
+
+
+def test_sign_ins_through_an_untrusted_proxy_are_warned_about_once(app, client, staff_user, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="portal.auth"):
+        for _ in range(2):
+            fresh(client, "/auth/login", "post", data={"email": staff_user.email, "password": "wrong password!"},
+                  headers={"X-Forwarded-For": "203.0.113.7"})
+    warnings = [r.getMessage() for r in caplog.records if r.name == "portal.auth"]
+    assert len(warnings) == 1 and "PROXY_FIX_X_FOR=0" in warnings[0]

@@ -1,9 +1,10 @@
 """Routes: /auth/login, /auth/logout, /setup, and the URL table of /account, /reset and /auth/forgot."""
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal import audit
@@ -14,6 +15,7 @@ from portal.auth.service import AccountError, TooManyAttempts, authenticate, cre
 from portal.auth.session import sign_in, sign_out
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger("portal.auth")
 
 bp.add_url_rule("/account", view_func=account_views.account, methods=["GET", "POST"])
 bp.add_url_rule("/account/password", view_func=account_views.account_password, methods=["POST"])
@@ -32,6 +34,7 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
+        _warn_of_an_unconfigured_proxy()
         try:
             user = authenticate(form.email.data, form.password.data, request.remote_addr or "unknown")
         except TooManyAttempts as exc:
@@ -73,6 +76,17 @@ def setup():
             flash("The administrator account is ready. Welcome to Document Portal.", "success")
             return redirect(url_for("documents.index"))
     return render_template("auth/setup.html", form=form)
+
+
+def _warn_of_an_unconfigured_proxy() -> None:
+    """Once per process: sign-ins arrive through a proxy whose X-Forwarded-For the portal does not trust."""
+    if current_app.config["PROXY_FIX_X_FOR"] or "X-Forwarded-For" not in request.headers:
+        return
+    if not current_app.extensions.setdefault("proxy_warning_logged", False):
+        current_app.extensions["proxy_warning_logged"] = True
+        log.warning("sign-ins arrive with X-Forwarded-For but PROXY_FIX_X_FOR=0: every visitor is counted as "
+                    "the proxy's address %s for failed sign-ins; set PROXY_FIX_X_FOR to the number of proxies",
+                    request.remote_addr)
 
 
 def safe_next(target: str | None) -> str:
