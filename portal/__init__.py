@@ -1,7 +1,6 @@
 """Document Portal: the application factory."""
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -41,6 +40,8 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
 
 def configure(app: Flask, config: Mapping[str, Any] | None, environ: Mapping[str, str] | None) -> None:
     """Load and validate settings into app.config, then derive Flask's own keys from them."""
+    from portal.audit.logs import configure_logging
+
     overrides = dict(config or {})
     instance_path = overrides.pop("INSTANCE_PATH", app.instance_path)
     app.instance_path = str(instance_path)
@@ -64,7 +65,7 @@ def configure(app: Flask, config: Mapping[str, Any] | None, environ: Mapping[str
     # Tests may also override Flask's own keys (TESTING, WTF_CSRF_ENABLED, ...).
     names = {setting.name for setting in SETTINGS}
     app.config.update({k: v for k, v in overrides.items() if k not in names})
-    logging.getLogger("portal").setLevel(settings["LOG_LEVEL"].upper())
+    configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
     if settings["PROXY_FIX_X_FOR"]:
         hops = settings["PROXY_FIX_X_FOR"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
@@ -87,8 +88,10 @@ def register_extensions(app: Flask) -> None:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
-    csrf.init_app(app)
+    # The login guard and the small-form limit run before CSRF parses a body: an anonymous request
+    # is turned away unread.
     init_login(app)
+    csrf.init_app(app)
     storage.init_app(app)
 
 
@@ -124,7 +127,8 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """`flask users ...` and `flask storage ...`, the migration's commands included."""
+    """`flask users ...`, `flask storage ...` (the migration's commands included) and `flask audit ...`."""
+    from portal.audit.cli import audit_cli
     from portal.cli import storage_cli, users_cli
     from portal.migration.cli import COMMANDS as migration_commands
 
@@ -132,3 +136,4 @@ def register_commands(app: Flask) -> None:
         storage_cli.add_command(command)
     app.cli.add_command(users_cli)
     app.cli.add_command(storage_cli)
+    app.cli.add_command(audit_cli)

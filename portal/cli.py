@@ -6,7 +6,7 @@ from datetime import timedelta
 import click
 from flask.cli import AppGroup
 
-from portal.auth.service import AccountError, create_user
+from portal.auth.service import AccountError, create_user, normalize_email
 from portal.extensions import storage
 from portal.storage.base import StorageError
 
@@ -26,6 +26,65 @@ def create_user_command(email: str, name: str, admin: bool, password: str) -> No
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created {user.role} {user.email}.")
+
+
+def _user_by_email(email: str):
+    """The account with ``email``; a ClickException naming it otherwise."""
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.models import User
+
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        raise click.ClickException(f"No account has the email {normalize_email(email)}.")
+    return user
+
+
+@users_cli.command("list")
+def list_users_command() -> None:
+    """Every account: email, role, status, name."""
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.models import User
+
+    for user in db.session.scalars(select(User).order_by(User.email)):
+        click.echo(f"{user.email}\t{user.role}\t{'active' if user.is_active else 'deactivated'}\t{user.name}")
+
+
+@users_cli.command("set-password")
+@click.argument("email")
+@click.password_option(help="New password (asked for when not given).")
+def set_password_command(email: str, password: str) -> None:
+    """Give an account a new password; its sessions end and its unused reset links die."""
+    from portal.auth.accounts import set_password
+
+    user = _user_by_email(email)
+    try:
+        ended = set_password(user, password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Password of {user.email} set; {ended} session{'s' if ended != 1 else ''} ended.")
+
+
+@users_cli.command("reset-link")
+@click.argument("email")
+def reset_link_command(email: str) -> None:
+    """Print a one-time password reset link for an account (valid RESET_LINK_HOURS, earlier links die)."""
+    from flask import current_app
+
+    from portal.auth.resets import issue_reset_link, reset_url
+
+    user = _user_by_email(email)
+    try:
+        token = issue_reset_link(user, issued_by=None, via="cli")
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    url = reset_url(token)
+    click.echo(url)
+    if not current_app.config["PORTAL_URL"]:
+        click.echo("(set PORTAL_URL to print the full address; prefix this path with the portal's address)", err=True)
 
 
 @storage_cli.command("init")

@@ -66,9 +66,10 @@ def _extensions(name: str, raw: str) -> frozenset[str]:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("PORTAL_ENV", "development", _choice("development", "production"),
-            "`production` requires SECRET_KEY and sends cookies over HTTPS only."),
-    Setting("SECRET_KEY", "", _text, "Signs sessions, CSRF tokens and local download links. "
-            "Development generates one and keeps it in `instance/secret_key`.", secret=True),
+            "`production` requires a strong SECRET_KEY and sends cookies over HTTPS only."),
+    Setting("SECRET_KEY", "", _text, "Signs sessions, CSRF tokens and local download links; in production at least "
+            "32 characters and not a known default. Development generates one and keeps it in `instance/secret_key`.",
+            secret=True),
     Setting("DATABASE_URL", "", _text, "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/portal`. "
             "Default: SQLite at `instance/portal.db`.", secret=True),
     Setting("LEGACY_FILES_ROOT", "", _text, "Folder that legacy `filepath` values are relative to (and must stay "
@@ -116,8 +117,28 @@ SETTINGS: tuple[Setting, ...] = (
             "to trust (1 behind one load balancer); 0 trusts none."),
     Setting("LOGIN_CACHE_SECONDS", 5, _int(0, 300),
             "Seconds each process keeps who is signed in; a deactivation elsewhere takes effect within them (0: never kept)."),
-    Setting("LOGIN_MAX_ATTEMPTS", 5, _int(1, 1000), "Failed sign-ins per account or address before a pause."),
-    Setting("LOGIN_LOCKOUT_MINUTES", 15, _int(1, 24 * 60), "Length of that pause, and the window failures count in."),
+    Setting("LOGIN_MAX_ATTEMPTS", 5, _int(1, 1000),
+            "Failed sign-ins for one account from one address before that pair is locked."),
+    Setting("LOGIN_LOCKOUT_MINUTES", 15, _int(1, 24 * 60), "How long a locked pair waits, and the window failures count in."),
+    Setting("LOGIN_ACCOUNT_FAILURES", 20, _int(1, 100000),
+            "Failed sign-ins on one account from all addresses together after which each further attempt "
+            "on it waits a delay that doubles from 2 seconds (an address failing 4 × LOGIN_MAX_ATTEMPTS times waits the same way)."),
+    Setting("LOGIN_DELAY_MAX_SECONDS", 120, _int(1, 3600), "Longest of those delays."),
+    Setting("REMEMBER_DAYS", 14, _int(1, 365), "Days a \"Keep me signed in\" sign-in lasts (cookie and server record)."),
+    Setting("SESSION_HOURS", 12, _int(1, 24 * 30), "Hours a sign-in without \"Keep me signed in\" lasts."),
+    Setting("RESET_LINK_HOURS", 24, _int(1, 24 * 14), "Hours a one-time password reset link stays valid."),
+    Setting("FORM_MAX_KB", 64, _int(4, 10240), "Largest body of the small forms (sign-in, setup, account, reset, "
+            "user administration); a larger one gets a 413 page before it is read."),
+    Setting("PORTAL_URL", "", _text, "The portal's public address, e.g. `https://portal.example.com`; "
+            "reset links in mail and from `flask users reset-link` start with it. Required with SMTP_HOST."),
+    Setting("SMTP_HOST", "", _text, "Mail server for password reset links; empty: links are only shown to administrators."),
+    Setting("SMTP_PORT", 587, _int(1, 65535), "Port of the mail server."),
+    Setting("SMTP_SECURITY", "starttls", _choice("starttls", "ssl", "none"),
+            "`starttls` upgrades the connection, `ssl` connects over TLS, `none` sends in the clear (a local relay)."),
+    Setting("SMTP_USERNAME", "", _text, "User name for the mail server; empty: no login."),
+    Setting("SMTP_PASSWORD", "", _text, "Password for the mail server.", secret=True),
+    Setting("SMTP_FROM", "", _text, "Sender address of the portal's mail, e.g. `portal@example.com`. Required with SMTP_HOST."),
+    Setting("SMTP_TIMEOUT", 10, _int(1, 300), "Seconds to wait for the mail server."),
     Setting("DOCUMENTS_PER_PAGE", 20, _int(1, 500), "Rows per page of the documents list."),
     Setting("ATTACHMENTS_PER_PAGE", 25, _int(1, 500), "Rows per page of a document's attachments."),
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"), "Level of the portal's log."),
@@ -126,6 +147,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Addresses and networks (CIDR) that may read `/metrics` without a token; empty: token only."),
     Setting("METRICS_TOKEN", "", _text, "Bearer token that opens `/metrics` from any address; empty: none.",
             secret=True),
+    Setting("LOG_FORMAT", "text", _choice("text", "json"),
+            "The log on standard error: `text` lines, or `json` (one object a line). Security events are at WARNING."),
 )
 
 
@@ -182,9 +205,23 @@ def _instance_secret(instance: Path) -> str:
     return path.read_text().strip()
 
 
+# Values copied from examples and tutorials; anyone can sign sessions with them.
+KNOWN_DEFAULT_KEYS = frozenset({
+    "changeme", "change-me", "change_me", "changeit", "secret", "secret-key", "secret_key", "secretkey",
+    "dev", "development", "test", "testing", "default", "password", "insecure", "replace-me",
+    "your-secret-key", "your_secret_key", "yoursecretkey", "super-secret-key", "supersecretkey",
+    "your-secret-key-here", "change-this-secret-key", "please-change-me-to-something-random",
+    "this-is-not-a-secret-change-it-in-production", "you-will-never-guess",
+})
+MIN_PRODUCTION_KEY_LENGTH = 32
+
+
 def _validate(values: dict) -> None:
     if not values["SECRET_KEY"]:
         raise ConfigError("SECRET_KEY is required when PORTAL_ENV=production; set it to a long random string")
+    if values["PORTAL_ENV"] == "production":
+        _check_production_key(values["SECRET_KEY"])
+    _check_mail(values)
     if values["STORAGE_TYPE"] in ("s3", "minio") and not values["S3_BUCKET"]:
         raise ConfigError(f"S3_BUCKET is required when STORAGE_TYPE={values['STORAGE_TYPE']}; name the bucket")
     if values["STORAGE_TYPE"] == "minio" and not values["S3_ENDPOINT_URL"]:
@@ -209,6 +246,29 @@ def _validate(values: dict) -> None:
     _check_key_files(values)
     if values["DATABASE_URL"].startswith("postgres://"):
         raise ConfigError("DATABASE_URL uses 'postgres://'; write 'postgresql+psycopg://' instead")
+
+
+def _check_production_key(key: str) -> None:
+    """Refuse keys that can be guessed; the message never repeats the key."""
+    how = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+    if key.strip().lower() in KNOWN_DEFAULT_KEYS:
+        raise ConfigError(f"SECRET_KEY is a published example value, refused when PORTAL_ENV=production; {how}")
+    if len(key) < MIN_PRODUCTION_KEY_LENGTH:
+        raise ConfigError(f"SECRET_KEY has {len(key)} characters, fewer than the {MIN_PRODUCTION_KEY_LENGTH} "
+                          f"required when PORTAL_ENV=production; {how}")
+
+
+def _check_mail(values: dict) -> None:
+    url = values["PORTAL_URL"]
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"PORTAL_URL={url!r} must be an http:// or https:// URL")
+    values["PORTAL_URL"] = url.rstrip("/")
+    if values["SMTP_HOST"]:
+        for name in ("SMTP_FROM", "PORTAL_URL"):
+            if not values[name]:
+                raise ConfigError(f"{name} is required when SMTP_HOST is set (reset links are mailed from it)")
+    if bool(values["SMTP_USERNAME"]) != bool(values["SMTP_PASSWORD"]):
+        raise ConfigError("SMTP_USERNAME and SMTP_PASSWORD go together; set both or neither")
 
 
 def _check_key_files(values: dict) -> None:

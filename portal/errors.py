@@ -46,6 +46,10 @@ def init_errors(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(exc):
+        form_limit = request.max_content_length
+        if form_limit is not None and form_limit < app.config["MAX_CONTENT_LENGTH"]:
+            return render_error(413, f"The form is larger than the {form_limit // 1024} KB this page accepts. "
+                                     "Nothing was saved.")
         limit = app.config["MAX_UPLOAD_MB"]
         return render_error(413, f"The upload is larger than the limit of {limit} MB. Nothing was saved.")
 

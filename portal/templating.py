@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import Flask
 
-ADMIN_LINKS = [("admin.users", "Users"), ("admin.storage", "Storage")]
+ADMIN_LINKS = [("admin.users", "Users"), ("admin.storage", "Storage"), ("admin.audit_list", "Audit")]
 
 
 def human_size(size: int | None) -> str:

@@ -10,7 +10,7 @@ from portal.extensions import db
 from tests.conftest import make_app
 from tests.databases import engines, scratch_database
 
-HEAD = "0005_document_search"
+HEAD = "0006_document_search"
 STORAGE_INDEXES = {
     "ix_attachment_storage_path", "ix_attachment_storage_type",
     "ix_attachment_staging_storage_path", "ix_attachment_staging_storage_type",
@@ -149,5 +149,5 @@ def test_upgrade_fills_the_search_columns_of_existing_rows(legacy_app):
         found = search_documents(parse_query({"q": words}), per_page=10)
         assert [document.id for document in found.items] == [1], words
     db.session.rollback()  # end the reads, or PostgreSQL's ALTER TABLE below waits for their locks
-    downgrade(revision="0004_migration_runs")
+    downgrade(revision="0005_accounts_sessions_audit")
     assert "search_text" not in _columns("document") and "filename_folded" not in _columns("attachment")

@@ -4,12 +4,19 @@ from __future__ import annotations
 from flask import Blueprint
 
 from portal.admin import dashboard, users
+from portal.audit import views as audit_views
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(users.require_admin)
 
 bp.add_url_rule("/users", view_func=users.users, methods=["GET", "POST"])
 bp.add_url_rule("/users/<int:user_id>/toggle", view_func=users.toggle_user, methods=["POST"])
+bp.add_url_rule("/users/<int:user_id>/edit", view_func=users.edit_user, methods=["GET", "POST"])
+bp.add_url_rule("/users/<int:user_id>/reset-link", view_func=users.reset_link, methods=["POST"])
+bp.add_url_rule("/users/<int:user_id>/unlock", view_func=users.unlock_user, methods=["POST"])
+
+bp.add_url_rule("/audit", view_func=audit_views.audit_list)
+bp.add_url_rule("/audit.csv", view_func=audit_views.audit_csv)
 
 bp.add_url_rule("/storage", endpoint="storage", view_func=dashboard.storage_dashboard)
 bp.add_url_rule("/storage/runs", view_func=dashboard.start_migration, methods=["POST"])

@@ -1,4 +1,4 @@
-"""Account rules: creating users, checking passwords, limiting repeated failed sign-ins."""
+"""Account rules: creating users, checking passwords under the failed sign-in counters, deactivating."""
 from __future__ import annotations
 
 import secrets
@@ -6,9 +6,12 @@ from datetime import timedelta
 from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal import audit
+from portal.auth import throttle
+from portal.auth.sessions import end_sessions
 from portal.auth.signed_in import forget_signed_in_user
 from portal.extensions import db
 from portal.models import LoginAttempt, User, utcnow
@@ -23,11 +26,19 @@ class AccountError(Exception):
 
 
 class TooManyAttempts(AccountError):
-    """Raised when an account or address has failed too often; retry_after is in minutes."""
+    """Raised while sign-in is paused for this account and address; ``seconds`` is the real time left."""
 
-    def __init__(self, minutes: int):
-        super().__init__(f"Too many failed sign-ins. Try again in {minutes} minutes.")
-        self.minutes = minutes
+    def __init__(self, seconds: int):
+        super().__init__(f"Too many failed sign-ins. Try again in {wait_text(seconds)}.")
+        self.seconds = seconds
+
+
+def wait_text(seconds: int) -> str:
+    """45 -> '45 seconds', 600 -> '10 minutes' (rounded up: never less than the real wait)."""
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minutes"
 
 
 @lru_cache(maxsize=1)
@@ -51,6 +62,9 @@ def create_user(email: str, name: str, password: str, *, is_admin: bool = False)
     user = User(email=email, name=(name.strip() or email.split("@")[0])[:120], is_admin=is_admin)
     user.set_password(password)
     db.session.add(user)
+    db.session.flush()
+    audit.record("user.create", object_type="user", object_id=user.id, detail={"email": email, "role": user.role},
+                 commit=False)
     db.session.commit()
     return user
 
@@ -76,25 +90,39 @@ def create_first_admin(email: str, name: str, password: str) -> User:
     return create_user(email, name, password, is_admin=True)
 
 
+def sign_in_rules(email: str, remote_addr: str) -> list[throttle.Rule]:
+    """The counters a sign-in attempt for ``email`` from ``remote_addr`` claims, in order."""
+    config = current_app.config
+    window = timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"])
+    slowest = timedelta(seconds=config["LOGIN_DELAY_MAX_SECONDS"])
+    limit = config["LOGIN_MAX_ATTEMPTS"]
+    return [
+        throttle.Rule(f"pair:{email}|{remote_addr}", limit, window, lock=window),
+        # Several people can share one address (an office, a proxy): more room, and a delay, never a lock.
+        throttle.Rule(f"address:{remote_addr}", limit * ADDRESS_ALLOWANCE, window, max_delay=slowest),
+        throttle.Rule(f"account:{email}", config["LOGIN_ACCOUNT_FAILURES"], window, max_delay=slowest),
+    ]
+
+
 def authenticate(email: str, password: str, remote_addr: str) -> User | None:
-    """The active user with these credentials, or None; every attempt is recorded.
+    """The active user with these credentials, or None; every checked attempt is recorded.
 
-    Raises TooManyAttempts while the email or the address has LOGIN_MAX_ATTEMPTS recent failures,
-    without checking the password, so guessing gains nothing during the pause.
+    Raises TooManyAttempts, without checking the password, while this account is locked for this
+    address, or the account or the address is inside its delay (see throttle.py).
     """
-    email = normalize_email(email)
-    window = timedelta(minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"])
-    since = utcnow() - window
-    def failures(*where) -> int:
-        return db.session.scalar(select(func.count(LoginAttempt.id)).where(
-            LoginAttempt.succeeded.is_(False), LoginAttempt.created_at >= since, *where))
-
-    limit = current_app.config["LOGIN_MAX_ATTEMPTS"]
-    # Per account, and per address with more room: behind a proxy without PROXY_FIX_X_FOR every
-    # visitor shares one address, and a few typos must not lock everyone out.
-    if failures(LoginAttempt.email == email) >= limit or \
-            failures(LoginAttempt.remote_addr == remote_addr) >= limit * ADDRESS_ALLOWANCE:
-        raise TooManyAttempts(current_app.config["LOGIN_LOCKOUT_MINUTES"])
+    email = normalize_email(email)[:255]
+    remote_addr = remote_addr[:64]
+    rules = sign_in_rules(email, remote_addr)
+    claimed: list[throttle.Rule] = []
+    try:
+        for rule in rules:
+            throttle.claim(rule)
+            claimed.append(rule)
+    except throttle.Throttled as refused:
+        for rule in claimed:
+            throttle.give_back(rule)
+        audit.record("auth.login", outcome="refused", email=email, detail={"retry_after": refused.seconds})
+        raise TooManyAttempts(refused.seconds) from None
     user = db.session.scalar(select(User).where(User.email == email))
     if user is None or not user.is_active:
         # Spend the same time as a real check, so response times reveal nothing about accounts.
@@ -102,10 +130,21 @@ def authenticate(email: str, password: str, remote_addr: str) -> User | None:
         ok = False
     else:
         ok = user.check_password(password)
-    db.session.add(LoginAttempt(email=email[:255], remote_addr=remote_addr[:64], succeeded=ok))
-    # Old attempts are no longer needed to decide anything.
+    if ok:
+        throttle.clear(rules[0].key)
+        for rule in rules[1:]:
+            throttle.give_back(rule)
+    elif throttle.lock_if_full(rules[0]):
+        audit.record("auth.lockout", outcome="refused", email=email, object_type="user",
+                     object_id=user.id if user else "", commit=False,
+                     detail={"minutes": current_app.config["LOGIN_LOCKOUT_MINUTES"]})
+    db.session.add(LoginAttempt(email=email, remote_addr=remote_addr, succeeded=ok))
+    # Old attempts and quiet counters are no longer needed to decide anything.
+    window = timedelta(minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"])
     db.session.execute(LoginAttempt.__table__.delete().where(LoginAttempt.created_at < utcnow() - 2 * window))
-    db.session.commit()
+    throttle.purge(2 * window)
+    audit.record("auth.login", outcome="success" if ok else "failure", user=user if ok else None, email=email,
+                 object_type="user" if user else "", object_id=user.id if user else "")
     return user if ok else None
 
 
@@ -118,5 +157,8 @@ def set_active(user: User, active: bool, *, changed_by: int) -> None:
     if user.id == changed_by:
         raise AccountError("You cannot deactivate your own account.")
     user.is_active = active
-    db.session.commit()
+    audit.record("user.activate" if active else "user.deactivate", object_type="user", object_id=user.id,
+                 detail={"email": user.email}, commit=False)
+    # Reactivation revives nothing: the sessions end with the deactivation (and there are none after it).
+    end_sessions(user.id)
     forget_signed_in_user(user.id)

@@ -7,7 +7,7 @@ the process that made it (the account service forgets the snapshot).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import current_app
 
@@ -27,6 +27,8 @@ class SignedInUser:
     name: str
     is_admin: bool
     is_active: bool
+    #: the token of this browser's session (see sessions.py); Flask-Login keeps it as the "user id"
+    token: str = ""
 
     is_authenticated = True
     is_anonymous = False
@@ -40,7 +42,11 @@ class SignedInUser:
         return "admin" if self.is_admin else "staff"
 
     def get_id(self) -> str:
-        return str(self.id)
+        return self.token
+
+    def in_session(self, token: str) -> "SignedInUser":
+        """This snapshot as the user of the session holding ``token``."""
+        return replace(self, token=token)
 
 
 def signed_in_user(user_id: int) -> SignedInUser | None:

@@ -67,8 +67,9 @@ def _date(args: Mapping[str, str], name: str, label: str, problems: list[str]) -
         return None
 
 
-def parse_query(args: Mapping[str, str]) -> DocumentQuery:
-    """Read the list's URL arguments; a value that makes no sense is left out and named in ``problems``."""
+def parse_query(args: Mapping[str, str], page: int = 1) -> DocumentQuery:
+    """Read the list's URL arguments (``page`` is checked by the route); a value that makes no sense is left
+    out and named in ``problems``."""
     problems: list[str] = []
     uploader_raw = (args.get("uploader") or "").strip()
     uploader = int(uploader_raw) if uploader_raw.isdigit() and len(uploader_raw) < 10 else None
@@ -87,8 +88,6 @@ def parse_query(args: Mapping[str, str]) -> DocumentQuery:
     direction = args.get("dir") or ("asc" if sort == "title" else "desc")
     if sort not in SORTS or direction not in ("asc", "desc"):
         sort, direction = DEFAULT_SORT
-    page_raw = (args.get("page") or "1").strip()
-    page = int(page_raw) if page_raw.isdigit() and 0 < len(page_raw) < 10 and int(page_raw) > 0 else 1
     return DocumentQuery(q=(args.get("q") or "").strip()[:200], uploader=uploader, added_from=added_from,
                          added_to=added_to, file_type=file_type, sort=sort, direction=direction, page=page,
                          problems=tuple(problems))

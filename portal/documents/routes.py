@@ -1,9 +1,10 @@
 """Routes: the documents list, create, view and edit."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from portal import audit
 from portal.documents.file_rules import UploadRejected
 from portal.documents.forms import DocumentForm
 from portal.documents.listing import attachments_page, parse_query, search_documents, uploaders
@@ -11,6 +12,7 @@ from portal.documents.lookups import get_document_or_404, own_staged_files
 from portal.documents.request_files import form_files
 from portal.file_types import FILE_TYPES
 from portal.documents.service import DocumentStorageService
+from portal.paging import page_argument
 
 bp = Blueprint("documents", __name__)
 
@@ -18,7 +20,7 @@ bp = Blueprint("documents", __name__)
 @bp.route("/")
 def index():
     """The documents list: search, filters, sorting and pages, all in the URL."""
-    query = parse_query(request.args)
+    query = parse_query(request.args, page=page_argument())
     documents = search_documents(query, current_app.config["DOCUMENTS_PER_PAGE"])
     return render_template("documents/index.html", documents=documents, query=query, uploaders=uploaders(),
                            file_types=FILE_TYPES)
@@ -36,6 +38,8 @@ def new():
         except UploadRejected as exc:
             flash(str(exc), "error")
         else:
+            audit.record("document.create", object_type="document", object_id=document.id,
+                         detail={"title": document.title, "attachments": len(attachments)})
             count = len(attachments)
             with_files = f" with {count} attachment{'s' if count != 1 else ''}." if count else "."
             flash(f"“{document.title}” was created{with_files}", "success")
@@ -47,17 +51,20 @@ def new():
 @bp.route("/documents/<int:document_id>")
 def view(document_id: int):
     document = get_document_or_404(document_id)
-    page = request.args.get("page", 1, type=int)
-    attachments = attachments_page(document, page, current_app.config["ATTACHMENTS_PER_PAGE"])
+    attachments = attachments_page(document, page_argument(), current_app.config["ATTACHMENTS_PER_PAGE"])
     return render_template("documents/view.html", document=document, attachments=attachments)
 
 
 @bp.route("/documents/<int:document_id>/edit", methods=["GET", "POST"])
 def edit(document_id: int):
+    """Edit title and description: the document's creator or an administrator, 403 for other staff."""
     document = get_document_or_404(document_id)
+    if not (current_user.is_admin or document.created_by == current_user.id):
+        abort(403)
     form = DocumentForm(obj=document)
     if form.validate_on_submit():
         DocumentStorageService().update_document(document, form.title.data, form.description.data)
+        audit.record("document.edit", object_type="document", object_id=document.id, detail={"title": document.title})
         flash("Your changes are saved.", "success")
         return redirect(url_for("documents.view", document_id=document.id))
     return render_template("documents/form.html", form=form, document=document)

@@ -6,8 +6,8 @@ attachment.filename_folded and user.name_folded, fills them for existing rows (i
 same folding the portal applies on every write), and indexes them: on PostgreSQL with pg_trgm GIN
 indexes, which serve `LIKE '%term%'`; btree indexes for the sortable and filtered columns everywhere.
 
-Revision ID: 0005_document_search
-Revises: 0004_migration_runs
+Revision ID: 0006_document_search
+Revises: 0005_accounts_sessions_audit
 Create Date: 2026-11-29
 """
 import sqlalchemy as sa
@@ -15,8 +15,8 @@ from alembic import op
 
 from portal.folding import fold
 
-revision = "0005_document_search"
-down_revision = "0004_migration_runs"
+revision = "0006_document_search"
+down_revision = "0005_accounts_sessions_audit"
 branch_labels = None
 depends_on = None
 
