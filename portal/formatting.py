@@ -30,7 +30,7 @@ def round_half_up(value: float) -> int:
 
 
 def format_size(size: float | None) -> str:
-    """Bytes in binary units: '1 byte', '500 bytes', '1.5 KiB', '12 MiB', '1.0 GiB'.
+    """Bytes in binary units: '500 B', '1.5 KiB', '12 MiB', '1.0 GiB'.
 
     One decimal below 10 of a unit, whole numbers from 10; a value that rounds up to 1024 of a unit
     is written in the next one. None gives '—'.
@@ -41,7 +41,7 @@ def format_size(size: float | None) -> str:
     if count < 0:
         return "-" + format_size(-count)
     if count < 1024:
-        return f"{count} byte{'' if count == 1 else 's'}"
+        return f"{count} B"
     for power, unit in enumerate(SIZE_UNITS, start=1):
         base = 1024 ** power
         tenths = (count * 20 + base) // (2 * base)

@@ -13,7 +13,7 @@
     if (bytes === null || bytes === undefined) return MISSING;
     var count = whole(bytes);
     if (count < 0) return "-" + size(-count);
-    if (count < 1024) return count + (count === 1 ? " byte" : " bytes");
+    if (count < 1024) return count + " B";
     for (var power = 1; power <= SIZE_UNITS.length; power++) {
       var base = Math.pow(1024, power), unit = SIZE_UNITS[power - 1];
       var tenths = Math.floor((count * 20 + base) / (2 * base));

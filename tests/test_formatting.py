@@ -12,8 +12,8 @@ KiB, MiB, GiB, TiB = 1024, 1024 ** 2, 1024 ** 3, 1024 ** 4
 
 # Shared with tests/browser/test_formatting.py, which runs static/format.js on the same inputs.
 SIZES = [
-    (None, "—"), (0, "0 bytes"), (1, "1 byte"), (2, "2 bytes"), (500, "500 bytes"), (1023, "1023 bytes"),
-    (1023.4, "1023 bytes"), (1023.5, "1.0 KiB"), (KiB, "1.0 KiB"), (1280, "1.3 KiB"), (1536, "1.5 KiB"),
+    (None, "—"), (0, "0 B"), (1, "1 B"), (2, "2 B"), (500, "500 B"), (1023, "1023 B"),
+    (1023.4, "1023 B"), (1023.5, "1.0 KiB"), (KiB, "1.0 KiB"), (1280, "1.3 KiB"), (1536, "1.5 KiB"),
     (1600, "1.6 KiB"), (6 * KiB, "6.0 KiB"), (10188, "9.9 KiB"), (10189, "10 KiB"), (10 * KiB, "10 KiB"),
     (10.5 * KiB, "11 KiB"), (1_048_063, "1023 KiB"), (1_048_064, "1.0 MiB"), (MiB, "1.0 MiB"), (1.5 * MiB, "1.5 MiB"),
     (100 * MiB, "100 MiB"), (1_288_490_189, "1.2 GiB"), (7_301_444_403, "6.8 GiB"), (5 * TiB, "5.0 TiB"),

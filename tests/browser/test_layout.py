@@ -133,6 +133,9 @@ def test_the_desktop_shows_the_menu_without_a_button(browser, live_server, offic
     page.wait_for_url(live_server + "/")
     assert not page.locator("label.menu-button").is_visible()
     assert page.get_by_role("link", name="Storage").is_visible() and page.get_by_role("button", name="Sign out").is_visible()
+    for _ in range(3):  # the skip link, the brand, then straight to the first link: no hidden toggle in between
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Documents"
     context.close()
 
 
@@ -146,3 +149,19 @@ def test_the_skip_link_comes_first_and_the_favicon_is_served(page, live_server, 
     assert page.evaluate("document.activeElement.id") == "content"
     icon = page.request.get(live_server + page.locator("link[rel=icon]").get_attribute("href"))
     assert icon.status == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_the_keyboard_reaches_and_opens_the_phone_menu(browser, live_server, office):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    sign_in(page, live_server, office.staff_email, PASSWORD)
+    page.wait_for_url(live_server + "/")
+    focused = []
+    for _ in range(3):  # the skip link, the brand, then the menu
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.id || document.activeElement.className"))
+    assert focused == ["skip-link", "brand", "menu-toggle"]
+    assert not page.get_by_role("button", name="Sign out").is_visible()
+    page.keyboard.press("Space")
+    assert page.get_by_role("button", name="Sign out").is_visible()
+    context.close()

@@ -47,7 +47,7 @@ def test_dashboard_counts_files_and_bytes_per_table_and_location(admin_client, f
     page = admin_client.get("/admin/storage").get_data(as_text=True)
     stats = page.split('id="storage-stats"')[1].split("</table>")[0]
     assert "store-legacy" in stats and ">2<" in stats and "3.9 KiB" in stats
-    assert "attachment_staging" in stats and "store-local" in stats and "500 bytes" in stats
+    assert "attachment_staging" in stats and "store-local" in stats and "500 B" in stats
     assert 'href="/admin/storage"' in page  # in the admin navigation
 
 
