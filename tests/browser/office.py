@@ -53,7 +53,8 @@ def _attachment(document: Document, index: int, uploader_id: int) -> Attachment:
     location = LOCATIONS[index % len(LOCATIONS)]
     row = Attachment(document_id=document.id, filename=name if index < len(FILES) else f"{index:02d} {name}",
                      content_type=content_type, size=size + index, uploaded_by=uploader_id,
-                     created_at=CREATED - timedelta(minutes=7 * index))
+                     created_at=CREATED - timedelta(minutes=7 * index),
+                     encryption="x25519:office-key:wrapped" if index % 4 == 0 else None)
     if location == "legacy":
         row.filepath = f"legacy/2019/{index}/{name}"
     else:
