@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo
 
 from portal.addresses import parse_address_list
 
@@ -62,6 +63,15 @@ def _extensions(name: str, raw: str) -> frozenset[str]:
     if bad:
         raise ConfigError(f"{name} has {bad[0]!r}; list extensions as letters and digits, e.g. pdf,png,docx")
     return frozenset(items)
+
+
+def _timezone(name: str, raw: str) -> str:
+    value = raw.strip()
+    try:
+        ZoneInfo(value)
+    except (ValueError, KeyError, OSError):
+        raise ConfigError(f"{name}={raw!r} is not a time zone; use an IANA name such as Europe/Berlin or UTC") from None
+    return value
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -141,6 +151,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMTP_TIMEOUT", 10, _int(1, 300), "Seconds to wait for the mail server."),
     Setting("DOCUMENTS_PER_PAGE", 20, _int(1, 500), "Rows per page of the documents list."),
     Setting("ATTACHMENTS_PER_PAGE", 25, _int(1, 500), "Rows per page of a document's attachments."),
+    Setting("PORTAL_TIMEZONE", "UTC", _timezone, "IANA time zone of times on pages a browser shows without "
+            "script (with script, each viewer sees their own), e.g. `Europe/Berlin`."),
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"), "Level of the portal's log."),
     Setting("METRICS_ALLOW", parse_address_list("METRICS_ALLOW", "127.0.0.1,::1"),
             lambda name, raw: parse_address_list(name, raw, ConfigError),
@@ -217,6 +229,7 @@ MIN_PRODUCTION_KEY_LENGTH = 32
 
 
 def _validate(values: dict) -> None:
+    _timezone("PORTAL_TIMEZONE", values["PORTAL_TIMEZONE"])
     if not values["SECRET_KEY"]:
         raise ConfigError("SECRET_KEY is required when PORTAL_ENV=production; set it to a long random string")
     if values["PORTAL_ENV"] == "production":

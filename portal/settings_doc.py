@@ -41,7 +41,7 @@ PLACED: dict[str, str] = {
     "SESSION_HOURS": "security", "RESET_LINK_HOURS": "security", "FORM_MAX_KB": "security",
     "PORTAL_URL": "security", "SMTP_HOST": "security", "SMTP_PORT": "security", "SMTP_SECURITY": "security",
     "SMTP_USERNAME": "security", "SMTP_PASSWORD": "security", "SMTP_FROM": "security", "SMTP_TIMEOUT": "security",
-    "LOG_FORMAT": "tuning",
+    "LOG_FORMAT": "tuning", "PORTAL_TIMEZONE": "tuning",
     "S3_MULTIPART_THRESHOLD_MB": "tuning", "S3_STREAMED_PUT_MAX_MB": "tuning", "S3_MULTIPART_CHUNK_MB": "tuning",
     "S3_MAX_CONCURRENCY": "tuning", "S3_UPLOAD_BUFFER_MB": "tuning", "S3_CONNECT_TIMEOUT": "tuning",
     "S3_READ_TIMEOUT": "tuning", "S3_MAX_ATTEMPTS": "tuning", "DOWNLOAD_CACHE_SECONDS": "tuning",

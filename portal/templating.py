@@ -1,33 +1,50 @@
 """Jinja filters and globals shared by every template."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
-from flask import Flask
+from flask import Flask, current_app
+from markupsafe import Markup
+
+from portal.file_kinds import file_kind
+from portal.formatting import MISSING, format_duration, format_size, round_half_up
 
 ADMIN_LINKS = [("admin.users", "Users"), ("admin.storage", "Storage"), ("admin.audit_list", "Audit")]
+# The name portal/documents imports for its JSON answers' size_human; new code imports portal.formatting.
+human_size = format_size
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def human_size(size: int | None) -> str:
-    """1536 -> '1.5 KB'; binary units, one decimal below 10."""
-    if size is None:
-        return "—"
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            if unit == "bytes":
-                return f"{int(value)} byte{'' if int(value) == 1 else 's'}"
-            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
-        value /= 1024
-    return f"{value:.0f} TB"
+def utc_iso(value: datetime) -> str:
+    """'2026-11-29T19:23:05Z'; a naive value is UTC (SQLite hands timezone-aware columns back naive)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def format_datetime(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
+def zoned_text(value: datetime, zone: ZoneInfo) -> str:
+    """'29 Nov 2026, 20:23 CET': ``value`` in ``zone``, labelled with the zone (English, as the pages are)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    local = value.astimezone(zone)
+    return f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local:%H:%M} {local.tzname()}"
+
+
+def format_datetime(value: datetime | None) -> Markup:
+    """A ``<time>`` whose datetime is UTC; its text is PORTAL_TIMEZONE's until static/local-time.js
+    rewrites it in the viewer's own zone."""
+    if value is None:
+        return Markup(MISSING)
+    zone = ZoneInfo(current_app.config["PORTAL_TIMEZONE"])
+    return Markup('<time datetime="{}">{}</time>').format(utc_iso(value), zoned_text(value, zone))
 
 
 def init_templating(app: Flask) -> None:
     """Register the filters and globals on ``app``."""
-    app.add_template_filter(human_size, "filesize")
+    app.add_template_filter(format_size, "filesize")
+    app.add_template_filter(format_duration, "duration")
+    app.add_template_filter(round_half_up, "whole")
     app.add_template_filter(format_datetime, "datetime")
+    app.add_template_global(file_kind, "file_kind")
     app.add_template_global(lambda: ADMIN_LINKS, "admin_links")

@@ -3,20 +3,8 @@
   "use strict";
   var POLL_MS = 1000;
 
-  function bytes(size) {
-    var units = ["bytes", "KB", "MB", "GB", "TB"], value = size, unit = 0;
-    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
-    if (unit === 0) { return Math.round(value) + " " + units[0]; }
-    return (value < 10 ? value.toFixed(1) : Math.round(value)) + " " + units[unit];
-  }
-
-  function duration(seconds) {
-    if (seconds === null || seconds === undefined) { return "—"; }
-    seconds = Math.round(seconds);
-    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
-    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
-    return h ? h + ":" + pad(m) + ":" + pad(s) : m + ":" + pad(s);
-  }
+  // static/format.js: the same rules as the server's page and the CLI.
+  var bytes = window.PortalFormat.size, duration = window.PortalFormat.duration, whole = window.PortalFormat.whole;
 
   function watch(box) {
     var fields = {};
@@ -33,7 +21,7 @@
       fields.handled.textContent = handled;
       fields.items_total.textContent = p.items_total;
       fields.bytes.textContent = bytes(p.bytes_done) + " of " + bytes(p.bytes_total);
-      fields.rate.textContent = Math.round(p.items_per_second) + " " + unit + "/s, " + bytes(p.bytes_per_second) + "/s";
+      fields.rate.textContent = whole(p.items_per_second) + " " + unit + "/s, " + bytes(p.bytes_per_second) + "/s";
       fields.eta.textContent = duration(p.eta_seconds);
       fields.failed.textContent = p.items_failed;
       fields.message.textContent = p.message || "";

@@ -4,11 +4,7 @@
   "use strict";
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
 
-  function humanSize(bytes) {
-    var units = ["bytes", "KB", "MB", "GB"], value = bytes, unit = 0;
-    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
-    return unit === 0 ? bytes + " bytes" : value.toFixed(value < 10 ? 1 : 0) + " " + units[unit];
-  }
+  var humanSize = window.PortalFormat.size;  // static/format.js, the same rules as the pages
 
   function element(tag, className, text) {
     var node = document.createElement(tag);

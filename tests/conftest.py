@@ -148,6 +148,18 @@ def admin_client(client, auth, admin_user):
     return client
 
 
+@pytest.fixture
+def admin_view(app, admin_user):
+    """A second client, signed in as the admin, beside a test's staff client: ``admin_view(path)`` is the
+    page as the admin sees it (storage locations are shown to admins only)."""
+    admin = app.test_client()
+    data = {"email": admin_user.email, "password": PASSWORD}
+    if app.config["WTF_CSRF_ENABLED"]:
+        data["csrf_token"] = csrf_token_from(fresh(admin, "/auth/login").get_data(as_text=True))
+    fresh(admin, "/auth/login", "post", data=data)
+    return lambda path: fresh(admin, path).get_data(as_text=True)
+
+
 def fresh(client, path: str, method: str = "get", **kwargs):
     """One request as a server runs it: in an app context of its own, so nothing carries over from
     earlier requests (the test's own context would share ``g`` with them) but what the process keeps."""

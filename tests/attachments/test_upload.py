@@ -9,12 +9,13 @@ import pytest
 from tests.attachments.conftest import PDF, PNG, downloaded, rows, stored_keys, upload
 
 
-def test_several_files_at_once_are_listed_and_download_intact(staff_client, document):
+def test_several_files_at_once_are_listed_and_download_intact(staff_client, admin_view, document):
     response = upload(staff_client, document.id, ("scan.png", PNG), ("report.pdf", PDF), follow_redirects=True)
     page = response.get_data(as_text=True)
     assert "Uploaded 2 files: scan.png, report.pdf." in page
-    for text in ("scan.png", "report.pdf", "1.0 KB", "image/png", "application/pdf", "Sam Staff", "store-local"):
+    for text in ("scan.png", "report.pdf", "1.0 KiB", "image/png", "application/pdf", "Sam Staff"):
         assert text in page
+    assert "store-local" in admin_view(f"/documents/{document.id}")
     attachments, staged = rows()
     assert staged == [] and len(attachments) == 2
     by_name = {a.filename: a for a in attachments}

@@ -48,8 +48,8 @@ def test_dashboard_counts_files_and_bytes_per_table_and_location(admin_client, f
     files.local(payload(500), table="attachment_staging")
     page = admin_client.get("/admin/storage").get_data(as_text=True)
     stats = page.split('id="storage-stats"')[1].split("</table>")[0]
-    assert "store-legacy" in stats and ">2<" in stats and "3.9 KB" in stats
-    assert "attachment_staging" in stats and "store-local" in stats and "500 bytes" in stats
+    assert "store-legacy" in stats and ">2<" in stats and "3.9 KiB" in stats
+    assert "attachment_staging" in stats and "store-local" in stats and "500 B" in stats
     assert 'href="/admin/storage"' in page  # in the admin navigation
 
 
@@ -97,7 +97,7 @@ def test_dry_run_reports_and_changes_nothing(admin_client, files, store):
     gone = files.legacy(payload(10), name="lost.pdf")
     files.path_of(gone).unlink()
     page = admin_client.post("/admin/storage/runs", data={**START, "dry_run": "y"}).get_data(as_text=True)
-    assert "Nothing was copied" in page and "1.0 KB" in page
+    assert "Nothing was copied" in page and "1.0 KiB" in page
     assert "lost.pdf" in page and "1 row(s) would fail" in page
     assert latest_run() is None
     assert {row.location for row in db.session.scalars(select(Attachment))} == {"legacy"}
