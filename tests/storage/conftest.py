@@ -24,6 +24,7 @@ MiB = 1024 * 1024
 # The smallest threshold S3 allows keeps the sizes around it (t-1, t, 2t+1) fast.
 THRESHOLD = 5 * MiB
 KINDS = ("local", "s3-mock", "minio-http", pytest.param("rgw", marks=pytest.mark.rgw))
+S3_KINDS = KINDS[1:]  # for ``@pytest.mark.parametrize("harness", S3_KINDS, indirect=True)``
 
 
 def make_storage_app(tmp_path: Path, **overrides) -> Flask:
