@@ -20,10 +20,10 @@ PASSWORD = "correct horse battery"
 
 
 def pytest_generate_tests(metafunc):
-    """A test on ``s3_server`` runs on moto and on the RGW; one marked ``moto`` on moto only."""
+    """A test on ``s3_server`` runs on moto and on the RGW; one marked ``moto`` (or ``rgw``) on that one only."""
     if "s3_server" in metafunc.fixturenames:
-        moto_only = metafunc.definition.get_closest_marker("moto") is not None
-        metafunc.parametrize("s3_server", server_params(moto_only), indirect=True)
+        marked = {name for name in ("moto", "rgw") if metafunc.definition.get_closest_marker(name)}
+        metafunc.parametrize("s3_server", server_params(marked), indirect=True)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,7 +2,8 @@
 
 A test (or a fixture it uses) that asks for ``s3_server`` runs once per server; ``pytest -m rgw``
 selects the RGW runs. A test that needs moto's own APIs (its backend, its responses, the fidelity
-patches) carries ``@pytest.mark.moto`` and runs on moto only. Where radosgw is not installed the
+patches) carries ``@pytest.mark.moto`` and runs on moto only; one about what only a real store does
+carries ``@pytest.mark.rgw`` and runs on the RGW only. Where radosgw is not installed the
 RGW runs are skipped with the reason, unless REQUIRE_RGW=1 makes that an error.
 """
 from __future__ import annotations
@@ -68,10 +69,12 @@ def rgw_skip_reason() -> str | None:
     return f"Ceph RADOS Gateway not installed ({', '.join(missing)} missing): apt-get install {PACKAGES}"
 
 
-def server_params(moto_only: bool) -> list:
-    """The ``s3_server`` parameters of one test: moto, and the RGW (marked ``rgw``) unless moto_only."""
-    params = [pytest.param("moto", id="moto")]
-    if not moto_only:
+def server_params(marked: set[str]) -> list:
+    """The ``s3_server`` parameters of a test marked with ``marked`` (of moto, rgw): those, or both."""
+    params = []
+    if "rgw" not in marked or "moto" in marked:
+        params.append(pytest.param("moto", id="moto"))
+    if "moto" not in marked or "rgw" in marked:
         params.append(pytest.param("rgw", id="rgw", marks=pytest.mark.rgw))
     return params
 
