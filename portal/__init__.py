@@ -64,10 +64,24 @@ def configure(app: Flask, config: Mapping[str, Any] | None, environ: Mapping[str
     names = {setting.name for setting in SETTINGS}
     app.config.update({k: v for k, v in overrides.items() if k not in names})
     logging.getLogger("portal").setLevel(settings["LOG_LEVEL"].upper())
+    _ensure_log_handler(app)
     if settings["PROXY_FIX_X_FOR"]:
         hops = settings["PROXY_FIX_X_FOR"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+
+def _ensure_log_handler(app: Flask) -> None:
+    """Give the ``portal`` logger Flask's stderr handler when nothing would show its records.
+
+    Under gunicorn nothing configures logging, and Flask attaches that handler only when
+    ``app.logger`` is first used: portal.storage's INFO lines were lost until a first warning.
+    """
+    from flask.logging import default_handler, has_level_handler
+
+    logger = logging.getLogger(app.name)
+    if not has_level_handler(logger):
+        logger.addHandler(default_handler)
 
 
 def register_extensions(app: Flask) -> None:
