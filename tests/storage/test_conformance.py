@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import logging
 
 import pytest
 
@@ -142,6 +143,15 @@ class AbortedBehindOurBack(BrokenReader):
             for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
                 client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
         return super().read(amount)
+
+
+@pytest.mark.parametrize("fail_at", [1000, THRESHOLD + THRESHOLD // 2], ids=["before-first-part", "mid-multipart"])
+def test_a_client_gone_mid_upload_is_logged_at_info(harness, caplog, fail_at):
+    caplog.set_level(logging.INFO, logger="portal.storage")
+    with pytest.raises(ConnectionResetError):
+        harness.provider.save("attachments/gone.bin", BrokenReader(payload(3 * THRESHOLD), fail_at))
+    (line,) = [record for record in caplog.records if "op=save" in record.getMessage()]
+    assert (line.levelname, line.storage["outcome"]) == ("INFO", "ConnectionResetError")
 
 
 @pytest.mark.parametrize("harness", S3_KINDS, indirect=True)
