@@ -101,6 +101,8 @@ class Rgw:
     access_key: str
     secret_key: str
     root: Path
+    #: the daemons' process ids (monitor, OSD, gateway), for benchmarks that count the store's CPU
+    pids: tuple[int, ...] = ()
 
     def environment(self) -> dict[str, str]:
         return {"RGW_ENDPOINT_URL": self.endpoint, "RGW_ACCESS_KEY": self.access_key,
@@ -143,12 +145,13 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 class Cluster:
     """The daemons of one throwaway cluster under ``root``; start() brings them up, stop() takes them down."""
 
-    def __init__(self, root: Path, memory_bytes: int = 8 << 30) -> None:
+    def __init__(self, root: Path, memory_bytes: int = 8 << 30, access_key: str | None = None,
+                 secret_key: str | None = None) -> None:
         self.root = root
         self.conf = root / "ceph.conf"
         self.memory_bytes = memory_bytes
-        self.access_key = "PORTAL" + uuid.uuid4().hex[:14].upper()
-        self.secret_key = uuid.uuid4().hex + uuid.uuid4().hex[:8]
+        self.access_key = access_key or "PORTAL" + uuid.uuid4().hex[:14].upper()
+        self.secret_key = secret_key or uuid.uuid4().hex + uuid.uuid4().hex[:8]
         self._children: list[subprocess.Popen] = []
 
     def _run(self, *args: str, timeout: float = 60) -> str:
@@ -199,7 +202,8 @@ class Cluster:
         self._wait_for(endpoint)
         self._run("radosgw-admin", *conf, "user", "create", "--uid", "portal", "--display-name", "Portal tests",
                   "--access-key", self.access_key, "--secret-key", self.secret_key)
-        return Rgw(endpoint, self.access_key, self.secret_key, self.root)
+        return Rgw(endpoint, self.access_key, self.secret_key, self.root,
+                   tuple(child.pid for child in self._children))
 
     def _wait_for(self, endpoint: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -231,13 +235,15 @@ class Cluster:
 
 
 @contextmanager
-def running_rgw(parent: str | None = None) -> Iterator[Rgw]:
-    """Start a gateway under a fresh temporary folder, yield it, then stop it and remove the folder."""
+def running_rgw(parent: str | None = None, access_key: str | None = None,
+                secret_key: str | None = None) -> Iterator[Rgw]:
+    """Start a gateway under a fresh temporary folder (in ``parent``), its user holding the given keys
+    (made up when None), yield it, then stop it and remove the folder."""
     missing = missing_programs()
     if missing:
         raise RgwUnavailable(f"{', '.join(missing)} not installed (apt-get install {PACKAGES})")
     root = Path(tempfile.mkdtemp(prefix="portal-rgw-", dir=parent))
-    cluster = Cluster(root)
+    cluster = Cluster(root, access_key=access_key, secret_key=secret_key)
     try:
         yield cluster.start()
     finally:
@@ -257,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                 return subprocess.call(args.command, env={**os.environ, **rgw.environment()})
             for name, value in rgw.environment().items():
                 print(f"{name}={value}", flush=True)
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # stop cleanly on kill too
             try:
                 signal.pause()
             except KeyboardInterrupt:
