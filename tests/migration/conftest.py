@@ -1,4 +1,4 @@
-"""Migration suite fixtures: an app whose S3 store is the test's S3 server (moto or the RGW), and legacy files on disk."""
+"""Migration suite fixtures: an app on the test's S3 server (moto or the RGW), and legacy files on disk."""
 from __future__ import annotations
 
 import os

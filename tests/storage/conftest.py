@@ -135,7 +135,8 @@ def harness(request, tmp_path) -> Iterator[Harness]:
     else:
         server = _http_server(request, kind)
         settings = s3_settings(unique_bucket(), STORAGE_TYPE="minio", S3_ENDPOINT_URL=server.endpoint)
-        app = make_storage_app(tmp_path, **{**settings, **server.keys(settings["S3_ACCESS_KEY"], settings["S3_SECRET_KEY"])})
+        keys = server.keys(settings["S3_ACCESS_KEY"], settings["S3_SECRET_KEY"])
+        app = make_storage_app(tmp_path, **{**settings, **keys})
         with app.app_context():
             provider = app.extensions["storage"].providers["minio"]
             provider.ensure_ready()
