@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
 
 #: how much of an unread body is read and discarded, at most, before the answer goes out
 DRAIN_MAX_BYTES = 64 * 1024 * 1024
@@ -38,10 +39,13 @@ def init_unread_body(app: Flask) -> None:
     def settle_unread_body(response: Response) -> Response:
         if not request.content_length:
             return response  # no body, or one the server frames itself (chunked)
-        stream = request.stream
-        if getattr(stream, "is_exhausted", True):
+        try:
+            stream = request.stream
+        except HTTPException:  # a body over MAX_CONTENT_LENGTH: werkzeug will not read it, so close
+            stream = None
+        if stream is not None and getattr(stream, "is_exhausted", True):
             return response
-        if not drained(stream):
+        if stream is None or not drained(stream):
             # Honoured by servers that read it (werkzeug, waitress, uwsgi); gunicorn closes by itself.
             response.headers["Connection"] = "close"
         return response

@@ -66,3 +66,9 @@ def test_a_body_past_the_bound_is_answered_with_connection_close(client, monkeyp
 def test_a_body_within_the_bound_is_drained_and_the_connection_kept(client):
     response = client.post("/documents/1/attachments", data=b"x" * 300_000, headers=FORM)
     assert response.status_code == 302 and "Connection" not in response.headers
+
+
+def test_a_body_over_the_upload_limit_is_not_read_and_the_connection_closed(app, client):
+    app.config["MAX_CONTENT_LENGTH"] = 100_000
+    response = client.post("/documents/1/attachments", data=b"x" * 300_000, headers=FORM)
+    assert response.status_code == 302 and response.headers["Connection"] == "close"
