@@ -2,9 +2,8 @@
 
 Everything it makes (config, monitor store, logs, admin sockets, pid files) lives under one temporary
 folder; it listens on 127.0.0.1 only, on ports picked from a range so two runs on one machine do not
-collide, and it stops only the daemons it started (its own child processes, which a run killed outright takes
-with it). Debian: ``apt-get install
-radosgw ceph-mon ceph-osd``.
+collide, and it stops only the daemons it started: its own child processes, which also die with the
+process that started them if that is killed outright. Debian: ``apt-get install radosgw ceph-mon ceph-osd``.
 
     python -m tests.support.rgw            # start one, print its endpoint and keys, stop on Ctrl-C
     python -m tests.support.rgw -- CMD...  # run CMD with RGW_ENDPOINT_URL and the keys in its environment
