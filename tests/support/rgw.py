@@ -262,7 +262,10 @@ def main(argv: list[str] | None = None) -> int:
                 return subprocess.call(args.command, env={**os.environ, **rgw.environment()})
             for name, value in rgw.environment().items():
                 print(f"{name}={value}", flush=True)
-            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # stop cleanly on kill too
+            # Stop cleanly on kill and on Ctrl-C, even when started in the background (where the shell
+            # has SIGINT ignored).
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             try:
                 signal.pause()
             except KeyboardInterrupt:
