@@ -9,7 +9,7 @@ PORT ?= 5000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev migrate bench clean readme
+.PHONY: run test test-rgw rgw install install-dev migrate bench clean readme
 
 run: install migrate
 	$(FLASK) storage init
@@ -18,6 +18,14 @@ run: install migrate
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Only the runs against a throwaway Ceph RADOS Gateway (apt-get install radosgw ceph-mon ceph-osd).
+test-rgw: install-dev
+	REQUIRE_RGW=1 $(PY) -m pytest -m rgw $(PYTEST_ARGS)
+
+# One RGW to try things by hand: prints its endpoint and keys, stops on Ctrl-C.
+rgw: install-dev
+	$(PY) -m tests.support.rgw
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev

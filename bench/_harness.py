@@ -99,8 +99,31 @@ def start_moto(stack: ExitStack, log: Path) -> tuple[subprocess.Popen, str]:
     return process, endpoint
 
 
+STORES = ("moto", "rgw")
+
+
+def start_store(stack: ExitStack, kind: str, log: Path) -> tuple[list[int], str]:
+    """The S3 server a benchmark runs against, in processes of its own: moto's, or a throwaway Ceph RADOS
+    Gateway (tests/support/rgw.py; apt-get install radosgw ceph-mon ceph-osd) whose user has the
+    keys bench/bench. Returns the pids whose CPU is the store's, and the endpoint."""
+    if kind == "moto":
+        process, endpoint = start_moto(stack, log)
+        return [process.pid], endpoint
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.support.rgw import running_rgw
+
+    rgw = stack.enter_context(running_rgw(access_key="bench", secret_key="bench"))
+    return list(rgw.pids), rgw.endpoint
+
+
+def store_cpu(pids: list[int]) -> float:
+    """CPU seconds the store's processes have used so far."""
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
 def portal_env(folder: Path, endpoint: str, **settings: str | int) -> dict:
-    """The environment of a portal on S3 (moto) with its database and local files under ``folder``."""
+    """The environment of a portal on S3 (moto or the RGW) with its database and local files under ``folder``."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("S3_", "STORAGE_", "AWS_"))}
     env.update(
         DATABASE_URL=f"sqlite:///{folder / 'portal.db'}", LOCAL_STORAGE_PATH=str(folder / "storage"),

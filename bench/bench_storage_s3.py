@@ -1,8 +1,10 @@
 """Benchmark: S3StorageProvider.save vs boto3's upload_file for one large file, time and peak memory.
 
     .venv/bin/python bench/bench_storage_s3.py [--size-mb 256] [--repeat 3] [--storage-type s3|minio]
+        [--store moto|rgw]
 
-moto's S3 server runs in its own process (its memory is not ours to count). Each upload runs in a
+The S3 server (moto's, or a Ceph RADOS Gateway with --store rgw) runs in processes of its own (its
+memory is not ours to count). Each upload runs in a
 fresh child process that first builds its client and makes one small request, so the baseline holds
 boto3 and its models; the figure is the peak RSS (VmHWM, reset before the upload, plus a 2 ms
 sampler as a fallback) minus that baseline.
@@ -12,45 +14,21 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
+
+from _harness import STORES, start_store
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 MiB = 1024 * 1024
 TIME_GOAL, MEMORY_GOAL_MIB = 1.1, 64
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_moto() -> tuple[subprocess.Popen, str]:
-    """moto's server in a separate process; returns it and its endpoint once it answers."""
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-            return server, endpoint
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise SystemExit("moto server did not start")
-            time.sleep(0.1)
 
 
 def write_file(path: Path, size: int) -> None:
@@ -87,7 +65,7 @@ def provider_for(endpoint: str, bucket: str, storage_type: str):
 
     settings = load_settings({}, tempfile.gettempdir(), {
         "SECRET_KEY": "bench", "STORAGE_TYPE": storage_type, "S3_BUCKET": bucket, "S3_ENDPOINT_URL": endpoint,
-        "S3_ACCESS_KEY": "bench", "S3_SECRET_KEY": "bench-secret",
+        "S3_ACCESS_KEY": "bench", "S3_SECRET_KEY": "bench",  # the keys start_store's RGW user has
     })
     return ObjectStorageFactory(settings).object_store()
 
@@ -145,10 +123,12 @@ def main() -> None:
     parser.add_argument("--storage-type", choices=("s3", "minio"), default="s3",
                         help="settings profile (minio: path style, checksums when_required)")
     parser.add_argument("--bucket", default="portal-bench")
+    parser.add_argument("--store", choices=STORES, default="moto", help="the S3 server (default moto)")
     args = parser.parse_args()
 
-    server, endpoint = start_moto()
-    try:
+    with ExitStack() as stack:
+        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-store-")))
+        _, endpoint = start_store(stack, args.store, logs / "store.log")
         provider_for(endpoint, args.bucket, args.storage_type).ensure_ready()
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder, "payload.bin")
@@ -157,15 +137,12 @@ def main() -> None:
             for run in range(args.repeat):  # alternate, so drift in the server hits both sides alike
                 for side in results:
                     results[side].append(measure(side, args, endpoint, path, run))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
     times = {side: statistics.median(run[0] for run in runs) for side, runs in results.items()}
     memory = {side: max(run[1] for run in runs) / MiB for side, runs in results.items()}
     cpu = {side: statistics.median(run[2] for run in runs) for side, runs in results.items()}
     ratio = times["save"] / times["upload_file"]
-    print(f"file: {args.size_mb} MiB, profile: {args.storage_type}, runs per side: {args.repeat}")
+    print(f"file: {args.size_mb} MiB on {args.store}, profile: {args.storage_type}, runs per side: {args.repeat}")
     print(f"{'':24}" + "".join(f"{side:>14}" for side in results))
     print(f"{'median seconds':24}" + "".join(f"{times[side]:>14.2f}" for side in results))
     print(f"{'peak RSS growth (MiB)':24}" + "".join(f"{memory[side]:>14.1f}" for side in results))

@@ -111,12 +111,14 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    """Filters (file sizes, dates) and globals (admin navigation) for the templates; page headers."""
+    """Filters (file sizes, dates) and globals (admin navigation) for the templates; page headers; unread bodies."""
     from portal.headers import init_headers
+    from portal.unread_body import init_unread_body
     from portal.templating import init_templating
 
     init_templating(app)
     init_headers(app)
+    init_unread_body(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

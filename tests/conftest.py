@@ -13,8 +13,21 @@ from portal import create_app
 from portal.auth.service import create_user
 from portal.extensions import db, storage
 from tests.databases import ENGINE, scratch_database
+from tests.support.moto_server import moto_endpoint  # noqa: F401  (fixtures for every suite)
+from tests.support.stores import rgw_server, s3_server, server_params, skip_rgw_where_missing  # noqa: F401
 
 PASSWORD = "correct horse battery"
+
+
+def pytest_generate_tests(metafunc):
+    """A test on ``s3_server`` runs on moto and on the RGW; one marked ``moto`` (or ``rgw``) on that one only."""
+    if "s3_server" in metafunc.fixturenames:
+        marked = {name for name in ("moto", "rgw") if metafunc.definition.get_closest_marker(name)}
+        metafunc.parametrize("s3_server", server_params(marked), indirect=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_rgw_where_missing(items)
 
 
 def make_app(tmp_path, database_url: str, **overrides):

@@ -13,6 +13,16 @@ _ACTIVE_TYPES = frozenset({
     "application/x-shockwave-flash", "text/xsl", "multipart/x-mixed-replace",
 })
 
+# Letters and punctuation that NFKD leaves as they are, spelled in ASCII; what is left over after
+# both is dropped. Without these "Straße – Entwurf" would fall back to "Strae  Entwurf".
+_TRANSLITERATIONS = str.maketrans({
+    "ß": "ss", "ẞ": "SS", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Ø": "O", "ø": "o", "Đ": "D",
+    "đ": "d", "Ð": "D", "ð": "d", "Þ": "TH", "þ": "th", "Ł": "L", "ł": "l", "ı": "i", "Ħ": "H", "ħ": "h",
+    "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-", "−": "-",
+    "‘": "'", "’": "'", "‚": "'", "‹": "'", "›": "'", "“": '"', "”": '"', "„": '"', "«": '"', "»": '"',
+    "€": "EUR", "£": "GBP", "•": "-", "·": "-", "×": "x", "÷": "-",
+})
+
 # RFC 5987 attr-char minus nothing: everything else is percent-encoded in filename*.
 _ATTR_CHARS = "!#$&+-.^_`|~"
 
@@ -30,7 +40,8 @@ def _clean(filename: str) -> str:
 
 def _ascii_fallback(name: str) -> str:
     """An ASCII approximation of ``name`` that is safe inside a quoted-string."""
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    spelled = unicodedata.normalize("NFKD", name).translate(_TRANSLITERATIONS)
+    folded = spelled.encode("ascii", "ignore").decode("ascii")
     safe = "".join("_" if char in '"\\' or not char.isprintable() else char for char in folded)
     safe = safe.strip()
     stem, dot, suffix = safe.rpartition(".")

@@ -7,9 +7,14 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
+from werkzeug.exceptions import ClientDisconnected
+
 from portal.storage.base import ObjectNotFound, StorageError
 
 logger = logging.getLogger("portal.storage")
+
+#: what reading an upload raises when its client went away (the tab closed, the network dropped)
+CLIENT_GONE = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, ClientDisconnected)
 
 
 class OpRecord:
@@ -42,8 +47,9 @@ def logged(provider: str, op: str, key: str | None) -> Iterator[OpRecord]:
         raise
     except BaseException as exc:
         outcome = type(exc).__name__
-        # A missing key is an everyday answer (exists(), delete of a gone file), not a warning.
-        if not isinstance(exc, ObjectNotFound):
+        # A missing key is an everyday answer (exists(), delete of a gone file), not a warning; nor is
+        # a client that closed its tab mid-upload (its stream breaks under save()).
+        if not isinstance(exc, (ObjectNotFound, *CLIENT_GONE)):
             level = logging.WARNING if isinstance(exc, StorageError) else logging.ERROR
         raise
     finally:

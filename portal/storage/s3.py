@@ -24,6 +24,7 @@ from portal.storage.disposition import content_disposition, safe_disposition
 from portal.storage.oplog import logged
 from portal.storage.s3_direct import DirectRequests, put_small
 from portal.storage.s3_errors import TranslatedChunks, endpoint_label, translate
+from portal.storage.s3_probe import prove_sse_write
 from portal.storage.s3_transfer import (
     SHA256_META,
     answered_sha256,
@@ -80,6 +81,7 @@ class S3StorageProvider(StorageProvider):
         #: server-side encryption arguments every write carries
         self.sse = {"aes256": {"ServerSideEncryption": "AES256"},
                     "aws:kms": {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": sse_kms_key_id}}.get(sse, {})
+        self.sse_setting = sse
         self.max_attempts = max_attempts
         self.config = Config(
             region_name=region,
@@ -360,9 +362,13 @@ class S3StorageProvider(StorageProvider):
             return link
 
     def check(self):
-        """HeadBucket with a single attempt; raises StorageMisconfigured or StorageUnavailable."""
+        """HeadBucket with a single attempt, and with S3_SSE set a probe write that proves the store takes
+        that encryption; raises StorageMisconfigured or StorageUnavailable."""
         with self._op("check", None):
             self._client("check").head_bucket(Bucket=self.bucket)
+            if self.sse:
+                prove_sse_write(self._client("check"), self.bucket, self.sse, self.sse_setting,
+                                f"bucket '{self.bucket}' at {self.endpoint}")
 
     def ensure_ready(self):
         """Create the bucket if it is missing (LocationConstraint outside us-east-1), then check it."""

@@ -5,6 +5,7 @@ import base64
 import binascii
 import hashlib
 import io
+import logging
 import os
 import queue
 import threading
@@ -18,6 +19,8 @@ from s3transfer.utils import OSUtils
 
 from portal.storage.base import CHUNK_SIZE, StorageIntegrityError
 from portal.storage.streams import HashingReader, open_regular_file
+
+logger = logging.getLogger("portal.storage")
 
 #: user-metadata name that carries the object's SHA-256 (hex); stat() reads it back
 SHA256_META = "portal-sha256"
@@ -299,8 +302,20 @@ def _upload_parts(client: Any, bucket: str, key: str, reader: HashingReader, poo
     except BaseException:
         for future in futures:
             future.cancel()
-        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        _abort(client, bucket, key, upload_id)
         raise
+
+
+def _abort(client: Any, bucket: str, key: str, upload_id: str) -> None:
+    """Abort a failed multipart upload. Its own failure is logged, never raised: the caller must learn
+    why the upload failed, not that the clean-up failed too."""
+    try:
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        # Parts left behind are never listed as objects; a lifecycle rule for incomplete multipart
+        # uploads (docs/storage.md) removes them.
+        logger.warning("storage abort of a failed multipart upload failed key=%s outcome=%s", key, code)
 
 
 def with_expected(extra: dict, expected: str | None) -> dict:

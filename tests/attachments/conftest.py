@@ -96,8 +96,8 @@ def downloaded(client, attachment_id: int) -> bytes:
 
 
 @pytest.fixture
-def s3_app_config(moto_endpoint):
-    """Settings that put new files in a fresh bucket on moto's S3 server (real HTTP on 127.0.0.1)."""
-    return {"STORAGE_TYPE": "s3", "S3_BUCKET": f"portal-{uuid.uuid4().hex[:12]}", "S3_ENDPOINT_URL": moto_endpoint,
-            "S3_ACCESS_KEY": "testing-access", "S3_SECRET_KEY": "testing-secret", "S3_REGION": "us-east-1",
+def s3_app_config(s3_server):
+    """Settings that put new files in a fresh bucket on the test's S3 server (moto or the RGW, real HTTP)."""
+    return {"STORAGE_TYPE": "s3", "S3_BUCKET": f"portal-{uuid.uuid4().hex[:12]}", "S3_ENDPOINT_URL": s3_server.endpoint,
+            **s3_server.keys("testing-access", "testing-secret"), "S3_REGION": "us-east-1",
             "S3_MULTIPART_THRESHOLD_MB": 5, "S3_MULTIPART_CHUNK_MB": 5}

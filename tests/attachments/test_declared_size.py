@@ -83,6 +83,7 @@ class TestOnS3:
         assert "did not have the" in response.get_json()["message"]
         assert rows() == ([], []) and stored_keys() == []
 
+    @pytest.mark.moto  # makes moto's backend refuse the PUT
     def test_a_store_refusing_the_streamed_put_leaves_nothing(self, staff_client, document, monkeypatch):
         from moto.s3.exceptions import AccessForbidden
         from moto.s3.models import S3Backend

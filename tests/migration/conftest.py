@@ -1,4 +1,4 @@
-"""Migration suite fixtures: an app whose S3 store is moto's threaded server, and legacy files on disk."""
+"""Migration suite fixtures: an app on the test's S3 server (moto or the RGW), and legacy files on disk."""
 from __future__ import annotations
 
 import os
@@ -12,6 +12,7 @@ from portal.extensions import storage
 from tests.migration.factory import Files
 from tests.migration.moto_fidelity import s3_like_checksums
 from tests.support.moto_server import moto_endpoint  # noqa: F401  (a fixture used below)
+from tests.support.stores import S3Server
 
 ACCESS_KEY, SECRET_KEY = "AKIAMIGRATIONTESTKEY", "migration-test-secret-key"
 
@@ -37,13 +38,12 @@ def bucket_name() -> str:
     return f"migration-{uuid.uuid4().hex[:12]}"
 
 
-def s3_config(tmp_path: Path, endpoint: str, bucket: str) -> dict:
+def s3_config(tmp_path: Path, server: S3Server, bucket: str) -> dict:
     return {
         "STORAGE_TYPE": "s3",
         "S3_BUCKET": bucket,
-        "S3_ENDPOINT_URL": endpoint,
-        "S3_ACCESS_KEY": ACCESS_KEY,
-        "S3_SECRET_KEY": SECRET_KEY,
+        "S3_ENDPOINT_URL": server.endpoint,
+        **server.keys(ACCESS_KEY, SECRET_KEY),
         "S3_ADDRESSING_STYLE": "path",
         "LEGACY_FILES_ROOT": str(tmp_path / "legacy"),
         "QUARANTINE_PATH": str(tmp_path / "quarantine"),
@@ -51,8 +51,8 @@ def s3_config(tmp_path: Path, endpoint: str, bucket: str) -> dict:
 
 
 @pytest.fixture
-def app_config(tmp_path, moto_endpoint, bucket_name):  # noqa: F811
-    return s3_config(tmp_path, moto_endpoint, bucket_name)
+def app_config(tmp_path, s3_server, bucket_name):
+    return s3_config(tmp_path, s3_server, bucket_name)
 
 
 def empty_bucket(provider) -> None:
@@ -65,7 +65,7 @@ def empty_bucket(provider) -> None:
 
 @pytest.fixture
 def store(app):
-    """The S3 provider (moto over HTTP) with its bucket created; emptied and removed afterwards."""
+    """The S3 provider (moto or the RGW over HTTP) with its bucket created; emptied and removed afterwards."""
     provider = storage.get("s3")
     provider.ensure_ready()
     yield provider

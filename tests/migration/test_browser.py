@@ -15,8 +15,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def app_config(tmp_path, moto_endpoint, bucket_name):  # noqa: F811
-    return {**s3_config(tmp_path, moto_endpoint, bucket_name), "WTF_CSRF_ENABLED": True}
+def app_config(tmp_path, s3_server, bucket_name):
+    return {**s3_config(tmp_path, s3_server, bucket_name), "WTF_CSRF_ENABLED": True}
 
 
 def in_chromium(scenario) -> None:

@@ -124,6 +124,7 @@ def test_verify_passes_then_catches_a_deleted_and_a_corrupted_object(runner, fil
     del keep
 
 
+@pytest.mark.moto  # needs a store that keeps the SHA-256 sent (moto's fidelity patch)
 def test_verify_uses_the_stores_checksum_and_size_without_reading(runner, files, store):
     import base64
     import hashlib
@@ -234,9 +235,10 @@ def test_a_database_not_at_head_gives_one_clear_line(tmp_path, moto_endpoint, bu
     from tests.conftest import make_app
     from tests.databases import scratch_database
     from tests.migration.conftest import s3_config
+    from tests.support.stores import S3Server
 
     with scratch_database(tmp_path / "old") as url:  # its own database: the shared one stays at head
-        app = make_app(tmp_path, url, **s3_config(tmp_path, moto_endpoint, bucket_name))
+        app = make_app(tmp_path, url, **s3_config(tmp_path, S3Server("moto", moto_endpoint), bucket_name))
         with app.app_context():
             upgrade(revision=revision)
             result = app.test_cli_runner().invoke(args=command)

@@ -25,10 +25,10 @@ STAGED = ("tmp/draft.png", b"\x89PNG\r\n\x1a\n draft" + os.urandom(500))
 
 
 @pytest.fixture(params=engines())
-def legacy_portal(request, tmp_path, moto_endpoint, bucket_name):  # noqa: F811
+def legacy_portal(request, tmp_path, s3_server, bucket_name):
     """A portal whose database was created at 0001_baseline with rows and files, as an old install."""
     with scratch_database(tmp_path / "db", request.param) as url:
-        app = make_app(tmp_path, url, **s3_config(tmp_path, moto_endpoint, bucket_name))
+        app = make_app(tmp_path, url, **s3_config(tmp_path, s3_server, bucket_name))
         with app.app_context():
             try:
                 _old_install(tmp_path / "legacy")
@@ -71,7 +71,7 @@ def _old_install(root) -> None:
     db.session.commit()
 
 
-def test_upgrade_browse_migrate_verify_and_download_from_the_store(legacy_portal, moto_endpoint):  # noqa: F811
+def test_upgrade_browse_migrate_verify_and_download_from_the_store(legacy_portal, s3_server):
     app = legacy_portal
     client, runner = app.test_client(), app.test_cli_runner()
     AuthActions(client).login("staff@example.com")
@@ -92,7 +92,7 @@ def test_upgrade_browse_migrate_verify_and_download_from_the_store(legacy_portal
     for row_id, (_, data) in LEGACY.items():  # after: a presigned URL on the store, same bytes
         response = client.get(f"/attachments/{row_id}/download")
         assert response.status_code == 302
-        assert response.location.startswith(f"{moto_endpoint}/")
+        assert response.location.startswith(f"{s3_server.endpoint}/")
         fetched = requests.get(response.location, timeout=10)
         assert fetched.status_code == 200 and fetched.content == data
     schema = "document." if db.engine.dialect.name == "postgresql" else ""

@@ -30,6 +30,7 @@ def stored_bytes(provider, key: str) -> bytes:
     return b"".join(provider.open(key))
 
 
+@pytest.mark.moto  # needs a store that answers the SHA-256 sent (moto's fidelity patch)
 def test_legacy_row_is_copied_verified_switched_and_gets_its_checksum(files, store):
     data = payload(20_000)
     row = files.legacy(data, size=1)  # a legacy size that was wrong all along
@@ -51,6 +52,7 @@ def requests_made(provider, operation: str) -> list:
     return seen
 
 
+@pytest.mark.moto  # needs a store that answers the SHA-256 sent (moto's fidelity patch)
 def test_small_files_go_in_one_direct_put_and_larger_ones_through_the_sdk(files, store):
     puts = requests_made(store, "PutObject")
     small, large = payload(SMALL_OBJECT_MAX), payload(SMALL_OBJECT_MAX + 1)
@@ -105,6 +107,7 @@ def test_a_small_legacy_file_is_read_once_and_a_large_one_hashed_before_it_goes_
     assert [stored_bytes(store, result.key) for result in results] == [small, large]
 
 
+@pytest.mark.moto  # needs a store that answers the SHA-256 sent (moto's fidelity patch)
 def test_write_time_check_takes_the_stores_answer_to_the_put_without_a_head(files, store):
     heads = requests_made(store, "HeadObject")
     row = files.legacy(payload(4000))
@@ -113,6 +116,7 @@ def test_write_time_check_takes_the_stores_answer_to_the_put_without_a_head(file
     assert heads == []  # the PUT's answer already carried the SHA-256 the store verified
 
 
+@pytest.mark.moto  # patches moto's answer
 def test_store_that_answers_its_put_with_another_checksum_fails_the_item(files, store, monkeypatch):
     from moto.s3.responses import S3Response
 
@@ -217,6 +221,7 @@ def test_file_that_no_longer_matches_its_recorded_checksum_fails(files, store):
     assert object_keys(store) == []
 
 
+@pytest.mark.moto  # makes moto's backend refuse
 def test_store_that_refuses_fails_the_item(files, store, monkeypatch):
     from moto.s3.exceptions import AccessForbidden
     from moto.s3.models import S3Backend
@@ -236,6 +241,7 @@ def test_store_that_refuses_fails_the_item(files, store, monkeypatch):
     assert db.session.get(Attachment, row.id).storage_path is None
 
 
+@pytest.mark.moto  # makes moto's backend corrupt the bytes
 def test_object_altered_on_the_way_fails_verification_and_is_removed(files, store, monkeypatch):
     from moto.s3.models import S3Backend
 
@@ -313,6 +319,7 @@ def test_reading_back_a_missing_object_says_so(store):
         store.read_back("attachments/never-written")
 
 
+@pytest.mark.moto  # makes moto's backend refuse
 def test_reading_back_from_a_store_that_refuses_says_what_to_check(store, monkeypatch):
     from moto.s3.exceptions import AccessForbidden
     from moto.s3.models import S3Backend

@@ -199,6 +199,7 @@ def test_an_unreachable_store_fails_the_run_before_any_item(files, store, monkey
     assert run_state.active_run(db.engine) is None
 
 
+@pytest.mark.moto  # makes moto's backend refuse
 def test_a_store_failing_item_after_item_trips_the_breaker(files, store, monkeypatch):
     from moto.s3.exceptions import AccessForbidden
     from moto.s3.models import S3Backend

@@ -1,4 +1,5 @@
-"""Storage suite fixtures: a bare Flask app per provider kind (local, S3 under mock_aws, MinIO profile over HTTP)."""
+"""Storage suite fixtures: a bare Flask app per provider kind (local, S3 under mock_aws, MinIO profile over
+HTTP to moto, and the same profile against a Ceph RADOS Gateway)."""
 from __future__ import annotations
 
 import os
@@ -17,11 +18,13 @@ from portal.config import load_settings
 from portal.storage import Storage
 from portal.storage.base import StorageProvider
 from tests.support.moto_server import moto_endpoint  # noqa: F401  (a fixture used below)
+from tests.support.stores import S3Server
 
 MiB = 1024 * 1024
 # The smallest threshold S3 allows keeps the sizes around it (t-1, t, 2t+1) fast.
 THRESHOLD = 5 * MiB
-KINDS = ("local", "s3-mock", "minio-http")
+KINDS = ("local", "s3-mock", "minio-http", pytest.param("rgw", marks=pytest.mark.rgw))
+S3_KINDS = KINDS[1:]  # for ``@pytest.mark.parametrize("harness", S3_KINDS, indirect=True)``
 
 
 def make_storage_app(tmp_path: Path, **overrides) -> Flask:
@@ -105,6 +108,13 @@ def _empty_bucket(provider) -> None:
     client.delete_bucket(Bucket=bucket)
 
 
+def _http_server(request, kind: str) -> S3Server:
+    """moto's server for minio-http, the RADOS Gateway for rgw."""
+    if kind == "rgw":
+        return S3Server.of_rgw(request.getfixturevalue("rgw_server"))
+    return S3Server("moto", request.getfixturevalue("moto_endpoint"))
+
+
 @pytest.fixture(params=KINDS)
 def harness(request, tmp_path) -> Iterator[Harness]:
     """The same conformance tests run once per provider kind."""
@@ -123,8 +133,10 @@ def harness(request, tmp_path) -> Iterator[Harness]:
                 provider.ensure_ready()
                 yield Harness(kind, app, provider, _fetch_with_requests, _pending_uploads(provider))
     else:
-        endpoint = request.getfixturevalue("moto_endpoint")
-        app = make_storage_app(tmp_path, **s3_settings(unique_bucket(), STORAGE_TYPE="minio", S3_ENDPOINT_URL=endpoint))
+        server = _http_server(request, kind)
+        settings = s3_settings(unique_bucket(), STORAGE_TYPE="minio", S3_ENDPOINT_URL=server.endpoint)
+        keys = server.keys(settings["S3_ACCESS_KEY"], settings["S3_SECRET_KEY"])
+        app = make_storage_app(tmp_path, **{**settings, **keys})
         with app.app_context():
             provider = app.extensions["storage"].providers["minio"]
             provider.ensure_ready()

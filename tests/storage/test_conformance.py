@@ -4,12 +4,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import logging
 
 import pytest
 
 from portal.storage.base import ObjectNotFound, StorageIntegrityError
 from portal.storage.disposition import content_disposition
-from tests.storage.conftest import THRESHOLD
+from tests.storage.conftest import S3_KINDS, THRESHOLD
 
 
 def payload(size: int) -> bytes:
@@ -126,6 +127,43 @@ def test_reader_failing_halfway_leaves_nothing(harness, fail_at):
     assert not provider.exists("attachments/broken.bin")
     assert [item.key for item in provider.list("attachments/")] == []
     assert harness.leftovers() == []  # no temp file, no pending multipart upload
+
+
+class AbortedBehindOurBack(BrokenReader):
+    """Fails like BrokenReader, but first every pending multipart upload of the bucket is aborted by
+    someone else (an operator's clean-up, a lifecycle rule), so the provider's own abort fails."""
+
+    def __init__(self, data: bytes, fail_at: int, provider) -> None:
+        super().__init__(data, fail_at)
+        self._provider = provider
+
+    def read(self, amount: int = -1) -> bytes:
+        if self._pos >= self._fail_at:
+            client, bucket = self._provider.client, self._provider.bucket
+            for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+                client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        return super().read(amount)
+
+
+@pytest.mark.parametrize("fail_at", [1000, THRESHOLD + THRESHOLD // 2], ids=["before-first-part", "mid-multipart"])
+def test_a_client_gone_mid_upload_is_logged_at_info(harness, caplog, fail_at):
+    caplog.set_level(logging.INFO, logger="portal.storage")
+    with pytest.raises(ConnectionResetError):
+        harness.provider.save("attachments/gone.bin", BrokenReader(payload(3 * THRESHOLD), fail_at))
+    (line,) = [record for record in caplog.records if "op=save" in record.getMessage()]
+    assert (line.levelname, line.storage["outcome"]) == ("INFO", "ConnectionResetError")
+
+
+@pytest.mark.parametrize("harness", S3_KINDS, indirect=True)
+def test_a_failed_abort_keeps_the_original_error_and_is_logged(harness, caplog):
+    provider = harness.provider
+    reader = AbortedBehindOurBack(payload(3 * THRESHOLD), THRESHOLD + THRESHOLD // 2, provider)
+    with pytest.raises(ConnectionResetError, match="client went away"):
+        provider.save("attachments/broken.bin", reader)
+    assert "storage abort of a failed multipart upload failed" in caplog.text
+    assert 'key=attachments/broken.bin outcome=NoSuchUpload' in caplog.text
+    assert not provider.exists("attachments/broken.bin")
+    assert harness.leftovers() == []
 
 
 @pytest.mark.parametrize("size", [10, THRESHOLD + 1], ids=["small", "streamed"])

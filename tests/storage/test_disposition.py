@@ -10,6 +10,10 @@ HEADERS = {
     "spaces kept": ("Quarterly report 2024.xlsx", 'attachment; filename="Quarterly report 2024.xlsx"'),
     "accents": ("naïve résumé.pdf",
                 "attachment; filename=\"naive resume.pdf\"; filename*=UTF-8''na%C3%AFve%20r%C3%A9sum%C3%A9.pdf"),
+    "eszett and en dash": ("Straße – Entwurf.pdf", "attachment; filename=\"Strasse - Entwurf.pdf\"; "
+                           "filename*=UTF-8''Stra%C3%9Fe%20%E2%80%93%20Entwurf.pdf"),
+    "letters nfkd keeps": ("Øresund Łódź Æsir.txt", "attachment; filename=\"Oresund Lodz AEsir.txt\"; "
+                           "filename*=UTF-8''%C3%98resund%20%C5%81%C3%B3d%C5%BA%20%C3%86sir.txt"),
     "no ascii at all": ("报告.pdf", "attachment; filename=\"download.pdf\"; filename*=UTF-8''%E6%8A%A5%E5%91%8A.pdf"),
     "emoji": ("📎.txt", "attachment; filename=\"download.txt\"; filename*=UTF-8''%F0%9F%93%8E.txt"),
     "quote and backslash": ('a"b\\c.txt', "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b_c.txt"),

@@ -1,0 +1,74 @@
+"""A request refused before its body is read leaves a connection the client can use again."""
+from __future__ import annotations
+
+import http.client
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from portal import unread_body
+from portal.migration.launch import PROJECT_ROOT, worker_environment
+
+FORM = {"Content-Type": "multipart/form-data; boundary=unread"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn(app):
+    """This test's portal served by a real gunicorn (gthread worker, keep-alive on); yields its port."""
+    port = free_port()
+    env = worker_environment(app.config, app.instance_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "2", "--bind", f"127.0.0.1:{port}",
+         "--control-socket", f"{app.instance_path}/gunicorn.ctl",
+         "portal.migration.worker_app:worker_app()"],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.1)
+    yield port
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_the_next_request_on_the_connection_is_answered(gunicorn):
+    connection = http.client.HTTPConnection("127.0.0.1", gunicorn, timeout=30)
+    # Not signed in: refused before a byte of the (1 MiB) body is read.
+    connection.request("POST", "/documents/1/attachments", body=b"x" * (1024 * 1024), headers=FORM)
+    refused = connection.getresponse()
+    refused.read()
+    assert refused.status == 302 and refused.getheader("Connection") == "keep-alive"
+    connection.request("GET", "/healthz")  # the same connection, as browsers and requests.Session reuse it
+    answer = connection.getresponse()
+    assert answer.status == 200 and answer.read()
+    connection.close()
+
+
+def test_a_body_past_the_bound_is_answered_with_connection_close(client, monkeypatch):
+    monkeypatch.setattr(unread_body, "DRAIN_MAX_BYTES", 100_000)
+    response = client.post("/documents/1/attachments", data=b"x" * 300_000, headers=FORM)
+    assert response.status_code == 302 and response.headers["Connection"] == "close"
+
+
+def test_a_body_within_the_bound_is_drained_and_the_connection_kept(client):
+    response = client.post("/documents/1/attachments", data=b"x" * 300_000, headers=FORM)
+    assert response.status_code == 302 and "Connection" not in response.headers
+
+
+def test_a_body_over_the_upload_limit_is_not_read_and_the_connection_closed(app, client):
+    app.config["MAX_CONTENT_LENGTH"] = 100_000
+    response = client.post("/documents/1/attachments", data=b"x" * 300_000, headers=FORM)
+    assert response.status_code == 302 and response.headers["Connection"] == "close"
