@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from portal import create_app  # noqa: E402
-from portal.folding import fold  # noqa: E402
+from portal.folding import document_search_text, fold  # noqa: E402
 
 WORDS = ["Rechnung", "Angebot", "Vertrag", "Überweisung", "Mahnung", "Lieferschein", "Protokoll", "Bericht",
          "Gutachten", "Kündigung", "Bestellung", "Quittung", "Steuer", "Versicherung", "Miete", "Gehalt",
@@ -47,37 +47,48 @@ LISTS = ["/?sort=title&dir=asc", "/?sort=added&dir=desc", "/?sort=date&dir=desc&
 PASSWORD = "bench-password-1"
 
 
-def fill(conn: psycopg.Connection, users: list[int], start: int, count: int, rng: random.Random) -> None:
-    """Add ``count`` documents with 10 attachments each, by COPY."""
+def fill(conn: psycopg.Connection, users: dict[int, str], start: int, count: int, rng: random.Random) -> None:
+    """Add ``count`` documents with 10 attachments each, by COPY, in chunks (their search text as the portal
+    writes it: title, description, file names and people, folded)."""
     epoch = datetime(2015, 1, 1, tzinfo=timezone.utc)
+    people = list(users)
+    for chunk in range(start, start + count, 10_000):
+        numbers = range(chunk, min(chunk + 10_000, start + count))
+        documents, attachments = [], []
+        for number in numbers:
+            title = f"{rng.choice(WORDS)} {rng.choice(PLACES)} {2015 + number % 11}-{number % 997:03d}"
+            description = f"{rng.choice(WORDS)} für {rng.choice(PLACES)}, Vorgang {number}"
+            added = epoch + timedelta(minutes=number * 7)
+            paper = (added.date() - timedelta(days=rng.randrange(30))) if number % 3 else None
+            creator, files = rng.choice(people), []
+            for index in range(10):
+                extension, mime = TYPES[(number + index) % len(TYPES)]
+                stem = (f"IMG_{(number * 10 + index) % 100000:05d}" if extension == "jpg"
+                        else f"{rng.choice(WORDS)} {rng.choice(PLACES)} {number}-{index}")
+                uploader = rng.choice(people)
+                files.append((f"{stem}.{extension}", users[uploader]))
+                attachments.append((number, f"{stem}.{extension}", mime, 1000 + index,
+                                    f"attachments/{uuid.uuid4().hex}", "s3", uploader, added))
+            documents.append((number, title, description,
+                              document_search_text(title, description, users[creator], files), fold(title),
+                              creator, added, paper))
+        with conn.cursor() as cur:
+            with cur.copy("COPY document.document (id, title, description, search_text, title_folded, created_by, "
+                          "created_at, document_date) FROM STDIN") as copy:
+                for row in documents:
+                    copy.write_row(row)
+            with cur.copy("COPY document.attachment (document_id, filename, content_type, size, storage_path, "
+                          "storage_type, uploaded_by, created_at) FROM STDIN") as copy:
+                for row in attachments:
+                    copy.write_row(row)
     with conn.cursor() as cur:
-        with cur.copy("COPY document.document (id, title, description, search_text, title_folded, created_by, "
-                      "created_at, document_date) FROM STDIN") as copy:
-            for number in range(start, start + count):
-                title = f"{rng.choice(WORDS)} {rng.choice(PLACES)} {2015 + number % 11}-{number % 997:03d}"
-                description = f"{rng.choice(WORDS)} für {rng.choice(PLACES)}, Vorgang {number}"
-                added = epoch + timedelta(minutes=number * 7)
-                paper = (added.date() - timedelta(days=rng.randrange(30))) if number % 3 else None
-                copy.write_row((number, title, description, fold(f"{title} {description}"), fold(title), rng.choice(users),
-                                added, paper))
-        with cur.copy("COPY document.attachment (document_id, filename, filename_folded, content_type, size, "
-                      "storage_path, storage_type, uploaded_by, created_at) FROM STDIN") as copy:
-            for number in range(start, start + count):
-                added = epoch + timedelta(minutes=number * 7)
-                for index in range(10):
-                    extension, mime = TYPES[(number + index) % len(TYPES)]
-                    stem = (f"IMG_{(number * 10 + index) % 100000:05d}" if extension == "jpg"
-                            else f"{rng.choice(WORDS)} {rng.choice(PLACES)} {number}-{index}")
-                    filename = f"{stem}.{extension}"
-                    copy.write_row((number, filename, fold(filename), mime, 1000 + index,
-                                    f"attachments/{uuid.uuid4().hex}", "s3", rng.choice(users), added))
         cur.execute("SELECT setval(pg_get_serial_sequence('document.document', 'id'), %s)", (start + count,))
     conn.commit()
+    conn.autocommit = True
     with conn.cursor() as cur:
-        conn.autocommit = True
         cur.execute("VACUUM ANALYZE document.document")
         cur.execute("VACUUM ANALYZE document.attachment")
-        conn.autocommit = False
+    conn.autocommit = False
 
 
 def sign_in(client) -> None:
@@ -131,8 +142,8 @@ def main() -> int:
                 from portal.extensions import db
 
                 upgrade()
-                users = [create_user(f"bench{i}@example.com", person, PASSWORD).id
-                         for i, person in enumerate(PEOPLE)]
+                users = {create_user(f"bench{i}@example.com", person, PASSWORD).id: person
+                         for i, person in enumerate(PEOPLE)}
                 db.session.remove()
             rng = random.Random(7)
             dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -84,9 +84,11 @@ def register_extensions(app: Flask) -> None:
     from portal import models  # noqa: F401  (registers the models with SQLAlchemy)
     from portal.migration import models as migration_models  # noqa: F401  (the run tables)
     from portal.auth.session import init_login
+    from portal.documents.search_index import init_search_index
     from portal.extensions import csrf, db, migrate, storage
 
     db.init_app(app)
+    init_search_index()
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     # The login guard and the small-form limit run before CSRF parses a body: an anonymous request
     # is turned away unread.

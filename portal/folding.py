@@ -19,3 +19,13 @@ def fold(text: str | None) -> str:
     decomposed = unicodedata.normalize("NFKD", text.translate(_PLAIN))
     bare = "".join(char for char in decomposed if not unicodedata.combining(char))
     return " ".join(bare.casefold().split())
+
+
+def document_search_text(title: str | None, description: str | None, creator: str | None,
+                         files: list[tuple[str | None, str | None]]) -> str:
+    """What a document is found by, folded: its title, description and creator's name, then each file's
+    name and uploader's name (``files`` as (filename, uploader name) pairs), each distinct word once."""
+    parts = [title, description, creator]
+    for filename, uploader in files:
+        parts += [filename, uploader]
+    return " ".join(dict.fromkeys(word for part in parts for word in fold(part).split()))

@@ -35,22 +35,14 @@ class User(UserMixin, db.Model):
     """A member of staff; administrators also manage users and storage."""
 
     __tablename__ = "user"
-    __table_args__ = (trigram_index("ix_user_name_folded_trgm", "name_folded"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(255), unique=True)
     name: Mapped[str] = mapped_column(String(120))
-    #: ``name`` folded for search (see portal.folding), kept in step by ``_fold_name``
-    name_folded: Mapped[str] = mapped_column(String(120), default="", server_default="")
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
-
-    @validates("name")
-    def _fold_name(self, key: str, value: str) -> str:
-        self.name_folded = fold(value)
-        return value
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -166,18 +158,17 @@ class Document(db.Model):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
     #: the paper's own date (a letter's, an invoice's), when staff give one; "added" is created_at
     document_date: Mapped[date | None] = mapped_column(Date)
-    #: title and description folded for search, and the title alone for sorting; kept in step by ``_fold_text``
+    #: what the document is found by (title, description, file names, people), folded; written by
+    #: portal.documents.search_index whenever one of those changes
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: the title folded, for sorting by title the way people read it; kept in step by ``_fold_title``
     title_folded: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     creator: Mapped[User | None] = relationship()
 
-    @validates("title", "description")
-    def _fold_text(self, key: str, value: str | None) -> str | None:
-        title = value if key == "title" else self.title
-        description = value if key == "description" else self.description
-        self.search_text = fold(f"{title or ''} {description or ''}")
-        self.title_folded = fold(title)
+    @validates("title")
+    def _fold_title(self, key: str, value: str) -> str:
+        self.title_folded = fold(value)
         return value
 
 
@@ -208,7 +199,6 @@ class Attachment(StoredFileMixin, db.Model):
     __tablename__ = "attachment"
     __table_args__ = (
         *file_table_args("attachment", "document_id", "uploaded_by")[:-1],
-        trigram_index("ix_attachment_filename_folded_trgm", "filename_folded"),
         {"schema": DOCUMENT_SCHEMA},
     )
 
@@ -216,16 +206,9 @@ class Attachment(StoredFileMixin, db.Model):
     document_id: Mapped[int] = mapped_column(ForeignKey(f"{DOCUMENT_SCHEMA}.document.id"))
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
-    #: ``filename`` folded for search, kept in step by ``_fold_filename``
-    filename_folded: Mapped[str] = mapped_column(String(255), default="", server_default="")
-
     document: Mapped[Document] = relationship(backref=db.backref("attachments", lazy="dynamic"))
     uploader: Mapped[User | None] = relationship()
 
-    @validates("filename")
-    def _fold_filename(self, key: str, value: str) -> str:
-        self.filename_folded = fold(value)
-        return value
 
 
 class AttachmentStaging(StoredFileMixin, db.Model):

@@ -120,3 +120,26 @@ def test_a_page_past_the_end_says_so(app, staff_client, staff_user):
     assert "Page 99 is past the end: there are 37 documents on 2 pages." in page
     assert "No documents yet" not in page
     assert 'href="/?page=2"' in page
+
+
+def test_the_search_text_follows_renames_new_files_and_deletes(staff_client, office):
+    from portal.models import User
+
+    jurgen = db.session.get(User, office["jurgen"])
+    jurgen.name = "Jürgen Schwarz"
+    db.session.commit()
+    assert titles(staff_client, "/?q=weiss") == []
+    assert titles(staff_client, "/?q=schwarz") == ["Site visit"]
+
+    bank = db.session.get(Document, office["docs"]["bank"])
+    db.session.add(Attachment(document_id=bank.id, filename="Mahnung Größe.pdf", content_type="application/pdf",
+                              size=1, storage_path="attachments/x/mahnung"))
+    db.session.commit()
+    assert titles(staff_client, "/?q=mahnung grosse") == ["Bank"]
+
+    for row in db.session.query(Attachment).filter_by(document_id=bank.id, filename="kontoauszug.xlsx"):
+        db.session.delete(row)
+    bank.title = "Bankunterlagen"
+    db.session.commit()
+    assert titles(staff_client, "/?q=kontoauszug") == []
+    assert "Bankunterlagen" in staff_client.get("/?q=bankunterlagen").get_data(as_text=True)
