@@ -143,3 +143,15 @@ def test_the_search_text_follows_renames_new_files_and_deletes(staff_client, off
     db.session.commit()
     assert titles(staff_client, "/?q=kontoauszug") == []
     assert "Bankunterlagen" in staff_client.get("/?q=bankunterlagen").get_data(as_text=True)
+
+
+def test_a_broad_search_counts_only_so_far(staff_client, staff_user, monkeypatch):
+    from portal.documents import listing
+
+    monkeypatch.setattr(listing, "COUNT_CAP", 3)
+    for number in range(5):
+        db.session.add(Document(title=f"Rechnung {number}", created_by=staff_user.id))
+    db.session.commit()
+    page = staff_client.get("/?q=rechnung").get_data(as_text=True)
+    assert "More than 3 documents match “rechnung”; the first 3 are listed. Add a word or a filter" in page
+    assert "5 documents" in staff_client.get("/").get_data(as_text=True), "the whole list is counted exactly"

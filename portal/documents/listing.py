@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Mapping
 
-from flask_sqlalchemy.pagination import Pagination
+from flask_sqlalchemy.pagination import Pagination, SelectPagination
 from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import lazyload, selectinload
 
 from portal.extensions import db
 from portal.file_types import BY_SLUG
@@ -18,6 +18,7 @@ from portal.models import Attachment, Document, User
 SORTS = ("added", "title", "date", "attachments")
 DEFAULT_SORT = ("added", "desc")
 MAX_TERMS = 8  # words in one search; more only slow the query without narrowing it
+COUNT_CAP = 1000  # matches counted at most; beyond, the page says "more than 1,000"
 
 
 @dataclass(frozen=True)
@@ -138,10 +139,25 @@ def _ordered(statement: Select, query: DocumentQuery) -> Select:
     return statement.order_by(order, tiebreak)
 
 
+class CappedPagination(SelectPagination):
+    """A page whose count stops at COUNT_CAP + 1 matches (``more`` is then true): counting every one of
+    30,000 documents that contain a common word would cost more than finding the page itself."""
+
+    @property
+    def more(self) -> bool:
+        return self.total is not None and self.total > COUNT_CAP
+
+    def _query_count(self) -> int:
+        matches = self._query_args["select"].options(lazyload("*")).order_by(None).limit(COUNT_CAP + 1)
+        return self._query_args["session"].execute(select(func.count()).select_from(matches.subquery())).scalar()
+
+
 def search_documents(query: DocumentQuery, per_page: int) -> Pagination:
-    """One page of the documents ``query`` asks for, each with ``attachment_total`` set, and the total count."""
+    """One page of the documents ``query`` asks for, each with ``attachment_total`` set, and the total count
+    (capped at COUNT_CAP + 1 for searches and filters, exact for the whole list)."""
     statement = _ordered(_filtered(query), query).options(selectinload(Document.creator))
-    page = db.paginate(statement, page=query.page, per_page=per_page, error_out=False, count=True)
+    kind = CappedPagination if query.filtered else SelectPagination
+    page = kind(select=statement, session=db.session(), page=query.page, per_page=per_page, error_out=False)
     ids = [document.id for document in page.items]
     counts = dict(db.session.execute(
         select(Attachment.document_id, func.count(Attachment.id)).where(Attachment.document_id.in_(ids))
