@@ -82,10 +82,10 @@ def register_metrics(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions of portal.extensions to this app, with every model registered."""
     from portal import models  # noqa: F401  (registers the models with SQLAlchemy)
-    from portal.migration import models as migration_models  # noqa: F401  (the run tables)
     from portal.auth.session import init_login
     from portal.documents.search_index import init_search_index
     from portal.extensions import csrf, db, migrate, storage
+    from portal.migration import models as migration_models  # noqa: F401  (the run tables)
 
     db.init_app(app)
     init_search_index()
@@ -100,8 +100,8 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint: auth, documents, admin, health."""
     from portal.admin import bp as admin_bp
-    from portal.documents.attachment_routes import bp as attachments_bp
     from portal.auth.routes import bp as auth_bp
+    from portal.documents.attachment_routes import bp as attachments_bp
     from portal.documents.routes import bp as documents_bp
     from portal.health import bp as health_bp
 
@@ -115,8 +115,8 @@ def register_blueprints(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     """Filters (file sizes, dates) and globals (admin navigation) for the templates; page headers; unread bodies."""
     from portal.headers import init_headers
-    from portal.unread_body import init_unread_body
     from portal.templating import init_templating
+    from portal.unread_body import init_unread_body
 
     init_templating(app)
     init_headers(app)

@@ -9,8 +9,16 @@ from dotenv import dotenv_values
 
 from portal import create_app
 from portal.config import SETTINGS, Setting, _text
-from portal.settings_doc import (DEFAULT_GROUP, GROUPS, PLACED, env_example, group_of, grouped, settings_markdown,
-                                 write_docs)
+from portal.settings_doc import (
+    DEFAULT_GROUP,
+    GROUPS,
+    PLACED,
+    env_example,
+    group_of,
+    grouped,
+    settings_markdown,
+    write_docs,
+)
 
 
 def test_every_setting_is_placed_in_a_group():

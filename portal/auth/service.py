@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import select, text
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from portal import audit
+from portal import audit, metrics
 from portal.auth import throttle
 from portal.auth.sessions import end_sessions
 from portal.auth.signed_in import forget_signed_in_user
@@ -122,6 +122,7 @@ def authenticate(email: str, password: str, remote_addr: str) -> User | None:
         for rule in claimed:
             throttle.give_back(rule)
         audit.record("auth.login", outcome="refused", email=email, detail={"retry_after": refused.seconds})
+        metrics.lockout()
         raise TooManyAttempts(refused.seconds) from None
     user = db.session.scalar(select(User).where(User.email == email))
     if user is None or not user.is_active:
@@ -145,6 +146,8 @@ def authenticate(email: str, password: str, remote_addr: str) -> User | None:
     throttle.purge(2 * window)
     audit.record("auth.login", outcome="success" if ok else "failure", user=user if ok else None, email=email,
                  object_type="user" if user else "", object_id=user.id if user else "")
+    if not ok:
+        metrics.login_failed()
     return user if ok else None
 
 

@@ -25,6 +25,7 @@ from flask import current_app
 from werkzeug.datastructures import ETags, IfRange, Range
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
+from portal import metrics
 from portal.documents.lookups import get_attachment_or_404
 from portal.documents.service import DocumentStorageService
 from portal.models import Attachment
@@ -90,8 +91,10 @@ def decide_download(attachment_id: int, conditions: Conditions) -> Download:
     ObjectNotFound when the bytes are gone, StorageError when the store fails.
     """
     links = recent(RECENT_LINKS)
-    link = links.get(attachment_id)
-    if link is not None:
+    cached = links.get(attachment_id)
+    if cached is not None:
+        link, store, size = cached
+        metrics.count_download(store, size)
         return Redirect(link)
     loaded_since = links.stamp()
     row = get_attachment_or_404(attachment_id)
@@ -100,13 +103,19 @@ def decide_download(attachment_id: int, conditions: Conditions) -> Download:
         path = service.legacy_store().path(row.filepath or "")
         if not path.is_file():
             raise ObjectNotFound(f"legacy file {row.filepath!r} is missing")
+        metrics.count_download("legacy", row.size)
         return LegacyFile(path, row.filename, row.content_type)
     if row.encryption or current_app.config["DOWNLOAD_MODE"] == "proxy":
-        return _streamed(service, row, conditions)
+        answer = _streamed(service, row, conditions)
+        if not answer.not_modified and not conditions.head:
+            first, last = answer.byte_range or (0, answer.size - 1)
+            metrics.count_download(row.storage_type, last - first + 1)
+        return answer
     provider, key = service.locate(row)
     link = provider.url(key, filename=row.filename, content_type=row.content_type)
     keep = min(current_app.config["DOWNLOAD_CACHE_SECONDS"], provider.link_seconds / 10)
-    links.put(row.id, link, keep, loaded_since=loaded_since)
+    links.put(row.id, (link, row.storage_type, row.size), keep, loaded_since=loaded_since)
+    metrics.count_download(row.storage_type, row.size)
     return Redirect(link)
 
 

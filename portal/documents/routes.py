@@ -10,8 +10,8 @@ from portal.documents.forms import DocumentForm
 from portal.documents.listing import attachments_page, parse_query, search_documents, uploaders
 from portal.documents.lookups import get_document_or_404, own_staged_files
 from portal.documents.request_files import form_files
-from portal.file_types import FILE_TYPES
 from portal.documents.service import DocumentStorageService
+from portal.file_types import FILE_TYPES
 from portal.paging import page_argument
 
 bp = Blueprint("documents", __name__)

@@ -3,20 +3,25 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterable, Iterator
 
 from flask import current_app
 from sqlalchemy import delete, select
 
+from portal import metrics
 from portal.documents.file_rules import IncomingFile, UploadRejected, check_file
 from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging, Document, StoredFileMixin, User
 from portal.object_keys import upload_key
 from portal.storage.base import (
-    ObjectNotFound, StorageError, StorageIntegrityError, StorageMisconfigured, StorageProvider,
+    ObjectNotFound,
+    StorageError,
+    StorageIntegrityError,
+    StorageMisconfigured,
+    StorageProvider,
 )
 from portal.storage.local import LocalStorageProvider
 
@@ -129,6 +134,7 @@ class DocumentStorageService:
         stored = self.store_files(files, "attachments")
         rows = [Attachment(document_id=document_id, uploaded_by=user.id, **item.columns()) for item in stored]
         self._record(rows, stored)
+        _count_uploads(stored)
         return rows
 
     def stage(self, files: Iterable[IncomingFile], user: User) -> list[AttachmentStaging]:
@@ -136,6 +142,7 @@ class DocumentStorageService:
         stored = self.store_files(files, "staging")
         rows = [AttachmentStaging(owner_id=user.id, **item.columns()) for item in stored]
         self._record(rows, stored)
+        _count_uploads(stored)
         return rows
 
     def update_document(self, document: Document, title: str, description: str | None) -> None:
@@ -303,3 +310,9 @@ class LegacyFiles:
             return self.path(filepath).open("rb")
         except FileNotFoundError:
             raise ObjectNotFound(f"legacy file {filepath!r} is missing") from None
+
+
+def _count_uploads(stored: Iterable[StoredFile]) -> None:
+    """Uploads as they arrive (direct and staged); promoting staged files copies, and counts nothing again."""
+    for item in stored:
+        metrics.count_upload(item.storage_type, item.size)

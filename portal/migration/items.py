@@ -11,13 +11,14 @@ from typing import BinaryIO, Iterator
 
 from sqlalchemy import Engine, select, update
 
+from portal.extensions import storage
 from portal.migration.claims import TABLES, RowSnapshot
 from portal.migration.lifecycle import add_counts
 from portal.migration.models import ITEM, utcnow
 from portal.migration.quarantine import Quarantine, other_references
 from portal.migration.transactions import writing
 from portal.migration.verify import verify_copy
-from portal.extensions import storage
+from portal.object_keys import migrated_key
 from portal.storage.base import (
     SMALL_OBJECT_MAX,
     ObjectNotFound,
@@ -28,7 +29,6 @@ from portal.storage.base import (
 )
 from portal.storage.encryption import EncryptedObject
 from portal.storage.streams import open_regular_file
-from portal.object_keys import migrated_key
 
 log = logging.getLogger("portal.migration")
 

@@ -6,6 +6,7 @@ import os
 from sqlalchemy import Engine, delete, exists, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
+from portal import metrics
 from portal.migration.errors import MigrationError, RunConflict
 from portal.migration.models import ITEM, RUN, WORKER, MigrationRun, utcnow
 from portal.migration.options import MigrationOptions
@@ -107,12 +108,15 @@ def finish_run(engine: Engine, run_id: int, *, status: str | None = None, messag
         return False
     now = utcnow()
     with writing(engine) as conn:
-        current = conn.execute(select(RUN.c.status, RUN.c.items_failed, RUN.c.message).where(RUN.c.id == run_id)).one()
+        current = conn.execute(select(RUN.c.kind, RUN.c.status, RUN.c.items_failed, RUN.c.message)
+                               .where(RUN.c.id == run_id)).one()
         final = status or {"cancelling": "cancelled", "failing": "failed"}.get(current.status, "completed")
         conn.execute(delete(ITEM).where(ITEM.c.run_id == run_id, ITEM.c.status == "claimed"))
         done = conn.execute(update(RUN).where(RUN.c.id == run_id, RUN.c.active.is_not(None)).values(
             status=final, active=None, finished_at=now, heartbeat_at=now,
             message=message or current.message or _default_message(final, current.items_failed))).rowcount
+    if done == 1:
+        metrics.run_finished(current.kind, final)
     return done == 1
 
 

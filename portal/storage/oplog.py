@@ -9,6 +9,7 @@ from typing import Iterator
 
 from werkzeug.exceptions import ClientDisconnected
 
+from portal import metrics
 from portal.storage.base import ObjectNotFound, StorageError
 
 logger = logging.getLogger("portal.storage")
@@ -54,6 +55,7 @@ def logged(provider: str, op: str, key: str | None) -> Iterator[OpRecord]:
         raise
     finally:
         ms = (time.perf_counter() - start) * 1000
+        metrics.storage_op(provider, op, outcome, ms / 1000)
         size = "-" if record.size is None else str(record.size)
         logger.log(
             level,

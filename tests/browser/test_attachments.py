@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from tests.attachments.conftest import PDF, PNG, s3_app_config  # noqa: F401  (a fixture used below)
-from tests.support.moto_server import moto_endpoint  # noqa: F401  (a fixture s3_app_config uses)
 from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
+from tests.support.moto_server import moto_endpoint  # noqa: F401  (a fixture s3_app_config uses)
 
 pytestmark = pytest.mark.browser
 

@@ -39,6 +39,29 @@ def test_an_upload_a_download_and_a_failed_sign_in_are_counted(app, client, auth
                  method="POST", le="+Inf") >= 1
 
 
+
+def test_the_portal_itself_moves_the_feature_counters(app, client, auth, staff_user, document):
+    """Uploads, downloads (a repeated one served from the redirect cache too), storage operations and a
+    failed sign-in, counted where they happen."""
+    before = scrape(client)
+    auth.login(staff_user.email, "not the password")
+    auth.login(staff_user.email)
+    upload(client, document.id, ("report.pdf", PDF), json=True)
+    (attachment,), _ = rows()
+    assert downloaded(client, attachment.id) == PDF
+    assert client.get(f"/attachments/{attachment.id}/download").status_code == 302  # from the cache
+    after = scrape(client)
+
+    def moved(name: str, **labels) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("portal_login_failures_total") == 1
+    assert moved("portal_uploads_total", store="local") == 1
+    assert moved("portal_upload_bytes_total", store="local") == len(PDF)
+    assert moved("portal_downloads_total", store="local") == 2
+    assert moved("portal_download_bytes_total", store="local") == 2 * len(PDF)
+    assert moved("portal_storage_operations_total", store="local", op="save", outcome="ok") == 1
+
 def test_unknown_paths_and_methods_never_become_labels(client):
     before = scrape(client)
     client.get("/no/such/page/8d1c")

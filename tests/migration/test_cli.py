@@ -11,10 +11,10 @@ from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.migration import lifecycle, processes, run_state
-from portal.migration.options import MigrationOptions
-from portal.migration.service import DocumentMigrationService
 from portal.migration.cli import ProgressPrinter
 from portal.migration.models import MigrationRun, utcnow
+from portal.migration.options import MigrationOptions
+from portal.migration.service import DocumentMigrationService
 from portal.models import Attachment
 from tests.migration.conftest import object_keys
 from tests.migration.factory import payload

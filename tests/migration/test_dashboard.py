@@ -9,9 +9,9 @@ from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.migration import processes, run_state
+from portal.migration.models import MigrationRun, utcnow
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
-from portal.migration.models import MigrationRun, utcnow
 from portal.models import Attachment
 from tests.migration.factory import payload
 

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.migration import processes, run_state
+from portal.migration.models import MigrationItem, MigrationRun, MigrationWorker
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
-from portal.migration.models import MigrationItem, MigrationRun, MigrationWorker
 from portal.models import Attachment, AttachmentStaging
 from tests.migration.conftest import flask_subprocess, object_keys
 from tests.migration.factory import many_legacy

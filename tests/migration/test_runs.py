@@ -9,9 +9,9 @@ from sqlalchemy import func, select, update
 from portal.extensions import db
 from portal.migration import lifecycle, processes, run_state
 from portal.migration.errors import MigrationError, RunConflict
+from portal.migration.models import MigrationItem, MigrationRun, MigrationWorker, utcnow
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
-from portal.migration.models import MigrationItem, MigrationRun, MigrationWorker, utcnow
 from portal.models import Attachment, AttachmentStaging
 from tests.migration.conftest import object_keys
 from tests.migration.factory import payload
