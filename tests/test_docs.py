@@ -33,3 +33,14 @@ def test_readme_production_steps_serve_without_the_shared_socket_and_schedule_up
     assert "storage purge-staging" in production and "storage purge-quarantine --older-than" in production
     makefile = (ROOT / "Makefile").read_text()
     assert "gunicorn --config gunicorn.conf.py --no-control-socket" in makefile
+
+
+def test_database_doc_lists_every_revision():
+    """docs/database.md's revision table names each revision under migrations/versions/, in order."""
+    import re
+
+    doc = (ROOT / "docs" / "database.md").read_text()
+    listed = re.findall(r"^\| `(\d{4}_\w+)` \|", doc, flags=re.M)
+    revisions = sorted(re.search(r'^revision = "([^"]+)"', path.read_text(), flags=re.M).group(1)
+                       for path in (ROOT / "migrations" / "versions").glob("*.py"))
+    assert listed == revisions
