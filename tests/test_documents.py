@@ -72,3 +72,18 @@ def test_unknown_document_is_a_friendly_404(staff_client):
     assert response.status_code == 404
     assert "There is nothing here" in response.get_data(as_text=True)
     assert staff_client.get("/documents/999/edit").status_code == 404
+
+
+def test_a_document_carries_its_paper_date(staff_client):
+    response = staff_client.post("/documents/new", data={"title": "Rechnung 4711", "document_date": "2026-02-27"},
+                                 follow_redirects=True)
+    assert "dated 2026-02-27" in response.get_data(as_text=True)
+    document = db.session.query(Document).one()
+    assert document.document_date.isoformat() == "2026-02-27"
+    edited = staff_client.post(f"/documents/{document.id}/edit",
+                               data={"title": "Rechnung 4711", "document_date": ""}, follow_redirects=True)
+    assert "dated" not in edited.get_data(as_text=True)
+    bad = staff_client.post(f"/documents/{document.id}/edit", data={"title": "Rechnung 4711", "document_date": "27.02."})
+    assert "Not a valid date value." in bad.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Document, document.id).document_date is None

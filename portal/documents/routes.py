@@ -34,7 +34,8 @@ def new():
     if form.validate_on_submit():
         try:
             document, attachments = DocumentStorageService().create_document(
-                form.title.data, form.description.data, staged_ids, form_files(request, "files"), current_user)
+                form.title.data, form.description.data, staged_ids, form_files(request, "files"), current_user,
+                document_date=form.document_date.data)
         except UploadRejected as exc:
             flash(str(exc), "error")
         else:
@@ -63,7 +64,8 @@ def edit(document_id: int):
         abort(403)
     form = DocumentForm(obj=document)
     if form.validate_on_submit():
-        DocumentStorageService().update_document(document, form.title.data, form.description.data)
+        DocumentStorageService().update_document(document, form.title.data, form.description.data,
+                                                 form.document_date.data)
         audit.record("document.edit", object_type="document", object_id=document.id, detail={"title": document.title})
         flash("Your changes are saved.", "success")
         return redirect(url_for("documents.view", document_id=document.id))

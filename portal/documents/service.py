@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Iterable, Iterator
@@ -145,14 +145,16 @@ class DocumentStorageService:
         _count_uploads(stored)
         return rows
 
-    def update_document(self, document: Document, title: str, description: str | None) -> None:
-        """Save a document's new title and description (its attachments change through their own routes)."""
+    def update_document(self, document: Document, title: str, description: str | None,
+                        document_date: date | None = None) -> None:
+        """Save a document's new title, description and paper date (attachments change through their own routes)."""
         document.title = title.strip()
         document.description = (description or "").strip()
+        document.document_date = document_date
         db.session.commit()
 
     def create_document(self, title: str, description: str, staged_ids: Iterable[int], files: list[IncomingFile],
-                        user: User) -> tuple[Document, list[Attachment]]:
+                        user: User, document_date: date | None = None) -> tuple[Document, list[Attachment]]:
         """Create a document whose attachments are ``user``'s staged files plus ``files``.
 
         Every object is copied to an attachment key (server-side on S3) before the database is
@@ -181,7 +183,8 @@ class DocumentStorageService:
         except BaseException:
             self.discard(copies)
             raise
-        document = Document(title=title.strip(), description=(description or "").strip(), created_by=user.id)
+        document = Document(title=title.strip(), description=(description or "").strip(), created_by=user.id,
+                            document_date=document_date)
         attachments = [Attachment(document=document, uploaded_by=row.owner_id or user.id, **copy.columns())
                        for row, copy in zip(staged, copies)]
         ids = [row.id for row in staged]
