@@ -98,9 +98,22 @@
       });
       input.value = "";
       Promise.all(jobs).then(function (results) {
-        if (results.some(function (r) { return r.ok; }) && results.every(function (r) { return r.ok; })) {
-          window.location.reload();
-        }
+        var ids = [];
+        results.forEach(function (r) {
+          if (r.ok && r.answer && r.answer.files) r.answer.files.forEach(function (f) { ids.push(f.id); });
+        });
+        if (!ids.length) return;
+        var page = uploadForm.dataset.documentUrl + "?new=" + ids.join(",") + "#attachments";
+        if (results.every(function (r) { return r.ok; })) { window.location.assign(page); return; }
+        // Some were refused: their reasons stay in the list above; say what was saved and link to it.
+        var note = document.createElement("li");
+        var link = document.createElement("a");
+        link.href = page;
+        link.textContent = "Show the saved files";
+        note.className = "upload-summary";
+        note.textContent = ids.length + " of " + results.length + " saved; the others were refused (see above). ";
+        note.appendChild(link);
+        list.appendChild(note);
       });
     };
     uploadForm.addEventListener("submit", function (event) {

@@ -50,17 +50,16 @@ def upload(document_id: int):
     """Direct upload of one or more files onto a document."""
     get_document_or_404(document_id)
     db.session.rollback()  # hold no transaction open while the body streams in
-    back = redirect(url_for("documents.view", document_id=document_id, _anchor="attachments"))
     try:
         files = streamed_files(request, "files", _check_csrf)
         rows = DocumentStorageService().add_attachments(document_id, files, current_user)
     except UploadRejected as exc:
-        return _rejected(exc) or back
+        return _rejected(exc) or redirect(url_for("documents.view", document_id=document_id, _anchor="attachments"))
     if wants_json():
         return jsonify(files=[_file_json(row) for row in rows]), 201
-    names = ", ".join(row.filename for row in rows)
-    flash(f"Uploaded {len(rows)} file{'s' if len(rows) != 1 else ''}: {names}.", "success")
-    return back
+    # The page marks the new files and says they were saved (newest first, so they are on page 1).
+    new = ",".join(str(row.id) for row in rows)
+    return redirect(url_for("documents.view", document_id=document_id, new=new, _anchor="attachments"))
 
 
 @bp.post("/staging")

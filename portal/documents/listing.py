@@ -172,8 +172,49 @@ def uploaders() -> list[User]:
     return list(db.session.scalars(select(User).order_by(User.name, User.id)))
 
 
-def attachments_page(document: Document, page: int, per_page: int) -> Pagination:
-    """One page of ``document``'s attachments, oldest first."""
-    statement = (select(Attachment).where(Attachment.document_id == document.id)
-                 .order_by(Attachment.created_at, Attachment.id))
+#: sortable columns of a document's attachments; newest first unless asked otherwise
+ATTACHMENT_SORTS = {"added": Attachment.created_at, "name": func.lower(Attachment.filename),
+                    "size": Attachment.size, "type": Attachment.content_type}
+
+
+def attachment_order(args: Mapping[str, str]) -> tuple[str, str]:
+    """The (column, direction) a document page's URL asks for; anything unknown is newest first."""
+    sort, direction = args.get("sort") or "added", args.get("dir") or ""
+    if sort not in ATTACHMENT_SORTS:
+        return "added", "desc"
+    if direction not in ("asc", "desc"):
+        direction = "asc" if sort in ("name", "type") else "desc"
+    return sort, direction
+
+
+def attachments_page(document: Document, page: int, per_page: int, order: tuple[str, str] = ("added", "desc"),
+                     ) -> Pagination:
+    """One page of ``document``'s attachments, newest first by default (so a file just uploaded is on page 1)."""
+    column = ATTACHMENT_SORTS[order[0]]
+    ordering = (column.asc(), Attachment.id.asc()) if order[1] == "asc" else (column.desc(), Attachment.id.desc())
+    statement = select(Attachment).where(Attachment.document_id == document.id).order_by(*ordering)
     return db.paginate(statement, page=page, per_page=per_page, error_out=False)
+
+
+@dataclass(frozen=True)
+class SavedFiles:
+    """What a page says after an upload: the new files, and which of them share a name with an older one."""
+
+    names: tuple[str, ...]
+    ids: frozenset[int]
+    beside: tuple[str, ...]
+
+
+def saved_files(document: Document, raw_ids: str | None) -> SavedFiles | None:
+    """The files named by a page's ``new=1,2,3`` argument that really are new files of ``document``."""
+    wanted = {int(part) for part in (raw_ids or "").split(",")[:100] if part.isdigit() and len(part) < 10}
+    if not wanted:
+        return None
+    rows = list(db.session.scalars(select(Attachment).where(
+        Attachment.document_id == document.id, Attachment.id.in_(wanted)).order_by(Attachment.id)))
+    if not rows:
+        return None
+    names = [row.filename for row in rows]
+    older = set(db.session.scalars(select(Attachment.filename).where(
+        Attachment.document_id == document.id, Attachment.filename.in_(names), Attachment.id.not_in(wanted))))
+    return SavedFiles(tuple(names), frozenset(row.id for row in rows), tuple(name for name in names if name in older))

@@ -7,7 +7,9 @@ from flask_login import current_user
 from portal import audit
 from portal.documents.file_rules import UploadRejected
 from portal.documents.forms import DocumentForm
-from portal.documents.listing import attachments_page, parse_query, search_documents, uploaders
+from portal.documents.listing import (
+    attachment_order, attachments_page, parse_query, saved_files, search_documents, uploaders,
+)
 from portal.documents.lookups import get_document_or_404, own_staged_files
 from portal.documents.request_files import form_files
 from portal.documents.service import DocumentStorageService
@@ -52,8 +54,10 @@ def new():
 @bp.route("/documents/<int:document_id>")
 def view(document_id: int):
     document = get_document_or_404(document_id)
-    attachments = attachments_page(document, page_argument(), current_app.config["ATTACHMENTS_PER_PAGE"])
-    return render_template("documents/view.html", document=document, attachments=attachments)
+    order = attachment_order(request.args)
+    attachments = attachments_page(document, page_argument(), current_app.config["ATTACHMENTS_PER_PAGE"], order)
+    return render_template("documents/view.html", document=document, attachments=attachments, order=order,
+                           saved=saved_files(document, request.args.get("new")))
 
 
 @bp.route("/documents/<int:document_id>/edit", methods=["GET", "POST"])

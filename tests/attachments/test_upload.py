@@ -12,7 +12,7 @@ from tests.attachments.conftest import PDF, PNG, downloaded, rows, stored_keys, 
 def test_several_files_at_once_are_listed_and_download_intact(staff_client, admin_view, document):
     response = upload(staff_client, document.id, ("scan.png", PNG), ("report.pdf", PDF), follow_redirects=True)
     page = response.get_data(as_text=True)
-    assert "Uploaded 2 files: scan.png, report.pdf." in page
+    assert "2 files saved: scan.png, report.pdf." in page
     for text in ("scan.png", "report.pdf", "1.0 KiB", "image/png", "application/pdf", "Sam Staff"):
         assert text in page
     assert "store-local" in admin_view(f"/documents/{document.id}")
@@ -51,6 +51,7 @@ def app_config():
 def test_attachments_table_paginates(staff_client, document):
     upload(staff_client, document.id, ("1.pdf", PDF), ("2.pdf", PDF), ("3.pdf", PDF), json=True)
     first = staff_client.get(f"/documents/{document.id}").get_data(as_text=True)
-    assert "1.pdf" in first and "3.pdf" not in first and 'rel="next"' in first and "3 attachments" in first
+    # Newest first: the last file uploaded is on page 1.
+    assert "3.pdf" in first and "1.pdf" not in first and 'rel="next"' in first and "3 attachments" in first
     second = staff_client.get(f"/documents/{document.id}?page=2").get_data(as_text=True)
-    assert "3.pdf" in second and "1.pdf" not in second
+    assert "1.pdf" in second and "3.pdf" not in second
