@@ -1,0 +1,105 @@
+"""A real browser: a PNG renders through its View link, a PDF opens inline, and an uploaded script never runs."""
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from portal.extensions import db
+from portal.models import Attachment
+from tests.attachments.conftest import PDF
+from tests.browser.conftest import sign_in
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+# Set SCREENSHOTS=DIR to keep pictures of the viewed PNG and of the document page at each width.
+SCREENSHOTS = os.environ.get("SCREENSHOTS", "")
+
+
+def real_png(width: int = 120, height: int = 80) -> bytes:
+    """A valid RGB PNG with a diagonal gradient (a browser decodes it to width x height)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + b"".join(bytes((x * 2 % 256, y * 3 % 256, 160)) for x in range(width))
+                    for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+SCRIPT = b"window.uploadedScriptRan = true;"
+
+
+@pytest.fixture
+def app_config():
+    return {"WTF_CSRF_ENABLED": True}
+
+
+def test_view_link_renders_a_png_and_an_uploaded_script_never_runs(live_server, page, staff_user, admin_user,
+                                                                  tmp_path, app):
+    files = {"chart.png": real_png(), "report.pdf": PDF, "evil.js": SCRIPT}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    sign_in(page, live_server, staff_user.email, PASSWORD)
+    page.wait_for_url(live_server + "/")
+    page.click("text=New document")
+    page.fill("input[name=title]", "Viewer check")
+    page.click("button:has-text('Save')")
+    page.wait_for_url(f"{live_server}/documents/*")
+    document_url = page.url
+    page.set_input_files("#files", [str(tmp_path / name) for name in files])
+    with page.expect_navigation():
+        page.click("#upload-button")
+    with app.app_context():
+        ids = {row.filename: row.id for row in db.session.query(Attachment)}
+    view_links = page.locator("table.attachments a.view")
+    assert sorted(view_links.evaluate_all("links => links.map(a => a.getAttribute('href'))")) == sorted(
+        [f"/attachments/{ids['chart.png']}/view", f"/attachments/{ids['report.pdf']}/view"])
+
+    for width, height in ((390, 844), (1280, 800)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(document_url)
+        assert page.locator(f"a.view[href='/attachments/{ids['chart.png']}/view']").is_visible()
+        if SCREENSHOTS:
+            page.screenshot(path=str(Path(SCREENSHOTS) / f"document-view-links-{width}.png"), full_page=True)
+
+    # An <img> on the portal's page loads the PNG through the view link (redirect to the signed file link).
+    natural_width = page.evaluate("""src => new Promise(resolve => {
+        const img = new Image();
+        img.onload = () => resolve(img.naturalWidth);
+        img.onerror = () => resolve(-1);
+        img.src = src;
+    })""", f"/attachments/{ids['chart.png']}/view")
+    assert natural_width == 120
+
+    # A <script src> pointing at the uploaded .js (same origin, and the page's policy allows 'self') must not run:
+    # the file is answered as application/octet-stream with nosniff, which Chromium refuses to execute.
+    served = page.request.get(f"{live_server}/attachments/{ids['evil.js']}/download")
+    assert served.status == 200 and served.body() == SCRIPT, "the script is there to be fetched; it just may not run"
+    assert served.headers["content-type"] == "application/octet-stream"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    for path in (f"/attachments/{ids['evil.js']}/download", f"/attachments/{ids['evil.js']}/view"):
+        outcome = page.evaluate("""src => new Promise(resolve => {
+            const script = document.createElement('script');
+            script.onload = () => resolve('load');
+            script.onerror = () => resolve('error');
+            script.src = src;
+            document.head.appendChild(script);
+        })""", path)
+        assert outcome == "error"
+        assert page.evaluate("typeof window.uploadedScriptRan") == "undefined"
+
+    answer = page.goto(f"{live_server}/attachments/{ids['chart.png']}/view")
+    assert answer.headers["content-type"] == "image/png"
+    assert answer.headers["content-disposition"].startswith("inline;")
+    assert "sandbox" in answer.headers["content-security-policy"]
+    assert page.evaluate("document.images.length && document.images[0].naturalWidth") == 120
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "view-png.png"))
+
+    pdf = page.goto(f"{live_server}/attachments/{ids['report.pdf']}/view")
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"].startswith("inline;")
