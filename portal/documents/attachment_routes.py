@@ -6,8 +6,16 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms.validators import ValidationError
 
-from portal.documents.downloads import (Conditions, Download, LegacyFile, NotViewable, Redirect, decide_download,
-                                        decide_view, forget_download)
+from portal.documents.downloads import (
+    Conditions,
+    Download,
+    LegacyFile,
+    NotViewable,
+    Redirect,
+    decide_download,
+    decide_view,
+    forget_download,
+)
 from portal.documents.file_rules import UploadRejected, passive_type
 from portal.documents.lookups import get_attachment_or_404, get_document_or_404, get_own_staged_or_404
 from portal.documents.request_files import base64_file, streamed_files

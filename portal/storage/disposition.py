@@ -1,4 +1,4 @@
-"""The one place that builds Content-Disposition headers (RFC 6266 with RFC 5987 filename*) and the policy files carry."""
+"""The one place that builds Content-Disposition headers (RFC 6266, RFC 5987 filename*) and file policies."""
 from __future__ import annotations
 
 import unicodedata

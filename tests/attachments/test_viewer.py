@@ -11,6 +11,7 @@ from portal.extensions import db, storage
 from portal.storage.disposition import FILE_POLICY, VIEW_POLICY
 from portal.storage.keys import write_keypair
 from tests.attachments.conftest import PDF, PNG, legacy_row, rows, upload
+from tests.conftest import fresh
 
 HTML = b"<!doctype html><script>window.pwned = 1</script><p>hi</p>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
@@ -153,6 +154,13 @@ def test_signed_file_links_carry_the_sandbox_and_cannot_be_made_inline_for_html(
     assert answer.headers["Content-Disposition"].startswith("attachment;")
     assert answer.headers["Content-Security-Policy"] == FILE_POLICY
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_view_needs_a_login(app, staff_client, document):
+    upload(staff_client, document.id, ("scan.png", PNG))
+    row = only("scan.png")
+    response = fresh(app.test_client(), f"/attachments/{row.id}/view")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
 
 
 def test_view_of_a_missing_attachment_is_404(staff_client):

@@ -103,3 +103,7 @@ def test_view_link_renders_a_png_and_an_uploaded_script_never_runs(live_server, 
     pdf = page.goto(f"{live_server}/attachments/{ids['report.pdf']}/view")
     assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.headers["content-disposition"].startswith("inline;")
+    assert pdf.headers["content-security-policy"] == answer.headers["content-security-policy"]
+    if SCREENSHOTS:
+        page.wait_for_timeout(1500)  # the PDF viewer draws after the load event; only the picture waits
+        page.screenshot(path=str(Path(SCREENSHOTS) / "view-pdf.png"))
