@@ -10,7 +10,6 @@ import pytest
 
 from portal.extensions import db
 from portal.models import Attachment
-from tests.attachments.conftest import PDF
 from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
 
@@ -30,6 +29,25 @@ def real_png(width: int = 120, height: int = 80) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
+def real_pdf() -> bytes:
+    """A valid one-page PDF saying "Hello PDF" (the shared fixture passes the signature check but is no document)."""
+    stream = b"BT /F1 24 Tf 40 100 Td (Hello PDF) Tj ET"
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
 SCRIPT = b"window.uploadedScriptRan = true;"
 
 
@@ -40,7 +58,7 @@ def app_config():
 
 def test_view_link_renders_a_png_and_an_uploaded_script_never_runs(live_server, page, staff_user, admin_user,
                                                                   tmp_path, app):
-    files = {"chart.png": real_png(), "report.pdf": PDF, "evil.js": SCRIPT}
+    files = {"chart.png": real_png(), "report.pdf": real_pdf(), "evil.js": SCRIPT}
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
     sign_in(page, live_server, staff_user.email, PASSWORD)
@@ -103,7 +121,7 @@ def test_view_link_renders_a_png_and_an_uploaded_script_never_runs(live_server, 
     pdf = page.goto(f"{live_server}/attachments/{ids['report.pdf']}/view")
     assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.headers["content-disposition"].startswith("inline;")
-    assert pdf.headers["content-security-policy"] == answer.headers["content-security-policy"]
+    assert pdf.all_headers()["content-security-policy"] == answer.all_headers()["content-security-policy"]
     if SCREENSHOTS:
         page.wait_for_timeout(1500)  # the PDF viewer draws after the load event; only the picture waits
         page.screenshot(path=str(Path(SCREENSHOTS) / "view-pdf.png"))
