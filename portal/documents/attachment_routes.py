@@ -1,4 +1,4 @@
-"""Routes for attachment bytes: direct upload, staging, download and delete."""
+"""Routes for attachment bytes: direct upload, staging, download, inline view and delete."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, request, send_file, url_for
@@ -6,15 +6,24 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms.validators import ValidationError
 
-from portal.documents.downloads import Conditions, Download, LegacyFile, Redirect, decide_download, forget_download
-from portal.documents.file_rules import UploadRejected
+from portal.documents.downloads import (
+    Conditions,
+    Download,
+    LegacyFile,
+    NotViewable,
+    Redirect,
+    decide_download,
+    decide_view,
+    forget_download,
+)
+from portal.documents.file_rules import UploadRejected, passive_type
 from portal.documents.lookups import get_attachment_or_404, get_document_or_404, get_own_staged_or_404
 from portal.documents.request_files import base64_file, streamed_files
 from portal.documents.service import DocumentStorageService
 from portal.errors import wants_json
 from portal.extensions import csrf, db
 from portal.storage.base import StorageError
-from portal.storage.disposition import content_disposition
+from portal.storage.disposition import content_disposition, file_policy, safe_disposition
 from portal.templating import human_size
 
 bp = Blueprint("attachments", __name__)
@@ -103,8 +112,25 @@ def download(attachment_id: int):
     return _response(decide_download(attachment_id, conditions))
 
 
+@bp.get("/attachments/<int:attachment_id>/view")
+def view(attachment_id: int):
+    """Show a PDF, image or text file inline; anything else (or bytes that do not match) goes to the download."""
+    conditions = Conditions(request.range, request.if_range, request.if_none_match, request.method == "HEAD")
+    try:
+        return _response(decide_view(attachment_id, conditions))
+    except NotViewable:
+        return redirect(url_for("attachments.download", attachment_id=attachment_id), code=302)
+
+
+@bp.app_template_global()
+def viewable(filename: str, content_type: str | None = None) -> bool:
+    """True when a file of this name may be offered a View link (the view route still checks its bytes)."""
+    kind = passive_type(filename, content_type)
+    return kind is not None and kind.viewable
+
+
 def _response(answer: Download) -> Response:
-    """The Response for a download decision; files are always attachments in a sandbox."""
+    """The Response for a decision; files are attachments in a sandbox unless the viewer asked for inline."""
     if isinstance(answer, Redirect):
         return redirect(answer.url, code=302)
     if isinstance(answer, LegacyFile):
@@ -125,10 +151,11 @@ def _response(answer: Download) -> Response:
         response.accept_ranges = "bytes"
         if answer.etag:
             response.set_etag(answer.etag)
-    # Served as a download that the browser never renders in the portal's origin.
-    response.headers["Content-Disposition"] = content_disposition(answer.filename, "attachment")
+    # Never rendered in the portal's origin: the sandbox gives the file a unique origin and no script runs.
+    disposition = safe_disposition(answer.disposition, answer.content_type)
+    response.headers["Content-Disposition"] = content_disposition(answer.filename, disposition)
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Content-Security-Policy"] = file_policy(disposition)
     response.cache_control.private = True
     return response
 

@@ -1,6 +1,6 @@
-"""The one place that decides how a download is answered: redirect to the store, or stream through the portal.
+"""The one place that decides how a download or an inline view is answered: redirect to the store, or stream.
 
-``decide_download`` returns a small decision (``Redirect``, ``LegacyFile`` or ``Streamed``) that the
+``decide_download`` and ``decide_view`` return a small decision (``Redirect``, ``LegacyFile`` or ``Streamed``) that the
 route turns into a Response; nothing here reads ``request`` or builds a response.
 
 Two caches sit on the redirect path, one inside the other:
@@ -26,6 +26,7 @@ from werkzeug.datastructures import ETags, IfRange, Range
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from portal import metrics
+from portal.documents.file_rules import download_type, passive_type
 from portal.documents.lookups import get_attachment_or_404
 from portal.documents.service import DocumentStorageService
 from portal.models import Attachment
@@ -60,6 +61,7 @@ class LegacyFile:
     path: Path
     filename: str
     content_type: str
+    disposition: str = "attachment"
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,17 @@ class Streamed:
     byte_range: tuple[int, int] | None = None
     body: Iterable[bytes] = ()
     not_modified: bool = False
+    disposition: str = "attachment"
 
 
 Download = Redirect | LegacyFile | Streamed
+
+#: leading bytes read back from the store before a file is shown inline
+VIEW_SNIFF_SIZE = 1024
+
+
+class NotViewable(Exception):
+    """The attachment is not shown inline (its type is not viewable, or its bytes do not match it)."""
 
 
 def decide_download(attachment_id: int, conditions: Conditions) -> Download:
@@ -104,19 +114,55 @@ def decide_download(attachment_id: int, conditions: Conditions) -> Download:
         if not path.is_file():
             raise ObjectNotFound(f"legacy file {row.filepath!r} is missing")
         metrics.count_download("legacy", row.size)
-        return LegacyFile(path, row.filename, row.content_type)
+        return LegacyFile(path, row.filename, download_type(row.filename, row.content_type))
     if row.encryption or current_app.config["DOWNLOAD_MODE"] == "proxy":
-        answer = _streamed(service, row, conditions)
+        answer = _streamed(service, row, conditions, download_type(row.filename, row.content_type))
         if not answer.not_modified and not conditions.head:
             first, last = answer.byte_range or (0, answer.size - 1)
             metrics.count_download(row.storage_type, last - first + 1)
         return answer
     provider, key = service.locate(row)
-    link = provider.url(key, filename=row.filename, content_type=row.content_type)
+    link = provider.url(key, filename=row.filename, content_type=download_type(row.filename, row.content_type))
     keep = min(current_app.config["DOWNLOAD_CACHE_SECONDS"], provider.link_seconds / 10)
     links.put(row.id, (link, row.storage_type, row.size), keep, loaded_since=loaded_since)
     metrics.count_download(row.storage_type, row.size)
     return Redirect(link)
+
+
+def decide_view(attachment_id: int, conditions: Conditions) -> Download:
+    """How to answer /attachments/<id>/view: the file inline, typed by the portal, or NotViewable.
+
+    The type comes from the extension's passive type, and only when the object's first bytes (read
+    back from the store now, so rows recorded before the portal checked types are covered too) match
+    it. Never cached: each view checks the bytes again. Raises NotViewable, NotFound (404),
+    RequestedRangeNotSatisfiable (416), ObjectNotFound, StorageError.
+    """
+    row = get_attachment_or_404(attachment_id)
+    kind = passive_type(row.filename, row.content_type)
+    if kind is None or not kind.viewable or not row.size:
+        raise NotViewable(f"{row.filename} is not a viewable type")
+    service = DocumentStorageService()
+    if not kind.matches(_head(service, row)):
+        raise NotViewable(f"{row.filename} does not hold what its name says")
+    served = kind.mime_type + ("; charset=utf-8" if kind.text else "")
+    if not row.storage_path:
+        path = service.legacy_store().path(row.filepath or "")
+        return LegacyFile(path, row.filename, served, "inline")
+    if row.encryption or current_app.config["DOWNLOAD_MODE"] == "proxy":
+        return _streamed(service, row, conditions, served, "inline")
+    provider, key = service.locate(row)
+    return Redirect(provider.url(key, filename=row.filename, content_type=served, disposition="inline"))
+
+
+def _head(service: DocumentStorageService, row: Attachment) -> bytes:
+    """The object's first VIEW_SNIFF_SIZE bytes (decrypted when it is encrypted)."""
+    body = service.open(row, (0, min(row.size, VIEW_SNIFF_SIZE) - 1))
+    try:
+        return b"".join(body)[:VIEW_SNIFF_SIZE]
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
 
 
 def forget_download(attachment_id: int) -> None:
@@ -124,15 +170,16 @@ def forget_download(attachment_id: int) -> None:
     recent(RECENT_LINKS).forget(attachment_id)
 
 
-def _streamed(service: DocumentStorageService, row: Attachment, conditions: Conditions) -> Streamed:
+def _streamed(service: DocumentStorageService, row: Attachment, conditions: Conditions, content_type: str,
+              disposition: str = "attachment") -> Streamed:
     """The plaintext with single byte-range support (206) and ETag revalidation (304)."""
     size, etag = row.size, row.sha256
     if etag and conditions.if_none_match.contains(etag):
-        return Streamed(row.filename, row.content_type, size, etag, not_modified=True)
+        return Streamed(row.filename, content_type, size, etag, not_modified=True, disposition=disposition)
     byte_range = _requested_range(conditions, size, etag)
     # HEAD gets the headers only: the object is not opened (nothing to close, no wasted GET).
     body = () if conditions.head else _abort_on_tamper(service.open(row, byte_range), row)
-    return Streamed(row.filename, row.content_type, size, etag, byte_range, body)
+    return Streamed(row.filename, content_type, size, etag, byte_range, body, disposition=disposition)
 
 
 def _abort_on_tamper(body: Iterator[bytes], row: Attachment) -> Iterator[bytes]:

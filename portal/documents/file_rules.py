@@ -1,7 +1,6 @@
 """The rules an uploaded file must pass: a usable name, an allowed extension, leading bytes that match it."""
 from __future__ import annotations
 
-import mimetypes
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -55,9 +54,8 @@ def check_file(incoming: IncomingFile, allowed: frozenset[str]) -> CheckedFile:
         raise UploadRejected(f"“{filename}” is empty. Nothing was saved.")
     if ext:
         check_signature(filename, ext, head)
-    # A data: URL names its type in the body, known only once the head has been read.
-    declared = incoming.content_type or getattr(incoming.stream, "declared_type", None)
-    return CheckedFile(filename, content_type_for(filename, declared), stream)
+    # The declared type (form part or data: URL) is never trusted: the portal decides from the bytes.
+    return CheckedFile(filename, decided_type(filename, head), stream)
 
 
 def clean_filename(raw: str) -> str:
@@ -131,12 +129,97 @@ def _has_signature(ext: str) -> bool:
     return False
 
 
-def content_type_for(filename: str, declared: str | None) -> str:
-    """The type recorded for a file: the client's, unless generic or malformed; else guessed from the name."""
-    declared = (declared or "").split(";")[0].strip().lower()
-    if declared != GENERIC_TYPE and _MEDIA_TYPE.fullmatch(declared):
-        return declared
-    return mimetypes.guess_type(filename)[0] or GENERIC_TYPE
+@dataclass(frozen=True)
+class PassiveType:
+    """A type the portal serves by name: its MIME type, whether it may be viewed inline, how its bytes begin."""
+
+    mime_type: str
+    viewable: bool
+    signatures: tuple[bytes, ...] = ()
+    text: bool = False
+
+    def matches(self, head: bytes) -> bool:
+        """True when ``head`` (the file's first bytes) is this type's signature, or clean UTF-8 for text."""
+        if self.text:
+            return _is_plain_text(head)
+        if self.mime_type == "image/webp":
+            return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+        return any(head.startswith(signature) for signature in self.signatures)
+
+
+_ZIP = (b"PK\x03\x04", b"PK\x05\x06")
+_OLE = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",)
+_OFFICE = "application/vnd.openxmlformats-officedocument."
+#: the short list of types the portal serves as what they are; every other file is GENERIC_TYPE
+PASSIVE_TYPES: dict[str, PassiveType] = {
+    "pdf": PassiveType("application/pdf", True, (b"%PDF-",)),
+    "png": PassiveType("image/png", True, (b"\x89PNG\r\n\x1a\n",)),
+    "jpg": PassiveType("image/jpeg", True, (b"\xff\xd8\xff",)),
+    "jpeg": PassiveType("image/jpeg", True, (b"\xff\xd8\xff",)),
+    "gif": PassiveType("image/gif", True, (b"GIF87a", b"GIF89a")),
+    "webp": PassiveType("image/webp", True),
+    "txt": PassiveType("text/plain", True, text=True),
+    "csv": PassiveType("text/csv", False, text=True),
+    "zip": PassiveType("application/zip", False, _ZIP),
+    "docx": PassiveType(_OFFICE + "wordprocessingml.document", False, _ZIP),
+    "xlsx": PassiveType(_OFFICE + "spreadsheetml.sheet", False, _ZIP),
+    "pptx": PassiveType(_OFFICE + "presentationml.presentation", False, _ZIP),
+    "odt": PassiveType("application/vnd.oasis.opendocument.text", False, _ZIP),
+    "ods": PassiveType("application/vnd.oasis.opendocument.spreadsheet", False, _ZIP),
+    "odp": PassiveType("application/vnd.oasis.opendocument.presentation", False, _ZIP),
+    "doc": PassiveType("application/msword", False, _OLE),
+    "xls": PassiveType("application/vnd.ms-excel", False, _OLE),
+    "ppt": PassiveType("application/vnd.ms-powerpoint", False, _OLE),
+}
+_TEXT_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def _is_plain_text(head: bytes) -> bool:
+    """Non-empty UTF-8 without control bytes (a multi-byte character cut off at the end of ``head`` is fine)."""
+    if not head or _TEXT_CONTROLS.search(head):
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"
+    return True
+
+
+def passive_type(filename: str, recorded: str | None = None) -> PassiveType | None:
+    """The passive type named by the file's extension, or None when the extension is not on the list.
+
+    A name without an extension (a pasted image) has the passive type recorded for it, if any.
+    """
+    stem, dot, ext = (filename or "").rpartition(".")
+    if dot and stem:
+        return PASSIVE_TYPES.get(ext.lower())
+    recorded = (recorded or "").split(";")[0].strip().lower()
+    return next((kind for kind in PASSIVE_TYPES.values() if kind.mime_type == recorded), None)
+
+
+# Signatures that name one type on their own, for files whose name has no extension.
+_SELF_NAMING = ("pdf", "png", "jpg", "gif", "webp")
+
+
+def decided_type(filename: str, head: bytes) -> str:
+    """The type the portal records: the extension's passive type when the bytes match it, else GENERIC_TYPE.
+
+    A name without an extension gets the type its signature names (PDF or an image), else GENERIC_TYPE.
+    """
+    stem, dot, _ = (filename or "").rpartition(".")
+    candidates = [passive_type(filename)] if dot and stem else [PASSIVE_TYPES[ext] for ext in _SELF_NAMING]
+    return next((kind.mime_type for kind in candidates if kind is not None and kind.matches(head)), GENERIC_TYPE)
+
+
+def download_type(filename: str, recorded: str | None) -> str:
+    """The type a download is served as: the recorded type only when it is the file's passive type.
+
+    Rows recorded before the portal decided types hold whatever the uploader declared; those that
+    disagree with the extension's passive type are served as GENERIC_TYPE.
+    """
+    kind = passive_type(filename, recorded)
+    recorded = (recorded or "").split(";")[0].strip().lower()
+    return kind.mime_type if kind is not None and recorded == kind.mime_type else GENERIC_TYPE
 
 
 class PeekedStream:

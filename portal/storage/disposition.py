@@ -1,4 +1,4 @@
-"""The one place that builds Content-Disposition headers (RFC 6266 with RFC 5987 filename*)."""
+"""The one place that builds Content-Disposition headers (RFC 6266, RFC 5987 filename*) and file policies."""
 from __future__ import annotations
 
 import unicodedata
@@ -6,12 +6,16 @@ from urllib.parse import quote
 
 DISPOSITIONS = ("attachment", "inline")
 
-# Types a browser would run as active content on the serving origin; never shown inline.
-_ACTIVE_TYPES = frozenset({
-    "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml",
-    "text/javascript", "application/javascript", "application/ecmascript", "text/ecmascript",
-    "application/x-shockwave-flash", "text/xsl", "multipart/x-mixed-replace",
-})
+# The only types ever shown inline: passive formats whose renderers run no page script. Everything
+# else (HTML, SVG, XML, scripts, and whatever a browser might learn to run tomorrow) is an attachment.
+INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"})
+
+#: the policy on every file answered as a download: nothing loads, nothing runs, a unique origin
+FILE_POLICY = "default-src 'none'; sandbox"
+#: the policy on a file shown inline: images and inline styles load (Chromium's image and PDF viewers
+#: need them), scripts never run and the sandbox gives the document a unique origin. Chromium's PDF
+#: viewer renders under exactly this policy (tests/browser/test_viewer.py).
+VIEW_POLICY = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
 
 # Letters and punctuation that NFKD leaves as they are, spelled in ASCII; what is left over after
 # both is dropped. Without these "Straße – Entwurf" would fall back to "Strae  Entwurf".
@@ -68,10 +72,15 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
 
 
 def safe_disposition(disposition: str, content_type: str | None) -> str:
-    """``disposition`` unless it is inline for a type a browser would execute; then attachment."""
+    """``disposition`` when it is attachment, or inline for one of INLINE_TYPES; attachment otherwise."""
     if disposition not in DISPOSITIONS:
         raise ValueError(f"disposition must be one of {DISPOSITIONS}, not {disposition!r}")
     base_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if disposition == "inline" and (not base_type or base_type in _ACTIVE_TYPES):
+    if disposition == "inline" and base_type not in INLINE_TYPES:
         return "attachment"
     return disposition
+
+
+def file_policy(disposition: str) -> str:
+    """The Content-Security-Policy for a file answered with ``disposition`` (VIEW_POLICY only inline)."""
+    return VIEW_POLICY if disposition == "inline" else FILE_POLICY

@@ -23,7 +23,7 @@ from portal.storage.base import (
     StoredObject,
 )
 from portal.storage.checks import byte_span, check_key, check_metadata, check_sha256
-from portal.storage.disposition import content_disposition, safe_disposition
+from portal.storage.disposition import content_disposition, file_policy, safe_disposition
 from portal.storage.oplog import logged
 from portal.storage.streams import ExactSize
 
@@ -325,9 +325,10 @@ class LocalStorageProvider(StorageProvider):
             abort(404)
         # The stored type exactly, as S3 answers it (send_file would add a charset to text types).
         response.headers["Content-Type"] = payload.get("t") or "application/octet-stream"
-        response.headers["Content-Disposition"] = content_disposition(payload.get("f") or "download",
-                                                                      payload.get("d") or "attachment")
+        disposition = safe_disposition(payload.get("d") or "attachment", payload.get("t"))
+        response.headers["Content-Disposition"] = content_disposition(payload.get("f") or "download", disposition)
         response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = file_policy(disposition)
         response.headers["Referrer-Policy"] = "no-referrer"
         response.cache_control.private = True
         return response

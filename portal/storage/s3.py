@@ -349,10 +349,10 @@ class S3StorageProvider(StorageProvider):
         with self._op("url", key):
             check_key(key)
             disposition = safe_disposition(disposition, content_type)
+            # The response type is always the caller's (the portal's) decision, never the object's stored type.
             params = {"Bucket": self.bucket, "Key": key,
-                      "ResponseContentDisposition": content_disposition(filename, disposition)}
-            if content_type:
-                params["ResponseContentType"] = content_type
+                      "ResponseContentDisposition": content_disposition(filename, disposition),
+                      "ResponseContentType": content_type or "application/octet-stream"}
             lifetime = int(expires_in or self.presign_expires)
             ident = (key, params["ResponseContentDisposition"], content_type, lifetime)
             link = self._links.get(ident)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.storage.disposition import content_disposition, safe_disposition
+from portal.storage.disposition import FILE_POLICY, VIEW_POLICY, content_disposition, file_policy, safe_disposition
 
 HEADERS = {
     "plain ascii": ("report.pdf", 'attachment; filename="report.pdf"'),
@@ -50,7 +50,17 @@ def test_unknown_disposition_is_refused():
     ("image/svg+xml", "attachment"),
     ("application/xhtml+xml", "attachment"),
     (None, "attachment"),
+    ("application/octet-stream", "attachment"),
+    ("application/x-unknown-future", "attachment"),
+    ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "attachment"),
+    ("image/webp", "inline"),
 ])
 def test_inline_only_for_passive_types(content_type, expected):
     assert safe_disposition("inline", content_type) == expected
     assert safe_disposition("attachment", content_type) == "attachment"
+
+
+def test_file_policy_sandboxes_both_and_loosens_only_images_and_styles_inline():
+    assert file_policy("attachment") == FILE_POLICY == "default-src 'none'; sandbox"
+    assert file_policy("inline") == VIEW_POLICY
+    assert VIEW_POLICY.endswith("; sandbox") and "script" not in VIEW_POLICY
