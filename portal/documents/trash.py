@@ -90,12 +90,9 @@ class TrashService:
 
         Attachments deleted on their own before the document stay in the trash (they were deleted first).
         """
-        attachments = list(db.session.scalars(select(Attachment).where(
-            Attachment.document_id == document.id, Attachment.deleted_at == document.deleted_at)))
-        for row in (document, *attachments):
-            row.deleted_at, row.deleted_by = None, None
+        count = self._untrash_document(document)
         db.session.commit()
-        return len(attachments)
+        return count
 
     def restore_attachment(self, attachment: Attachment, user: User) -> bool:
         """Bring ``attachment`` back; when its document is in the trash it comes back too (returns True then).
@@ -108,10 +105,17 @@ class TrashService:
             raise RestoreRefused(f"“{attachment.filename}” belongs to “{document.title}”, which is in the trash too. "
                                  "Its creator or an administrator can restore the document first.")
         if with_document:
-            self.restore_document(document)
+            self._untrash_document(document)
         attachment.deleted_at, attachment.deleted_by = None, None
-        db.session.commit()
+        db.session.commit()  # the document and the attachment come back together, or neither
         return with_document
+
+    def _untrash_document(self, document: Document) -> int:
+        attachments = list(db.session.scalars(select(Attachment).where(
+            Attachment.document_id == document.id, Attachment.deleted_at == document.deleted_at)))
+        for row in (document, *attachments):
+            row.deleted_at, row.deleted_by = None, None
+        return len(attachments)
 
     # -- listing -----------------------------------------------------------------------------
 
@@ -159,15 +163,21 @@ class TrashService:
                 if dry_run or self._purge_attachment(row, report):
                     report.attachments += 1
                     report.bytes += row.size or 0
-        for document in db.session.scalars(select(Document).where(Document.deleted_at < cutoff)).all():
-            left = db.session.scalar(select(func.count(Attachment.id)).where(Attachment.document_id == document.id))
-            if dry_run:
-                report.documents += 1
-            elif left == 0:
-                db.session.delete(document)
-                db.session.commit()
-                report.documents += 1
-        return report
+        last = 0
+        while True:
+            documents = list(db.session.scalars(select(Document).where(Document.deleted_at < cutoff, Document.id > last)
+                                                .order_by(Document.id).limit(BATCH)))
+            if not documents:
+                return report
+            last = documents[-1].id
+            for document in documents:
+                left = db.session.scalar(select(func.count(Attachment.id)).where(Attachment.document_id == document.id))
+                if dry_run:
+                    report.documents += 1
+                elif left == 0:  # an attachment whose object could not be deleted keeps its document too
+                    db.session.delete(document)
+                    db.session.commit()
+                    report.documents += 1
 
     def _purge_attachment(self, row: Attachment, report: PurgeReport) -> bool:
         """Delete the object, then the row; a failed object delete keeps the row and is reported."""
