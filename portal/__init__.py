@@ -103,11 +103,13 @@ def register_blueprints(app: Flask) -> None:
     from portal.auth.routes import bp as auth_bp
     from portal.documents.attachment_routes import bp as attachments_bp
     from portal.documents.routes import bp as documents_bp
+    from portal.documents.trash_routes import bp as trash_bp
     from portal.health import bp as health_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(attachments_bp)
+    app.register_blueprint(trash_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(health_bp)
 

@@ -126,6 +126,41 @@ def purge_staging(older_than: str | None) -> None:
     click.echo(f"Removed {removed} staged file{'s' if removed != 1 else ''} older than {age}.")
 
 
+@storage_cli.command("purge-trash")
+@click.option("--older-than", "older_than", default=None,
+              help="Age like 30d or 12h (default TRASH_RETENTION_DAYS days).")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed and change nothing.")
+def purge_trash(older_than: str | None, dry_run: bool) -> None:
+    """Remove documents and attachments that have been in the trash longer than their retention."""
+    from flask import current_app
+
+    from portal import audit
+    from portal.documents.trash import TrashService
+    from portal.formatting import format_size, parse_duration
+
+    try:
+        age = (parse_duration(older_than, allow_zero=False) if older_than
+               else timedelta(days=current_app.config["TRASH_RETENTION_DAYS"]))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    report = TrashService().purge(age, dry_run=dry_run)
+    verb = "Would remove" if dry_run else "Removed"
+    click.echo(f"{verb} {report.documents} document{'s' if report.documents != 1 else ''} and "
+               f"{report.attachments} attachment{'s' if report.attachments != 1 else ''} "
+               f"({format_size(report.bytes)}) in the trash for longer than {age}.")
+    if dry_run:
+        return
+    audit.record("trash.purge", outcome="failure" if report.failed else "success",
+                 detail={"older_than": str(age), "documents": report.documents, "attachments": report.attachments,
+                         "bytes": report.bytes, "failed": len(report.failed)})
+    if report.failed:
+        click.echo(f"{len(report.failed)} attachment{'s' if len(report.failed) != 1 else ''} kept in the trash "
+                   "because the store refused to delete the object (run purge-trash again):", err=True)
+        for line in report.failed:
+            click.echo(f"  {line}", err=True)
+        raise SystemExit(1)
+
+
 keys_cli = AppGroup("keys", help="Key pairs for hybrid encryption at rest.")
 storage_cli.add_command(keys_cli)
 

@@ -120,6 +120,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("QUARANTINE_PATH", "", _text, "Where `--delete-source` moves migrated local files until "
             "`flask storage purge-quarantine`. Default: `instance/quarantine`."),
     Setting("STAGING_MAX_AGE_HOURS", 24, _int(1, 24 * 365), "Default age after which unsaved staging is purged."),
+    Setting("TRASH_RETENTION_DAYS", 30, _int(1, 3650),
+            "Days deleted documents and attachments stay in the trash before `flask storage purge-trash` removes them."),
     Setting("STORAGE_ENCRYPTION", "off", _choice("off", "hybrid"), "Encrypt new objects with HPKE envelope encryption."),
     Setting("STORAGE_ENCRYPTION_PUBLIC_KEY", "", _text, "PEM file of the recipient public key (for writing)."),
     Setting("STORAGE_ENCRYPTION_PRIVATE_KEYS", [], _list, "Comma-separated PEM files of private keys (for reading)."),

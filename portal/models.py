@@ -146,6 +146,7 @@ class Document(db.Model):
         Index("ix_document_document_date", "document_date"),
         Index("ix_document_title_folded", "title_folded"),
         Index("ix_document_created_by", "created_by"),
+        Index("ix_document_deleted_at", "deleted_at"),
         trigram_index("ix_document_search_text_trgm", "search_text"),
         {"schema": DOCUMENT_SCHEMA},
     )
@@ -164,7 +165,11 @@ class Document(db.Model):
     #: the title folded, for sorting by title the way people read it; kept in step by ``_fold_title``
     title_folded: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
-    creator: Mapped[User | None] = relationship()
+    #: when the document went to the trash, and by whom; None while it is live (see portal.documents.trash)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    creator: Mapped[User | None] = relationship(foreign_keys=[created_by])
 
     @validates("title")
     def _fold_title(self, key: str, value: str) -> str:
@@ -198,16 +203,19 @@ class Attachment(StoredFileMixin, db.Model):
 
     __tablename__ = "attachment"
     __table_args__ = (
-        *file_table_args("attachment", "document_id", "uploaded_by")[:-1],
+        *file_table_args("attachment", "document_id", "uploaded_by", "deleted_at")[:-1],
         {"schema": DOCUMENT_SCHEMA},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey(f"{DOCUMENT_SCHEMA}.document.id"))
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    #: when the attachment went to the trash (alone, or with its document), and by whom; None while it is live
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
     document: Mapped[Document] = relationship(backref=db.backref("attachments", lazy="dynamic"))
-    uploader: Mapped[User | None] = relationship()
+    uploader: Mapped[User | None] = relationship(foreign_keys=[uploaded_by])
 
 
 

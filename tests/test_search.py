@@ -155,3 +155,14 @@ def test_a_broad_search_counts_only_so_far(staff_client, staff_user, monkeypatch
     page = staff_client.get("/?q=rechnung").get_data(as_text=True)
     assert "More than 3 documents match “rechnung”; the first 3 are listed. Add a word or a filter" in page
     assert "5 documents" in staff_client.get("/").get_data(as_text=True), "the whole list is counted exactly"
+
+
+def test_trashed_files_and_documents_are_not_found(staff_client, office):
+    (offer,) = db.session.query(Attachment).filter_by(filename="angebot.pdf").all()
+    assert staff_client.post(f"/attachments/{offer.id}/delete").status_code == 302
+    assert titles(staff_client, "/?q=angebot") == []
+    assert titles(staff_client, "/?q=muller") == ["Müller &amp; Söhne"]
+    assert staff_client.post(f"/trash/attachments/{offer.id}/restore").status_code == 302
+    assert titles(staff_client, "/?q=angebot") == ["Müller &amp; Söhne"]
+    assert staff_client.post(f"/documents/{office['docs']['mueller']}/delete").status_code == 302
+    assert titles(staff_client, "/?q=angebot") == []

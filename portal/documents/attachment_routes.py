@@ -6,6 +6,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms.validators import ValidationError
 
+from portal import audit
 from portal.documents.downloads import (
     Conditions,
     Download,
@@ -14,15 +15,14 @@ from portal.documents.downloads import (
     Redirect,
     decide_download,
     decide_view,
-    forget_download,
 )
 from portal.documents.file_rules import UploadRejected, passive_type
 from portal.documents.lookups import get_attachment_or_404, get_document_or_404, get_own_staged_or_404
 from portal.documents.request_files import base64_file, streamed_files
 from portal.documents.service import DocumentStorageService
+from portal.documents.trash import TrashService, may_manage_attachment
 from portal.errors import wants_json
 from portal.extensions import csrf, db
-from portal.storage.base import StorageError
 from portal.storage.disposition import content_disposition, file_policy, safe_disposition
 from portal.templating import human_size
 
@@ -162,17 +162,13 @@ def _response(answer: Download) -> Response:
 
 @bp.post("/attachments/<int:attachment_id>/delete")
 def delete(attachment_id: int):
-    """Delete an attachment (its uploader or an admin): the row and the object both go."""
+    """Move an attachment to the trash (its uploader or an admin); `flask storage purge-trash` removes it later."""
     attachment = get_attachment_or_404(attachment_id)
-    if not (current_user.is_admin or attachment.uploaded_by == current_user.id):
+    if not may_manage_attachment(current_user, attachment):
         abort(403)
-    document_id, filename = attachment.document_id, attachment.filename
-    try:
-        DocumentStorageService().delete_attachment(attachment)
-        forget_download(attachment_id)
-    except (StorageError, OSError) as exc:
-        current_app.logger.warning("delete of attachment %s refused by the store: %s", attachment_id, exc)
-        flash(f"{filename} could not be deleted from storage, so it was kept. Please try again.", "error")
-    else:
-        flash(f"Deleted {filename}.", "success")
-    return redirect(url_for("documents.view", document_id=document_id, _anchor="attachments"))
+    TrashService().trash_attachment(attachment, current_user)
+    audit.record("attachment.delete", object_type="attachment", object_id=attachment.id,
+                 detail={"filename": attachment.filename, "document": attachment.document_id})
+    flash(f"Deleted {attachment.filename}. It stays in the trash for "
+          f"{current_app.config['TRASH_RETENTION_DAYS']} days.", "success")
+    return redirect(url_for("documents.view", document_id=attachment.document_id, _anchor="attachments"))

@@ -17,6 +17,8 @@ from portal.models import Attachment, Document, User
 #: sortable columns of the documents list, by the name the page's links use
 SORTS = ("added", "title", "date", "attachments")
 DEFAULT_SORT = ("added", "desc")
+#: attachments not in the trash (trashed documents are left out of the list on their own)
+LIVE_ATTACHMENT = Attachment.deleted_at.is_(None)
 MAX_TERMS = 8  # words in one search; more only slow the query without narrowing it
 COUNT_CAP = 1000  # matches counted at most; beyond, the page says "more than 1,000"
 
@@ -103,13 +105,14 @@ def _start_of(day: date) -> datetime:
 
 
 def _filtered(query: DocumentQuery) -> Select:
-    statement = select(Document)
+    statement = select(Document).where(Document.deleted_at.is_(None))
     for term in query.terms:  # served by one trigram index on PostgreSQL, whatever the term matched
         statement = statement.where(Document.search_text.like(_like(term), escape="\\"))
     if query.uploader:
         statement = statement.where(or_(
             Document.created_by == query.uploader,
-            exists().where(and_(Attachment.document_id == Document.id, Attachment.uploaded_by == query.uploader)),
+            exists().where(and_(Attachment.document_id == Document.id, Attachment.uploaded_by == query.uploader,
+                                LIVE_ATTACHMENT)),
         ))
     if query.added_from:
         statement = statement.where(Document.created_at >= _start_of(query.added_from))
@@ -117,7 +120,7 @@ def _filtered(query: DocumentQuery) -> Select:
         statement = statement.where(Document.created_at < _start_of(query.added_to + timedelta(days=1)))
     if query.file_type:
         patterns = BY_SLUG[query.file_type].mime_types
-        statement = statement.where(exists().where(and_(Attachment.document_id == Document.id, or_(*(
+        statement = statement.where(exists().where(and_(Attachment.document_id == Document.id, LIVE_ATTACHMENT, or_(*(
             Attachment.content_type.like(pattern[:-1] + "%") if pattern.endswith("/*")
             else Attachment.content_type == pattern for pattern in patterns)))))
     return statement
@@ -125,7 +128,8 @@ def _filtered(query: DocumentQuery) -> Select:
 
 def attachment_count():
     """The number of a document's attachments, as a correlated subquery (one index probe per row)."""
-    return select(func.count(Attachment.id)).where(Attachment.document_id == Document.id).scalar_subquery()
+    return (select(func.count(Attachment.id)).where(Attachment.document_id == Document.id, LIVE_ATTACHMENT)
+            .scalar_subquery())
 
 
 def _ordered(statement: Select, query: DocumentQuery) -> Select:
@@ -160,7 +164,7 @@ def search_documents(query: DocumentQuery, per_page: int) -> Pagination:
     page = kind(select=statement, session=db.session(), page=query.page, per_page=per_page, error_out=False)
     ids = [document.id for document in page.items]
     counts = dict(db.session.execute(
-        select(Attachment.document_id, func.count(Attachment.id)).where(Attachment.document_id.in_(ids))
+        select(Attachment.document_id, func.count(Attachment.id)).where(Attachment.document_id.in_(ids), LIVE_ATTACHMENT)
         .group_by(Attachment.document_id)).all()) if ids else {}
     for document in page.items:
         document.attachment_total = counts.get(document.id, 0)
@@ -192,7 +196,8 @@ def attachments_page(document: Document, page: int, per_page: int, order: tuple[
     """One page of ``document``'s attachments, newest first by default (so a file just uploaded is on page 1)."""
     column = ATTACHMENT_SORTS[order[0]]
     ordering = (column.asc(), Attachment.id.asc()) if order[1] == "asc" else (column.desc(), Attachment.id.desc())
-    statement = select(Attachment).where(Attachment.document_id == document.id).order_by(*ordering)
+    statement = (select(Attachment).where(Attachment.document_id == document.id, LIVE_ATTACHMENT)
+                 .order_by(*ordering))
     return db.paginate(statement, page=page, per_page=per_page, error_out=False)
 
 

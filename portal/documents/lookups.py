@@ -10,14 +10,39 @@ from portal.extensions import db
 from portal.models import Attachment, AttachmentStaging, Document, User
 
 
+IN_TRASH = "This is in the trash, so it is not shown or served. Whoever deleted it, or an administrator, can restore it from the trash."
+
+
 def get_document_or_404(document_id: int) -> Document:
-    """The document, or a 404 answer."""
-    return db.get_or_404(Document, document_id)
+    """The live document, or a 404 answer (which says so for one in the trash)."""
+    document = db.get_or_404(Document, document_id)
+    if document.deleted_at is not None:
+        abort(404, IN_TRASH)
+    return document
 
 
 def get_attachment_or_404(attachment_id: int) -> Attachment:
-    """The attachment, or a 404 answer."""
-    return db.get_or_404(Attachment, attachment_id)
+    """The live attachment of a live document, or a 404 answer (which says so for one in the trash)."""
+    attachment = db.get_or_404(Attachment, attachment_id)
+    if attachment.deleted_at is not None or attachment.document.deleted_at is not None:
+        abort(404, IN_TRASH)
+    return attachment
+
+
+def get_trashed_document_or_404(document_id: int) -> Document:
+    """A document in the trash, or a 404 answer."""
+    document = db.session.get(Document, document_id)
+    if document is None or document.deleted_at is None:
+        abort(404)
+    return document
+
+
+def get_trashed_attachment_or_404(attachment_id: int) -> Attachment:
+    """An attachment in the trash, or a 404 answer."""
+    attachment = db.session.get(Attachment, attachment_id)
+    if attachment is None or attachment.deleted_at is None:
+        abort(404)
+    return attachment
 
 
 def get_own_staged_or_404(staging_id: int, user: User) -> AttachmentStaging:

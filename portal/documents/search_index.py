@@ -21,7 +21,8 @@ def refresh(connection: Connection, document_ids: Iterable[int]) -> None:
         files: dict[int, list[tuple[str, str | None]]] = {document_id: [] for document_id in batch}
         for document_id, filename, uploader in connection.execute(
                 select(Attachment.document_id, Attachment.filename, User.name)
-                .outerjoin(User, User.id == Attachment.uploaded_by).where(Attachment.document_id.in_(batch))):
+                .outerjoin(User, User.id == Attachment.uploaded_by)
+                .where(Attachment.document_id.in_(batch), Attachment.deleted_at.is_(None))):
             files[document_id].append((filename, uploader))
         documents = connection.execute(
             select(Document.id, Document.title, Document.description, User.name)
@@ -46,7 +47,8 @@ def _touched_documents(session: Session) -> set[int]:
     renamed: set[int] = set()
     for obj in chain(session.new, session.dirty, session.deleted):
         if isinstance(obj, Attachment):
-            if obj in session.new or obj in session.deleted or _changed(obj, "filename", "uploaded_by", "document_id"):
+            searched = ("filename", "uploaded_by", "document_id", "deleted_at")
+            if obj in session.new or obj in session.deleted or _changed(obj, *searched):
                 documents.add(obj.document_id)
         elif isinstance(obj, Document) and obj not in session.deleted:
             if obj in session.new or _changed(obj, "title", "description", "created_by"):

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.migration.models import MigrationRun
-from portal.models import AttachmentStaging
+from portal.models import Attachment, AttachmentStaging
 
 log = logging.getLogger("portal.metrics")
 
@@ -62,6 +62,18 @@ def staging_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
     yield GaugeMetricFamily("portal_staging_oldest_age_seconds",
                             "Age of the oldest staged upload (0 when none): `purge-staging` keeps it in bounds.",
                             value=oldest)
+
+
+@database_gauge
+def trash_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
+    """Attachments in the trash (their bytes are still stored until `purge-trash`): files and bytes."""
+    table = Attachment.__table__
+    count, total = conn.execute(select(func.count(), func.coalesce(func.sum(table.c.size), 0))
+                                .where(table.c.deleted_at.is_not(None))).one()
+    yield GaugeMetricFamily("portal_trash_files", "Attachments in the trash, waiting to be restored or purged.",
+                            value=count)
+    yield GaugeMetricFamily("portal_trash_bytes", "Bytes of attachments in the trash (still held by the stores).",
+                            value=total)
 
 
 @database_gauge

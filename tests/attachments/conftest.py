@@ -78,6 +78,15 @@ def stored_keys() -> list[str]:
     return sorted(obj.key for obj in storage.default.list(""))
 
 
+def purge_trash():
+    """Empty the trash now (what `flask storage purge-trash` does once the retention has passed)."""
+    from datetime import timedelta
+
+    from portal.documents.trash import TrashService
+
+    return TrashService().purge(timedelta(0))
+
+
 def rows() -> tuple[list[Attachment], list[AttachmentStaging]]:
     db.session.expire_all()
     return db.session.query(Attachment).all(), db.session.query(AttachmentStaging).all()

@@ -6,7 +6,7 @@ import pytest
 from portal.extensions import db, storage
 from portal.models import Attachment
 from portal.storage.base import StorageUnavailable
-from tests.attachments.conftest import PDF, downloaded, legacy_row, rows, stored_keys, upload
+from tests.attachments.conftest import PDF, downloaded, legacy_row, purge_trash, rows, stored_keys, upload
 
 
 def _one(client, document, name="r.pdf", content=PDF) -> Attachment:
@@ -79,6 +79,7 @@ def test_owner_deletes_row_and_object(staff_client, document):
     attachment = _one(staff_client, document)
     response = staff_client.post(f"/attachments/{attachment.id}/delete", follow_redirects=True)
     assert "Deleted r.pdf." in response.get_data(as_text=True)
+    purge_trash()
     assert rows() == ([], []) and stored_keys() == []
 
 
@@ -96,6 +97,7 @@ def test_other_staff_cannot_delete_but_an_admin_can(client, auth, staff_user, ad
     auth.logout()
     auth.login(admin_user.email)
     assert client.post(f"/attachments/{attachment.id}/delete").status_code == 302
+    purge_trash()
     assert rows() == ([], []) and stored_keys() == []
 
 
@@ -107,11 +109,13 @@ def test_a_store_that_refuses_the_delete_keeps_the_attachment(app, staff_client,
         raise StorageUnavailable("the store is down")
 
     monkeypatch.setattr(storage.default, "delete", refuse)
-    response = staff_client.post(f"/attachments/{attachment_id}/delete", follow_redirects=True)
-    assert "could not be deleted from storage, so it was kept" in response.get_data(as_text=True)
+    staff_client.post(f"/attachments/{attachment_id}/delete")
+    report = purge_trash()
+    assert report.failed == [f"attachment {attachment_id} (r.pdf): the store is down"]
     monkeypatch.undo()
     (kept,), _ = rows()
     assert kept.id == attachment_id
+    staff_client.post(f"/trash/attachments/{attachment_id}/restore")
     assert downloaded(staff_client, attachment_id) == PDF
 
 
@@ -142,8 +146,9 @@ def test_a_disk_that_refuses_the_delete_keeps_the_attachment(app, staff_client, 
         raise PermissionError(13, "Read-only file system")
 
     monkeypatch.setattr(storage.default, "delete", read_only)
-    response = staff_client.post(f"/attachments/{attachment.id}/delete", follow_redirects=True)
-    assert "could not be deleted from storage, so it was kept" in response.get_data(as_text=True)
+    staff_client.post(f"/attachments/{attachment.id}/delete")
+    report = purge_trash()
+    assert len(report.failed) == 1 and "Read-only file system" in report.failed[0]
     assert len(rows()[0]) == 1
 
 

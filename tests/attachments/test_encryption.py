@@ -12,7 +12,7 @@ from portal.models import Attachment
 from portal.storage.crypto import ciphertext_size
 from portal.storage.encryption import ENVELOPE_METADATA
 from portal.storage.keys import Envelope, write_keypair
-from tests.attachments.conftest import PDF, downloaded, rows, upload
+from tests.attachments.conftest import PDF, downloaded, purge_trash, rows, upload
 from tests.support.settings import restart_with
 
 PAYLOAD = os.urandom(200_000)  # several 64 KiB segments
@@ -220,7 +220,8 @@ def test_rotation_survives_deletes_and_reports_files_added_meanwhile(app, staff_
 
     def meanwhile(self, row, report):
         if isinstance(row, Attachment) and row.id == first:
-            staff_client.post(f"/attachments/{second}/delete")  # deleted before its turn
+            staff_client.post(f"/attachments/{second}/delete")  # deleted (and purged) before its turn
+            purge_trash()
         if isinstance(row, AttachmentStaging):
             # An attachment under the old key arrives after the attachments pass has ended.
             restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=old_public)

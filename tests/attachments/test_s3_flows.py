@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from portal.extensions import storage
-from tests.attachments.conftest import PDF, PNG, rows, stage, stored_keys, upload
+from tests.attachments.conftest import PDF, PNG, purge_trash, rows, stage, stored_keys, upload
 
 
 @pytest.fixture
@@ -61,6 +61,7 @@ def test_delete_removes_the_object_from_the_bucket(staff_client, document):
     upload(staff_client, document.id, ("a.pdf", PDF))
     (attachment,), _ = rows()
     assert staff_client.post(f"/attachments/{attachment.id}/delete").status_code == 302
+    purge_trash()
     assert rows() == ([], []) and stored_keys() == []
 
 

@@ -51,10 +51,9 @@ def test_staged_files_upload_download_and_delete_in_chromium(live_server, page, 
         assert download.suggested_filename == name
         assert Path(download.path()).read_bytes() == originals[name]
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    row = page.locator("tr", has=page.locator("a.download", has_text="scan.png"))
+    page.get_by_role("link", name="Delete scan.png").click()
     with page.expect_navigation():
-        row.locator("button:has-text('Delete')").click()
+        page.locator("#confirm-dialog").get_by_role("button", name="Delete scan.png").click()
     assert "Deleted scan.png." in page.locator(".flashes").inner_text()
     assert sorted(page.locator("table.attachments a.download").all_inner_texts()) == ["minutes.txt", "report.pdf"]
 

@@ -56,7 +56,7 @@ def pages_of(office) -> dict[str, list[tuple]]:
             ("document", document), ("edit", f"{document}/edit"), ("users", "/admin/users"),
             ("storage", "/admin/storage"), ("run", f"/admin/storage/runs/{office.run_id}"),
             ("running-run", f"/admin/storage/runs/{office.run_id + 2}"), ("dry-run", "/admin/storage", dry_run),
-            ("not-found", "/no/such/page"),
+            ("not-found", "/no/such/page"), ("trash", "/trash"), ("confirm-delete", f"{document}/delete"),
         ],
         office.staff_email: [("document-staff", document), ("forbidden", "/admin/users")],
     }

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from portal.extensions import db
 from portal.metrics.database import DatabaseGauges
 from portal.migration.models import MigrationRun
-from portal.models import AttachmentStaging
+from portal.models import Attachment, AttachmentStaging, Document
 from tests.conftest import make_app
 from tests.metrics.conftest import scrape, value
 
@@ -80,3 +80,17 @@ def test_a_probe_of_another_feature_joins_the_scrape(app):
     families = {family.name: family for family in DatabaseGauges(db.engine, probes=[trash]).collect()}
     assert families["portal_trash_files"].samples[0].value == 5
     assert families["portal_metrics_database_up"].samples[0].value == 1
+
+
+def test_trash_files_and_bytes(client, staff_user):
+    document = Document(title="Old", created_by=staff_user.id)
+    db.session.add(document)
+    db.session.add_all([
+        Attachment(document=document, filename="a.pdf", size=100, storage_path="a", deleted_at=datetime.now(timezone.utc)),
+        Attachment(document=document, filename="b.pdf", size=20, storage_path="b", deleted_at=datetime.now(timezone.utc)),
+        Attachment(document=document, filename="live.pdf", size=5, storage_path="c"),
+    ])
+    db.session.commit()
+    samples = scrape(client)
+    assert value(samples, "portal_trash_files") == 2
+    assert value(samples, "portal_trash_bytes") == 120
