@@ -23,6 +23,7 @@ from portal.storage.base import (
 from portal.storage.s3 import S3StorageProvider
 from portal.storage.s3_transfer import PROBE_SIZE
 from tests.storage.conftest import THRESHOLD, closed_port, make_storage_app, s3_settings, unique_bucket
+from tests.support.s3_requests import operations as operations_sent, record_requests
 
 SECRETS = ("AKIATESTSECRETACCESS", "wJalrXUtnFEMI-test-secret-key")
 
@@ -104,10 +105,14 @@ def test_missing_bucket_is_a_clear_misconfiguration(missing_bucket):
 
 def test_ensure_ready_creates_the_bucket_once(missing_bucket):
     provider, _ = missing_bucket
+    sent = record_requests(provider)
     provider.ensure_ready()
+    assert operations_sent(sent).count("CreateBucket") == 1
     provider.ensure_ready()
+    assert operations_sent(sent).count("CreateBucket") == 1  # the second call finds the bucket and leaves it be
     provider.check()
     provider.save("attachments/x", io.BytesIO(b"x"))
+    assert [obj.key for obj in provider.list("")] == ["attachments/x"]
 
 
 def test_ensure_ready_outside_us_east_1_sets_the_location(tmp_path):
