@@ -241,6 +241,9 @@ def _validate(values: dict) -> None:
         raise ConfigError("S3_ENDPOINT_URL is required when STORAGE_TYPE=minio, e.g. http://127.0.0.1:9000")
     for name in ("S3_ENDPOINT_URL", "S3_PUBLIC_ENDPOINT_URL"):
         url = values[name]
+        if "@" in url:  # name only the host: what comes before '@' is a user name and password
+            raise ConfigError(f"{name}='…@{url.rpartition('@')[2]}' must not carry credentials; "
+                              "set S3_ACCESS_KEY and S3_SECRET_KEY instead")
         if url and not url.startswith(("http://", "https://")):
             raise ConfigError(f"{name}={url!r} must be an http:// or https:// URL")
     if bool(values["S3_ACCESS_KEY"]) != bool(values["S3_SECRET_KEY"]):
