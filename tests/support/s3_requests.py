@@ -14,12 +14,13 @@ PURPOSES = ("main", "stream", "check")
 
 @dataclass(frozen=True)
 class SentRequest:
-    """One request as it left the client: method, key within the bucket ('' for the bucket itself), query."""
+    """One request as it left the client: method, key within the bucket ('' for the bucket itself), query, headers."""
 
     method: str
     key: str
     query: dict[str, list[str]]
     copy_source: str | None
+    headers: dict[str, str]
 
     @property
     def operation(self) -> str:
@@ -48,8 +49,10 @@ def record_requests(provider) -> list[SentRequest]:
         source = request.headers.get("x-amz-copy-source")
         if isinstance(source, bytes):
             source = source.decode()
+        headers = {name.lower(): value.decode() if isinstance(value, bytes) else str(value)
+                   for name, value in request.headers.items()}
         sent.append(SentRequest(request.method, path.lstrip("/"), parse_qs(url.query, keep_blank_values=True),
-                                unquote(source) if source else None))
+                                unquote(source) if source else None, headers))
 
     for purpose in PURPOSES:
         # First, so that moto's in-process mock (which answers in place of the network) cannot hide it.
