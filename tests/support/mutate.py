@@ -26,7 +26,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # Fast, direct tests first: every mutant of a function that all storage calls pass through (check_key)
     # would otherwise run the whole conformance suite against moto's server.
     "storage_checks": ("portal/storage/checks.py", ["tests/storage/test_checks.py", "tests/storage/test_local.py"]),
-    "storage_streams": ("portal/storage/streams.py", ["tests/storage/test_local.py"]),
+    "storage_streams": ("portal/storage/streams.py", ["tests/storage/test_encryption.py", "tests/storage/test_s3.py",
+                                                      "tests/storage/test_extension.py"]),
     "storage_local": ("portal/storage/local.py", ["tests/storage/test_local.py", "tests/storage/test_conformance.py"]),
     "storage_crypto": ("portal/storage/crypto.py", ["tests/crypto"]),
     "storage_encryption": ("portal/storage/encryption.py", ["tests/storage/test_encryption.py",
