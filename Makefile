@@ -9,7 +9,7 @@ PORT ?= 5000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run test test-rgw rgw install install-dev migrate bench clean readme
+.PHONY: run test test-rgw rgw mutate install install-dev migrate bench clean readme
 
 run: install migrate
 	$(FLASK) storage init
@@ -26,6 +26,12 @@ test-rgw: install-dev
 # One RGW to try things by hand: prints its endpoint and keys, stops on Ctrl-C.
 rgw: install-dev
 	$(PY) -m tests.support.rgw
+
+# Mutation testing of the modules where a silent bug loses or leaks data (docs/testing.md):
+# `make mutate` runs them all, `make mutate MODULES="storage_checks storage_streams"` a few.
+MODULES ?=
+mutate: install-dev
+	$(PY) -m tests.support.mutate $(MODULES)
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -47,7 +53,7 @@ bench: install-dev
 	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build/mutate
 
 readme: install
 	$(PY) -m portal.settings_doc

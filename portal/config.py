@@ -244,7 +244,8 @@ def _validate(values: dict) -> None:
     for name in ("S3_ENDPOINT_URL", "S3_PUBLIC_ENDPOINT_URL"):
         url = values[name]
         if url and not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{name}={url!r} must be an http:// or https:// URL")
+            shown = f"…@{url.rpartition('@')[2]}" if "@" in url else url  # before '@': a user name and password
+            raise ConfigError(f"{name}={shown!r} must be an http:// or https:// URL")
     if bool(values["S3_ACCESS_KEY"]) != bool(values["S3_SECRET_KEY"]):
         raise ConfigError("S3_ACCESS_KEY and S3_SECRET_KEY go together; set both or neither")
     if values["S3_MULTIPART_CHUNK_MB"] * 2 > values["S3_UPLOAD_BUFFER_MB"]:

@@ -41,15 +41,23 @@ def test_legacy_rows_are_served_from_their_filepath(app, staff_client, admin_vie
         assert served.headers["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.parametrize("filepath", ["legacy/gone.pdf", "/etc/passwd", "../../etc/passwd"])
-def test_missing_or_escaping_legacy_files_give_a_clear_page(staff_client, document, filepath):
+MISSING = (404, "The file&#39;s bytes are missing from storage. An administrator has been told.")
+# A row pointing outside LEGACY_FILES_ROOT means the root is set wrong for it: the store's set-up, not the file.
+OUTSIDE = (503, "The file store is not set up correctly. An administrator has been told.")
+
+
+@pytest.mark.parametrize("filepath, status, message", [
+    ("legacy/gone.pdf", *MISSING), ("/etc/passwd", *OUTSIDE), ("../../etc/passwd", *OUTSIDE)])
+def test_missing_or_escaping_legacy_files_give_a_clear_page(staff_client, document, filepath, status, message):
     row = Attachment(document_id=document.id, filename="x.pdf", content_type="application/pdf", size=1,
                      filepath=filepath)
     db.session.add(row)
     db.session.commit()
     response = staff_client.get(f"/attachments/{row.id}/download")
-    assert response.status_code in (404, 503)
-    assert "root:" not in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == status
+    assert message in page
+    assert "root:" not in page and filepath not in page  # neither the file nor where it was looked for
 
 
 class TestProxyMode:

@@ -9,6 +9,7 @@ import requests
 
 from portal.extensions import storage
 from tests.attachments.conftest import PDF, PNG, purge_trash, rows, stage, stored_keys, upload
+from tests.support.s3_requests import operations, record_requests
 
 
 @pytest.fixture
@@ -48,9 +49,16 @@ def test_upload_lists_as_s3_and_presigned_download_matches(staff_client, admin_v
 def test_staging_promotes_by_server_side_copy(staff_client):
     ids = [stage(staff_client, (name, content)).get_json()["files"][0]["id"]
            for name, content in (("a.pdf", PDF), ("b.png", PNG))]
-    assert all(key.startswith("staging/") for key in stored_keys())
+    staged_keys = stored_keys()
+    assert len(staged_keys) == 2 and all(key.startswith("staging/") for key in staged_keys)
+    sent = record_requests(storage.default)
     response = staff_client.post("/documents/new", data={"title": "S3 doc", "staged_ids": [str(i) for i in ids]})
     assert response.status_code == 302
+    copies = [request for request in sent if request.operation in ("CopyObject", "UploadPartCopy")]
+    assert sorted(request.copy_source.split("/", 1)[1].split("?")[0] for request in copies) == staged_keys
+    for key in staged_keys:  # the bytes never came down to the portal, nor went back up
+        assert "GetObject" not in operations(sent, key)
+    assert not {"PutObject", "UploadPart"} & set(operations(sent))
     attachments, staged = rows()
     assert staged == [] and len(attachments) == 2
     assert all(key.startswith("attachments/") for key in stored_keys()) and len(stored_keys()) == 2

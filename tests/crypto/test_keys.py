@@ -26,6 +26,7 @@ from portal.storage.keys import (
     save_keypair,
     write_keypair,
 )
+from portal.storage.local import LocalStorageProvider
 
 X25519_PAIR = generate_keypair()
 PQ_PAIR = generate_keypair(pq=True)
@@ -215,8 +216,18 @@ def test_post_quantum_round_trip_through_files(tmp_path):
     assert decrypt(ciphertext, Envelope.from_text(envelope.to_text()), ring) == plaintext
 
 
-def test_a_copied_object_still_decrypts():
+def test_a_copied_object_still_decrypts(tmp_path):
     # migration copies ciphertext and envelope to another key or store unchanged: nothing binds the storage key
     ciphertext, envelope, plaintext = encrypt(X25519_PAIR.public)
-    copied = bytes(bytearray(ciphertext))
-    assert decrypt(copied, Envelope.from_text(envelope.to_text()), KeyRing([X25519_PAIR.private])) == plaintext
+    first, second = LocalStorageProvider(tmp_path / "first"), LocalStorageProvider(tmp_path / "second")
+    first.ensure_ready()
+    second.ensure_ready()
+    first.save("attachments/original", io.BytesIO(ciphertext), metadata={"envelope": envelope.to_text()})
+    first.copy("attachments/original", "attachments/renamed")
+    with open(first.local_path("attachments/renamed"), "rb") as handle:  # as the migration reads a local file
+        second.save("attachments/moved", handle, metadata=first.stat("attachments/renamed").metadata)
+    first.delete("attachments/original")
+    ring = KeyRing([X25519_PAIR.private])
+    for store, key in ((first, "attachments/renamed"), (second, "attachments/moved")):
+        found = Envelope.from_text(store.stat(key).metadata["envelope"])
+        assert b"".join(decrypt_chunks(store.open(key), found, ring)) == plaintext

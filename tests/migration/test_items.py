@@ -19,6 +19,7 @@ from portal.storage import ObjectStorageFactory
 from portal.storage.base import SMALL_OBJECT_MAX, ObjectNotFound, StorageMisconfigured, StorageUnavailable
 from tests.migration.conftest import object_keys
 from tests.migration.factory import payload
+from tests.support.s3_requests import operations, record_requests
 from tests.support.settings import restart_with
 
 
@@ -163,8 +164,12 @@ def test_local_store_row_keeps_its_metadata_and_staging_rows_move_too(files, sto
 
 def test_readback_verification_reads_the_object_again(files, store):
     row = files.legacy(payload(5000))
+    sent = record_requests(store)
     result = DocumentMigrationService().migrate_attachment(row, MigrationOptions(verify="readback"))
     assert (result.status, result.checked_by) == ("done", "readback")
+    assert operations(sent, result.key).count("PutObject") == 1
+    assert operations(sent, result.key).count("GetObject") == 1  # the whole object, once, after the PUT
+    assert operations(sent, result.key).index("GetObject") > operations(sent, result.key).index("PutObject")
 
 
 def test_encrypted_row_is_copied_as_ciphertext_unchanged(files, store):

@@ -4,8 +4,10 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from portal.extensions import db
 from portal.migration import processes, run_state
@@ -34,6 +36,22 @@ def assert_everything_moved_once(store, contents: dict[tuple[str, int], bytes]) 
             keys.append(row.storage_path)
     assert sorted(object_keys(store)) == sorted(keys)
     assert len(set(keys)) == len(contents)
+
+
+@contextmanager
+def both_claim_their_first_batch_together() -> Iterator[None]:
+    """PostgreSQL: hold migration_item so that each process, having locked its first rows, waits to record
+    its claim; release only when two are waiting. Both then own a batch however fast either one is."""
+    with db.engine.connect() as holder:
+        holder.execute(text(f"LOCK TABLE {MigrationItem.__table__.name} IN EXCLUSIVE MODE"))
+        yield
+        waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = CAST(:table AS regclass)")
+        with db.engine.connect() as watcher:
+            deadline = time.monotonic() + 60
+            while watcher.execute(waiting, {"table": MigrationItem.__table__.name}).scalar() < 2:
+                assert time.monotonic() < deadline, "the two processes never both reached their first claim"
+                time.sleep(0.05)
+        holder.commit()
 
 
 def test_sigkill_in_the_middle_then_a_restart_finishes_the_job(app, files, store):
@@ -68,7 +86,11 @@ def test_two_processes_share_one_run_and_move_each_row_exactly_once(app, files, 
     contents = {("attachment", key): data for key, data in many_legacy(files, 300, 2048).items()}
     run = DocumentMigrationService().start_run(MigrationOptions(batch_size=5, workers=2))
     args = ("storage", "migrate", "s3", "--run-id", str(run.id))
-    first, second = flask_subprocess(app, *args), flask_subprocess(app, *args)
+    if db.engine.dialect.name == "postgresql":
+        with both_claim_their_first_batch_together():
+            first, second = flask_subprocess(app, *args), flask_subprocess(app, *args)
+    else:
+        first, second = flask_subprocess(app, *args), flask_subprocess(app, *args)
     results = [process.finish() for process in (first, second)]
     codes, outputs = sorted(code for code, _ in results), [output for _, output in results]
     done = db.session.execute(select(MigrationItem.worker_id, func.count()).where(

@@ -23,6 +23,8 @@ from portal.storage.base import (
 from portal.storage.s3 import S3StorageProvider
 from portal.storage.s3_transfer import PROBE_SIZE
 from tests.storage.conftest import THRESHOLD, closed_port, make_storage_app, s3_settings, unique_bucket
+from tests.support.s3_requests import operations as operations_sent
+from tests.support.s3_requests import record_requests
 
 SECRETS = ("AKIATESTSECRETACCESS", "wJalrXUtnFEMI-test-secret-key")
 
@@ -104,10 +106,14 @@ def test_missing_bucket_is_a_clear_misconfiguration(missing_bucket):
 
 def test_ensure_ready_creates_the_bucket_once(missing_bucket):
     provider, _ = missing_bucket
+    sent = record_requests(provider)
     provider.ensure_ready()
+    assert operations_sent(sent).count("CreateBucket") == 1
     provider.ensure_ready()
+    assert operations_sent(sent).count("CreateBucket") == 1  # the second call finds the bucket and leaves it be
     provider.check()
     provider.save("attachments/x", io.BytesIO(b"x"))
+    assert [obj.key for obj in provider.list("")] == ["attachments/x"]
 
 
 def test_ensure_ready_outside_us_east_1_sets_the_location(tmp_path):
@@ -401,3 +407,38 @@ def test_a_failing_stream_under_a_streamed_put_is_not_taken_for_a_network_error(
         body.read(5)
     assert not isinstance(raised.value, OSError)
     assert isinstance(body.failure, ConnectionResetError)  # put_streamed re-raises this one
+
+
+class _OneWay(io.RawIOBase):
+    """A stream that cannot seek, as an upload arrives from a browser."""
+
+    def __init__(self, data: bytes):
+        self._inner = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self._inner.read(len(buffer))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_the_minio_profile_sends_no_crc_checksums_nor_aws_chunked_bodies(tmp_path, moto_endpoint):
+    """docs/storage.md: MinIO versions (and R2) reject boto3's default CRC checksums and aws-chunked bodies."""
+    provider = s3_provider(tmp_path, STORAGE_TYPE="minio", S3_ENDPOINT_URL=moto_endpoint)
+    provider.ensure_ready()
+    sent = record_requests(provider)
+    big = bytes(range(256)) * (THRESHOLD // 256 * 2 + 7)
+    provider.save("attachments/small", io.BytesIO(b"small"))
+    provider.save("attachments/streamed", _OneWay(big), size=len(big))
+    provider.save("attachments/parts", _OneWay(big))
+    provider.copy("attachments/parts", "attachments/copied")
+    assert b"".join(provider.open("attachments/copied")) == big
+    writes = [request for request in sent if request.method in ("PUT", "POST")]
+    assert {"PutObject", "UploadPart", "CopyObject"} <= set(operations_sent(writes))
+    for request in writes:
+        named = {name: value for name, value in request.headers.items() if "checksum" in name}
+        assert not any("crc" in f"{name}={value}".lower() for name, value in named.items()), (request.operation, named)
+        assert "aws-chunked" not in request.headers.get("content-encoding", ""), request.operation
+        assert "x-amz-decoded-content-length" not in request.headers, request.operation

@@ -1,0 +1,97 @@
+"""Mutation testing (mutmut) of the modules where a silent bug loses or leaks data, one module at a time.
+
+``python -m tests.support.mutate [NAME ...]`` (``make mutate``) runs each named module (all when none
+is named) in a folder of its own under ``build/mutate/NAME``: links to the project's files, and a
+pyproject.toml whose ``[tool.mutmut]`` mutates that one module and selects only the tests that
+exercise it (mutmut then narrows further, to the tests that call the mutated function). It prints
+killed/survived per module; ``cd build/mutate/NAME && ../../../.venv/bin/mutmut results`` lists the
+survivors and ``mutmut show <mutant>`` shows one. docs/testing.md keeps the measured rates.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "build" / "mutate"
+MUTMUT = Path(sys.executable).with_name("mutmut")
+#: what the tests read besides the package and themselves
+LINKED = ("portal", "tests", "templates", "static", "migrations", "docs", "README.md", "pytest.ini", "wsgi.py")
+
+#: name -> (the module mutated, the tests that exercise it)
+MODULES: dict[str, tuple[str, list[str]]] = {
+    # Fast, direct tests first: every mutant of a function that all storage calls pass through (check_key)
+    # would otherwise run the whole conformance suite against moto's server.
+    "storage_checks": ("portal/storage/checks.py", ["tests/storage/test_checks.py", "tests/storage/test_local.py"]),
+    "storage_streams": ("portal/storage/streams.py", ["tests/storage/test_encryption.py", "tests/storage/test_s3.py",
+                                                      "tests/storage/test_extension.py"]),
+    "storage_local": ("portal/storage/local.py", ["tests/storage/test_local.py", "tests/storage/test_conformance.py"]),
+    "storage_crypto": ("portal/storage/crypto.py", ["tests/crypto"]),
+    "storage_encryption": ("portal/storage/encryption.py", ["tests/storage/test_encryption.py",
+                                                            "tests/attachments/test_encryption.py",
+                                                            "tests/attachments/test_encrypted_verify.py"]),
+    "migration_items": ("portal/migration/items.py", ["tests/migration/test_items.py"]),
+    "migration_verify": ("portal/migration/verify.py", ["tests/migration/test_items.py",
+                                                        "tests/migration/test_runs.py"]),
+    "documents_downloads": ("portal/documents/downloads.py", ["tests/attachments/test_download_decision.py",
+                                                              "tests/attachments/test_download_delete.py",
+                                                              "tests/attachments/test_download_guards.py",
+                                                              "tests/attachments/test_download_cache.py"]),
+    "documents_file_rules": ("portal/documents/file_rules.py", ["tests/attachments/test_bad_input.py",
+                                                                "tests/attachments/test_upload.py"]),
+    "auth_throttle": ("portal/auth/throttle.py", ["tests/test_lockout.py", "tests/test_auth.py"]),
+}
+
+
+def prepare(name: str) -> Path:
+    """The module's folder: fresh links to the project and its own mutmut settings."""
+    module, tests = MODULES[name]
+    folder = BUILD / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in LINKED:
+        link = folder / entry
+        if not link.is_symlink():
+            link.symlink_to(ROOT / entry)
+    selection = json.dumps(tests)
+    (folder / "pyproject.toml").write_text(
+        "[tool.mutmut]\n"
+        'source_paths = ["portal"]\n'
+        f'only_mutate = ["{module}"]\n'
+        f"pytest_add_cli_args_test_selection = {selection}\n"
+        # the RGW runs need their own daemons and the browser runs Chromium: neither fits a mutant's minute
+        'pytest_add_cli_args = ["-m", "not rgw and not browser", "-q"]\n'
+        f'also_copy = {json.dumps(list(LINKED[2:]))}\n', encoding="utf-8")
+    return folder
+
+
+def run(name: str, children: int) -> dict:
+    """Run mutmut over one module; returns its counts (killed, survived, ...)."""
+    folder = prepare(name)
+    subprocess.run([str(MUTMUT), "run", "--max-children", str(children)], cwd=folder, check=True)
+    subprocess.run([str(MUTMUT), "export-cicd-stats"], cwd=folder, check=True, stdout=subprocess.DEVNULL)
+    return json.loads((folder / "mutants" / "mutmut-cicd-stats.json").read_text(encoding="utf-8"))
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(MODULES)
+    unknown = [name for name in names if name not in MODULES]
+    if unknown:
+        print(f"unknown module {', '.join(unknown)}; choose from: {', '.join(MODULES)}", file=sys.stderr)
+        return 2
+    children = int(os.environ.get("MUTATE_CHILDREN", "2"))
+    rows = []
+    for name in names:
+        stats = run(name, children)
+        decided = stats["killed"] + stats["survived"]
+        rate = 100 * stats["killed"] / decided if decided else 0.0
+        rows.append(f"{name:22} {MODULES[name][0]:34} killed {stats['killed']:4}  survived {stats['survived']:4}  "
+                    f"timeout {stats.get('timeout', 0):3}  no tests {stats.get('no_tests', 0):3}  {rate:5.1f}%")
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
