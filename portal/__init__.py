@@ -83,6 +83,7 @@ def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions of portal.extensions to this app, with every model registered."""
     from portal import models  # noqa: F401  (registers the models with SQLAlchemy)
     from portal.migration import models as migration_models  # noqa: F401  (the run tables)
+    from portal.cleanup import models as cleanup_models  # noqa: F401  (the cleanup outbox)
     from portal.auth.session import init_login
     from portal.extensions import csrf, db, migrate, storage
 
@@ -131,11 +132,13 @@ def register_errorhandlers(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     """`flask users ...`, `flask storage ...` (the migration's commands included) and `flask audit ...`."""
     from portal.audit.cli import audit_cli
+    from portal.cleanup.cli import maintain_command
     from portal.cli import storage_cli, users_cli
     from portal.migration.cli import COMMANDS as migration_commands
 
     for command in migration_commands:
         storage_cli.add_command(command)
+    storage_cli.add_command(maintain_command)
     app.cli.add_command(users_cli)
     app.cli.add_command(storage_cli)
     app.cli.add_command(audit_cli)

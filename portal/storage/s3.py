@@ -11,6 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portal.recent import Recent
+from portal.storage import s3_uploads
 from portal.storage.base import (
     SMALL_OBJECT_MAX,
     StorageError,
@@ -360,6 +361,25 @@ class S3StorageProvider(StorageProvider):
                 link = self._client("presign").generate_presigned_url("get_object", Params=params, ExpiresIn=lifetime)
                 self._links.put(ident, link, lifetime / 5)
             return link
+
+    def incomplete_uploads(self, prefix=""):
+        """ListMultipartUploads under ``prefix``, each with its parts counted (ListParts)."""
+        with self._op("incomplete_uploads", prefix) as record:
+            record.size = 0
+            for upload in s3_uploads.list_incomplete(self.client, self.bucket, prefix):
+                record.size += 1
+                yield upload
+
+    def abort_upload(self, key, upload_id):
+        """AbortMultipartUpload; an upload already gone is fine."""
+        with self._op("abort_upload", key):
+            check_key(key)
+            s3_uploads.abort(self.client, self.bucket, key, upload_id)
+
+    def expire_incomplete_uploads(self, days):
+        """The bucket lifecycle rule AbortIncompleteMultipartUpload after ``days`` (0 removes it)."""
+        with self._op("expire_incomplete_uploads", None):
+            return s3_uploads.set_abort_rule(self.client, self.bucket, days)
 
     def check(self):
         """HeadBucket with a single attempt, and with S3_SSE set a probe write that proves the store takes
