@@ -33,11 +33,13 @@ def describe(exc: BaseException) -> str:
 
 def record(conn: Connection, storage_type: str, key: str, reason: str, error: str = "",
            *, attempts: int = 0, now: datetime | None = None) -> None:
-    """Add one pending deletion in ``conn``'s transaction (the transaction that decides it, where there is one)."""
+    """Add one pending deletion in ``conn``'s transaction (the transaction that decides it, where there is one).
+
+    It is due at once: the next `flask storage maintain` tries it; backoff starts with maintain's own failures.
+    """
     now = now or datetime.now(timezone.utc)
-    due = now + backoff(attempts) if attempts else now
     conn.execute(insert(OUTBOX).values(storage_type=storage_type, key=key, reason=reason, attempts=attempts,
-                                       next_attempt_at=due, last_error=error[:ERROR_MAX], created_at=now))
+                                       next_attempt_at=now, last_error=error[:ERROR_MAX], created_at=now))
 
 
 def delete_or_record(engine: Engine, provider_for: Callable[[str], StorageProvider], storage_type: str, key: str,
