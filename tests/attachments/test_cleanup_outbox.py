@@ -172,3 +172,22 @@ def test_outbox_gauges(client, app):
     samples = scrape(client)
     assert value(samples, "portal_cleanup_outbox_pending") == 2
     assert 2 * 3600 <= value(samples, "portal_cleanup_outbox_oldest_age_seconds") < 3 * 3600
+
+
+def test_a_cleanup_neither_done_nor_recorded_is_logged_as_an_orphan(app, staff_client, document, caplog,
+                                                                      store_fails_mid_stream, deletes_refused,
+                                                                      monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from portal.cleanup import outbox as outbox_module
+
+    def database_down(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(outbox_module, "record", database_down)
+    response = upload(staff_client, document.id, ("one.pdf", PDF), ("two.pdf", PDF * 20), json=True)
+    assert response.status_code == 503
+    [left] = stored_keys()
+    assert outbox() == []
+    assert f"could not delete local/{left} nor record it" in caplog.text
+    assert f"could not delete local/{left} (now an orphan)" in caplog.text

@@ -66,3 +66,29 @@ def test_init_sets_the_abort_rule_and_keeps_other_rules(app, runner, store):
     removed = runner.invoke(args=["storage", "init"])
     assert "no lifecycle rule for incomplete uploads (S3_ABORT_INCOMPLETE_DAYS=0)" in removed.output
     assert s3_uploads.abort_rule_days(store.client, store.bucket) is None
+
+
+def test_init_says_so_when_the_store_takes_no_lifecycle_rules(runner, store, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    def refuse(**kwargs):
+        raise ClientError({"Error": {"Code": "NotImplemented", "Message": "not here"},
+                           "ResponseMetadata": {"HTTPStatusCode": 501}}, "PutBucketLifecycleConfiguration")
+
+    monkeypatch.setattr(store.client, "put_bucket_lifecycle_configuration", refuse)
+    result = runner.invoke(args=["storage", "init"])
+    assert result.exit_code == 0, result.output  # the store works; only the rule is missing
+    assert "s3: no lifecycle rule for incomplete uploads: bucket" in result.output
+    assert "takes no lifecycle rules (NotImplemented); run `flask storage maintain` regularly" in result.output
+
+
+def test_maintain_fails_when_a_store_cannot_list_its_uploads(runner, store, monkeypatch):
+    from portal.storage.base import StorageUnavailable
+
+    def unavailable(prefix=""):
+        raise StorageUnavailable("the store is unavailable (503); try again later")
+
+    monkeypatch.setattr(store, "incomplete_uploads", unavailable)
+    result = runner.invoke(args=["storage", "maintain"])
+    assert result.exit_code == 1
+    assert "s3: incomplete uploads not checked: the store is unavailable" in result.output
