@@ -67,17 +67,19 @@ def gunicorn(app):
          "--control-socket", f"{app.instance_path}/gunicorn.ctl", "portal.migration.worker_app:worker_app()"],
         cwd=PROJECT_ROOT, env=worker_environment(app.config, app.instance_path),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
-    while True:
-        try:
-            requests.get(base + "/healthz", timeout=2)
-            break
-        except requests.ConnectionError:
-            assert process.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.1)
-    yield base, process
-    process.terminate()
-    process.wait(timeout=30)
+    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+    try:
+        while True:
+            try:
+                requests.get(base + "/healthz", timeout=10)
+                break
+            except requests.RequestException:  # not listening yet, or a busy machine answering slowly
+                assert process.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+        yield base, process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def worker_of(master: int) -> int:
