@@ -11,7 +11,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portal.recent import Recent
-from portal.storage import s3_uploads
 from portal.storage.base import (
     SMALL_OBJECT_MAX,
     StorageError,
@@ -26,6 +25,7 @@ from portal.storage.oplog import logged
 from portal.storage.s3_direct import DirectRequests, put_small
 from portal.storage.s3_errors import TranslatedChunks, endpoint_label, translate
 from portal.storage.s3_probe import prove_sse_write
+from portal.storage.s3_uploads import IncompleteUploads
 from portal.storage.s3_transfer import (
     SHA256_META,
     answered_sha256,
@@ -39,7 +39,7 @@ from portal.storage.streams import ExactSize
 MiB = 1024 * 1024
 
 
-class S3StorageProvider(StorageProvider):
+class S3StorageProvider(IncompleteUploads, StorageProvider):
     """Objects in one bucket of AWS S3 or an S3-compatible store; clients are built lazily, per process."""
 
     #: CopyObject's limit; larger objects are copied part by part by the transfer manager
@@ -361,25 +361,6 @@ class S3StorageProvider(StorageProvider):
                 link = self._client("presign").generate_presigned_url("get_object", Params=params, ExpiresIn=lifetime)
                 self._links.put(ident, link, lifetime / 5)
             return link
-
-    def incomplete_uploads(self, prefix=""):
-        """ListMultipartUploads under ``prefix``, each with its parts counted (ListParts)."""
-        with self._op("incomplete_uploads", prefix) as record:
-            record.size = 0
-            for upload in s3_uploads.list_incomplete(self.client, self.bucket, prefix):
-                record.size += 1
-                yield upload
-
-    def abort_upload(self, key, upload_id):
-        """AbortMultipartUpload; an upload already gone is fine."""
-        with self._op("abort_upload", key):
-            check_key(key)
-            s3_uploads.abort(self.client, self.bucket, key, upload_id)
-
-    def expire_incomplete_uploads(self, days):
-        """The bucket lifecycle rule AbortIncompleteMultipartUpload after ``days`` (0 removes it)."""
-        with self._op("expire_incomplete_uploads", None):
-            return s3_uploads.set_abort_rule(self.client, self.bucket, days)
 
     def check(self):
         """HeadBucket with a single attempt, and with S3_SSE set a probe write that proves the store takes

@@ -6,6 +6,7 @@ from typing import Any, Iterator
 from botocore.exceptions import ClientError
 
 from portal.storage.base import IncompleteUpload, StorageMisconfigured
+from portal.storage.checks import check_key
 
 #: the ID of the one lifecycle rule the portal owns; other rules in the bucket are kept as they are
 RULE_ID = "portal-abort-incomplete-multipart-uploads"
@@ -83,3 +84,26 @@ def abort_rule_days(client: Any, bucket: str) -> int | None:
         if rule.get("ID") == RULE_ID:
             return rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation")
     return None
+
+
+class IncompleteUploads:
+    """S3StorageProvider's part of the interface for incomplete uploads (it has client, bucket and _op)."""
+
+    def incomplete_uploads(self, prefix=""):
+        """ListMultipartUploads under ``prefix``, each with its parts counted (ListParts)."""
+        with self._op("incomplete_uploads", prefix) as record:
+            record.size = 0
+            for upload in list_incomplete(self.client, self.bucket, prefix):
+                record.size += 1
+                yield upload
+
+    def abort_upload(self, key, upload_id):
+        """AbortMultipartUpload; an upload already gone is fine."""
+        with self._op("abort_upload", key):
+            check_key(key)
+            abort(self.client, self.bucket, key, upload_id)
+
+    def expire_incomplete_uploads(self, days):
+        """The bucket lifecycle rule AbortIncompleteMultipartUpload after ``days`` (0 removes it)."""
+        with self._op("expire_incomplete_uploads", None):
+            return set_abort_rule(self.client, self.bucket, days)
