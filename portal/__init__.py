@@ -74,7 +74,7 @@ def configure(app: Flask, config: Mapping[str, Any] | None, environ: Mapping[str
 
 def register_metrics(app: Flask) -> None:
     """Request counters and /metrics; first, so its hooks time everything and /metrics skips the login guard."""
-    from portal.metrics import init_metrics
+    from portal.metrics.hooks import init_metrics
 
     init_metrics(app)
 
@@ -82,6 +82,7 @@ def register_metrics(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions of portal.extensions to this app, with every model registered."""
     from portal import models  # noqa: F401  (registers the models with SQLAlchemy)
+    from portal.cleanup import models as cleanup_models  # noqa: F401  (the cleanup outbox)
     from portal.auth.session import init_login
     from portal.documents.search_index import init_search_index
     from portal.extensions import csrf, db, migrate, storage
@@ -135,11 +136,13 @@ def register_errorhandlers(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     """`flask users ...`, `flask storage ...` (the migration's commands included) and `flask audit ...`."""
     from portal.audit.cli import audit_cli
+    from portal.cleanup.cli import maintain_command
     from portal.cli import storage_cli, users_cli
     from portal.migration.cli import COMMANDS as migration_commands
 
     for command in migration_commands:
         storage_cli.add_command(command)
+    storage_cli.add_command(maintain_command)
     app.cli.add_command(users_cli)
     app.cli.add_command(storage_cli)
     app.cli.add_command(audit_cli)

@@ -89,8 +89,12 @@ def reset_link_command(email: str) -> None:
 
 @storage_cli.command("init")
 def storage_init() -> None:
-    """Create the local folder and the bucket if they are missing, then check every store."""
-    failed = False
+    """Create the local folder and the bucket if they are missing, check every store, and have each bucket
+    abort multipart uploads left incomplete S3_ABORT_INCOMPLETE_DAYS days (where it takes lifecycle rules)."""
+    from flask import current_app
+
+    days = current_app.config["S3_ABORT_INCOMPLETE_DAYS"]
+    failed, seen = False, set()
     for name in storage.names:
         provider = storage.get(name)
         try:
@@ -98,8 +102,20 @@ def storage_init() -> None:
         except StorageError as exc:
             failed = True
             click.echo(f"{name}: {exc}", err=True)
-        else:
-            click.echo(f"{name}: ready")
+            continue
+        click.echo(f"{name}: ready")
+        if id(provider) in seen:
+            continue
+        seen.add(id(provider))
+        try:
+            ruled = provider.expire_incomplete_uploads(days)
+        except StorageError as exc:
+            click.echo(f"{name}: no lifecycle rule for incomplete uploads: {exc}", err=True)
+            continue
+        if ruled and days:
+            click.echo(f"{name}: multipart uploads left incomplete are aborted after {days} day(s)")
+        elif ruled:
+            click.echo(f"{name}: no lifecycle rule for incomplete uploads (S3_ABORT_INCOMPLETE_DAYS=0)")
     if failed:
         raise SystemExit(1)
 

@@ -119,6 +119,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ALLOWED_EXTENSIONS", frozenset(), _extensions, "Comma-separated allow-list, e.g. `pdf,png`; empty allows all."),
     Setting("QUARANTINE_PATH", "", _text, "Where `--delete-source` moves migrated local files until "
             "`flask storage purge-quarantine`. Default: `instance/quarantine`."),
+    Setting("S3_ABORT_INCOMPLETE_DAYS", 7, _int(0, 3650), "`flask storage init` has the bucket abort multipart "
+            "uploads left incomplete this many days (a lifecycle rule); 0 sets none."),
     Setting("STAGING_MAX_AGE_HOURS", 24, _int(1, 24 * 365), "Default age after which unsaved staging is purged."),
     Setting("TRASH_RETENTION_DAYS", 30, _int(1, 3650),
             "Days deleted documents and attachments stay in the trash before `flask storage purge-trash` removes them."),

@@ -31,6 +31,7 @@ PLACED: dict[str, str] = {
     "S3_BUCKET": "stores", "S3_REGION": "stores", "S3_ACCESS_KEY": "stores", "S3_SECRET_KEY": "stores",
     "S3_ENDPOINT_URL": "stores", "S3_PUBLIC_ENDPOINT_URL": "stores", "S3_ADDRESSING_STYLE": "stores",
     "S3_CHECKSUMS": "stores", "S3_SSE": "stores", "S3_SSE_KMS_KEY_ID": "stores",
+    "S3_ABORT_INCOMPLETE_DAYS": "stores",
     "MAX_UPLOAD_MB": "uploads", "ALLOWED_EXTENSIONS": "uploads", "STAGING_MAX_AGE_HOURS": "uploads",
     "TRASH_RETENTION_DAYS": "uploads",
     "DOWNLOAD_MODE": "uploads", "S3_PRESIGN_EXPIRES": "uploads", "LOCAL_URL_EXPIRES": "uploads",

@@ -10,7 +10,7 @@ from portal.extensions import db
 from tests.conftest import make_app
 from tests.databases import engines, scratch_database
 
-HEAD = "0007_trash"
+HEAD = "0008_cleanup_outbox"
 STORAGE_INDEXES = {
     "ix_attachment_storage_path", "ix_attachment_storage_type",
     "ix_attachment_staging_storage_path", "ix_attachment_staging_storage_type",

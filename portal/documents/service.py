@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from portal import metrics
+from portal.cleanup.outbox import delete_or_record
 from portal.documents.file_rules import IncomingFile, UploadRejected, check_file
 from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging, Document, StoredFileMixin, User
@@ -111,13 +112,11 @@ class DocumentStorageService:
             raise UploadRejected("Choose at least one file to upload.")
         return stored
 
-    def discard(self, stored: Iterable[StoredFile]) -> None:
-        """Delete written objects that will not get a row; a failure is logged for `flask storage orphans`."""
+    def discard(self, stored: Iterable[StoredFile], reason: str = "discard") -> None:
+        """Delete written objects that will not get a row; one the store refuses is recorded in the cleanup
+        outbox for `flask storage maintain` (``reason`` says why it is owed)."""
         for item in stored:
-            try:
-                storage.get(item.storage_type).delete(item.key)
-            except Exception as exc:  # a disk error (OSError) must not hide the failure being cleaned up
-                log.error("could not remove unrecorded object %s/%s: %s", item.storage_type, item.key, exc)
+            self._delete_quietly(item.storage_type, item.key, reason)
 
     def _record(self, rows: list, stored: list[StoredFile]) -> None:
         try:
@@ -125,7 +124,7 @@ class DocumentStorageService:
             db.session.commit()
         except Exception as exc:
             db.session.rollback()
-            self.discard(stored)
+            self.discard(stored, "unrecorded")
             log.error("could not record %d stored file(s): %s", len(stored), exc)
             raise RecordFailed("The files could not be recorded, so nothing was saved. Please try again.") from exc
 
@@ -280,10 +279,10 @@ class DocumentStorageService:
                 self.remove_staged(row)
                 count += 1
 
-    def _delete_quietly(self, storage_type: str, key: str) -> None:
+    def _delete_quietly(self, storage_type: str, key: str, reason: str = "removed") -> None:
         try:
-            storage.get(storage_type).delete(key)
-        except Exception as exc:  # StorageError or OSError: the object is left as an orphan, never the row
+            delete_or_record(db.engine, storage.get, storage_type, key, reason)
+        except Exception as exc:  # not even the outbox: the object is left as an orphan, never the row
             log.error("could not delete %s/%s (now an orphan): %s", storage_type, key, exc)
 
 

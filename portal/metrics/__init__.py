@@ -1,7 +1,7 @@
 """Prometheus metrics: request counters and latency for every route, /metrics, and the calls features make.
 
-``init_metrics(app)`` installs the request hooks and /metrics. The functions below are what other code calls
-to count its own events; none of them raises, so counting can never break the work being counted. This module
+``portal.metrics.hooks.init_metrics(app)`` installs the request hooks and /metrics. The functions below are what
+other code calls to count its own events; none of them raises, so counting can never break the work being counted. This module
 imports nothing of the portal but its instruments, so the storage layer and the models can call it freely;
 database-backed gauges register with ``portal.metrics.database.database_gauge``.
 """
@@ -9,59 +9,12 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, Response, current_app, g, request
 
 from portal.metrics import instruments
 
-__all__ = ["init_metrics", "count_upload", "count_download", "storage_op", "login_failed", "lockout",
+__all__ = ["count_upload", "count_download", "storage_op", "login_failed", "lockout",
            "run_finished", "scrub_finished"]
 
-# Methods a route may declare; anything else a client invents is counted as "other" (bounded labels).
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-SCRAPE_ENDPOINT = "metrics.scrape"
-
-
-def init_metrics(app: Flask) -> None:
-    """Install the request hooks and /metrics on ``app``.
-
-    Call it before any other extension registers request hooks: its before_request hook then runs first, so
-    the clock starts before the rest and /metrics is answered ahead of the login guard (it needs no login).
-    """
-    # Imported here: the endpoint needs the database (portal.extensions), which imports the storage layer,
-    # which calls this module's functions.
-    from portal.metrics.scrape import bp
-
-    if "metrics" in app.extensions:
-        raise RuntimeError("init_metrics() was already called for this app")
-    app.extensions["metrics"] = True
-    app.register_blueprint(bp)
-    app.before_request(_start)
-    app.after_request(_count)
-    app.teardown_request(_finish)
-
-
-def _start() -> Response | None:
-    g.metrics_started = time.perf_counter()
-    instruments.HTTP_IN_PROGRESS.inc()
-    g.metrics_in_progress = True
-    if request.endpoint == SCRAPE_ENDPOINT:
-        return current_app.view_functions[SCRAPE_ENDPOINT]()
-    return None
-
-
-def _count(response: Response) -> Response:
-    started = g.pop("metrics_started", None)
-    if started is not None:
-        endpoint = request.endpoint or "unmatched"  # 404s and 405s: never the raw path (unbounded labels)
-        method = request.method if request.method in KNOWN_METHODS else "other"
-        instruments.HTTP_REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
-        instruments.HTTP_DURATION.labels(endpoint, method).observe(time.perf_counter() - started)
-    return response
-
-
-def _finish(exc: BaseException | None) -> None:
-    if g.pop("metrics_in_progress", False):
-        instruments.HTTP_IN_PROGRESS.dec()
 
 
 def _positive(value: float) -> float:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from portal.cleanup.models import CleanupOutboxEntry
 from portal.migration.models import MigrationRun
 from portal.models import Attachment, AttachmentStaging
 
@@ -109,6 +110,17 @@ def migration_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
         if last is not None:
             finished.add_metric((kind, status), _aware(last).timestamp())
     yield from (running, items, size, heartbeat, finished)
+
+
+@database_gauge
+def cleanup_outbox_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
+    """Object deletions the stores refused, still owed, and the age of the oldest."""
+    table = CleanupOutboxEntry.__table__
+    count, first = conn.execute(select(func.count(), func.min(table.c.created_at))).one()
+    yield GaugeMetricFamily("portal_cleanup_outbox_pending",
+                            "Object deletions a store refused, waiting for `flask storage maintain`.", value=count)
+    yield GaugeMetricFamily("portal_cleanup_outbox_oldest_age_seconds",
+                            "Age of the oldest owed deletion (0 when none).", value=_age(now, first))
 
 
 class DatabaseGauges(Collector):

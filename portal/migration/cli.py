@@ -288,11 +288,13 @@ def purge_quarantine_command(older_than: str, dry_run: bool) -> None:
 
 
 @click.command("orphans")
-@click.option("--delete", is_flag=True, help="Delete objects no row points at (rows are never deleted).")
-@click.option("--min-age", default="1h", show_default=True, help="Only delete objects at least this old.")
+@click.option("--delete", is_flag=True, help="Delete objects no row points at and abort incomplete uploads "
+              "(rows are never deleted).")
+@click.option("--min-age", default="1h", show_default=True, help="Only delete objects (and abort uploads) at least "
+              "this old.")
 @with_appcontext
 def orphans_command(delete: bool, min_age: str) -> None:
-    """Report objects with no row and rows with no object; exit 1 when any remain."""
+    """Report objects with no row, incomplete multipart uploads and rows with no object; exit 1 when any remain."""
     try:
         age = parse_duration(min_age)
     except ValueError as exc:
@@ -307,6 +309,12 @@ def orphans_command(delete: bool, min_age: str) -> None:
                 outcome = service.delete_orphan(store, item.key, age) if delete else "kept"
                 remaining += outcome != "deleted"
                 click.echo(f"object without row: {store.name}:{item.key} ({human_bytes(item.size)}) [{outcome}]")
+            for upload in service.incomplete_uploads(store):
+                outcome = service.abort_incomplete(store, upload, age) if delete else "kept"
+                remaining += outcome != "aborted"
+                started = upload.started.strftime("%Y-%m-%d %H:%M:%S UTC") if upload.started else "unknown"
+                click.echo(f"incomplete upload: {store.name}:{upload.key} started {started}, {upload.parts} part(s), "
+                           f"{human_bytes(upload.size)} [{outcome}]")
             for missing in service.rows_without_object(store):
                 remaining += 1
                 click.echo(f"row without object: {missing.table} #{missing.row_id} -> {missing.storage_type}:{missing.key}")

@@ -1,4 +1,4 @@
-"""Orphans both ways: objects no row points at, and object-storage rows whose object is gone."""
+"""Orphans both ways: objects no row points at (and uploads never completed), and object-storage rows whose object is gone."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 
 from portal.migration.claims import TABLES, iter_stored
 from portal.object_keys import PREFIXES
-from portal.storage.base import ObjectNotFound, StorageProvider, StoredObject
+from portal.storage.base import IncompleteUpload, ObjectNotFound, StorageProvider, StoredObject
 
 LOOKUP_BATCH = 500
 
@@ -92,3 +92,20 @@ def delete_orphan(engine: Engine, provider: StorageProvider, names: tuple[str, .
         return "too new"
     provider.delete(key)
     return "deleted"
+
+
+def incomplete_uploads(provider: StorageProvider) -> Iterator[IncompleteUpload]:
+    """Multipart uploads under the portal's prefixes that were never completed (a worker killed mid-upload)."""
+    for prefix in PREFIXES:
+        yield from provider.incomplete_uploads(prefix)
+
+
+def abort_incomplete(provider: StorageProvider, upload: IncompleteUpload, min_age: timedelta) -> str:
+    """Abort ``upload`` if it started at least ``min_age`` ago (a younger one may still be running).
+
+    Returns 'aborted' or 'too new'.
+    """
+    if upload.started is not None and upload.started > datetime.now(timezone.utc) - min_age:
+        return "too new"
+    provider.abort_upload(upload.key, upload.upload_id)
+    return "aborted"

@@ -25,7 +25,7 @@ from portal.migration.reports import DryRunReport, Progress, RunChoice, VerifyRe
 from portal.migration.run_state import active_run, fetch_run, run_state
 from portal.migration.verify import Problem, RowChecker
 from portal.migration.worker import RunWorker
-from portal.storage.base import ObjectNotFound, StorageError, StorageProvider, StoredObject
+from portal.storage.base import IncompleteUpload, ObjectNotFound, StorageError, StorageProvider, StoredObject
 
 #: missing legacy files a dry run lists (it counts all of them)
 DRY_RUN_LISTED = 1000
@@ -322,3 +322,11 @@ class DocumentMigrationService:
     def delete_orphan(self, store: orphans.ObjectStore, key: str, min_age: timedelta) -> str:
         """Delete one unreferenced object older than ``min_age``; 'deleted', 'referenced' or 'too new'."""
         return orphans.delete_orphan(self.db_engine, store.provider, store.storage_types, key, min_age)
+
+    def incomplete_uploads(self, store: orphans.ObjectStore) -> Iterator[IncompleteUpload]:
+        """Multipart uploads in ``store`` that were started and never completed (see orphans.incomplete_uploads)."""
+        return orphans.incomplete_uploads(store.provider)
+
+    def abort_incomplete(self, store: orphans.ObjectStore, upload: IncompleteUpload, min_age: timedelta) -> str:
+        """Abort one incomplete upload older than ``min_age``: 'aborted' or 'too new'."""
+        return orphans.abort_incomplete(store.provider, upload, min_age)

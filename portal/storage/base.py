@@ -66,6 +66,17 @@ class StoredObject:
     modified: datetime | None = None
 
 
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """A multipart upload the store started and nobody completed or aborted: its parts take space, unlisted."""
+
+    key: str
+    upload_id: str
+    started: datetime | None
+    parts: int
+    size: int
+
+
 class StorageProvider(abc.ABC):
     """A key-based, streaming object store (the vocabulary of Rails' Active Storage services).
 
@@ -176,3 +187,19 @@ class StorageProvider(abc.ABC):
     def ensure_ready(self) -> None:
         """Create what the store needs (folder, bucket) if missing; used by `flask storage init`."""
         self.check()
+
+    def incomplete_uploads(self, prefix: str = "") -> Iterator[IncompleteUpload]:
+        """Multipart uploads under ``prefix`` that were started and never completed nor aborted
+        (a worker killed mid-upload leaves one). A store without multipart uploads has none."""
+        return iter(())
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Abort one incomplete upload, freeing its parts; an upload already gone is not an error."""
+
+    def expire_incomplete_uploads(self, days: int) -> bool | None:
+        """Have the store itself abort multipart uploads left incomplete for ``days`` days (0: remove that rule).
+
+        Returns True when the rule is set (or removed), None when the store has nothing of the kind (the
+        local store); raises StorageMisconfigured when the store refuses lifecycle rules.
+        """
+        return None

@@ -25,6 +25,7 @@ from portal.storage.oplog import logged
 from portal.storage.s3_direct import DirectRequests, put_small
 from portal.storage.s3_errors import TranslatedChunks, endpoint_label, translate
 from portal.storage.s3_probe import prove_sse_write
+from portal.storage.s3_uploads import IncompleteUploads
 from portal.storage.s3_transfer import (
     SHA256_META,
     answered_sha256,
@@ -38,7 +39,7 @@ from portal.storage.streams import ExactSize
 MiB = 1024 * 1024
 
 
-class S3StorageProvider(StorageProvider):
+class S3StorageProvider(IncompleteUploads, StorageProvider):
     """Objects in one bucket of AWS S3 or an S3-compatible store; clients are built lazily, per process."""
 
     #: CopyObject's limit; larger objects are copied part by part by the transfer manager

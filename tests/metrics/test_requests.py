@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from portal import metrics
+from portal.metrics.hooks import init_metrics
 from tests.attachments.conftest import PDF, downloaded, rows, upload
 from tests.metrics.conftest import requests_counted, scrape, value
 
@@ -127,4 +128,4 @@ def test_the_recording_functions_import_nothing_of_the_database_or_storage():
 
 def test_init_metrics_refuses_a_second_call(app):
     with pytest.raises(RuntimeError, match="already called"):
-        metrics.init_metrics(app)
+        init_metrics(app)

@@ -337,3 +337,12 @@ def test_read_back_hashes_what_a_read_returns(provider, size):
     assert provider.read_back("attachments/read-back.bin") == (size, hashlib.sha256(data).hexdigest())
     with pytest.raises(ObjectNotFound):
         provider.read_back("attachments/never-written")
+
+
+def test_a_finished_or_broken_upload_leaves_no_incomplete_upload(provider):
+    provider.save("attachments/whole", UnknownLength(payload(THRESHOLD + 1)))
+    with pytest.raises(OSError):
+        provider.save("attachments/broken", BrokenReader(payload(THRESHOLD * 2), fail_at=THRESHOLD + 10))
+    assert list(provider.incomplete_uploads("attachments/")) == []
+    provider.abort_upload("attachments/whole", "no-such-upload")  # an upload already gone is not an error
+    assert provider.exists("attachments/whole")

@@ -1,0 +1,1 @@
+"""The cleanup outbox: deletions the store refused, recorded durably and retried until it confirms."""
