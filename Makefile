@@ -9,15 +9,20 @@ PORT ?= 5000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run test test-rgw rgw mutate install install-dev migrate bench clean readme
+.PHONY: run test lint test-rgw rgw mutate install install-dev migrate bench clean readme
 
 run: install migrate
 	$(FLASK) storage init
 	$(VENV)/bin/gunicorn --config gunicorn.conf.py --no-control-socket --workers $(WORKERS) --threads 4 \
 		--timeout 120 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
-test: install-dev
+test: install-dev lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The style every change keeps (pyproject.toml's [tool.ruff]): lint rules and the formatter's layout.
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Only the runs against a throwaway Ceph RADOS Gateway (apt-get install radosgw ceph-mon ceph-osd).
 test-rgw: install-dev

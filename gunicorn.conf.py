@@ -2,6 +2,7 @@
 
 Command-line options (--bind, --workers, ...) still win over what is set here.
 """
+
 import multiprocessing
 import os
 import shutil

@@ -1,4 +1,5 @@
 """WSGI entry point: `gunicorn wsgi:app` and `flask --app wsgi ...`."""
+
 from portal import ConfigError, create_app
 
 try:

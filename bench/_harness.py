@@ -3,6 +3,7 @@
 Every process started here gets its own session (process group) and is stopped by its own id;
 every wait has a deadline, so nothing here can hang or outlive the benchmark that started it.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,12 +46,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_process(stack: ExitStack, args: list[str], *, env: dict | None = None, log: Path | None = None,
-                  cwd: Path = ROOT) -> subprocess.Popen:
+def start_process(
+    stack: ExitStack, args: list[str], *, env: dict | None = None, log: Path | None = None, cwd: Path = ROOT
+) -> subprocess.Popen:
     """Start ``args`` in its own process group; ``stack`` stops it (and its children) on exit."""
     out = open(log, "ab") if log else subprocess.DEVNULL
-    process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     if log:
         out.close()
     stack.callback(stop_process, process)
@@ -84,9 +85,11 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
             return
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError(f"{process.args[0]} exited with {process.returncode} before answering {url}")
+                raise RuntimeError(
+                    f"{process.args[0]} exited with {process.returncode} before answering {url}"
+                ) from None
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+                raise RuntimeError(f"{url} did not answer within {timeout:.0f} s") from None
             time.sleep(0.1)
 
 
@@ -126,10 +129,19 @@ def portal_env(folder: Path, endpoint: str, **settings: str | int) -> dict:
     """The environment of a portal on S3 (moto or the RGW) with its database and local files under ``folder``."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("S3_", "STORAGE_", "AWS_"))}
     env.update(
-        DATABASE_URL=f"sqlite:///{folder / 'portal.db'}", LOCAL_STORAGE_PATH=str(folder / "storage"),
-        SECRET_KEY="bench", PORTAL_ENV="development", STORAGE_TYPE="s3", S3_BUCKET="bench",
-        S3_ENDPOINT_URL=endpoint, S3_ACCESS_KEY="bench", S3_SECRET_KEY="bench", S3_REGION="us-east-1",
-        MAX_UPLOAD_MB="1024", QUARANTINE_PATH=str(folder / "quarantine"), LOG_LEVEL="warning",
+        DATABASE_URL=f"sqlite:///{folder / 'portal.db'}",
+        LOCAL_STORAGE_PATH=str(folder / "storage"),
+        SECRET_KEY="bench",
+        PORTAL_ENV="development",
+        STORAGE_TYPE="s3",
+        S3_BUCKET="bench",
+        S3_ENDPOINT_URL=endpoint,
+        S3_ACCESS_KEY="bench",
+        S3_SECRET_KEY="bench",
+        S3_REGION="us-east-1",
+        MAX_UPLOAD_MB="1024",
+        QUARANTINE_PATH=str(folder / "quarantine"),
+        LOG_LEVEL="warning",
     )
     env.update({name: str(value) for name, value in settings.items()})
     return env
@@ -137,21 +149,39 @@ def portal_env(folder: Path, endpoint: str, **settings: str | int) -> dict:
 
 def prepare_portal(env: dict, log: Path) -> None:
     """Migrate the database, create the bucket and the admin user the benchmarks sign in as."""
-    for args in (["db", "upgrade"], ["storage", "init"],
-                 ["users", "create", EMAIL, "--admin", "--password", PASSWORD]):
+    for args in (["db", "upgrade"], ["storage", "init"], ["users", "create", EMAIL, "--admin", "--password", PASSWORD]):
         with open(log, "ab") as out:
-            done = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env,
-                                  stdout=out, stderr=subprocess.STDOUT, timeout=120)
+            done = subprocess.run(
+                [str(BIN / "flask"), "--app", "wsgi", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=120,
+            )
         if done.returncode:
             raise RuntimeError(f"flask {' '.join(args[:2])} failed:\n{tail(log)}")
 
 
-def start_gunicorn(stack: ExitStack, app: str, env: dict, log: Path, probe: str = "/healthz",
-                   extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+def start_gunicorn(
+    stack: ExitStack, app: str, env: dict, log: Path, probe: str = "/healthz", extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
     """gunicorn with the team's settings (1 worker, 4 threads) serving ``app``; returns it and its base URL."""
     port = free_port()
-    args = [str(BIN / "gunicorn"), "--workers", "1", "--threads", "4", "--bind", f"{HOST}:{port}",
-            "--error-logfile", str(log), "--no-control-socket", *extra, app]
+    args = [
+        str(BIN / "gunicorn"),
+        "--workers",
+        "1",
+        "--threads",
+        "4",
+        "--bind",
+        f"{HOST}:{port}",
+        "--error-logfile",
+        str(log),
+        "--no-control-socket",
+        *extra,
+        app,
+    ]
     process = start_process(stack, args, env=env, log=log)
     base = f"http://{HOST}:{port}"
     wait_http(base + probe, process)
@@ -203,7 +233,7 @@ class RssWatch:
                 return
             time.sleep(self.interval)
 
-    def __enter__(self) -> "RssWatch":
+    def __enter__(self) -> RssWatch:
         try:
             Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
             self.exact = True
@@ -242,16 +272,20 @@ class MultipartBody:
     holds more than one read's worth of the file.
     """
 
-    def __init__(self, csrf_token: str, path: Path, filename: str, field: str = "files",
-                 declare_size: bool = False):
+    def __init__(self, csrf_token: str, path: Path, filename: str, field: str = "files", declare_size: bool = False):
         self.boundary = "bench" + os.urandom(12).hex()
         self.content_type = f"multipart/form-data; boundary={self.boundary}"
-        size_field = (f'Content-Disposition: form-data; name="size"\r\n\r\n{path.stat().st_size}\r\n'
-                      f"--{self.boundary}\r\n") if declare_size else ""
-        prefix = (f'--{self.boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
-                  f"{csrf_token}\r\n--{self.boundary}\r\n{size_field}"
-                  f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
-                  "Content-Type: application/octet-stream\r\n\r\n")
+        size_field = (
+            (f'Content-Disposition: form-data; name="size"\r\n\r\n{path.stat().st_size}\r\n--{self.boundary}\r\n')
+            if declare_size
+            else ""
+        )
+        prefix = (
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+            f"{csrf_token}\r\n--{self.boundary}\r\n{size_field}"
+            f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        )
         suffix = f"\r\n--{self.boundary}--\r\n".encode()
         self._parts: list[bytes | BinaryIO] = [prefix.encode(), open(path, "rb"), suffix]
         self._length = len(self._parts[0]) + path.stat().st_size + len(self._parts[2])
@@ -266,7 +300,7 @@ class MultipartBody:
             part = self._parts[0]
             if isinstance(part, bytes):
                 piece = part if want < 0 else part[:want]
-                self._parts[0] = part[len(piece):]
+                self._parts[0] = part[len(piece) :]
                 if not self._parts[0]:
                     self._parts.pop(0)
             else:
@@ -297,8 +331,12 @@ def sign_in(base: str) -> requests.Session:
     """A requests.Session signed in as the benchmark's admin."""
     session = requests.Session()
     token = csrf_token(session, f"{base}/auth/login")
-    answer = session.post(f"{base}/auth/login", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token},
-                          allow_redirects=False, timeout=30)
+    answer = session.post(
+        f"{base}/auth/login",
+        data={"email": EMAIL, "password": PASSWORD, "csrf_token": token},
+        allow_redirects=False,
+        timeout=30,
+    )
     if answer.status_code != 302 or "/auth/login" in answer.headers.get("Location", ""):
         raise RuntimeError(f"sign-in failed ({answer.status_code})")
     return session
@@ -307,22 +345,34 @@ def sign_in(base: str) -> requests.Session:
 def create_document(session: requests.Session, base: str, title: str) -> int:
     """POST /documents/new; returns the new document's id (from its redirect)."""
     token = csrf_token(session, f"{base}/documents/new")
-    answer = session.post(f"{base}/documents/new", data={"title": title, "csrf_token": token},
-                          allow_redirects=False, timeout=30)
+    answer = session.post(
+        f"{base}/documents/new", data={"title": title, "csrf_token": token}, allow_redirects=False, timeout=30
+    )
     found = re.search(r"/documents/(\d+)", answer.headers.get("Location", ""))
     if answer.status_code != 302 or not found:
         raise RuntimeError(f"creating a document failed ({answer.status_code})")
     return int(found.group(1))
 
 
-def upload(session: requests.Session, base: str, document_id: int, path: Path, token: str,
-           timeout: float = 600, declare_size: bool = False) -> dict:
+def upload(
+    session: requests.Session,
+    base: str,
+    document_id: int,
+    path: Path,
+    token: str,
+    timeout: float = 600,
+    declare_size: bool = False,
+) -> dict:
     """Stream ``path`` to the document as a multipart upload (``token``: the session's CSRF token),
     like the page's script when ``declare_size``, else like a plain form; returns the 201 JSON's one file."""
     body = MultipartBody(token, path, path.name, declare_size=declare_size)
     try:
-        answer = session.post(f"{base}/documents/{document_id}/attachments", data=body, timeout=timeout,
-                              headers={"Content-Type": body.content_type, "Accept": "application/json"})
+        answer = session.post(
+            f"{base}/documents/{document_id}/attachments",
+            data=body,
+            timeout=timeout,
+            headers={"Content-Type": body.content_type, "Accept": "application/json"},
+        )
     finally:
         body.close()
     if answer.status_code != 201:

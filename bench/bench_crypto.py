@@ -1,4 +1,5 @@
 """Benchmark: EncryptingReader against bare AESGCM.encrypt over the same 64 KiB segments."""
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ either server and does not cap both at its own speed. Every answer must be a 302
 URL. Goal (from the issue): portal >= 0.5x the bare redirect's requests/s, best run of each, the two
 alternating. Exits 1 only with --check and a missed goal.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,19 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
-    HOST, cpu_seconds, create_document, csrf_token, portal_env, prepare_portal, setup_process, sign_in,
-    start_gunicorn, start_moto, upload, worker_pid, write_random_file,
+    HOST,
+    cpu_seconds,
+    create_document,
+    csrf_token,
+    portal_env,
+    prepare_portal,
+    setup_process,
+    sign_in,
+    start_gunicorn,
+    start_moto,
+    upload,
+    worker_pid,
+    write_random_file,
 )
 
 GOAL = 0.50
@@ -83,7 +95,7 @@ class Connection:
             return False
         if not head.startswith(b"HTTP/1.1 302") or self.expect not in head:
             raise RuntimeError(f"unexpected answer: {head[:300]!r}")
-        self.buffer = self.buffer[end + 4 + length:]
+        self.buffer = self.buffer[end + 4 + length :]
         return True
 
 
@@ -117,16 +129,21 @@ def load(port: int, request: bytes, expect: bytes, clients: int, total: int, lim
             connection.sock.close()
         selector.close()
     latencies.sort()
-    return {"rps": total / seconds, "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))]}
+    return {
+        "rps": total / seconds,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+    }
 
 
 def build_request(port: int, path: str, session) -> bytes:
     """The raw GET the load client repeats: the signed-in session's cookies and User-Agent
     (Flask-Login's strong session protection ties the session to the User-Agent)."""
     cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
-    return (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUser-Agent: {session.headers['User-Agent']}\r\n"
-            f"Accept: */*\r\nCookie: {cookies}\r\n\r\n").encode("latin-1")
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUser-Agent: {session.headers['User-Agent']}\r\n"
+        f"Accept: */*\r\nCookie: {cookies}\r\n\r\n"
+    ).encode("latin-1")
 
 
 def measure(name: str, port: int, request: bytes, args, master_pid: int) -> dict:
@@ -135,8 +152,11 @@ def measure(name: str, port: int, request: bytes, args, master_pid: int) -> dict
     cpu = cpu_seconds(worker)
     result = load(port, request, b"X-Amz-Signature=", args.clients, args.requests)
     result["worker_cpu_ms"] = 1000 * (cpu_seconds(worker) - cpu) / args.requests
-    print(f"  {name:7} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:5.1f} ms  p99 {result['p99_ms']:6.1f} ms  "
-          f"worker CPU {result['worker_cpu_ms']:.2f} ms/request", flush=True)
+    print(
+        f"  {name:7} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:5.1f} ms  p99 {result['p99_ms']:6.1f} ms  "
+        f"worker CPU {result['worker_cpu_ms']:.2f} ms/request",
+        flush=True,
+    )
     return result
 
 
@@ -169,8 +189,14 @@ def main() -> int:
             raise RuntimeError(f"the download answered {first.status_code} {target[:80]!r}, not a 302 to S3")
 
         bare_env = {**os.environ, TARGET_ENV: target}
-        bare, bare_base = start_gunicorn(stack, "bench_download:bare_app()", bare_env, folder / "bare.log",
-                                         probe=path, extra=("--pythonpath", str(Path(__file__).parent)))
+        bare, bare_base = start_gunicorn(
+            stack,
+            "bench_download:bare_app()",
+            bare_env,
+            folder / "bare.log",
+            probe=path,
+            extra=("--pythonpath", str(Path(__file__).parent)),
+        )
         ports = {"portal": urlsplit(base).port, "bare": urlsplit(bare_base).port}
         masters = {"portal": portal.pid, "bare": bare.pid}
         print(f"{args.clients} keep-alive clients, {args.requests} requests per measurement, GET {path}")
@@ -181,10 +207,12 @@ def main() -> int:
 
     best = {name: max(runs, key=lambda run: run["rps"]) for name, runs in results.items()}
     ratio = best["portal"]["rps"] / best["bare"]["rps"]
-    print(f"redirect: portal {best['portal']['rps']:.0f} req/s, bare redirect {best['bare']['rps']:.0f} req/s, "
-          f"ratio {ratio:.2f} (goal >= {GOAL:.2f}) {'met' if ratio >= GOAL else 'NOT met'}   "
-          f"[best of {args.repeat}; worker CPU per request: portal {best['portal']['worker_cpu_ms']:.2f} ms, "
-          f"bare {best['bare']['worker_cpu_ms']:.2f} ms]")
+    print(
+        f"redirect: portal {best['portal']['rps']:.0f} req/s, bare redirect {best['bare']['rps']:.0f} req/s, "
+        f"ratio {ratio:.2f} (goal >= {GOAL:.2f}) {'met' if ratio >= GOAL else 'NOT met'}   "
+        f"[best of {args.repeat}; worker CPU per request: portal {best['portal']['worker_cpu_ms']:.2f} ms, "
+        f"bare {best['bare']['worker_cpu_ms']:.2f} ms]"
+    )
     return 1 if args.check and ratio < GOAL else 0
 
 

@@ -3,6 +3,7 @@
 Goal (issue: hybrid encryption): the encrypted upload takes at most 1.15x the plain one.
 Usage: .venv/bin/python bench/bench_encrypted_upload.py [--size-mb 256] [--rounds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from portal.config import load_settings  # noqa: E402
 from portal.storage.crypto import EncryptingReader  # noqa: E402
-from portal.storage.keys import generate_keypair  # noqa: E402
 from portal.storage.factory import ObjectStorageFactory  # noqa: E402
+from portal.storage.keys import generate_keypair  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -32,8 +33,11 @@ def free_port() -> int:
 
 def start_moto(port: int) -> subprocess.Popen:
     """moto's server in its own process, so its CPU and memory are not the portal's."""
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -61,10 +65,17 @@ def main() -> None:
     moto = start_moto(port)
     try:
         with tempfile.TemporaryDirectory() as folder:
-            settings = load_settings({}, folder, {
-                "STORAGE_TYPE": "s3", "S3_BUCKET": "bench-encrypted", "S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-                "S3_ACCESS_KEY": "bench", "S3_SECRET_KEY": "bench-secret",
-            })
+            settings = load_settings(
+                {},
+                folder,
+                {
+                    "STORAGE_TYPE": "s3",
+                    "S3_BUCKET": "bench-encrypted",
+                    "S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                    "S3_ACCESS_KEY": "bench",
+                    "S3_SECRET_KEY": "bench-secret",
+                },
+            )
             provider = ObjectStorageFactory(settings).object_store()
             provider.ensure_ready()
             source = Path(folder) / "payload.bin"

@@ -12,6 +12,7 @@ in a turning order, and every measurement meets an empty moto: the previous one'
 and removed first (moto's costs grow with the objects it holds, which once favoured whatever ran
 first).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,11 +61,19 @@ def make_files(root: Path, count: int, size: int) -> list[str]:
 
 def settings(work: Path, endpoint: str, bucket: str, database_url: str) -> dict:
     return {
-        "DATABASE_URL": database_url, "SECRET_KEY": "bench", "STORAGE_TYPE": "s3", "S3_BUCKET": bucket,
-        "S3_ENDPOINT_URL": endpoint, "S3_ACCESS_KEY": KEY_ID, "S3_SECRET_KEY": SECRET,
-        "S3_ADDRESSING_STYLE": "path", "LOCAL_STORAGE_PATH": str(work / "storage"),
-        "LEGACY_FILES_ROOT": str(work / "files"), "QUARANTINE_PATH": str(work / "quarantine"),
-        "LOG_LEVEL": "warning", "INSTANCE_PATH": str(work / "instance"),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "bench",
+        "STORAGE_TYPE": "s3",
+        "S3_BUCKET": bucket,
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_ACCESS_KEY": KEY_ID,
+        "S3_SECRET_KEY": SECRET,
+        "S3_ADDRESSING_STYLE": "path",
+        "LOCAL_STORAGE_PATH": str(work / "storage"),
+        "LEGACY_FILES_ROOT": str(work / "files"),
+        "QUARANTINE_PATH": str(work / "quarantine"),
+        "LOG_LEVEL": "warning",
+        "INSTANCE_PATH": str(work / "instance"),
     }
 
 
@@ -82,12 +91,24 @@ def prepare_database(work: Path, config: dict, paths: list[str], size: int) -> N
         upgrade()
         storage.get("local").ensure_ready()
         storage.get("s3").ensure_ready()
-        document_id = db.session.execute(insert(Document).values(title="bench", description="")
-                                         .returning(Document.id)).scalar_one()
+        document_id = db.session.execute(
+            insert(Document).values(title="bench", description="").returning(Document.id)
+        ).scalar_one()
         for start in range(0, len(paths), 1000):
-            db.session.execute(insert(Attachment), [
-                dict(document_id=document_id, filename=Path(path).name, content_type="application/octet-stream",
-                     size=size, filepath=path, storage_type="local") for path in paths[start:start + 1000]])
+            db.session.execute(
+                insert(Attachment),
+                [
+                    dict(
+                        document_id=document_id,
+                        filename=Path(path).name,
+                        content_type="application/octet-stream",
+                        size=size,
+                        filepath=path,
+                        storage_type="local",
+                    )
+                    for path in paths[start : start + 1000]
+                ],
+            )
         db.session.commit()
         db.engine.dispose()
 
@@ -104,7 +125,7 @@ def child_env(config: dict) -> dict:
 class CpuClock:
     """CPU seconds spent by the child processes and by this process (the moto server) during a block."""
 
-    def __enter__(self) -> "CpuClock":
+    def __enter__(self) -> CpuClock:
         self._children, self._self = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
         return self
 
@@ -146,11 +167,13 @@ class MemoryWatch:
 def migrate(config: dict, verify: str, *, workers: int, watch_memory: bool = False) -> tuple[float, list]:
     from portal.migration.launch import worker_command
 
-    command = worker_command("storage", "migrate", "s3", "--verify", verify, "--workers", str(workers),
-                             "--batch-size", "200")
+    command = worker_command(
+        "storage", "migrate", "s3", "--verify", verify, "--workers", str(workers), "--batch-size", "200"
+    )
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env=child_env(config), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=child_env(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     watch = MemoryWatch(process.pid) if watch_memory else None
     output, _ = process.communicate()
     elapsed = time.perf_counter() - started
@@ -163,12 +186,30 @@ def migrate(config: dict, verify: str, *, workers: int, watch_memory: bool = Fal
 
 
 def sync(source: Path, endpoint: str, bucket: str) -> float:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET,
-           "AWS_DEFAULT_REGION": "us-east-1", "NO_PROXY": "127.0.0.1,localhost",
-           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
     started = time.perf_counter()
-    subprocess.run([*aws_command(), "--endpoint-url", endpoint, "s3", "sync", str(source), f"s3://{bucket}/legacy",
-                    "--only-show-errors"], env=env, check=True)
+    subprocess.run(
+        [
+            *aws_command(),
+            "--endpoint-url",
+            endpoint,
+            "s3",
+            "sync",
+            str(source),
+            f"s3://{bucket}/legacy",
+            "--only-show-errors",
+        ],
+        env=env,
+        check=True,
+    )
     return time.perf_counter() - started
 
 
@@ -184,8 +225,9 @@ def fresh(work: Path, endpoint: str, paths: list[str], size: int, files_root: Pa
 
         engine = create_engine(database_url)
         with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS document CASCADE; DROP SCHEMA public CASCADE; "
-                              "CREATE SCHEMA public"))
+            conn.execute(
+                text("DROP SCHEMA IF EXISTS document CASCADE; DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+            )
         engine.dispose()
     prepare_database(folder, config, paths, size)
     return config
@@ -207,8 +249,9 @@ def drop_bucket(endpoint: str, name: str) -> None:
 
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=KEY_ID,
-                      aws_secret_access_key=SECRET)
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+    )
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
         keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
         if keys:
@@ -220,8 +263,9 @@ def drop_bucket(endpoint: str, name: str) -> None:
 def create_bucket(endpoint: str, name: str) -> str:
     import boto3
 
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=KEY_ID,
-                 aws_secret_access_key=SECRET).create_bucket(Bucket=name)
+    boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+    ).create_bucket(Bucket=name)
     return name
 
 
@@ -252,30 +296,37 @@ def main() -> None:
         ways = ["sync", "readback", "checksum"]
         for round_number in range(args.rounds):
             # The order turns every round, so drift on the host hits each way alike.
-            for way in ways[round_number % 3:] + ways[:round_number % 3]:
+            for way in ways[round_number % 3 :] + ways[: round_number % 3]:
                 if way == "sync":
                     bucket = create_bucket(endpoint, f"sync-{uuid.uuid4().hex[:10]}")
-                    results["sync"].append(timed(lambda: sync(files_root / "legacy", endpoint, bucket)))
+                    results["sync"].append(timed(lambda bucket=bucket: sync(files_root / "legacy", endpoint, bucket)))
                 else:
                     config = fresh(work, endpoint, paths, args.size, files_root, args.database_url)
                     verify = "readback" if way == "readback" else "auto"
-                    results[way].append(timed(lambda: migrate(config, verify, workers=args.workers)))
+                    results[way].append(
+                        timed(lambda config=config, verify=verify: migrate(config, verify, workers=args.workers))
+                    )
                     bucket = config["S3_BUCKET"]
                 drop_bucket(endpoint, bucket)
-        print(f"{args.files} files of {args.size // 1024} KiB to moto's threaded server, best of {args.rounds} "
-              f"({'PostgreSQL' if args.database_url else 'SQLite'}, --workers {args.workers}):")
+        print(
+            f"{args.files} files of {args.size // 1024} KiB to moto's threaded server, best of {args.rounds} "
+            f"({'PostgreSQL' if args.database_url else 'SQLite'}, --workers {args.workers}):"
+        )
         print(f"  {'':50s} {'wall':>8s} {'client CPU':>11s} {'moto CPU':>9s}")
         sync_wall, client, moto = min(results["sync"])
         print(f"  {'aws s3 sync (copies, verifies nothing)':50s} {sync_wall:7.2f}s {client:10.2f}s {moto:8.2f}s")
-        for name, goal, label in (("readback", GOAL_READBACK, "migrate, verified by reading back"),
-                                  ("checksum", GOAL_CHECKSUM, "migrate, verified by the store's SHA-256 answer")):
+        for name, goal, label in (
+            ("readback", GOAL_READBACK, "migrate, verified by reading back"),
+            ("checksum", GOAL_CHECKSUM, "migrate, verified by the store's SHA-256 answer"),
+        ):
             wall, client, moto = min(results[name])
             ratio = wall / sync_wall
             verdict = "ok" if ratio <= goal else "OVER GOAL"
-            print(f"  {label:50s} {wall:7.2f}s {client:10.2f}s {moto:8.2f}s  {ratio:.2f}x "
-                  f"(goal <= {goal}x) {verdict}")
-        print("  every round's wall time (the spread is the host's noise): " + "; ".join(
-            f"{name} " + " ".join(f"{wall:.1f}" for wall, _, _ in results[name]) for name in ways))
+            print(f"  {label:50s} {wall:7.2f}s {client:10.2f}s {moto:8.2f}s  {ratio:.2f}x (goal <= {goal}x) {verdict}")
+        print(
+            "  every round's wall time (the spread is the host's noise): "
+            + "; ".join(f"{name} " + " ".join(f"{wall:.1f}" for wall, _, _ in results[name]) for name in ways)
+        )
         if args.rows:
             memory(work, endpoint, args.rows, args.database_url, args.workers)
     finally:
@@ -298,8 +349,10 @@ def memory(work: Path, endpoint: str, rows: int, database_url: str | None, worke
     trail = ", ".join(f"{int(share * 100)}%: {mb} MiB" for share, mb in at.items())
     second_half = at[1.0] - at[0.5]
     verdict = "flat" if second_half <= 2 else "GROWING"
-    print(f"  memory over {rows} rows ({elapsed:.0f} s), resident: {trail}; peak {max(mb for _, mb in samples)} MiB; "
-          f"second half {second_half:+d} MiB ({verdict})")
+    print(
+        f"  memory over {rows} rows ({elapsed:.0f} s), resident: {trail}; peak {max(mb for _, mb in samples)} MiB; "
+        f"second half {second_half:+d} MiB ({verdict})"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ fresh child process that first builds its client and makes one small request, so
 boto3 and its models; the figure is the peak RSS (VmHWM, reset before the upload, plus a 2 ms
 sampler as a fallback) minus that baseline.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ def write_file(path: Path, size: int) -> None:
     with open(path, "wb") as out:
         left = size
         while left:
-            out.write(block[:min(left, len(block))])
+            out.write(block[: min(left, len(block))])
             left -= min(left, len(block))
 
 
@@ -63,10 +64,18 @@ def provider_for(endpoint: str, bucket: str, storage_type: str):
     from portal.config import load_settings
     from portal.storage.factory import ObjectStorageFactory
 
-    settings = load_settings({}, tempfile.gettempdir(), {
-        "SECRET_KEY": "bench", "STORAGE_TYPE": storage_type, "S3_BUCKET": bucket, "S3_ENDPOINT_URL": endpoint,
-        "S3_ACCESS_KEY": "bench", "S3_SECRET_KEY": "bench",  # the keys start_store's RGW user has
-    })
+    settings = load_settings(
+        {},
+        tempfile.gettempdir(),
+        {
+            "SECRET_KEY": "bench",
+            "STORAGE_TYPE": storage_type,
+            "S3_BUCKET": bucket,
+            "S3_ENDPOINT_URL": endpoint,
+            "S3_ACCESS_KEY": "bench",
+            "S3_SECRET_KEY": "bench",  # the keys start_store's RGW user has
+        },
+    )
     return ObjectStorageFactory(settings).object_store()
 
 
@@ -89,8 +98,9 @@ def run_side(side: str, endpoint: str, bucket: str, storage_type: str, path: str
     sampler.start()
     started, cpu_started = time.perf_counter(), time.process_time()
     if side == "upload_file":
-        provider.client.upload_file(path, bucket, key, Config=provider.transfer,
-                                    ExtraArgs={"ContentType": "application/octet-stream"})
+        provider.client.upload_file(
+            path, bucket, key, Config=provider.transfer, ExtraArgs={"ContentType": "application/octet-stream"}
+        )
     else:
         with open(path, "rb") as stream:
             # "stream" hides the file behind a bare read(), as a socket or a decoder would.
@@ -107,8 +117,9 @@ def measure(side: str, args, endpoint: str, path: Path, run: int) -> tuple[float
     context = multiprocessing.get_context("spawn")  # a clean interpreter: nothing inherited counts
     queue = context.Queue()
     key = f"bench/{side}-{run}.bin"
-    child = context.Process(target=run_side,
-                            args=(side, endpoint, args.bucket, args.storage_type, str(path), key, queue))
+    child = context.Process(
+        target=run_side, args=(side, endpoint, args.bucket, args.storage_type, str(path), key, queue)
+    )
     child.start()
     result = queue.get(timeout=600)
     child.join()
@@ -120,8 +131,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3, help="uploads per side; the median counts")
-    parser.add_argument("--storage-type", choices=("s3", "minio"), default="s3",
-                        help="settings profile (minio: path style, checksums when_required)")
+    parser.add_argument(
+        "--storage-type",
+        choices=("s3", "minio"),
+        default="s3",
+        help="settings profile (minio: path style, checksums when_required)",
+    )
     parser.add_argument("--bucket", default="portal-bench")
     parser.add_argument("--store", choices=STORES, default="moto", help="the S3 server (default moto)")
     args = parser.parse_args()
@@ -149,8 +164,10 @@ def main() -> None:
     print(f"{'client CPU seconds':24}" + "".join(f"{cpu[side]:>14.2f}" for side in results))
     print("(save: an open file, read in place; save-stream: the same bytes from a non-seekable reader)")
     print(f"time ratio save/upload_file: {ratio:.2f} (goal <= {TIME_GOAL}) {'ok' if ratio <= TIME_GOAL else 'OVER'}")
-    print(f"save peak RSS growth: {memory['save']:.1f} MiB (goal < {MEMORY_GOAL_MIB}) "
-          f"{'ok' if memory['save'] < MEMORY_GOAL_MIB else 'OVER'}")
+    print(
+        f"save peak RSS growth: {memory['save']:.1f} MiB (goal < {MEMORY_GOAL_MIB}) "
+        f"{'ok' if memory['save'] < MEMORY_GOAL_MIB else 'OVER'}"
+    )
 
 
 if __name__ == "__main__":

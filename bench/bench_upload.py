@@ -13,6 +13,7 @@ way counts for time, the worst for memory. Also timed, to read the result by: th
 CompleteMultipartUpload alone, which every multipart upload (the portal's, upload_file's) pays after
 its last byte and a single put_object never does. Exits 1 only with --check and a missed goal.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,23 @@ from botocore.config import Config
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
-    MiB, RssWatch, cpu_seconds, create_document, csrf_token, portal_env, prepare_portal, setup_process,
-    STORES, sign_in, start_gunicorn, start_store, store_cpu, tail, upload, worker_pid, write_random_file,
+    STORES,
+    MiB,
+    RssWatch,
+    cpu_seconds,
+    create_document,
+    csrf_token,
+    portal_env,
+    prepare_portal,
+    setup_process,
+    sign_in,
+    start_gunicorn,
+    start_store,
+    store_cpu,
+    tail,
+    upload,
+    worker_pid,
+    write_random_file,
 )
 
 TIME_GOAL, MEMORY_GOAL_MIB = 1.30, 64
@@ -38,8 +54,14 @@ TIME_GOAL, MEMORY_GOAL_MIB = 1.30, 64
 
 def s3_client(endpoint: str):
     """A plain boto3 client, boto3's defaults but for where the bucket is."""
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                        aws_secret_access_key="bench", config=Config(signature_version="s3v4"))
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(signature_version="s3v4"),
+    )
 
 
 def empty_bucket(s3) -> None:
@@ -62,26 +84,37 @@ def direct(s3, way: str, path: Path, store_pids: list[int]) -> dict:
     size = s3.head_object(Bucket="bench", Key=f"direct/{way}.bin")["ContentLength"]
     if size != path.stat().st_size:
         raise RuntimeError(f"{way} stored {size} bytes, not {path.stat().st_size}")
-    return {"seconds": seconds, "cpu_client": time.process_time() - cpu_self,
-            "cpu_store": store_cpu(store_pids) - cpu_store}
+    return {
+        "seconds": seconds,
+        "cpu_client": time.process_time() - cpu_self,
+        "cpu_store": store_cpu(store_pids) - cpu_store,
+    }
 
 
 def complete_cost(s3, path: Path, part_size: int = 16 * MiB) -> float:
     """Seconds the store takes to answer CompleteMultipartUpload for ``path`` sent as parts (one part at a time)."""
-    upload_id = s3.create_multipart_upload(Bucket="bench", Key="direct/complete.bin",
-                                           ChecksumAlgorithm="CRC32")["UploadId"]
+    upload_id = s3.create_multipart_upload(Bucket="bench", Key="direct/complete.bin", ChecksumAlgorithm="CRC32")[
+        "UploadId"
+    ]
     parts = []
     with open(path, "rb") as source:
         while data := source.read(part_size):
-            answer = s3.upload_part(Bucket="bench", Key="direct/complete.bin", UploadId=upload_id,
-                                    PartNumber=len(parts) + 1, Body=data, ChecksumAlgorithm="CRC32")
+            answer = s3.upload_part(
+                Bucket="bench",
+                Key="direct/complete.bin",
+                UploadId=upload_id,
+                PartNumber=len(parts) + 1,
+                Body=data,
+                ChecksumAlgorithm="CRC32",
+            )
             part = {"PartNumber": len(parts) + 1, "ETag": answer["ETag"]}
             if "ChecksumCRC32" in answer:  # RGW 16 keeps no part checksums
                 part["ChecksumCRC32"] = answer["ChecksumCRC32"]
             parts.append(part)
     started = time.perf_counter()
-    s3.complete_multipart_upload(Bucket="bench", Key="direct/complete.bin", UploadId=upload_id,
-                                 MultipartUpload={"Parts": parts})
+    s3.complete_multipart_upload(
+        Bucket="bench", Key="direct/complete.bin", UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
     return time.perf_counter() - started
 
 
@@ -109,9 +142,15 @@ def through_portal(env: dict, folder: Path, path: Path, store_pids: list[int], r
             seconds = time.perf_counter() - started
         if stored["size"] != path.stat().st_size:
             raise RuntimeError(f"the portal stored {stored['size']} bytes, not {path.stat().st_size}")
-        return {"seconds": seconds, "rss_growth": rss.growth_mib, "rss_baseline": rss.baseline / 1024,
-                "rss_exact": rss.exact, "cpu_worker": cpu_seconds(worker) - cpu_worker,
-                "cpu_client": time.process_time() - cpu_self, "cpu_store": store_cpu(store_pids) - cpu_store}
+        return {
+            "seconds": seconds,
+            "rss_growth": rss.growth_mib,
+            "rss_baseline": rss.baseline / 1024,
+            "rss_exact": rss.exact,
+            "cpu_worker": cpu_seconds(worker) - cpu_worker,
+            "cpu_client": time.process_time() - cpu_self,
+            "cpu_store": store_cpu(store_pids) - cpu_store,
+        }
 
 
 def report(args, settings: dict, results: dict[str, list[dict]], complete: float) -> int:
@@ -121,26 +160,36 @@ def report(args, settings: dict, results: dict[str, list[dict]], complete: float
     form_ratio = best["portal_form"]["seconds"] / best[baseline_way]["seconds"]
     portal_runs = results["portal"] + results["portal_form"]
     growth = max(run["rss_growth"] for run in portal_runs)
-    shown = (", ".join(f"{name}={value}" for name, value in settings.items())
-             or "portal defaults (16 MiB threshold and parts, 4 at once)")
+    shown = (
+        ", ".join(f"{name}={value}" for name, value in settings.items())
+        or "portal defaults (16 MiB threshold and parts, 4 at once)"
+    )
     print(f"file {args.size_mb} MiB on {args.store}, best of {args.repeat}; multipart settings: {shown}")
     for way in results:
         run = best[way]
         cpu = ", ".join(f"{key[4:]} {run[key]:.2f}" for key in ("cpu_client", "cpu_worker", "cpu_store") if key in run)
         print(f"  {way:12} {run['seconds']:6.2f} s   CPU s: {cpu}")
-    print(f"  {args.store}'s CompleteMultipartUpload alone (16 MiB parts): {complete:.2f} s; "
-          f"portal / upload_file: {best['portal']['seconds'] / best['upload_file']['seconds']:.2f}")
-    print(f"upload {args.size_mb} MiB: portal {best['portal']['seconds']:.2f} s, boto3 direct "
-          f"({baseline_way}) {best[baseline_way]['seconds']:.2f} s, ratio {ratio:.2f} "
-          f"(goal <= {TIME_GOAL:.2f}) {'met' if ratio <= TIME_GOAL else 'NOT met'}")
-    print(f"  the same upload from a plain form (no script, so no declared size: multipart): "
-          f"{best['portal_form']['seconds']:.2f} s, ratio {form_ratio:.2f}")
+    print(
+        f"  {args.store}'s CompleteMultipartUpload alone (16 MiB parts): {complete:.2f} s; "
+        f"portal / upload_file: {best['portal']['seconds'] / best['upload_file']['seconds']:.2f}"
+    )
+    print(
+        f"upload {args.size_mb} MiB: portal {best['portal']['seconds']:.2f} s, boto3 direct "
+        f"({baseline_way}) {best[baseline_way]['seconds']:.2f} s, ratio {ratio:.2f} "
+        f"(goal <= {TIME_GOAL:.2f}) {'met' if ratio <= TIME_GOAL else 'NOT met'}"
+    )
+    print(
+        f"  the same upload from a plain form (no script, so no declared size: multipart): "
+        f"{best['portal_form']['seconds']:.2f} s, ratio {form_ratio:.2f}"
+    )
     exact = all(run["rss_exact"] for run in portal_runs)
     per_run = ", ".join(f"{run['rss_growth']:.1f}" for run in portal_runs)
-    print(f"worker peak RSS growth during upload: {growth:.1f} MiB (goal < {MEMORY_GOAL_MIB}) "
-          f"{'met' if growth < MEMORY_GOAL_MIB else 'NOT met'}   [baseline "
-          f"{results['portal'][0]['rss_baseline']:.0f} MiB; {'VmHWM + ' if exact else ''}2 ms VmRSS samples; "
-          f"per run: {per_run}]")
+    print(
+        f"worker peak RSS growth during upload: {growth:.1f} MiB (goal < {MEMORY_GOAL_MIB}) "
+        f"{'met' if growth < MEMORY_GOAL_MIB else 'NOT met'}   [baseline "
+        f"{results['portal'][0]['rss_baseline']:.0f} MiB; {'VmHWM + ' if exact else ''}2 ms VmRSS samples; "
+        f"per run: {per_run}]"
+    )
     missed = ratio > TIME_GOAL or growth >= MEMORY_GOAL_MIB
     return 1 if args.check and missed else 0
 
@@ -156,8 +205,15 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args()
     setup_process()
-    settings = {name: value for name, value in (("S3_MULTIPART_THRESHOLD_MB", args.threshold_mb),
-                ("S3_MULTIPART_CHUNK_MB", args.chunk_mb), ("S3_MAX_CONCURRENCY", args.concurrency)) if value}
+    settings = {
+        name: value
+        for name, value in (
+            ("S3_MULTIPART_THRESHOLD_MB", args.threshold_mb),
+            ("S3_MULTIPART_CHUNK_MB", args.chunk_mb),
+            ("S3_MAX_CONCURRENCY", args.concurrency),
+        )
+        if value
+    }
 
     results: dict[str, list[dict]] = {"put_object": [], "upload_file": [], "portal": [], "portal_form": []}
     completes: list[float] = []
@@ -176,8 +232,9 @@ def main() -> int:
                 else:
                     results[way].append(direct(s3, way, path, store_pids))
                 empty_bucket(s3)
-                line = ", ".join(f"{key} {value:.2f}" for key, value in results[way][-1].items()
-                                 if isinstance(value, float))
+                line = ", ".join(
+                    f"{key} {value:.2f}" for key, value in results[way][-1].items() if isinstance(value, float)
+                )
                 print(f"  run {run + 1} {way:12} {line}", flush=True)
             completes.append(complete_cost(s3, path))
             empty_bucket(s3)

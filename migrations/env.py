@@ -1,4 +1,5 @@
 """Alembic environment for Flask-Migrate: runs against the app's engine (schema map included)."""
+
 import logging
 from logging.config import fileConfig
 

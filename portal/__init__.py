@@ -1,9 +1,11 @@
 """Document Portal: the application factory."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from dotenv import dotenv_values
 from flask import Flask
@@ -82,8 +84,8 @@ def register_metrics(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions of portal.extensions to this app, with every model registered."""
     from portal import models  # noqa: F401  (registers the models with SQLAlchemy)
-    from portal.cleanup import models as cleanup_models  # noqa: F401  (the cleanup outbox)
     from portal.auth.session import init_login
+    from portal.cleanup import models as cleanup_models  # noqa: F401  (the cleanup outbox)
     from portal.documents.search_index import init_search_index
     from portal.extensions import csrf, db, migrate, storage
     from portal.migration import models as migration_models  # noqa: F401  (the run tables)

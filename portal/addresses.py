@@ -1,8 +1,9 @@
 """Client address allow-lists: a comma-separated list of addresses and CIDR networks, and who is in it."""
+
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class AddressList:
@@ -21,8 +22,13 @@ class AddressList:
             return False
         # ::ffff:127.0.0.1 is how a dual-stack socket reports an IPv4 client.
         mapped = getattr(ip, "ipv4_mapped", None)
-        return any(candidate in network for candidate in (ip, mapped) if candidate is not None
-                   for network in self.networks if candidate.version == network.version)
+        return any(
+            candidate in network
+            for candidate in (ip, mapped)
+            if candidate is not None
+            for network in self.networks
+            if candidate.version == network.version
+        )
 
     def __str__(self) -> str:
         return ",".join(str(net.network_address) if net.num_addresses == 1 else str(net) for net in self.networks)
@@ -46,6 +52,5 @@ def parse_address_list(name: str, raw: str, error: type[Exception] = ValueError)
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
-            raise error(f"{name} has {item!r}; list IP addresses or networks, e.g. 127.0.0.1,::1,10.0.0.0/8") \
-                from None
+            raise error(f"{name} has {item!r}; list IP addresses or networks, e.g. 127.0.0.1,::1,10.0.0.0/8") from None
     return AddressList(networks)

@@ -1,4 +1,5 @@
 """Operator commands: `flask users ...` and `flask storage ...` (the migration's are in portal.migration.cli)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -143,8 +144,9 @@ def purge_staging(older_than: str | None) -> None:
 
 
 @storage_cli.command("purge-trash")
-@click.option("--older-than", "older_than", default=None,
-              help="Age like 30d or 12h (default TRASH_RETENTION_DAYS days).")
+@click.option(
+    "--older-than", "older_than", default=None, help="Age like 30d or 12h (default TRASH_RETENTION_DAYS days)."
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be removed and change nothing.")
 def purge_trash(older_than: str | None, dry_run: bool) -> None:
     """Remove documents and attachments that have been in the trash longer than their retention."""
@@ -155,23 +157,39 @@ def purge_trash(older_than: str | None, dry_run: bool) -> None:
     from portal.formatting import format_size, parse_duration
 
     try:
-        age = (parse_duration(older_than, allow_zero=False) if older_than
-               else timedelta(days=current_app.config["TRASH_RETENTION_DAYS"]))
+        age = (
+            parse_duration(older_than, allow_zero=False)
+            if older_than
+            else timedelta(days=current_app.config["TRASH_RETENTION_DAYS"])
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
     report = TrashService().purge(age, dry_run=dry_run)
     verb = "Would remove" if dry_run else "Removed"
-    click.echo(f"{verb} {report.documents} document{'s' if report.documents != 1 else ''} and "
-               f"{report.attachments} attachment{'s' if report.attachments != 1 else ''} "
-               f"({format_size(report.bytes)}) in the trash for longer than {age}.")
+    click.echo(
+        f"{verb} {report.documents} document{'s' if report.documents != 1 else ''} and "
+        f"{report.attachments} attachment{'s' if report.attachments != 1 else ''} "
+        f"({format_size(report.bytes)}) in the trash for longer than {age}."
+    )
     if dry_run:
         return
-    audit.record("trash.purge", outcome="failure" if report.failed else "success",
-                 detail={"older_than": str(age), "documents": report.documents, "attachments": report.attachments,
-                         "bytes": report.bytes, "failed": len(report.failed)})
+    audit.record(
+        "trash.purge",
+        outcome="failure" if report.failed else "success",
+        detail={
+            "older_than": str(age),
+            "documents": report.documents,
+            "attachments": report.attachments,
+            "bytes": report.bytes,
+            "failed": len(report.failed),
+        },
+    )
     if report.failed:
-        click.echo(f"{len(report.failed)} attachment{'s' if len(report.failed) != 1 else ''} kept in the trash "
-                   "because the store refused to delete the object (run purge-trash again):", err=True)
+        click.echo(
+            f"{len(report.failed)} attachment{'s' if len(report.failed) != 1 else ''} kept in the trash "
+            "because the store refused to delete the object (run purge-trash again):",
+            err=True,
+        )
         for line in report.failed:
             click.echo(f"  {line}", err=True)
         raise SystemExit(1)
@@ -215,7 +233,10 @@ def rotate_key() -> None:
     for failure in report.failures:
         click.echo(f"  {failure}", err=True)
     if report.remaining:
-        click.echo(f"{report.remaining} file(s) are still under an older key (added or promoted during the run); "
-                   "run `flask storage rotate-key` again before retiring the old private key.", err=True)
+        click.echo(
+            f"{report.remaining} file(s) are still under an older key (added or promoted during the run); "
+            "run `flask storage rotate-key` again before retiring the old private key.",
+            err=True,
+        )
     if report.failures or report.remaining:
         raise SystemExit(1)

@@ -1,11 +1,13 @@
 """Settings read from the environment (and an optional .env), validated once at start-up."""
+
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from portal.addresses import parse_address_list
@@ -75,15 +77,33 @@ def _timezone(name: str, raw: str) -> str:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("PORTAL_ENV", "development", _choice("development", "production"),
-            "`production` requires a strong SECRET_KEY and sends cookies over HTTPS only."),
-    Setting("SECRET_KEY", "", _text, "Signs sessions, CSRF tokens and local download links; in production at least "
-            "32 characters and not a known default. Development generates one and keeps it in `instance/secret_key`.",
-            secret=True),
-    Setting("DATABASE_URL", "", _text, "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/portal`. "
-            "Default: SQLite at `instance/portal.db`.", secret=True),
-    Setting("LEGACY_FILES_ROOT", "", _text, "Folder that legacy `filepath` values are relative to (and must stay "
-            "inside). Default: LOCAL_STORAGE_PATH."),
+    Setting(
+        "PORTAL_ENV",
+        "development",
+        _choice("development", "production"),
+        "`production` requires a strong SECRET_KEY and sends cookies over HTTPS only.",
+    ),
+    Setting(
+        "SECRET_KEY",
+        "",
+        _text,
+        "Signs sessions, CSRF tokens and local download links; in production at least "
+        "32 characters and not a known default. Development generates one and keeps it in `instance/secret_key`.",
+        secret=True,
+    ),
+    Setting(
+        "DATABASE_URL",
+        "",
+        _text,
+        "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/portal`. Default: SQLite at `instance/portal.db`.",
+        secret=True,
+    ),
+    Setting(
+        "LEGACY_FILES_ROOT",
+        "",
+        _text,
+        "Folder that legacy `filepath` values are relative to (and must stay inside). Default: LOCAL_STORAGE_PATH.",
+    ),
     Setting("STORAGE_TYPE", "local", _choice("local", "s3", "minio"), "Where new files are written."),
     Setting("LOCAL_STORAGE_PATH", "", _text, "Folder of the local store. Default: `instance/storage`."),
     Setting("S3_BUCKET", "", _text, "Bucket for `s3`/`minio`; required when STORAGE_TYPE is one of them."),
@@ -91,19 +111,35 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("S3_ACCESS_KEY", "", _text, "Access key id; empty uses boto3's usual credential chain.", secret=True),
     Setting("S3_SECRET_KEY", "", _text, "Secret access key.", secret=True),
     Setting("S3_ENDPOINT_URL", "", _text, "Endpoint of an S3-compatible store (MinIO), e.g. `http://127.0.0.1:9000`."),
-    Setting("S3_PUBLIC_ENDPOINT_URL", "", _text,
-            "Endpoint browsers use for presigned links when it differs from S3_ENDPOINT_URL."),
+    Setting(
+        "S3_PUBLIC_ENDPOINT_URL",
+        "",
+        _text,
+        "Endpoint browsers use for presigned links when it differs from S3_ENDPOINT_URL.",
+    ),
     Setting("S3_PRESIGN_EXPIRES", 300, _int(1, 7 * 24 * 3600), "Seconds a presigned download link stays valid."),
-    Setting("S3_ADDRESSING_STYLE", "", _choice("", "auto", "path", "virtual"),
-            "Bucket addressing; `minio` defaults to `path`."),
-    Setting("S3_CHECKSUMS", "", _choice("", "when_supported", "when_required"),
-            "boto3 request/response checksum mode; `minio` defaults to `when_required`."),
+    Setting(
+        "S3_ADDRESSING_STYLE",
+        "",
+        _choice("", "auto", "path", "virtual"),
+        "Bucket addressing; `minio` defaults to `path`.",
+    ),
+    Setting(
+        "S3_CHECKSUMS",
+        "",
+        _choice("", "when_supported", "when_required"),
+        "boto3 request/response checksum mode; `minio` defaults to `when_required`.",
+    ),
     Setting("S3_SSE", "", _choice("", "aes256", "aws:kms"), "Server-side encryption: AES256 or aws:kms."),
     Setting("S3_SSE_KMS_KEY_ID", "", _text, "KMS key id when S3_SSE is aws:kms."),
     Setting("S3_MULTIPART_THRESHOLD_MB", 16, _int(5, 5120), "Objects from this size up go as multipart uploads."),
-    Setting("S3_STREAMED_PUT_MAX_MB", 512, _int(0, 5120),
-            "Uploads whose size the browser declares (the page's script does) go up to this size as one "
-            "streamed PUT, larger ones as multipart uploads; 0: always multipart."),
+    Setting(
+        "S3_STREAMED_PUT_MAX_MB",
+        512,
+        _int(0, 5120),
+        "Uploads whose size the browser declares (the page's script does) go up to this size as one "
+        "streamed PUT, larger ones as multipart uploads; 0: always multipart.",
+    ),
     Setting("S3_MULTIPART_CHUNK_MB", 16, _int(5, 5120), "Part size of multipart uploads."),
     Setting("S3_MAX_CONCURRENCY", 4, _int(1, 64), "Parts uploaded at once."),
     Setting("S3_UPLOAD_BUFFER_MB", 48, _int(16, 4096), "About how much memory one streamed upload may hold in parts."),
@@ -111,60 +147,139 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("S3_READ_TIMEOUT", 60, _int(1, 3600), "Seconds to wait for the store to answer."),
     Setting("S3_MAX_ATTEMPTS", 3, _int(1, 20), "Attempts per request, retries included."),
     Setting("LOCAL_URL_EXPIRES", 300, _int(1, 7 * 24 * 3600), "Seconds a signed local download link stays valid."),
-    Setting("DOWNLOAD_MODE", "redirect", _choice("redirect", "proxy"),
-            "`proxy` streams downloads through the portal instead of redirecting to the store."),
-    Setting("DOWNLOAD_CACHE_SECONDS", 5, _int(0, 60),
-            "Seconds each process reuses an attachment's redirect without reading its row (0: never)."),
+    Setting(
+        "DOWNLOAD_MODE",
+        "redirect",
+        _choice("redirect", "proxy"),
+        "`proxy` streams downloads through the portal instead of redirecting to the store.",
+    ),
+    Setting(
+        "DOWNLOAD_CACHE_SECONDS",
+        5,
+        _int(0, 60),
+        "Seconds each process reuses an attachment's redirect without reading its row (0: never).",
+    ),
     Setting("MAX_UPLOAD_MB", 100, _int(1, 1024 * 1024), "Largest request body (all files of one upload)."),
-    Setting("ALLOWED_EXTENSIONS", frozenset(), _extensions, "Comma-separated allow-list, e.g. `pdf,png`; empty allows all."),
-    Setting("QUARANTINE_PATH", "", _text, "Where `--delete-source` moves migrated local files until "
-            "`flask storage purge-quarantine`. Default: `instance/quarantine`."),
-    Setting("S3_ABORT_INCOMPLETE_DAYS", 7, _int(0, 3650), "`flask storage init` has the bucket abort multipart "
-            "uploads left incomplete this many days (a lifecycle rule); 0 sets none."),
+    Setting(
+        "ALLOWED_EXTENSIONS", frozenset(), _extensions, "Comma-separated allow-list, e.g. `pdf,png`; empty allows all."
+    ),
+    Setting(
+        "QUARANTINE_PATH",
+        "",
+        _text,
+        "Where `--delete-source` moves migrated local files until "
+        "`flask storage purge-quarantine`. Default: `instance/quarantine`.",
+    ),
+    Setting(
+        "S3_ABORT_INCOMPLETE_DAYS",
+        7,
+        _int(0, 3650),
+        "`flask storage init` has the bucket abort multipart "
+        "uploads left incomplete this many days (a lifecycle rule); 0 sets none.",
+    ),
     Setting("STAGING_MAX_AGE_HOURS", 24, _int(1, 24 * 365), "Default age after which unsaved staging is purged."),
-    Setting("TRASH_RETENTION_DAYS", 30, _int(1, 3650),
-            "Days deleted documents and attachments stay in the trash before `flask storage purge-trash` removes them."),
-    Setting("STORAGE_ENCRYPTION", "off", _choice("off", "hybrid"), "Encrypt new objects with HPKE envelope encryption."),
+    Setting(
+        "TRASH_RETENTION_DAYS",
+        30,
+        _int(1, 3650),
+        "Days deleted documents and attachments stay in the trash before `flask storage purge-trash` removes them.",
+    ),
+    Setting(
+        "STORAGE_ENCRYPTION", "off", _choice("off", "hybrid"), "Encrypt new objects with HPKE envelope encryption."
+    ),
     Setting("STORAGE_ENCRYPTION_PUBLIC_KEY", "", _text, "PEM file of the recipient public key (for writing)."),
     Setting("STORAGE_ENCRYPTION_PRIVATE_KEYS", [], _list, "Comma-separated PEM files of private keys (for reading)."),
-    Setting("PROXY_FIX_X_FOR", 0, _int(0, 5), "Proxies in front of the portal whose X-Forwarded-For/-Proto "
-            "to trust (1 behind one load balancer); 0 trusts none."),
-    Setting("LOGIN_CACHE_SECONDS", 5, _int(0, 300),
-            "Seconds each process keeps who is signed in; a deactivation elsewhere takes effect within them (0: never kept)."),
-    Setting("LOGIN_MAX_ATTEMPTS", 5, _int(1, 1000),
-            "Failed sign-ins for one account from one address before that pair is locked."),
-    Setting("LOGIN_LOCKOUT_MINUTES", 15, _int(1, 24 * 60), "How long a locked pair waits, and the window failures count in."),
-    Setting("LOGIN_ACCOUNT_FAILURES", 20, _int(1, 100000),
-            "Failed sign-ins on one account from all addresses together after which each further attempt "
-            "on it waits a delay that doubles from 2 seconds (an address failing 4 × LOGIN_MAX_ATTEMPTS times waits the same way)."),
+    Setting(
+        "PROXY_FIX_X_FOR",
+        0,
+        _int(0, 5),
+        "Proxies in front of the portal whose X-Forwarded-For/-Proto "
+        "to trust (1 behind one load balancer); 0 trusts none.",
+    ),
+    Setting(
+        "LOGIN_CACHE_SECONDS",
+        5,
+        _int(0, 300),
+        "Seconds each process keeps who is signed in; a deactivation elsewhere takes effect within them (0: never kept).",
+    ),
+    Setting(
+        "LOGIN_MAX_ATTEMPTS",
+        5,
+        _int(1, 1000),
+        "Failed sign-ins for one account from one address before that pair is locked.",
+    ),
+    Setting(
+        "LOGIN_LOCKOUT_MINUTES", 15, _int(1, 24 * 60), "How long a locked pair waits, and the window failures count in."
+    ),
+    Setting(
+        "LOGIN_ACCOUNT_FAILURES",
+        20,
+        _int(1, 100000),
+        "Failed sign-ins on one account from all addresses together after which each further attempt "
+        "on it waits a delay that doubles from 2 seconds (an address failing 4 × LOGIN_MAX_ATTEMPTS times waits the same way).",
+    ),
     Setting("LOGIN_DELAY_MAX_SECONDS", 120, _int(1, 3600), "Longest of those delays."),
-    Setting("REMEMBER_DAYS", 14, _int(1, 365), "Days a \"Keep me signed in\" sign-in lasts (cookie and server record)."),
-    Setting("SESSION_HOURS", 12, _int(1, 24 * 30), "Hours a sign-in without \"Keep me signed in\" lasts."),
+    Setting("REMEMBER_DAYS", 14, _int(1, 365), 'Days a "Keep me signed in" sign-in lasts (cookie and server record).'),
+    Setting("SESSION_HOURS", 12, _int(1, 24 * 30), 'Hours a sign-in without "Keep me signed in" lasts.'),
     Setting("RESET_LINK_HOURS", 24, _int(1, 24 * 14), "Hours a one-time password reset link stays valid."),
-    Setting("FORM_MAX_KB", 64, _int(4, 10240), "Largest body of the small forms (sign-in, setup, account, reset, "
-            "user administration); a larger one gets a 413 page before it is read."),
-    Setting("PORTAL_URL", "", _text, "The portal's public address, e.g. `https://portal.example.com`; "
-            "reset links in mail and from `flask users reset-link` start with it. Required with SMTP_HOST."),
-    Setting("SMTP_HOST", "", _text, "Mail server for password reset links; empty: links are only shown to administrators."),
+    Setting(
+        "FORM_MAX_KB",
+        64,
+        _int(4, 10240),
+        "Largest body of the small forms (sign-in, setup, account, reset, "
+        "user administration); a larger one gets a 413 page before it is read.",
+    ),
+    Setting(
+        "PORTAL_URL",
+        "",
+        _text,
+        "The portal's public address, e.g. `https://portal.example.com`; "
+        "reset links in mail and from `flask users reset-link` start with it. Required with SMTP_HOST.",
+    ),
+    Setting(
+        "SMTP_HOST", "", _text, "Mail server for password reset links; empty: links are only shown to administrators."
+    ),
     Setting("SMTP_PORT", 587, _int(1, 65535), "Port of the mail server."),
-    Setting("SMTP_SECURITY", "starttls", _choice("starttls", "ssl", "none"),
-            "`starttls` upgrades the connection, `ssl` connects over TLS, `none` sends in the clear (a local relay)."),
+    Setting(
+        "SMTP_SECURITY",
+        "starttls",
+        _choice("starttls", "ssl", "none"),
+        "`starttls` upgrades the connection, `ssl` connects over TLS, `none` sends in the clear (a local relay).",
+    ),
     Setting("SMTP_USERNAME", "", _text, "User name for the mail server; empty: no login."),
     Setting("SMTP_PASSWORD", "", _text, "Password for the mail server.", secret=True),
-    Setting("SMTP_FROM", "", _text, "Sender address of the portal's mail, e.g. `portal@example.com`. Required with SMTP_HOST."),
+    Setting(
+        "SMTP_FROM",
+        "",
+        _text,
+        "Sender address of the portal's mail, e.g. `portal@example.com`. Required with SMTP_HOST.",
+    ),
     Setting("SMTP_TIMEOUT", 10, _int(1, 300), "Seconds to wait for the mail server."),
     Setting("DOCUMENTS_PER_PAGE", 20, _int(1, 500), "Rows per page of the documents list."),
     Setting("ATTACHMENTS_PER_PAGE", 25, _int(1, 500), "Rows per page of a document's attachments."),
-    Setting("PORTAL_TIMEZONE", "UTC", _timezone, "IANA time zone of times on pages a browser shows without "
-            "script (with script, each viewer sees their own), e.g. `Europe/Berlin`."),
+    Setting(
+        "PORTAL_TIMEZONE",
+        "UTC",
+        _timezone,
+        "IANA time zone of times on pages a browser shows without "
+        "script (with script, each viewer sees their own), e.g. `Europe/Berlin`.",
+    ),
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"), "Level of the portal's log."),
-    Setting("METRICS_ALLOW", parse_address_list("METRICS_ALLOW", "127.0.0.1,::1"),
-            lambda name, raw: parse_address_list(name, raw, ConfigError),
-            "Addresses and networks (CIDR) that may read `/metrics` without a token; empty: token only."),
-    Setting("METRICS_TOKEN", "", _text, "Bearer token that opens `/metrics` from any address; empty: none.",
-            secret=True),
-    Setting("LOG_FORMAT", "text", _choice("text", "json"),
-            "The log on standard error: `text` lines, or `json` (one object a line). Security events are at WARNING."),
+    Setting(
+        "METRICS_ALLOW",
+        parse_address_list("METRICS_ALLOW", "127.0.0.1,::1"),
+        lambda name, raw: parse_address_list(name, raw, ConfigError),
+        "Addresses and networks (CIDR) that may read `/metrics` without a token; empty: token only.",
+    ),
+    Setting(
+        "METRICS_TOKEN", "", _text, "Bearer token that opens `/metrics` from any address; empty: none.", secret=True
+    ),
+    Setting(
+        "LOG_FORMAT",
+        "text",
+        _choice("text", "json"),
+        "The log on standard error: `text` lines, or `json` (one object a line). Security events are at WARNING.",
+    ),
 )
 
 
@@ -222,13 +337,36 @@ def _instance_secret(instance: Path) -> str:
 
 
 # Values copied from examples and tutorials; anyone can sign sessions with them.
-KNOWN_DEFAULT_KEYS = frozenset({
-    "changeme", "change-me", "change_me", "changeit", "secret", "secret-key", "secret_key", "secretkey",
-    "dev", "development", "test", "testing", "default", "password", "insecure", "replace-me",
-    "your-secret-key", "your_secret_key", "yoursecretkey", "super-secret-key", "supersecretkey",
-    "your-secret-key-here", "change-this-secret-key", "please-change-me-to-something-random",
-    "this-is-not-a-secret-change-it-in-production", "you-will-never-guess",
-})
+KNOWN_DEFAULT_KEYS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "changeit",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "secretkey",
+        "dev",
+        "development",
+        "test",
+        "testing",
+        "default",
+        "password",
+        "insecure",
+        "replace-me",
+        "your-secret-key",
+        "your_secret_key",
+        "yoursecretkey",
+        "super-secret-key",
+        "supersecretkey",
+        "your-secret-key-here",
+        "change-this-secret-key",
+        "please-change-me-to-something-random",
+        "this-is-not-a-secret-change-it-in-production",
+        "you-will-never-guess",
+    }
+)
 MIN_PRODUCTION_KEY_LENGTH = 32
 
 
@@ -251,13 +389,17 @@ def _validate(values: dict) -> None:
     if bool(values["S3_ACCESS_KEY"]) != bool(values["S3_SECRET_KEY"]):
         raise ConfigError("S3_ACCESS_KEY and S3_SECRET_KEY go together; set both or neither")
     if values["S3_MULTIPART_CHUNK_MB"] * 2 > values["S3_UPLOAD_BUFFER_MB"]:
-        raise ConfigError(f"S3_UPLOAD_BUFFER_MB={values['S3_UPLOAD_BUFFER_MB']} must hold two parts of "
-                          f"S3_MULTIPART_CHUNK_MB={values['S3_MULTIPART_CHUNK_MB']}; raise it or lower the part size")
+        raise ConfigError(
+            f"S3_UPLOAD_BUFFER_MB={values['S3_UPLOAD_BUFFER_MB']} must hold two parts of "
+            f"S3_MULTIPART_CHUNK_MB={values['S3_MULTIPART_CHUNK_MB']}; raise it or lower the part size"
+        )
     if values["S3_SSE"] == "aws:kms" and not values["S3_SSE_KMS_KEY_ID"]:
         raise ConfigError("S3_SSE_KMS_KEY_ID is required when S3_SSE=aws:kms")
     if values["STORAGE_ENCRYPTION"] == "hybrid" and not values["STORAGE_ENCRYPTION_PUBLIC_KEY"]:
-        raise ConfigError("STORAGE_ENCRYPTION_PUBLIC_KEY is required when STORAGE_ENCRYPTION=hybrid; "
-                          "create a pair with `flask storage keys generate DIR`")
+        raise ConfigError(
+            "STORAGE_ENCRYPTION_PUBLIC_KEY is required when STORAGE_ENCRYPTION=hybrid; "
+            "create a pair with `flask storage keys generate DIR`"
+        )
     for path in [values["STORAGE_ENCRYPTION_PUBLIC_KEY"], *values["STORAGE_ENCRYPTION_PRIVATE_KEYS"]]:
         if path and not Path(path).is_file():
             raise ConfigError(f"encryption key file {path!r} does not exist")
@@ -272,8 +414,10 @@ def _check_production_key(key: str) -> None:
     if key.strip().lower() in KNOWN_DEFAULT_KEYS:
         raise ConfigError(f"SECRET_KEY is a published example value, refused when PORTAL_ENV=production; {how}")
     if len(key) < MIN_PRODUCTION_KEY_LENGTH:
-        raise ConfigError(f"SECRET_KEY has {len(key)} characters, fewer than the {MIN_PRODUCTION_KEY_LENGTH} "
-                          f"required when PORTAL_ENV=production; {how}")
+        raise ConfigError(
+            f"SECRET_KEY has {len(key)} characters, fewer than the {MIN_PRODUCTION_KEY_LENGTH} "
+            f"required when PORTAL_ENV=production; {how}"
+        )
 
 
 def _check_mail(values: dict) -> None:
@@ -299,4 +443,3 @@ def _check_key_files(values: dict) -> None:
         KeyRing.from_files(values["STORAGE_ENCRYPTION_PRIVATE_KEYS"])
     except KeyFileError as exc:
         raise ConfigError(str(exc).replace("\n", " ")) from None
-

@@ -1,4 +1,5 @@
 """Engine options per database: the `document` schema on PostgreSQL, translated away on SQLite."""
+
 from __future__ import annotations
 
 from sqlalchemy import event

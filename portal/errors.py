@@ -1,4 +1,5 @@
 """Error pages: HTTP errors, CSRF failures and the storage error family, as pages or JSON."""
+
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
@@ -41,15 +42,17 @@ def init_errors(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
-        return render_error(400, "The form was missing its security token or it had expired. "
-                                 "Reload the page and submit it again.")
+        return render_error(
+            400, "The form was missing its security token or it had expired. Reload the page and submit it again."
+        )
 
     @app.errorhandler(413)
     def too_large(exc):
         form_limit = request.max_content_length
         if form_limit is not None and form_limit < app.config["MAX_CONTENT_LENGTH"]:
-            return render_error(413, f"The form is larger than the {form_limit // 1024} KB this page accepts. "
-                                     "Nothing was saved.")
+            return render_error(
+                413, f"The form is larger than the {form_limit // 1024} KB this page accepts. Nothing was saved."
+            )
         limit = app.config["MAX_UPLOAD_MB"]
         return render_error(413, f"The upload is larger than the limit of {limit} MB. Nothing was saved.")
 
@@ -73,8 +76,9 @@ def init_errors(app: Flask) -> None:
         if isinstance(exc, MissingPrivateKey):
             return render_error(503, f"This file is encrypted and this portal cannot decrypt it: {exc}.")
         if isinstance(exc, StorageIntegrityError):
-            return render_error(503, "The stored file failed its integrity check, so it was not sent. "
-                                     "An administrator has been told.")
+            return render_error(
+                503, "The stored file failed its integrity check, so it was not sent. An administrator has been told."
+            )
         # Misconfiguration details (paths, buckets, endpoints) go to the log, not to the page.
         return render_error(503, "The file store is not set up correctly. An administrator has been told.")
 
@@ -83,8 +87,11 @@ def init_errors(app: Flask) -> None:
         # The local store's disk failing (full, read-only, I/O error) is a storage outage, not a bug page.
         db.session.rollback()
         app.logger.error("file system error on %s %s: %s", request.method, request.path, exc)
-        return render_error(503, "The file store could not be read or written. Nothing was changed; "
-                                 "please try again, and tell an administrator if it persists.")
+        return render_error(
+            503,
+            "The file store could not be read or written. Nothing was changed; "
+            "please try again, and tell an administrator if it persists.",
+        )
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):

@@ -1,4 +1,5 @@
 """Friendly names and icons for attachments' content types ("Word document" for a .docx)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,16 +63,40 @@ BY_FAMILY: dict[str, FileKind] = {
 
 # Browsers send application/octet-stream for files they do not know; the extension then says more.
 BY_EXTENSION: dict[str, str] = {
-    "pdf": "application/pdf", "doc": "application/msword", "docx": _OPENXML + "wordprocessingml.document",
-    "odt": _ODF + "text", "rtf": "application/rtf", "xls": "application/vnd.ms-excel",
-    "xlsx": _OPENXML + "spreadsheetml.sheet", "ods": _ODF + "spreadsheet", "csv": "text/csv",
-    "ppt": "application/vnd.ms-powerpoint", "pptx": _OPENXML + "presentationml.presentation",
-    "odp": _ODF + "presentation", "txt": "text/plain", "md": "text/markdown", "eml": "message/rfc822",
-    "msg": "application/vnd.ms-outlook", "zip": "application/zip", "7z": "application/x-7z-compressed",
-    "rar": "application/vnd.rar", "tar": "application/x-tar", "gz": "application/gzip",
-    "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp",
-    "tif": "image/tiff", "tiff": "image/tiff", "heic": "image/heic", "svg": "image/svg+xml",
-    "mp3": "audio/mpeg", "wav": "audio/wav", "mp4": "video/mp4", "mov": "video/quicktime",
+    "pdf": "application/pdf",
+    "doc": "application/msword",
+    "docx": _OPENXML + "wordprocessingml.document",
+    "odt": _ODF + "text",
+    "rtf": "application/rtf",
+    "xls": "application/vnd.ms-excel",
+    "xlsx": _OPENXML + "spreadsheetml.sheet",
+    "ods": _ODF + "spreadsheet",
+    "csv": "text/csv",
+    "ppt": "application/vnd.ms-powerpoint",
+    "pptx": _OPENXML + "presentationml.presentation",
+    "odp": _ODF + "presentation",
+    "txt": "text/plain",
+    "md": "text/markdown",
+    "eml": "message/rfc822",
+    "msg": "application/vnd.ms-outlook",
+    "zip": "application/zip",
+    "7z": "application/x-7z-compressed",
+    "rar": "application/vnd.rar",
+    "tar": "application/x-tar",
+    "gz": "application/gzip",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "tif": "image/tiff",
+    "tiff": "image/tiff",
+    "heic": "image/heic",
+    "svg": "image/svg+xml",
+    "mp3": "audio/mpeg",
+    "wav": "audio/wav",
+    "mp4": "video/mp4",
+    "mov": "video/quicktime",
 }
 
 OTHER = FileKind("File", "file")

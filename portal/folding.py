@@ -1,11 +1,27 @@
 """Text folded for search: case- and accent-insensitive the same way on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import unicodedata
 
 # Letters that do not decompose into a base letter and a mark, spelled the way people type them plainly.
-_PLAIN = str.maketrans({"ß": "ss", "ẞ": "ss", "æ": "ae", "Æ": "ae", "ø": "o", "Ø": "o", "œ": "oe", "Œ": "oe",
-                        "đ": "d", "Đ": "d", "ł": "l", "Ł": "l", "ı": "i"})
+_PLAIN = str.maketrans(
+    {
+        "ß": "ss",
+        "ẞ": "ss",
+        "æ": "ae",
+        "Æ": "ae",
+        "ø": "o",
+        "Ø": "o",
+        "œ": "oe",
+        "Œ": "oe",
+        "đ": "d",
+        "Đ": "d",
+        "ł": "l",
+        "Ł": "l",
+        "ı": "i",
+    }
+)
 
 
 def fold(text: str | None) -> str:
@@ -21,8 +37,9 @@ def fold(text: str | None) -> str:
     return " ".join(bare.casefold().split())
 
 
-def document_search_text(title: str | None, description: str | None, creator: str | None,
-                         files: list[tuple[str | None, str | None]]) -> str:
+def document_search_text(
+    title: str | None, description: str | None, creator: str | None, files: list[tuple[str | None, str | None]]
+) -> str:
     """What a document is found by, folded: its title, description and creator's name, then each file's
     name and uploader's name (``files`` as (filename, uploader name) pairs), each distinct word once."""
     parts = [title, description, creator]

@@ -4,6 +4,7 @@ static/format.js ports format_size and format_duration rule for rule; tests/brow
 both on the same inputs. Rounding is done in whole numbers (half up), never by a float formatter, so Python
 and JavaScript cannot disagree on a tie.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,7 @@ def format_size(size: float | None) -> str:
     if count < 1024:
         return f"{count} B"
     for power, unit in enumerate(SIZE_UNITS, start=1):
-        base = 1024 ** power
+        base = 1024**power
         tenths = (count * 20 + base) // (2 * base)
         if tenths < 100:
             return f"{tenths // 10}.{tenths % 10} {unit}"

@@ -1,11 +1,14 @@
 """Security headers on the portal's own pages: no inline script ever runs, and no framing."""
+
 from __future__ import annotations
 
 from flask import Flask, Response
 
 # Inline style attributes stay allowed (progress bars); inline script never is.
-PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-               "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def init_headers(app: Flask) -> None:

@@ -1,4 +1,5 @@
 """/healthz: database and storage reachability for load balancers."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify

@@ -1,7 +1,8 @@
 """Database models: users and their sessions, sign-in records, the audit trail, documents, attachments, staged uploads."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, false, func, true
@@ -28,7 +29,7 @@ def trigram_index(name: str, column: str) -> Index:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class User(UserMixin, db.Model):
@@ -216,7 +217,6 @@ class Attachment(StoredFileMixin, db.Model):
 
     document: Mapped[Document] = relationship(backref=db.backref("attachments", lazy="dynamic"))
     uploader: Mapped[User | None] = relationship(foreign_keys=[uploaded_by])
-
 
 
 class AttachmentStaging(StoredFileMixin, db.Model):

@@ -1,4 +1,5 @@
 """Object keys the portal writes: their prefixes, a fresh upload's key and a migrated row's key."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """The `page` query argument, checked once: a missing one is page 1, a nonsensical one a 400."""
+
 from __future__ import annotations
 
 from flask import abort, request

@@ -1,10 +1,12 @@
 """A small in-process map whose entries expire: the building block of the portal's short-lived caches."""
+
 from __future__ import annotations
 
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable, Generic, Hashable, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 from flask import current_app
 

@@ -2,13 +2,14 @@
 
 `make readme` (``python -m portal.settings_doc``) rewrites both; tests/test_docs.py keeps them in step.
 """
+
 from __future__ import annotations
 
 import re
 import sys
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from portal.config import SETTINGS, Setting
 
@@ -26,34 +27,83 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
 DEFAULT_GROUP = "tuning"
 
 PLACED: dict[str, str] = {
-    "PORTAL_ENV": "must", "SECRET_KEY": "must", "DATABASE_URL": "must", "STORAGE_TYPE": "must",
-    "LOCAL_STORAGE_PATH": "stores", "LEGACY_FILES_ROOT": "stores", "QUARANTINE_PATH": "stores",
-    "S3_BUCKET": "stores", "S3_REGION": "stores", "S3_ACCESS_KEY": "stores", "S3_SECRET_KEY": "stores",
-    "S3_ENDPOINT_URL": "stores", "S3_PUBLIC_ENDPOINT_URL": "stores", "S3_ADDRESSING_STYLE": "stores",
-    "S3_CHECKSUMS": "stores", "S3_SSE": "stores", "S3_SSE_KMS_KEY_ID": "stores",
+    "PORTAL_ENV": "must",
+    "SECRET_KEY": "must",
+    "DATABASE_URL": "must",
+    "STORAGE_TYPE": "must",
+    "LOCAL_STORAGE_PATH": "stores",
+    "LEGACY_FILES_ROOT": "stores",
+    "QUARANTINE_PATH": "stores",
+    "S3_BUCKET": "stores",
+    "S3_REGION": "stores",
+    "S3_ACCESS_KEY": "stores",
+    "S3_SECRET_KEY": "stores",
+    "S3_ENDPOINT_URL": "stores",
+    "S3_PUBLIC_ENDPOINT_URL": "stores",
+    "S3_ADDRESSING_STYLE": "stores",
+    "S3_CHECKSUMS": "stores",
+    "S3_SSE": "stores",
+    "S3_SSE_KMS_KEY_ID": "stores",
     "S3_ABORT_INCOMPLETE_DAYS": "stores",
-    "MAX_UPLOAD_MB": "uploads", "ALLOWED_EXTENSIONS": "uploads", "STAGING_MAX_AGE_HOURS": "uploads",
+    "MAX_UPLOAD_MB": "uploads",
+    "ALLOWED_EXTENSIONS": "uploads",
+    "STAGING_MAX_AGE_HOURS": "uploads",
     "TRASH_RETENTION_DAYS": "uploads",
-    "DOWNLOAD_MODE": "uploads", "S3_PRESIGN_EXPIRES": "uploads", "LOCAL_URL_EXPIRES": "uploads",
-    "PROXY_FIX_X_FOR": "security", "LOGIN_MAX_ATTEMPTS": "security", "LOGIN_LOCKOUT_MINUTES": "security",
-    "LOGIN_CACHE_SECONDS": "security", "STORAGE_ENCRYPTION": "security",
-    "STORAGE_ENCRYPTION_PUBLIC_KEY": "security", "STORAGE_ENCRYPTION_PRIVATE_KEYS": "security",
-    "METRICS_ALLOW": "security", "METRICS_TOKEN": "security",
-    "LOGIN_ACCOUNT_FAILURES": "security", "LOGIN_DELAY_MAX_SECONDS": "security", "REMEMBER_DAYS": "security",
-    "SESSION_HOURS": "security", "RESET_LINK_HOURS": "security", "FORM_MAX_KB": "security",
-    "PORTAL_URL": "security", "SMTP_HOST": "security", "SMTP_PORT": "security", "SMTP_SECURITY": "security",
-    "SMTP_USERNAME": "security", "SMTP_PASSWORD": "security", "SMTP_FROM": "security", "SMTP_TIMEOUT": "security",
-    "LOG_FORMAT": "tuning", "PORTAL_TIMEZONE": "tuning",
-    "S3_MULTIPART_THRESHOLD_MB": "tuning", "S3_STREAMED_PUT_MAX_MB": "tuning", "S3_MULTIPART_CHUNK_MB": "tuning",
-    "S3_MAX_CONCURRENCY": "tuning", "S3_UPLOAD_BUFFER_MB": "tuning", "S3_CONNECT_TIMEOUT": "tuning",
-    "S3_READ_TIMEOUT": "tuning", "S3_MAX_ATTEMPTS": "tuning", "DOWNLOAD_CACHE_SECONDS": "tuning",
-    "DOCUMENTS_PER_PAGE": "tuning", "ATTACHMENTS_PER_PAGE": "tuning", "LOG_LEVEL": "tuning",
+    "DOWNLOAD_MODE": "uploads",
+    "S3_PRESIGN_EXPIRES": "uploads",
+    "LOCAL_URL_EXPIRES": "uploads",
+    "PROXY_FIX_X_FOR": "security",
+    "LOGIN_MAX_ATTEMPTS": "security",
+    "LOGIN_LOCKOUT_MINUTES": "security",
+    "LOGIN_CACHE_SECONDS": "security",
+    "STORAGE_ENCRYPTION": "security",
+    "STORAGE_ENCRYPTION_PUBLIC_KEY": "security",
+    "STORAGE_ENCRYPTION_PRIVATE_KEYS": "security",
+    "METRICS_ALLOW": "security",
+    "METRICS_TOKEN": "security",
+    "LOGIN_ACCOUNT_FAILURES": "security",
+    "LOGIN_DELAY_MAX_SECONDS": "security",
+    "REMEMBER_DAYS": "security",
+    "SESSION_HOURS": "security",
+    "RESET_LINK_HOURS": "security",
+    "FORM_MAX_KB": "security",
+    "PORTAL_URL": "security",
+    "SMTP_HOST": "security",
+    "SMTP_PORT": "security",
+    "SMTP_SECURITY": "security",
+    "SMTP_USERNAME": "security",
+    "SMTP_PASSWORD": "security",
+    "SMTP_FROM": "security",
+    "SMTP_TIMEOUT": "security",
+    "LOG_FORMAT": "tuning",
+    "PORTAL_TIMEZONE": "tuning",
+    "S3_MULTIPART_THRESHOLD_MB": "tuning",
+    "S3_STREAMED_PUT_MAX_MB": "tuning",
+    "S3_MULTIPART_CHUNK_MB": "tuning",
+    "S3_MAX_CONCURRENCY": "tuning",
+    "S3_UPLOAD_BUFFER_MB": "tuning",
+    "S3_CONNECT_TIMEOUT": "tuning",
+    "S3_READ_TIMEOUT": "tuning",
+    "S3_MAX_ATTEMPTS": "tuning",
+    "DOWNLOAD_CACHE_SECONDS": "tuning",
+    "DOCUMENTS_PER_PAGE": "tuning",
+    "ATTACHMENTS_PER_PAGE": "tuning",
+    "LOG_LEVEL": "tuning",
 }
 #: a setting not in PLACED goes by its name's prefix (a new MINIO_* setting belongs with the stores)
 PREFIXES: tuple[tuple[str, str], ...] = (
-    ("S3_", "stores"), ("MINIO_", "stores"), ("LOCAL_", "stores"), ("STORAGE_", "stores"),
-    ("LOGIN_", "security"), ("PASSWORD_", "security"), ("SESSION_", "security"), ("METRICS_", "security"),
-    ("UPLOAD_", "uploads"), ("DOWNLOAD_", "uploads"), ("STAGING_", "uploads"), ("TRASH_", "uploads"),
+    ("S3_", "stores"),
+    ("MINIO_", "stores"),
+    ("LOCAL_", "stores"),
+    ("STORAGE_", "stores"),
+    ("LOGIN_", "security"),
+    ("PASSWORD_", "security"),
+    ("SESSION_", "security"),
+    ("METRICS_", "security"),
+    ("UPLOAD_", "uploads"),
+    ("DOWNLOAD_", "uploads"),
+    ("STAGING_", "uploads"),
+    ("TRASH_", "uploads"),
 )
 
 ENV_EXAMPLE_HEADER = """\

@@ -1,7 +1,8 @@
 """Jinja filters and globals shared by every template."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
@@ -19,14 +20,14 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 def utc_iso(value: datetime) -> str:
     """'2026-11-29T19:23:05Z'; a naive value is UTC (SQLite hands timezone-aware columns back naive)."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def zoned_text(value: datetime, zone: ZoneInfo) -> str:
     """'29 Nov 2026, 20:23 CET': ``value`` in ``zone``, labelled with the zone (English, as the pages are)."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     local = value.astimezone(zone)
     return f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local:%H:%M} {local.tzname()}"
 

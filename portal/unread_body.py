@@ -4,6 +4,7 @@ An upload refused before its body is read (not signed in, a store that refuses, 
 the rest of the body on the connection. gunicorn answers with keep-alive, drains at most 64 KiB,
 then drops the connection, and the client's next request on it fails with RemoteDisconnected.
 """
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """Fixtures shared by every test: a fresh app and database per test, clients, users, sign-in."""
+
 from __future__ import annotations
 
 import contextvars
@@ -59,8 +60,7 @@ def database_at_head(tmp_path_factory):
 
 def _truncate_all() -> None:
     names = ", ".join(
-        f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
-        for table in db.metadata.sorted_tables
+        f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"' for table in db.metadata.sorted_tables
     )
     db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     db.session.commit()

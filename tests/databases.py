@@ -1,11 +1,12 @@
 """Scratch databases for tests: SQLite files, or throwaway PostgreSQL databases when TEST_DATABASE_URL is set."""
+
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url

@@ -1,4 +1,5 @@
 """Sign-in, first-run setup, access rules, CSRF and limits on failed sign-ins."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,9 +18,16 @@ def test_fresh_install_sends_the_first_visit_to_setup(client):
 
 
 def test_setup_creates_an_admin_and_signs_in(client):
-    response = client.post("/setup", data={
-        "name": "Ada", "email": "Ada@Example.com", "password": PASSWORD, "confirm": PASSWORD,
-    }, follow_redirects=True)
+    response = client.post(
+        "/setup",
+        data={
+            "name": "Ada",
+            "email": "Ada@Example.com",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
+        follow_redirects=True,
+    )
     assert response.status_code == 200
     assert "The administrator account is ready" in response.get_data(as_text=True)
     user = db.session.scalars(db.select(User)).one()
@@ -29,17 +37,21 @@ def test_setup_creates_an_admin_and_signs_in(client):
 
 def test_setup_is_gone_once_a_user_exists(client, admin_user):
     assert client.get("/setup").status_code == 404
-    response = client.post("/setup", data={
-        "name": "Eve", "email": "eve@example.com", "password": PASSWORD, "confirm": PASSWORD})
+    response = client.post(
+        "/setup", data={"name": "Eve", "email": "eve@example.com", "password": PASSWORD, "confirm": PASSWORD}
+    )
     assert response.status_code == 404
     assert db.session.query(User).count() == 1
 
 
-@pytest.mark.parametrize("form, message", [
-    ({"password": "short", "confirm": "short"}, "Field must be at least 10 characters long."),
-    ({"password": PASSWORD, "confirm": PASSWORD + "x"}, "The passwords differ."),
-    ({"email": "", "password": PASSWORD, "confirm": PASSWORD}, "This field is required."),
-])
+@pytest.mark.parametrize(
+    "form, message",
+    [
+        ({"password": "short", "confirm": "short"}, "Field must be at least 10 characters long."),
+        ({"password": PASSWORD, "confirm": PASSWORD + "x"}, "The passwords differ."),
+        ({"email": "", "password": PASSWORD, "confirm": PASSWORD}, "This field is required."),
+    ],
+)
 def test_setup_rejects_bad_input_and_creates_nothing(client, form, message):
     data = {"name": "Ada", "email": "ada@example.com", **form}
     response = client.post("/setup", data=data)
@@ -108,9 +120,16 @@ def test_staff_get_403_on_admin_pages(staff_client):
 
 
 def test_admin_creates_a_staff_account(admin_client, auth):
-    response = admin_client.post("/admin/users", data={
-        "name": "New Person", "email": "new@example.com", "password": PASSWORD, "confirm": PASSWORD,
-    }, follow_redirects=True)
+    response = admin_client.post(
+        "/admin/users",
+        data={
+            "name": "New Person",
+            "email": "new@example.com",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
+        follow_redirects=True,
+    )
     assert "new@example.com can now sign in as staff." in response.get_data(as_text=True)
     auth.logout()
     assert auth.login("new@example.com").status_code == 302
@@ -136,8 +155,9 @@ class TestCSRF:
     def test_post_with_the_token_from_the_form_works(self, client, staff_user):
         page = client.get("/auth/login").get_data(as_text=True)
         token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
-        response = client.post("/auth/login", data={
-            "email": staff_user.email, "password": PASSWORD, "csrf_token": token})
+        response = client.post(
+            "/auth/login", data={"email": staff_user.email, "password": PASSWORD, "csrf_token": token}
+        )
         assert response.status_code == 302
 
     def test_sign_out_needs_the_token_too(self, client, auth, staff_user):
@@ -181,8 +201,11 @@ class TestBehindAProxy:
     def test_the_client_address_from_the_proxy_is_recorded(self, client, staff_user):
         from portal.models import LoginAttempt
 
-        client.post("/auth/login", data={"email": staff_user.email, "password": "wrong password!"},
-                    headers={"X-Forwarded-For": "203.0.113.7"})
+        client.post(
+            "/auth/login",
+            data={"email": staff_user.email, "password": "wrong password!"},
+            headers={"X-Forwarded-For": "203.0.113.7"},
+        )
         assert [a.remote_addr for a in db.session.query(LoginAttempt)] == ["203.0.113.7"]
 
 

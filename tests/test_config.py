@@ -1,4 +1,5 @@
 """Settings: defaults, validation at start-up, secrets."""
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,10 @@ def test_defaults_are_sqlite_and_local_storage(tmp_path):
         ({"STORAGE_TYPE": "s3"}, "S3_BUCKET is required when STORAGE_TYPE=s3"),
         ({"STORAGE_TYPE": "minio", "S3_BUCKET": "b"}, "S3_ENDPOINT_URL is required when STORAGE_TYPE=minio"),
         ({"S3_ENDPOINT_URL": "127.0.0.1:9000"}, "S3_ENDPOINT_URL='127.0.0.1:9000' must be an http:// or https:// URL"),
-        ({"S3_ENDPOINT_URL": "key:pass@minio:9000"}, "S3_ENDPOINT_URL='…@minio:9000' must be an http:// or https:// URL"),
+        (
+            {"S3_ENDPOINT_URL": "key:pass@minio:9000"},
+            "S3_ENDPOINT_URL='…@minio:9000' must be an http:// or https:// URL",
+        ),
         ({"MAX_UPLOAD_MB": "lots"}, "MAX_UPLOAD_MB='lots' is not a whole number"),
         ({"MAX_UPLOAD_MB": "0"}, "MAX_UPLOAD_MB=0 is out of range"),
         ({"S3_ACCESS_KEY": "AKIAEXAMPLE"}, "S3_ACCESS_KEY and S3_SECRET_KEY go together"),
@@ -39,7 +43,10 @@ def test_defaults_are_sqlite_and_local_storage(tmp_path):
         ({"DOWNLOAD_MODE": "stream"}, "DOWNLOAD_MODE='stream' is not accepted; use one of: redirect, proxy"),
         ({"ALLOWED_EXTENSIONS": "pdf,*.exe"}, "ALLOWED_EXTENSIONS has '*.exe'"),
         ({"STORAGE_ENCRYPTION": "hybrid"}, "STORAGE_ENCRYPTION_PUBLIC_KEY is required"),
-        ({"STORAGE_ENCRYPTION_PUBLIC_KEY": "/nonexistent/key.pem"}, "encryption key file '/nonexistent/key.pem' does not exist"),
+        (
+            {"STORAGE_ENCRYPTION_PUBLIC_KEY": "/nonexistent/key.pem"},
+            "encryption key file '/nonexistent/key.pem' does not exist",
+        ),
         ({"DATABASE_URL": "postgres://u@h/db"}, "write 'postgresql+psycopg://' instead"),
         ({"PORTAL_ENV": "production"}, "SECRET_KEY is required when PORTAL_ENV=production"),
         ({"S3_MULTIPART_CHUNK_MB": "64"}, "S3_UPLOAD_BUFFER_MB=48 must hold two parts of S3_MULTIPART_CHUNK_MB=64"),
@@ -63,32 +70,54 @@ def everything_said(caught: pytest.ExceptionInfo, caplog, capsys) -> str:
     return "".join(traceback.format_exception(caught.value)) + caplog.text + captured.out + captured.err
 
 
-@pytest.mark.parametrize("environ", [
-    {"PORTAL_ENV": "production", "SECRET_KEY": SECRET},  # too short for production
-    {"S3_SECRET_KEY": SECRET, "S3_BUCKET": "b"},  # a secret without its access key
-    {"STORAGE_TYPE": "s3", **S3_KEYS},  # no bucket
-    {"STORAGE_TYPE": "minio", "S3_BUCKET": "b", **S3_KEYS},  # no endpoint
-    {"STORAGE_TYPE": "minio", "S3_BUCKET": "b", "S3_ENDPOINT_URL": f"AKIAEXAMPLE:{SECRET}@127.0.0.1:9000", **S3_KEYS},
-    {"STORAGE_TYPE": "minio", "S3_ENDPOINT_URL": f"http://AKIAEXAMPLE:{SECRET}@minio:9000", **S3_KEYS},  # no bucket
-    {"STORAGE_TYPE": "s3", "S3_BUCKET": "b", "S3_SSE": "aws:kms", **S3_KEYS},
-    {"DATABASE_URL": f"postgres://portal:{SECRET}@db.example/portal"},
-], ids=["weak production key", "lone S3 secret", "S3 without bucket", "MinIO without endpoint",
-        "endpoint with credentials", "http endpoint with credentials", "KMS without key id", "postgres:// URL with password"])
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"PORTAL_ENV": "production", "SECRET_KEY": SECRET},  # too short for production
+        {"S3_SECRET_KEY": SECRET, "S3_BUCKET": "b"},  # a secret without its access key
+        {"STORAGE_TYPE": "s3", **S3_KEYS},  # no bucket
+        {"STORAGE_TYPE": "minio", "S3_BUCKET": "b", **S3_KEYS},  # no endpoint
+        {
+            "STORAGE_TYPE": "minio",
+            "S3_BUCKET": "b",
+            "S3_ENDPOINT_URL": f"AKIAEXAMPLE:{SECRET}@127.0.0.1:9000",
+            **S3_KEYS,
+        },
+        {"STORAGE_TYPE": "minio", "S3_ENDPOINT_URL": f"http://AKIAEXAMPLE:{SECRET}@minio:9000", **S3_KEYS},  # no bucket
+        {"STORAGE_TYPE": "s3", "S3_BUCKET": "b", "S3_SSE": "aws:kms", **S3_KEYS},
+        {"DATABASE_URL": f"postgres://portal:{SECRET}@db.example/portal"},
+    ],
+    ids=[
+        "weak production key",
+        "lone S3 secret",
+        "S3 without bucket",
+        "MinIO without endpoint",
+        "endpoint with credentials",
+        "http endpoint with credentials",
+        "KMS without key id",
+        "postgres:// URL with password",
+    ],
+)
 def test_secrets_never_appear_in_settings_errors(tmp_path, caplog, capsys, environ):
     with pytest.raises(ConfigError) as caught:
         load_settings(environ, str(tmp_path))
     assert SECRET not in everything_said(caught, caplog, capsys)
 
 
-@pytest.mark.parametrize("url", [
-    f"postgresql+psycopg://portal:{SECRET}@db.example:notaport/portal",
-    f"portal:{SECRET}@db.example/portal",
-    f"postgresql+nodriver://portal:{SECRET}@db.example/portal",
-], ids=["port not a number", "no scheme", "unknown driver"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+psycopg://portal:{SECRET}@db.example:notaport/portal",
+        f"portal:{SECRET}@db.example/portal",
+        f"postgresql+nodriver://portal:{SECRET}@db.example/portal",
+    ],
+    ids=["port not a number", "no scheme", "unknown driver"],
+)
 def test_a_malformed_database_url_never_shows_its_password(tmp_path, caplog, capsys, url):
     with pytest.raises(Exception) as caught:  # noqa: PT011 -- SQLAlchemy's own error; the point is what it says
-        create_app({"INSTANCE_PATH": str(tmp_path), "LOCAL_STORAGE_PATH": str(tmp_path / "s")},
-                   environ={"DATABASE_URL": url})
+        create_app(
+            {"INSTANCE_PATH": str(tmp_path), "LOCAL_STORAGE_PATH": str(tmp_path / "s")}, environ={"DATABASE_URL": url}
+        )
     assert SECRET not in everything_said(caught, caplog, capsys)
 
 
@@ -120,7 +149,11 @@ def _flask(env: dict, *args: str) -> subprocess.CompletedProcess:
     full_env.update(env)
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -1,4 +1,5 @@
 """The README documents every setting and `.env.example` lists them (both generated from portal/config.py)."""
+
 from pathlib import Path
 
 from portal.settings_doc import env_example, settings_markdown
@@ -41,6 +42,8 @@ def test_database_doc_lists_every_revision():
 
     doc = (ROOT / "docs" / "database.md").read_text()
     listed = re.findall(r"^\| `(\d{4}_\w+)` \|", doc, flags=re.M)
-    revisions = sorted(re.search(r'^revision = "([^"]+)"', path.read_text(), flags=re.M).group(1)
-                       for path in (ROOT / "migrations" / "versions").glob("*.py"))
+    revisions = sorted(
+        re.search(r'^revision = "([^"]+)"', path.read_text(), flags=re.M).group(1)
+        for path in (ROOT / "migrations" / "versions").glob("*.py")
+    )
     assert listed == revisions

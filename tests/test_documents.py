@@ -1,4 +1,5 @@
 """Documents: list with search and pagination, create, view, edit."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,16 +26,20 @@ def test_create_view_and_edit(staff_client):
     page = staff_client.get(location).get_data(as_text=True)
     assert "Lease" in page and "Office lease" in page and "Sam Staff" in page
     document_id = int(location.rsplit("/", 1)[1])
-    response = staff_client.post(f"/documents/{document_id}/edit", data={"title": "Lease 2027", "description": ""},
-                                 follow_redirects=True)
+    response = staff_client.post(
+        f"/documents/{document_id}/edit", data={"title": "Lease 2027", "description": ""}, follow_redirects=True
+    )
     assert "Your changes are saved." in response.get_data(as_text=True)
     assert db.session.get(Document, document_id).title == "Lease 2027"
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"title": ""}, "This field is required."),
-    ({"title": "x" * 201}, "Field cannot be longer than 200 characters."),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"title": ""}, "This field is required."),
+        ({"title": "x" * 201}, "Field cannot be longer than 200 characters."),
+    ],
+)
 def test_bad_input_changes_nothing(staff_client, data, message):
     response = staff_client.post("/documents/new", data=data)
     assert message in response.get_data(as_text=True)
@@ -75,15 +80,19 @@ def test_unknown_document_is_a_friendly_404(staff_client):
 
 
 def test_a_document_carries_its_paper_date(staff_client):
-    response = staff_client.post("/documents/new", data={"title": "Rechnung 4711", "document_date": "2026-02-27"},
-                                 follow_redirects=True)
+    response = staff_client.post(
+        "/documents/new", data={"title": "Rechnung 4711", "document_date": "2026-02-27"}, follow_redirects=True
+    )
     assert "dated 2026-02-27" in response.get_data(as_text=True)
     document = db.session.query(Document).one()
     assert document.document_date.isoformat() == "2026-02-27"
-    edited = staff_client.post(f"/documents/{document.id}/edit",
-                               data={"title": "Rechnung 4711", "document_date": ""}, follow_redirects=True)
+    edited = staff_client.post(
+        f"/documents/{document.id}/edit", data={"title": "Rechnung 4711", "document_date": ""}, follow_redirects=True
+    )
     assert "dated" not in edited.get_data(as_text=True)
-    bad = staff_client.post(f"/documents/{document.id}/edit", data={"title": "Rechnung 4711", "document_date": "27.02."})
+    bad = staff_client.post(
+        f"/documents/{document.id}/edit", data={"title": "Rechnung 4711", "document_date": "27.02."}
+    )
     assert "Not a valid date value." in bad.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Document, document.id).document_date is None

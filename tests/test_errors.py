@@ -1,4 +1,5 @@
 """Friendly error pages, JSON errors for scripts, and /healthz."""
+
 from __future__ import annotations
 
 import pytest

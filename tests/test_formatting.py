@@ -1,4 +1,5 @@
 """Sizes, durations and the duration parser (portal/formatting.py); friendly file kinds (portal/file_kinds.py)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,21 +9,59 @@ import pytest
 from portal.file_kinds import file_kind
 from portal.formatting import format_duration, format_size, parse_duration
 
-KiB, MiB, GiB, TiB = 1024, 1024 ** 2, 1024 ** 3, 1024 ** 4
+KiB, MiB, GiB, TiB = 1024, 1024**2, 1024**3, 1024**4
 
 # Shared with tests/browser/test_formatting.py, which runs static/format.js on the same inputs.
 SIZES = [
-    (None, "—"), (0, "0 B"), (1, "1 B"), (2, "2 B"), (500, "500 B"), (1023, "1023 B"),
-    (1023.4, "1023 B"), (1023.5, "1.0 KiB"), (KiB, "1.0 KiB"), (1280, "1.3 KiB"), (1536, "1.5 KiB"),
-    (1600, "1.6 KiB"), (6 * KiB, "6.0 KiB"), (10188, "9.9 KiB"), (10189, "10 KiB"), (10 * KiB, "10 KiB"),
-    (10.5 * KiB, "11 KiB"), (1_048_063, "1023 KiB"), (1_048_064, "1.0 MiB"), (MiB, "1.0 MiB"), (1.5 * MiB, "1.5 MiB"),
-    (100 * MiB, "100 MiB"), (1_288_490_189, "1.2 GiB"), (7_301_444_403, "6.8 GiB"), (5 * TiB, "5.0 TiB"),
-    (3 * 1024 ** 5, "3.0 PiB"), (5000 * 1024 ** 5, "5000 PiB"), (3_573_000.7, "3.4 MiB"), (-1536, "-1.5 KiB"),
+    (None, "—"),
+    (0, "0 B"),
+    (1, "1 B"),
+    (2, "2 B"),
+    (500, "500 B"),
+    (1023, "1023 B"),
+    (1023.4, "1023 B"),
+    (1023.5, "1.0 KiB"),
+    (KiB, "1.0 KiB"),
+    (1280, "1.3 KiB"),
+    (1536, "1.5 KiB"),
+    (1600, "1.6 KiB"),
+    (6 * KiB, "6.0 KiB"),
+    (10188, "9.9 KiB"),
+    (10189, "10 KiB"),
+    (10 * KiB, "10 KiB"),
+    (10.5 * KiB, "11 KiB"),
+    (1_048_063, "1023 KiB"),
+    (1_048_064, "1.0 MiB"),
+    (MiB, "1.0 MiB"),
+    (1.5 * MiB, "1.5 MiB"),
+    (100 * MiB, "100 MiB"),
+    (1_288_490_189, "1.2 GiB"),
+    (7_301_444_403, "6.8 GiB"),
+    (5 * TiB, "5.0 TiB"),
+    (3 * 1024**5, "3.0 PiB"),
+    (5000 * 1024**5, "5000 PiB"),
+    (3_573_000.7, "3.4 MiB"),
+    (-1536, "-1.5 KiB"),
 ]
 DURATIONS = [
-    (None, "—"), (0, "0 s"), (0.4, "0 s"), (0.5, "1 s"), (29, "29 s"), (29.5, "30 s"), (59.4, "59 s"), (59.5, "1 min 00 s"),
-    (60, "1 min 00 s"), (245, "4 min 05 s"), (3599, "59 min 59 s"), (3600, "1 h 00 min"), (3720, "1 h 02 min"),
-    (3779, "1 h 02 min"), (86399, "23 h 59 min"), (86400, "1 d 00 h"), (97200, "1 d 03 h"), (10_000_000, "115 d 17 h"),
+    (None, "—"),
+    (0, "0 s"),
+    (0.4, "0 s"),
+    (0.5, "1 s"),
+    (29, "29 s"),
+    (29.5, "30 s"),
+    (59.4, "59 s"),
+    (59.5, "1 min 00 s"),
+    (60, "1 min 00 s"),
+    (245, "4 min 05 s"),
+    (3599, "59 min 59 s"),
+    (3600, "1 h 00 min"),
+    (3720, "1 h 02 min"),
+    (3779, "1 h 02 min"),
+    (86399, "23 h 59 min"),
+    (86400, "1 d 00 h"),
+    (97200, "1 d 03 h"),
+    (10_000_000, "115 d 17 h"),
     (-5, "-5 s"),
 ]
 
@@ -37,16 +76,29 @@ def test_durations_have_two_units_at_most(seconds, text):
     assert format_duration(seconds) == text
 
 
-@pytest.mark.parametrize("text, expected", [
-    # what `flask storage purge-staging --older-than` (portal/cli.py parse_age) accepts
-    ("24h", timedelta(hours=24)), ("30d", timedelta(days=30)), ("90m", timedelta(minutes=90)), ("7D", timedelta(days=7)),
-    # what `flask storage purge-quarantine` (portal/migration/quarantine.py parse_duration) accepts
-    ("10s", timedelta(seconds=10)), ("1w", timedelta(weeks=1)), ("1w2d", timedelta(days=9)), ("0s", timedelta()),
-    (" 12 h ", timedelta(hours=12)), ("1h30m", timedelta(minutes=90)),
-    # what format_duration writes, and the words
-    ("4 min 05 s", timedelta(minutes=4, seconds=5)), ("1 h 02 min", timedelta(hours=1, minutes=2)),
-    ("1 d 03 h", timedelta(days=1, hours=3)), ("2 weeks 1 day", timedelta(days=15)), ("45 Minutes", timedelta(minutes=45)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # what `flask storage purge-staging --older-than` (portal/cli.py parse_age) accepts
+        ("24h", timedelta(hours=24)),
+        ("30d", timedelta(days=30)),
+        ("90m", timedelta(minutes=90)),
+        ("7D", timedelta(days=7)),
+        # what `flask storage purge-quarantine` (portal/migration/quarantine.py parse_duration) accepts
+        ("10s", timedelta(seconds=10)),
+        ("1w", timedelta(weeks=1)),
+        ("1w2d", timedelta(days=9)),
+        ("0s", timedelta()),
+        (" 12 h ", timedelta(hours=12)),
+        ("1h30m", timedelta(minutes=90)),
+        # what format_duration writes, and the words
+        ("4 min 05 s", timedelta(minutes=4, seconds=5)),
+        ("1 h 02 min", timedelta(hours=1, minutes=2)),
+        ("1 d 03 h", timedelta(days=1, hours=3)),
+        ("2 weeks 1 day", timedelta(days=15)),
+        ("45 Minutes", timedelta(minutes=45)),
+    ],
+)
 def test_durations_parse(text, expected):
     assert parse_duration(text) == expected
 
@@ -56,10 +108,26 @@ def test_what_is_written_reads_back(seconds):
     assert parse_duration(format_duration(seconds)) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("text", [
-    "", "   ", "7", "h", "7x", "7 parsecs", "-5m", "1.5h", "7d!", "7d,2h", "d7", "\u00b2h", "\u0663h", "24h ago",
-    "99999999999999999999d",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "7",
+        "h",
+        "7x",
+        "7 parsecs",
+        "-5m",
+        "1.5h",
+        "7d!",
+        "7d,2h",
+        "d7",
+        "\u00b2h",
+        "\u0663h",
+        "24h ago",
+        "99999999999999999999d",
+    ],
+)
 def test_what_is_not_a_duration_is_refused(text):
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
@@ -71,24 +139,33 @@ def test_zero_is_refused_when_asked(text):
         parse_duration(text, allow_zero=False)
 
 
-@pytest.mark.parametrize("content_type, filename, label, icon", [
-    ("application/pdf", "a.pdf", "PDF", "pdf"),
-    ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "a.docx", "Word document", "word"),
-    ("application/msword", "a.doc", "Word document", "word"),
-    ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "a.xlsx", "Excel spreadsheet", "sheet"),
-    ("application/vnd.ms-powerpoint", "a.ppt", "PowerPoint presentation", "slides"),
-    ("image/png", "a.png", "Image", "image"), ("IMAGE/JPEG", "a.jpg", "Image", "image"),
-    ("text/plain; charset=utf-8", "a.txt", "Text", "text"), ("text/x-python", "a.py", "Text", "text"),
-    ("application/zip", "a.zip", "Archive", "archive"), ("application/x-7z-compressed", "a.7z", "Archive", "archive"),
-    ("audio/mp4", "a.m4a", "Audio", "audio"), ("video/mp4", "a.mp4", "Video", "video"),
-    ("message/rfc822", "a.eml", "Email", "mail"), ("application/atom+xml", "feed", "Data (XML)", "text"),
-    # a browser that does not know the type sends octet-stream: the extension says more
-    ("application/octet-stream", "Angebot.DOCX", "Word document", "word"),
-    ("application/octet-stream", "export.bin", "BIN file", "file"),
-    ("application/octet-stream", "no-extension", "File", "file"),
-    ("application/octet-stream", "weird.ext-with-dash", "File", "file"),
-    (None, None, "File", "file"), ("", "", "File", "file"),
-])
+@pytest.mark.parametrize(
+    "content_type, filename, label, icon",
+    [
+        ("application/pdf", "a.pdf", "PDF", "pdf"),
+        ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "a.docx", "Word document", "word"),
+        ("application/msword", "a.doc", "Word document", "word"),
+        ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "a.xlsx", "Excel spreadsheet", "sheet"),
+        ("application/vnd.ms-powerpoint", "a.ppt", "PowerPoint presentation", "slides"),
+        ("image/png", "a.png", "Image", "image"),
+        ("IMAGE/JPEG", "a.jpg", "Image", "image"),
+        ("text/plain; charset=utf-8", "a.txt", "Text", "text"),
+        ("text/x-python", "a.py", "Text", "text"),
+        ("application/zip", "a.zip", "Archive", "archive"),
+        ("application/x-7z-compressed", "a.7z", "Archive", "archive"),
+        ("audio/mp4", "a.m4a", "Audio", "audio"),
+        ("video/mp4", "a.mp4", "Video", "video"),
+        ("message/rfc822", "a.eml", "Email", "mail"),
+        ("application/atom+xml", "feed", "Data (XML)", "text"),
+        # a browser that does not know the type sends octet-stream: the extension says more
+        ("application/octet-stream", "Angebot.DOCX", "Word document", "word"),
+        ("application/octet-stream", "export.bin", "BIN file", "file"),
+        ("application/octet-stream", "no-extension", "File", "file"),
+        ("application/octet-stream", "weird.ext-with-dash", "File", "file"),
+        (None, None, "File", "file"),
+        ("", "", "File", "file"),
+    ],
+)
 def test_content_types_have_friendly_names_and_icons(content_type, filename, label, icon):
     kind = file_kind(content_type, filename)
     assert (kind.label, kind.icon) == (label, icon)

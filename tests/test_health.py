@@ -1,4 +1,5 @@
 """/healthz answers 503 the moment any part it reports on is down, and says which."""
+
 from __future__ import annotations
 
 import socket
@@ -17,9 +18,15 @@ def _closed_port() -> int:
 
 @pytest.fixture
 def app_config():
-    return {"S3_BUCKET": "portal-health", "S3_ENDPOINT_URL": f"http://127.0.0.1:{_closed_port()}",
-            "S3_ACCESS_KEY": "testing-access", "S3_SECRET_KEY": "testing-secret",
-            "S3_CONNECT_TIMEOUT": 1, "S3_READ_TIMEOUT": 1, "S3_MAX_ATTEMPTS": 1}
+    return {
+        "S3_BUCKET": "portal-health",
+        "S3_ENDPOINT_URL": f"http://127.0.0.1:{_closed_port()}",
+        "S3_ACCESS_KEY": "testing-access",
+        "S3_SECRET_KEY": "testing-secret",
+        "S3_CONNECT_TIMEOUT": 1,
+        "S3_READ_TIMEOUT": 1,
+        "S3_MAX_ATTEMPTS": 1,
+    }
 
 
 def test_an_unreachable_store_makes_healthz_503(client):

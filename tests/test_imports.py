@@ -1,5 +1,6 @@
 """The import graph of the portal package: no cycle, every module importable on its own, the migration's
 callers (CLI, dashboard) reaching it only through its service."""
+
 from __future__ import annotations
 
 import ast
@@ -11,8 +12,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 #: what portal.admin and the migration's CLI may import from the migration package
-MIGRATION_FACADE = {"portal.migration.service", "portal.migration.options", "portal.migration.errors",
-                    "portal.migration.reports", "portal.migration.models"}
+MIGRATION_FACADE = {
+    "portal.migration.service",
+    "portal.migration.options",
+    "portal.migration.errors",
+    "portal.migration.reports",
+    "portal.migration.models",
+}
 
 
 def modules(root: Path, package: str = "portal") -> dict[str, Path]:
@@ -107,24 +113,32 @@ def test_every_portal_module_imports_first():
     """Each module imported before any other portal module (third-party libraries stay loaded between
     them, for speed), so no import order hides a half-initialised module."""
     # prometheus_client's default registry outlives the modules: empty it too, as a fresh process has it.
-    script = ("import importlib, sys, traceback, prometheus_client\n"
-              "for name in sys.argv[1:]:\n"
-              "    for loaded in [m for m in sys.modules if m == 'portal' or m.startswith('portal.')]:\n"
-              "        del sys.modules[loaded]\n"
-              "    for collector in list(prometheus_client.REGISTRY._collector_to_names):\n"
-              "        prometheus_client.REGISTRY.unregister(collector)\n"
-              "    try:\n"
-              "        importlib.import_module(name)\n"
-              "    except Exception:\n"
-              "        print(name, traceback.format_exc().splitlines()[-1])\n")
-    result = subprocess.run([sys.executable, "-W", "error", "-c", script, *sorted(modules(ROOT))], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    script = (
+        "import importlib, sys, traceback, prometheus_client\n"
+        "for name in sys.argv[1:]:\n"
+        "    for loaded in [m for m in sys.modules if m == 'portal' or m.startswith('portal.')]:\n"
+        "        del sys.modules[loaded]\n"
+        "    for collector in list(prometheus_client.REGISTRY._collector_to_names):\n"
+        "        prometheus_client.REGISTRY.unregister(collector)\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception:\n"
+        "        print(name, traceback.format_exc().splitlines()[-1])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script, *sorted(modules(ROOT))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("caller", ["portal.admin.dashboard", "portal.admin.users", "portal.admin",
-                                    "portal.migration.cli"])
+@pytest.mark.parametrize(
+    "caller", ["portal.admin.dashboard", "portal.admin.users", "portal.admin", "portal.migration.cli"]
+)
 def test_the_cli_and_the_dashboard_use_the_migration_only_through_its_service(caller):
     graph = import_graph(ROOT)
     used = {name for name in graph[caller] if name.startswith("portal.migration")}

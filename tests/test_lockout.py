@@ -1,4 +1,5 @@
 """Failed sign-ins: a locked (account, address) pair, a delay per account, atomic counts, real times, unlock."""
+
 from __future__ import annotations
 
 import threading
@@ -20,8 +21,11 @@ def attempt(client, password: str, *, email: str = "staff@example.com", where=OF
 
 
 def failures_recorded(email: str = "staff@example.com") -> int:
-    return len(db.session.scalars(select(LoginAttempt.id).where(
-        LoginAttempt.email == email, LoginAttempt.succeeded.is_(False))).all())
+    return len(
+        db.session.scalars(
+            select(LoginAttempt.id).where(LoginAttempt.email == email, LoginAttempt.succeeded.is_(False))
+        ).all()
+    )
 
 
 def test_wrong_passwords_from_one_address_do_not_lock_out_the_owner_elsewhere(app, client, staff_user):
@@ -46,8 +50,11 @@ def test_the_lock_tells_the_real_time_left_and_ends_with_it(app, client, staff_u
     db.session.commit()
     response = attempt(client, PASSWORD)
     assert "Try again in 5 minutes." in response.get_data(as_text=True)
-    db.session.execute(update(LoginThrottle).values(blocked_until=utcnow() - timedelta(seconds=1),
-                                                    last_failure_at=utcnow() - timedelta(minutes=16)))
+    db.session.execute(
+        update(LoginThrottle).values(
+            blocked_until=utcnow() - timedelta(seconds=1), last_failure_at=utcnow() - timedelta(minutes=16)
+        )
+    )
     db.session.commit()
     assert attempt(client, PASSWORD).status_code == 302
 
@@ -74,8 +81,11 @@ class TestAccountDelay:
         assert response.status_code == 429
         assert "Try again in 2 seconds." in response.get_data(as_text=True)
         # The delay passes: the owner gets in (a refused attempt did not extend it).
-        db.session.execute(update(LoginThrottle).where(LoginThrottle.key == "account:staff@example.com")
-                           .values(blocked_until=utcnow() - timedelta(seconds=1)))
+        db.session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.key == "account:staff@example.com")
+            .values(blocked_until=utcnow() - timedelta(seconds=1))
+        )
         db.session.commit()
         assert attempt(client, PASSWORD, where=OFFICE).status_code == 302
 
@@ -128,7 +138,12 @@ def test_sign_ins_through_an_untrusted_proxy_are_warned_about_once(app, client, 
 
     with caplog.at_level(logging.WARNING, logger="portal.auth"):
         for _ in range(2):
-            fresh(client, "/auth/login", "post", data={"email": staff_user.email, "password": "wrong password!"},
-                  headers={"X-Forwarded-For": "203.0.113.7"})
+            fresh(
+                client,
+                "/auth/login",
+                "post",
+                data={"email": staff_user.email, "password": "wrong password!"},
+                headers={"X-Forwarded-For": "203.0.113.7"},
+            )
     warnings = [r.getMessage() for r in caplog.records if r.name == "portal.auth"]
     assert len(warnings) == 1 and "PROXY_FIX_X_FOR=0" in warnings[0]

@@ -1,4 +1,5 @@
 """The portal's log reaches stderr from the start, as under gunicorn, where nothing configures logging."""
+
 from __future__ import annotations
 
 import subprocess
@@ -21,8 +22,9 @@ with app.app_context():
 
 
 def run(tmp_path: Path, level: str) -> str:
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), level], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path), level], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     return done.stderr
 

@@ -1,4 +1,5 @@
 """Reset links by mail: a real SMTP conversation with a local aiosmtpd server."""
+
 from __future__ import annotations
 
 import socket
@@ -53,8 +54,13 @@ def inbox(smtp_port):
 
 @pytest.fixture
 def app_config(smtp_port):
-    return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_port, "SMTP_SECURITY": "none",
-            "SMTP_FROM": "portal@example.com", "PORTAL_URL": "https://portal.example.com"}
+    return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": smtp_port,
+        "SMTP_SECURITY": "none",
+        "SMTP_FROM": "portal@example.com",
+        "PORTAL_URL": "https://portal.example.com",
+    }
 
 
 def link_in(message: Message) -> str:
@@ -71,8 +77,12 @@ def test_an_administrators_reset_link_is_mailed(app, inbox, admin_client, staff_
     assert f'value="{url}"' in page
     path = url.removeprefix("https://portal.example.com")
     visitor = app.test_client()
-    assert fresh(visitor, path, "post", data={"password": "mailed new password", "confirm": "mailed new password"}
-                 ).status_code == 302
+    assert (
+        fresh(
+            visitor, path, "post", data={"password": "mailed new password", "confirm": "mailed new password"}
+        ).status_code
+        == 302
+    )
 
 
 def test_forgot_password_mails_a_link_and_says_the_same_for_unknown_addresses(app, inbox, client, staff_user):

@@ -1,4 +1,5 @@
 """Flask-Migrate: the baseline, add_object_storage_columns and head, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,10 @@ from tests.databases import engines, scratch_database
 
 HEAD = "0008_cleanup_outbox"
 STORAGE_INDEXES = {
-    "ix_attachment_storage_path", "ix_attachment_storage_type",
-    "ix_attachment_staging_storage_path", "ix_attachment_staging_storage_type",
+    "ix_attachment_storage_path",
+    "ix_attachment_storage_type",
+    "ix_attachment_staging_storage_path",
+    "ix_attachment_staging_storage_type",
 }
 
 
@@ -25,16 +28,24 @@ def legacy_app(request, tmp_path):
         with app.app_context():
             upgrade(revision="0001_baseline")
             schema = "document." if db.engine.dialect.name == "postgresql" else ""
-            db.session.execute(text(
-                "INSERT INTO \"user\" (id, email, name, password_hash) VALUES (1, 'old@example.com', 'Old', 'x')"))
-            db.session.execute(text(
-                f"INSERT INTO {schema}document (id, title, created_by) VALUES (1, 'Contract 2019', 1)"))
-            db.session.execute(text(
-                f"INSERT INTO {schema}attachment (id, document_id, filename, content_type, size, filepath, uploaded_by)"
-                " VALUES (1, 1, 'scan.pdf', 'application/pdf', 42, 'legacy/2019/scan.pdf', 1)"))
-            db.session.execute(text(
-                f"INSERT INTO {schema}attachment_staging (id, filename, content_type, size, filepath, owner_id)"
-                " VALUES (1, 'draft.png', 'image/png', 7, 'legacy/tmp/draft.png', 1)"))
+            db.session.execute(
+                text("INSERT INTO \"user\" (id, email, name, password_hash) VALUES (1, 'old@example.com', 'Old', 'x')")
+            )
+            db.session.execute(
+                text(f"INSERT INTO {schema}document (id, title, created_by) VALUES (1, 'Contract 2019', 1)")
+            )
+            db.session.execute(
+                text(
+                    f"INSERT INTO {schema}attachment (id, document_id, filename, content_type, size, filepath, uploaded_by)"
+                    " VALUES (1, 1, 'scan.pdf', 'application/pdf', 42, 'legacy/2019/scan.pdf', 1)"
+                )
+            )
+            db.session.execute(
+                text(
+                    f"INSERT INTO {schema}attachment_staging (id, filename, content_type, size, filepath, owner_id)"
+                    " VALUES (1, 'draft.png', 'image/png', 7, 'legacy/tmp/draft.png', 1)"
+                )
+            )
             db.session.commit()
             yield app, schema
             db.session.remove()
@@ -87,7 +98,7 @@ def test_downgrade_removes_columns_and_indexes_and_keeps_rows(legacy_app):
 
 
 def test_upgrade_to_head_keeps_legacy_rows_usable_through_the_models(legacy_app):
-    from portal.models import Attachment, Document
+    from portal.models import Document
 
     upgrade()
     document = db.session.get(Document, 1)

@@ -1,15 +1,16 @@
 """Object keys: fresh upload keys and migrated keys live under the prefixes `flask storage orphans` lists."""
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from portal.documents.service import new_key
 from portal.object_keys import PREFIXES, TABLE_PREFIXES, migrated_key, upload_key
 
-NOW = datetime(2026, 11, 3, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 3, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("prefix", sorted(TABLE_PREFIXES.values()))
@@ -31,8 +32,10 @@ def test_the_documents_service_builds_its_keys_here():
         new_key("elsewhere")
 
 
-@pytest.mark.parametrize("table, expected", [("attachment", "attachments/migrated/7/ab12"),
-                                             ("attachment_staging", "staging/migrated/7/ab12")])
+@pytest.mark.parametrize(
+    "table, expected",
+    [("attachment", "attachments/migrated/7/ab12"), ("attachment_staging", "staging/migrated/7/ab12")],
+)
 def test_migrated_keys_are_deterministic_and_under_a_listed_prefix(table, expected):
     assert migrated_key(table, 7, "ab12") == migrated_key(table, 7, "ab12") == expected
     assert expected.startswith(PREFIXES)

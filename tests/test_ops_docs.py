@@ -1,4 +1,5 @@
 """docs/ops/: the dashboard and alert rules name metrics the portal exports; the upkeep jobs name real commands."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,11 @@ def test_dashboard_and_alerts_only_name_exported_metrics(client):
 
 def test_ops_readme_documents_every_exported_family(client):
     readme = (OPS / "README.md").read_text()
-    families = {name.removesuffix("_total") for name in exported_names(client) if name.startswith("portal_")
-                and not name.endswith(("_bucket", "_count", "_sum"))}
+    families = {
+        name.removesuffix("_total")
+        for name in exported_names(client)
+        if name.startswith("portal_") and not name.endswith(("_bucket", "_count", "_sum"))
+    }
     undocumented = {name for name in families if name not in readme}
     assert not undocumented, f"docs/ops/README.md does not describe {sorted(undocumented)}"
 

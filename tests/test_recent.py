@@ -1,4 +1,5 @@
 """The expiring map behind the portal's short-lived caches."""
+
 from __future__ import annotations
 
 from portal.recent import Recent

@@ -1,4 +1,5 @@
 """Recovering accounts: /account, an administrator's edit, one-time reset links, mail, the users commands."""
+
 from __future__ import annotations
 
 import threading
@@ -26,11 +27,15 @@ def issue_link(admin_client, user) -> str:
 
 # /account
 
+
 def test_change_own_password_needs_the_current_one(staff_client, auth, staff_user):
-    response = staff_client.post("/account/password", data={"current": "not it at all", "password": NEW, "confirm": NEW})
+    response = staff_client.post(
+        "/account/password", data={"current": "not it at all", "password": NEW, "confirm": NEW}
+    )
     assert response.status_code == 400 and "The current password is not right." in response.get_data(as_text=True)
-    response = staff_client.post("/account/password", data={"current": PASSWORD, "password": NEW, "confirm": NEW},
-                                 follow_redirects=True)
+    response = staff_client.post(
+        "/account/password", data={"current": PASSWORD, "password": NEW, "confirm": NEW}, follow_redirects=True
+    )
     assert "Your password is changed." in response.get_data(as_text=True)
     auth.logout()
     assert auth.login(password=PASSWORD).status_code == 401
@@ -40,11 +45,15 @@ def test_change_own_password_needs_the_current_one(staff_client, auth, staff_use
 def test_change_own_name_and_email(staff_client, auth, staff_user, admin_user):
     response = staff_client.post("/account", data={"name": "Samantha", "email": "sam@example.com"})
     assert "Enter your current password to change your email address." in response.get_data(as_text=True)
-    response = staff_client.post("/account", data={"name": "Samantha", "email": admin_user.email,
-                                                   "confirm_password": PASSWORD})
+    response = staff_client.post(
+        "/account", data={"name": "Samantha", "email": admin_user.email, "confirm_password": PASSWORD}
+    )
     assert "already exists" in response.get_data(as_text=True)
-    response = staff_client.post("/account", data={"name": "Samantha", "email": "Sam@Example.com",
-                                                   "confirm_password": PASSWORD}, follow_redirects=True)
+    response = staff_client.post(
+        "/account",
+        data={"name": "Samantha", "email": "Sam@Example.com", "confirm_password": PASSWORD},
+        follow_redirects=True,
+    )
     page = response.get_data(as_text=True)
     assert "Your name and email are saved." in page and "Samantha" in page
     assert db.session.get(User, staff_user.id).email == "sam@example.com"
@@ -59,14 +68,16 @@ def test_the_account_page_shows_the_forms(staff_client):
 
 # an administrator's edit
 
+
 def test_admin_edits_name_email_and_role_with_confirmation(admin_client, staff_user):
     data = {"name": "Sam Boss", "email": "boss@example.com", "is_admin": "y", "is_active": "y"}
     response = admin_client.post(f"/admin/users/{staff_user.id}/edit", data=data)
     assert response.status_code == 400
     assert "Tick this to change the role or the status" in response.get_data(as_text=True)
     assert not db.session.get(User, staff_user.id).is_admin
-    response = admin_client.post(f"/admin/users/{staff_user.id}/edit", data={**data, "confirm": "y"},
-                                 follow_redirects=True)
+    response = admin_client.post(
+        f"/admin/users/{staff_user.id}/edit", data={**data, "confirm": "y"}, follow_redirects=True
+    )
     assert "boss@example.com is saved." in response.get_data(as_text=True)
     user = db.session.get(User, staff_user.id)
     assert (user.name, user.email, user.is_admin) == ("Sam Boss", "boss@example.com", True)
@@ -76,15 +87,21 @@ def test_admin_deactivation_from_the_edit_page_ends_the_sessions(app, admin_clie
     staff = app.test_client()
     fresh(staff, "/auth/login", "post", data={"email": staff_user.email, "password": PASSWORD})
     assert fresh(staff, "/").status_code == 200
-    response = fresh(admin_client, f"/admin/users/{staff_user.id}/edit", "post", data={
-        "name": staff_user.name, "email": staff_user.email, "confirm": "y"})
+    response = fresh(
+        admin_client,
+        f"/admin/users/{staff_user.id}/edit",
+        "post",
+        data={"name": staff_user.name, "email": staff_user.email, "confirm": "y"},
+    )
     assert response.status_code == 302
     assert fresh(staff, "/").status_code == 302
 
 
 def test_admin_cannot_demote_or_deactivate_themselves(admin_client, admin_user):
-    response = admin_client.post(f"/admin/users/{admin_user.id}/edit", data={
-        "name": "Ada", "email": admin_user.email, "is_active": "y", "confirm": "y"})
+    response = admin_client.post(
+        f"/admin/users/{admin_user.id}/edit",
+        data={"name": "Ada", "email": admin_user.email, "is_active": "y", "confirm": "y"},
+    )
     assert "You cannot remove your own administrator role." in response.get_data(as_text=True)
     assert db.session.get(User, admin_user.id).is_admin
 
@@ -96,6 +113,7 @@ def test_staff_cannot_edit_accounts(staff_client, admin_user):
 
 # reset links
 
+
 def test_a_reset_link_works_once(app, admin_client, staff_user):
     token = issue_link(admin_client, staff_user)
     visitor = app.test_client()
@@ -103,7 +121,9 @@ def test_a_reset_link_works_once(app, admin_client, staff_user):
     assert "Choose a new password" in page and staff_user.email in page
     response = fresh(visitor, f"/reset/{token}", "post", data={"password": NEW, "confirm": NEW}, follow_redirects=True)
     assert "The password of staff@example.com is set." in response.get_data(as_text=True)
-    again = fresh(visitor, f"/reset/{token}", "post", data={"password": "another new password", "confirm": "another new password"})
+    again = fresh(
+        visitor, f"/reset/{token}", "post", data={"password": "another new password", "confirm": "another new password"}
+    )
     assert again.status_code == 410 and "not valid any more" in again.get_data(as_text=True)
     assert fresh(visitor, "/auth/login", "post", data={"email": staff_user.email, "password": NEW}).status_code == 302
 
@@ -143,7 +163,9 @@ def test_two_uses_of_one_link_at_once_set_one_password(app, admin_client, staff_
     def use(password: str) -> None:
         client = app.test_client()
         start.wait(timeout=30)
-        statuses.append(fresh(client, f"/reset/{token}", "post", data={"password": password, "confirm": password}).status_code)
+        statuses.append(
+            fresh(client, f"/reset/{token}", "post", data={"password": password, "confirm": password}).status_code
+        )
 
     threads = [threading.Thread(target=use, args=(f"{NEW} {n}",)) for n in (1, 2)]
     for thread in threads:
@@ -155,6 +177,7 @@ def test_two_uses_of_one_link_at_once_set_one_password(app, admin_client, staff_
 
 # forgot password
 
+
 def test_forgot_password_without_mail_says_to_ask_an_administrator(client, staff_user):
     assert "Forgot password?" in client.get("/auth/login").get_data(as_text=True)
     page = client.get("/auth/forgot").get_data(as_text=True)
@@ -163,6 +186,7 @@ def test_forgot_password_without_mail_says_to_ask_an_administrator(client, staff
 
 
 # commands
+
 
 def test_users_list_set_password_and_reset_link(app, runner, staff_user, admin_user):
     listed = runner.invoke(args=["users", "list"])

@@ -1,5 +1,6 @@
 """Requests turned away early: unread anonymous bodies, small-form limits, nonsense page numbers and `next`,
 weak production keys, and who may edit a document."""
+
 from __future__ import annotations
 
 import io
@@ -34,8 +35,12 @@ def app_config():
 def test_an_anonymous_upload_is_refused_before_its_body_is_read(client, staff_user):
     WatchedBody.read_at_all = False
     body = WatchedBody(b"x" * 1024 * 1024)
-    response = client.post("/documents/new", input_stream=body, content_type="multipart/form-data; boundary=zzz",
-                           environ_overrides={"CONTENT_LENGTH": str(1024 * 1024)})
+    response = client.post(
+        "/documents/new",
+        input_stream=body,
+        content_type="multipart/form-data; boundary=zzz",
+        environ_overrides={"CONTENT_LENGTH": str(1024 * 1024)},
+    )
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
     assert not WatchedBody.read_at_all
 
@@ -49,9 +54,12 @@ def test_small_forms_refuse_a_large_body_with_a_413_page(client, path):
 
 def test_a_small_form_body_is_refused_unread_when_its_length_says_too_much(client, staff_user):
     WatchedBody.read_at_all = False
-    response = client.post("/auth/login", input_stream=WatchedBody(b"email=a"),
-                           content_type="application/x-www-form-urlencoded",
-                           environ_overrides={"CONTENT_LENGTH": str(10 * 1024 * 1024)})
+    response = client.post(
+        "/auth/login",
+        input_stream=WatchedBody(b"email=a"),
+        content_type="application/x-www-form-urlencoded",
+        environ_overrides={"CONTENT_LENGTH": str(10 * 1024 * 1024)},
+    )
     assert response.status_code == 413
     assert not WatchedBody.read_at_all
 
@@ -105,11 +113,14 @@ class TestDocumentEditing:
         assert db.session.get(Document, document.id).title == "Reviewed notes"
 
 
-@pytest.mark.parametrize("key, fragment", [
-    ("changeme", "SECRET_KEY is a published example value"),
-    ("Your-Secret-Key-Here", "SECRET_KEY is a published example value"),
-    ("short-but-random-9f8e7d", "SECRET_KEY has 23 characters, fewer than the 32 required"),
-])
+@pytest.mark.parametrize(
+    "key, fragment",
+    [
+        ("changeme", "SECRET_KEY is a published example value"),
+        ("Your-Secret-Key-Here", "SECRET_KEY is a published example value"),
+        ("short-but-random-9f8e7d", "SECRET_KEY has 23 characters, fewer than the 32 required"),
+    ],
+)
 def test_production_refuses_a_guessable_secret_key(tmp_path, key, fragment):
     with pytest.raises(ConfigError) as caught:
         load_settings({"PORTAL_ENV": "production", "SECRET_KEY": key}, str(tmp_path))
@@ -128,14 +139,20 @@ def test_production_with_changeme_refuses_to_start():
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("environ, fragment", [
-    ({"SMTP_HOST": "mail.example.com", "PORTAL_URL": "https://p.example.com"}, "SMTP_FROM is required when SMTP_HOST"),
-    ({"SMTP_HOST": "mail.example.com", "SMTP_FROM": "p@example.com"}, "PORTAL_URL is required when SMTP_HOST"),
-    ({"PORTAL_URL": "portal.example.com"}, "PORTAL_URL='portal.example.com' must be an http:// or https:// URL"),
-    ({"SMTP_USERNAME": "portal"}, "SMTP_USERNAME and SMTP_PASSWORD go together"),
-    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' is not accepted; use one of: text, json"),
-    ({"REMEMBER_DAYS": "0"}, "REMEMBER_DAYS=0 is out of range"),
-])
+@pytest.mark.parametrize(
+    "environ, fragment",
+    [
+        (
+            {"SMTP_HOST": "mail.example.com", "PORTAL_URL": "https://p.example.com"},
+            "SMTP_FROM is required when SMTP_HOST",
+        ),
+        ({"SMTP_HOST": "mail.example.com", "SMTP_FROM": "p@example.com"}, "PORTAL_URL is required when SMTP_HOST"),
+        ({"PORTAL_URL": "portal.example.com"}, "PORTAL_URL='portal.example.com' must be an http:// or https:// URL"),
+        ({"SMTP_USERNAME": "portal"}, "SMTP_USERNAME and SMTP_PASSWORD go together"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' is not accepted; use one of: text, json"),
+        ({"REMEMBER_DAYS": "0"}, "REMEMBER_DAYS=0 is out of range"),
+    ],
+)
 def test_bad_account_settings_stop_start_up(tmp_path, environ, fragment):
     with pytest.raises(ConfigError) as caught:
         load_settings(environ, str(tmp_path))

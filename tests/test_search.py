@@ -1,7 +1,8 @@
 """Finding a document among many: accents and case ignored, file names and people searched, filters, sorting."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -24,21 +25,45 @@ def office(app, staff_user, admin_user):
         db.session.add(row)
         db.session.flush()
         for filename, content_type, uploader in files:
-            db.session.add(Attachment(document_id=row.id, filename=filename, content_type=content_type, size=10,
-                                      storage_path=f"attachments/{row.id}/{filename}", uploaded_by=uploader.id))
+            db.session.add(
+                Attachment(
+                    document_id=row.id,
+                    filename=filename,
+                    content_type=content_type,
+                    size=10,
+                    storage_path=f"attachments/{row.id}/{filename}",
+                    uploaded_by=uploader.id,
+                )
+            )
         return row
 
     docs = {
-        "mueller": document("Müller & Söhne", staff_user, ("angebot.pdf", "application/pdf", staff_user),
-                            added=datetime(2026, 3, 1, 9, tzinfo=timezone.utc), paper_date=date(2026, 2, 27)),
-        "bank": document("Bank", anna, ("Überweisung März.pdf", "application/pdf", anna),
-                         ("kontoauszug.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                          anna), added=datetime(2026, 4, 2, 9, tzinfo=timezone.utc)),
-        "photos": document("Site visit", staff_user, ("IMG_0001.jpg", "image/jpeg", jurgen),
-                           ("IMG_0002.jpg", "image/jpeg", jurgen), ("IMG_0003.jpg", "image/jpeg", jurgen),
-                           added=datetime(2026, 5, 3, 9, tzinfo=timezone.utc), paper_date=date(2025, 12, 1)),
-        "notes": document("Notes", anna, description="Straße der Einheit, Café am Eck",
-                          added=datetime(2026, 6, 4, 9, tzinfo=timezone.utc)),
+        "mueller": document(
+            "Müller & Söhne",
+            staff_user,
+            ("angebot.pdf", "application/pdf", staff_user),
+            added=datetime(2026, 3, 1, 9, tzinfo=UTC),
+            paper_date=date(2026, 2, 27),
+        ),
+        "bank": document(
+            "Bank",
+            anna,
+            ("Überweisung März.pdf", "application/pdf", anna),
+            ("kontoauszug.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", anna),
+            added=datetime(2026, 4, 2, 9, tzinfo=UTC),
+        ),
+        "photos": document(
+            "Site visit",
+            staff_user,
+            ("IMG_0001.jpg", "image/jpeg", jurgen),
+            ("IMG_0002.jpg", "image/jpeg", jurgen),
+            ("IMG_0003.jpg", "image/jpeg", jurgen),
+            added=datetime(2026, 5, 3, 9, tzinfo=UTC),
+            paper_date=date(2025, 12, 1),
+        ),
+        "notes": document(
+            "Notes", anna, description="Straße der Einheit, Café am Eck", added=datetime(2026, 6, 4, 9, tzinfo=UTC)
+        ),
     }
     db.session.commit()
     return {"docs": {key: row.id for key, row in docs.items()}, "jurgen": jurgen.id, "anna": anna.id}
@@ -46,24 +71,26 @@ def office(app, staff_user, admin_user):
 
 def titles(client, url: str) -> list[str]:
     page = client.get(url).get_data(as_text=True)
-    return [title for title in ("Müller &amp; Söhne", "Bank", "Site visit", "Notes")
-            if f">{title}</a>" in page]
+    return [title for title in ("Müller &amp; Söhne", "Bank", "Site visit", "Notes") if f">{title}</a>" in page]
 
 
-@pytest.mark.parametrize("words, expected", [
-    ("muller", ["Müller &amp; Söhne"]),
-    ("MÜLLER", ["Müller &amp; Söhne"]),
-    ("sohne", ["Müller &amp; Söhne"]),
-    ("uberweisung", ["Bank"]),
-    ("Überweisung märz", ["Bank"]),
-    ("kontoauszug", ["Bank"]),
-    ("weiss", ["Site visit"]),          # uploaded a file to it
-    ("jurgen img_0002", ["Site visit"]),
-    ("becker", ["Bank", "Notes"]),      # created them
-    ("strasse cafe", ["Notes"]),        # the description, ß and é folded
-    ("muller bank", []),                # every word must match
-    ("img_", ["Site visit"]),           # _ is a letter here, not a wildcard
-])
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        ("muller", ["Müller &amp; Söhne"]),
+        ("MÜLLER", ["Müller &amp; Söhne"]),
+        ("sohne", ["Müller &amp; Söhne"]),
+        ("uberweisung", ["Bank"]),
+        ("Überweisung märz", ["Bank"]),
+        ("kontoauszug", ["Bank"]),
+        ("weiss", ["Site visit"]),  # uploaded a file to it
+        ("jurgen img_0002", ["Site visit"]),
+        ("becker", ["Bank", "Notes"]),  # created them
+        ("strasse cafe", ["Notes"]),  # the description, ß and é folded
+        ("muller bank", []),  # every word must match
+        ("img_", ["Site visit"]),  # _ is a letter here, not a wildcard
+    ],
+)
 def test_one_box_finds_titles_descriptions_file_names_and_people(staff_client, office, words, expected):
     assert sorted(titles(staff_client, f"/?q={words}")) == sorted(expected)
 
@@ -78,12 +105,15 @@ def test_filters_by_uploader_type_and_date(staff_client, office):
     assert titles(staff_client, "/?q=img&from=2026-06-01") == []
 
 
-@pytest.mark.parametrize("url, message", [
-    ("/?from=2026-13-01", "“2026-13-01” is not a date (added from); use YYYY-MM-DD. That filter was left out."),
-    ("/?type=video", "“video” is not a file type this list knows. The filter was left out."),
-    ("/?uploader=someone", "That uploader is not known. The filter was left out."),
-    ("/?from=2026-06-01&to=2026-01-01", "The date range ends before it starts, so it was turned round."),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("/?from=2026-13-01", "“2026-13-01” is not a date (added from); use YYYY-MM-DD. That filter was left out."),
+        ("/?type=video", "“video” is not a file type this list knows. The filter was left out."),
+        ("/?uploader=someone", "That uploader is not known. The filter was left out."),
+        ("/?from=2026-06-01&to=2026-01-01", "The date range ends before it starts, so it was turned round."),
+    ],
+)
 def test_a_bad_filter_is_named_and_left_out(staff_client, office, url, message):
     page = staff_client.get(url)
     assert page.status_code == 200
@@ -91,13 +121,25 @@ def test_a_bad_filter_is_named_and_left_out(staff_client, office, url, message):
 
 
 def test_columns_sort_both_ways(staff_client, office):
-    assert titles_in_order(staff_client, "/?sort=title&dir=asc") == ["Bank", "Müller &amp; Söhne", "Notes",
-                                                                     "Site visit"]
-    assert titles_in_order(staff_client, "/?sort=title&dir=desc") == ["Site visit", "Notes", "Müller &amp; Söhne",
-                                                                      "Bank"]
+    assert titles_in_order(staff_client, "/?sort=title&dir=asc") == [
+        "Bank",
+        "Müller &amp; Söhne",
+        "Notes",
+        "Site visit",
+    ]
+    assert titles_in_order(staff_client, "/?sort=title&dir=desc") == [
+        "Site visit",
+        "Notes",
+        "Müller &amp; Söhne",
+        "Bank",
+    ]
     assert titles_in_order(staff_client, "/") == ["Notes", "Site visit", "Bank", "Müller &amp; Söhne"]  # newest
-    assert titles_in_order(staff_client, "/?sort=attachments&dir=desc") == ["Site visit", "Bank",
-                                                                            "Müller &amp; Söhne", "Notes"]
+    assert titles_in_order(staff_client, "/?sort=attachments&dir=desc") == [
+        "Site visit",
+        "Bank",
+        "Müller &amp; Söhne",
+        "Notes",
+    ]
     # Documents without a paper date come last either way.
     assert titles_in_order(staff_client, "/?sort=date&dir=desc")[:2] == ["Müller &amp; Söhne", "Site visit"]
     assert titles_in_order(staff_client, "/?sort=date&dir=asc")[:2] == ["Site visit", "Müller &amp; Söhne"]
@@ -107,8 +149,11 @@ def test_columns_sort_both_ways(staff_client, office):
 
 def titles_in_order(client, url: str) -> list[str]:
     page = client.get(url).get_data(as_text=True)
-    found = [(page.index(f">{title}</a>"), title) for title in ("Müller &amp; Söhne", "Bank", "Site visit", "Notes")
-             if f">{title}</a>" in page]
+    found = [
+        (page.index(f">{title}</a>"), title)
+        for title in ("Müller &amp; Söhne", "Bank", "Site visit", "Notes")
+        if f">{title}</a>" in page
+    ]
     return [title for _, title in sorted(found)]
 
 
@@ -132,8 +177,15 @@ def test_the_search_text_follows_renames_new_files_and_deletes(staff_client, off
     assert titles(staff_client, "/?q=schwarz") == ["Site visit"]
 
     bank = db.session.get(Document, office["docs"]["bank"])
-    db.session.add(Attachment(document_id=bank.id, filename="Mahnung Größe.pdf", content_type="application/pdf",
-                              size=1, storage_path="attachments/x/mahnung"))
+    db.session.add(
+        Attachment(
+            document_id=bank.id,
+            filename="Mahnung Größe.pdf",
+            content_type="application/pdf",
+            size=1,
+            storage_path="attachments/x/mahnung",
+        )
+    )
     db.session.commit()
     assert titles(staff_client, "/?q=mahnung grosse") == ["Bank"]
 

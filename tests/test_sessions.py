@@ -1,4 +1,5 @@
 """Sessions end: sign-out, new passwords, deactivation and "sign out everywhere" end cookies wherever they are replayed."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -69,8 +70,10 @@ def test_a_remember_cookie_ends_on_the_server_when_its_days_are_over(app, client
     sign_in_remembered(client)
     remembered = cookie(client, REMEMBER)
     row = db.session.scalars(db.select(UserSession)).one()
-    assert row.remember and abs((row.expires_at.replace(tzinfo=None) - row.created_at.replace(tzinfo=None))
-                                - timedelta(days=app.config["REMEMBER_DAYS"])) < timedelta(seconds=1)
+    assert row.remember and abs(
+        (row.expires_at.replace(tzinfo=None) - row.created_at.replace(tzinfo=None))
+        - timedelta(days=app.config["REMEMBER_DAYS"])
+    ) < timedelta(seconds=1)
     db.session.execute(update(UserSession).values(expires_at=utcnow() - timedelta(seconds=1)))
     db.session.commit()
     app.extensions.pop("signed_in_users", None)  # as in another process: nothing kept
@@ -92,9 +95,13 @@ def test_a_new_password_ends_the_other_sessions_but_not_this_one(app, client, st
     sign_in_remembered(client)
     laptop = app.test_client()
     sign_in_remembered(laptop)
-    response = fresh(client, "/account/password", "post", data={
-        "current": PASSWORD, "password": "a brand new password", "confirm": "a brand new password"},
-        follow_redirects=True)
+    response = fresh(
+        client,
+        "/account/password",
+        "post",
+        data={"current": PASSWORD, "password": "a brand new password", "confirm": "a brand new password"},
+        follow_redirects=True,
+    )
     assert "Your password is changed. 1 other session ended." in response.get_data(as_text=True)
     assert signed_in(client)
     assert not signed_in(laptop)
@@ -121,8 +128,9 @@ class TestSignInRotatesTheCsrfToken:
 
     def test_a_token_from_before_sign_in_is_refused_after_it(self, client, staff_user):
         planted = csrf_token_from(client.get("/auth/login").get_data(as_text=True))
-        response = client.post("/auth/login", data={
-            "email": staff_user.email, "password": PASSWORD, "csrf_token": planted})
+        response = client.post(
+            "/auth/login", data={"email": staff_user.email, "password": PASSWORD, "csrf_token": planted}
+        )
         assert response.status_code == 302
         stale = client.post("/documents/new", data={"title": "Planted", "csrf_token": planted})
         assert stale.status_code == 400

@@ -1,4 +1,5 @@
 """Settings grouped for the README and `.env.example`: every setting placed, new ones land somewhere sensible."""
+
 from __future__ import annotations
 
 import io
@@ -28,10 +29,17 @@ def test_every_setting_is_placed_in_a_group():
     assert not set(PLACED) - {setting.name for setting in SETTINGS}, "PLACED names a setting that no longer exists"
 
 
-@pytest.mark.parametrize("name, group", [
-    ("MINIO_BUCKET", "stores"), ("S3_NEW_KNOB", "stores"), ("PASSWORD_MIN_LENGTH", "security"),
-    ("SESSION_LIFETIME_DAYS", "security"), ("TRASH_RETENTION_DAYS", "uploads"), ("SOMETHING_ELSE", DEFAULT_GROUP),
-])
+@pytest.mark.parametrize(
+    "name, group",
+    [
+        ("MINIO_BUCKET", "stores"),
+        ("S3_NEW_KNOB", "stores"),
+        ("PASSWORD_MIN_LENGTH", "security"),
+        ("SESSION_LIFETIME_DAYS", "security"),
+        ("TRASH_RETENTION_DAYS", "uploads"),
+        ("SOMETHING_ELSE", DEFAULT_GROUP),
+    ],
+)
 def test_a_new_setting_lands_in_a_sensible_group(name, group):
     assert group_of(name) == group
     extra = Setting(name, "", _text, "A setting added later.")
@@ -76,10 +84,14 @@ def test_uncommenting_a_line_gives_its_default(tmp_path):
 
 
 def test_write_docs_rewrites_both_files(tmp_path):
-    (tmp_path / "README.md").write_text("# Title\n\n<!-- settings:start -->\nstale table\n<!-- settings:end -->\n\nEnd\n")
+    (tmp_path / "README.md").write_text(
+        "# Title\n\n<!-- settings:start -->\nstale table\n<!-- settings:end -->\n\nEnd\n"
+    )
     write_docs(tmp_path)
     readme = (tmp_path / "README.md").read_text()
-    assert readme.startswith("# Title\n\n<!-- settings:start -->\n### Must set") and readme.endswith("<!-- settings:end -->\n\nEnd\n")
+    assert readme.startswith("# Title\n\n<!-- settings:start -->\n### Must set") and readme.endswith(
+        "<!-- settings:end -->\n\nEnd\n"
+    )
     assert "stale table" not in readme
     assert (tmp_path / ".env.example").read_text() == env_example()
 

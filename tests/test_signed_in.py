@@ -1,4 +1,5 @@
 """Who is signed in is kept for LOGIN_CACHE_SECONDS per process; a deactivation here applies at once."""
+
 from __future__ import annotations
 
 import contextvars
@@ -37,8 +38,13 @@ def test_a_signed_in_request_does_not_load_the_account_again(app, clock, staff_c
     seen = statements(app)
     assert fresh(staff_client, "/").status_code == 200
     # The list's uploader filter names every account (page content, ordered by name); nothing else may read users.
-    account_reads = [sql for sql in seen if ('FROM "user"' in sql or "FROM user" in sql)
-                     and "ORDER BY user.name," not in sql and 'ORDER BY "user".name,' not in sql]
+    account_reads = [
+        sql
+        for sql in seen
+        if ('FROM "user"' in sql or "FROM user" in sql)
+        and "ORDER BY user.name," not in sql
+        and 'ORDER BY "user".name,' not in sql
+    ]
     assert not account_reads
 
 

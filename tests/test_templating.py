@@ -1,8 +1,9 @@
 """What the templates show: times as <time> in PORTAL_TIMEZONE, friendly file types, locations for admins only."""
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,8 @@ from portal.models import Attachment, Document
 from portal.templating import format_datetime
 
 ROOT = Path(__file__).resolve().parent.parent
-WINTER = datetime(2026, 11, 29, 19, 23, 5, tzinfo=timezone.utc)
-SUMMER = datetime(2026, 7, 1, 22, 5, tzinfo=timezone.utc)
+WINTER = datetime(2026, 11, 29, 19, 23, 5, tzinfo=UTC)
+SUMMER = datetime(2026, 7, 1, 22, 5, tzinfo=UTC)
 
 
 def test_the_time_zone_defaults_to_utc(tmp_path):
@@ -28,8 +29,9 @@ def test_the_time_zone_defaults_to_utc(tmp_path):
 def test_a_zone_that_does_not_exist_stops_start_up(tmp_path, zone):
     with pytest.raises(ConfigError) as caught:
         load_settings({"PORTAL_TIMEZONE": zone}, str(tmp_path))
-    assert str(caught.value) == (f"PORTAL_TIMEZONE={zone!r} is not a time zone; "
-                                 "use an IANA name such as Europe/Berlin or UTC")
+    assert str(caught.value) == (
+        f"PORTAL_TIMEZONE={zone!r} is not a time zone; use an IANA name such as Europe/Berlin or UTC"
+    )
 
 
 def test_a_bad_zone_given_to_create_app_is_refused_too(tmp_path):
@@ -42,12 +44,15 @@ def app_config():
     return {"PORTAL_TIMEZONE": "Europe/Berlin"}
 
 
-@pytest.mark.parametrize("value, shown", [
-    (WINTER, '<time datetime="2026-11-29T19:23:05Z">29 Nov 2026, 20:23 CET</time>'),
-    (SUMMER, '<time datetime="2026-07-01T22:05:00Z">2 Jul 2026, 00:05 CEST</time>'),
-    (WINTER.replace(tzinfo=None), '<time datetime="2026-11-29T19:23:05Z">29 Nov 2026, 20:23 CET</time>'),
-    (None, "—"),
-])
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        (WINTER, '<time datetime="2026-11-29T19:23:05Z">29 Nov 2026, 20:23 CET</time>'),
+        (SUMMER, '<time datetime="2026-07-01T22:05:00Z">2 Jul 2026, 00:05 CEST</time>'),
+        (WINTER.replace(tzinfo=None), '<time datetime="2026-11-29T19:23:05Z">29 Nov 2026, 20:23 CET</time>'),
+        (None, "—"),
+    ],
+)
 def test_times_are_utc_in_the_markup_and_portal_timezone_in_the_text(app, value, shown):
     assert str(format_datetime(value)) == shown
 
@@ -57,17 +62,29 @@ def _busy_document(staff_user) -> Document:
     db.session.add(document)
     db.session.flush()
     docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-    db.session.add(Attachment(document_id=document.id, filename="Angebot.docx", content_type=docx, size=48_213,
-                              uploaded_by=staff_user.id, storage_type="s3", storage_path="attachments/1",
-                              created_at=WINTER))
+    db.session.add(
+        Attachment(
+            document_id=document.id,
+            filename="Angebot.docx",
+            content_type=docx,
+            size=48_213,
+            uploaded_by=staff_user.id,
+            storage_type="s3",
+            storage_path="attachments/1",
+            created_at=WINTER,
+        )
+    )
     db.session.commit()
     return document
 
 
 def test_staff_see_friendly_types_and_sizes_but_no_storage_location(staff_client, staff_user):
     page = staff_client.get(f"/documents/{_busy_document(staff_user).id}").get_data(as_text=True)
-    assert re.search(r'<td class="file-type" title="application/vnd\.openxmlformats-officedocument\.'
-                     r'wordprocessingml\.document">Word document</td>', page)
+    assert re.search(
+        r'<td class="file-type" title="application/vnd\.openxmlformats-officedocument\.'
+        r'wordprocessingml\.document">Word document</td>',
+        page,
+    )
     assert 'file-icons.svg#word"' in page and "47 KiB" in page
     assert '<time datetime="2026-11-29T19:23:05Z">29 Nov 2026, 20:23 CET</time>' in page
     assert "store-s3" not in page and "Stored" not in page

@@ -1,4 +1,5 @@
 """A request refused before its body is read leaves a connection the client can use again."""
+
 from __future__ import annotations
 
 import http.client
@@ -27,10 +28,25 @@ def gunicorn(app):
     port = free_port()
     env = worker_environment(app.config, app.instance_path)
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "2", "--bind", f"127.0.0.1:{port}",
-         "--control-socket", f"{app.instance_path}/gunicorn.ctl",
-         "portal.migration.worker_app:worker_app()"],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "1",
+            "--threads",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--control-socket",
+            f"{app.instance_path}/gunicorn.ctl",
+            "portal.migration.worker_app:worker_app()",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while True:
         try:

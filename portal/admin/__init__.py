@@ -1,4 +1,5 @@
 """Administrator pages under /admin: the blueprint and its URL table. Every page answers 403 to staff."""
+
 from __future__ import annotations
 
 from flask import Blueprint

@@ -1,4 +1,5 @@
 """The storage dashboard (/admin/storage): where files are, migration and verification runs, live progress."""
+
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, url_for
@@ -22,17 +23,28 @@ class MigrationForm(FlaskForm):
     batch_size = IntegerField("Batch size", default=100, validators=[NumberRange(1, 10_000)])
     workers = IntegerField("Files copied at once", default=4, validators=[NumberRange(1, 64)])
     limit = IntegerField("At most this many files (empty: all)", validators=[Optional(), NumberRange(min=1)])
-    verify = SelectField("Verification", default="auto", choices=[
-        ("auto", "The store's SHA-256 checksum where it keeps one, else read back"),
-        ("readback", "Always read every object back and hash it")])
+    verify = SelectField(
+        "Verification",
+        default="auto",
+        choices=[
+            ("auto", "The store's SHA-256 checksum where it keeps one, else read back"),
+            ("readback", "Always read every object back and hash it"),
+        ],
+    )
     include_staging = BooleanField("Include staged uploads", default=True)
     delete_source = BooleanField("Move each local file to the quarantine once its copy is verified")
     dry_run = BooleanField("Dry run: only report what would move")
 
     def options(self) -> MigrationOptions:
-        return MigrationOptions(target=self.target.data, batch_size=self.batch_size.data, workers=self.workers.data,
-                                limit=self.limit.data, verify=self.verify.data,
-                                include_staging=self.include_staging.data, delete_source=self.delete_source.data)
+        return MigrationOptions(
+            target=self.target.data,
+            batch_size=self.batch_size.data,
+            workers=self.workers.data,
+            limit=self.limit.data,
+            verify=self.verify.data,
+            include_staging=self.include_staging.data,
+            delete_source=self.delete_source.data,
+        )
 
 
 class VerifyForm(FlaskForm):
@@ -73,11 +85,17 @@ def storage_dashboard():
     service = DocumentMigrationService()
     active = service.active_run()
     history = service.recent_runs()
-    return render_template("admin/storage.html", stats=service.location_stats(), form=_migration_form(),
-                           verify_form=VerifyForm(), active=active,
-                           active_progress=service.progress(active) if active else None,
-                           history=history, states={run.id: service.state_of(run) for run in history},
-                           stores=_object_stores())
+    return render_template(
+        "admin/storage.html",
+        stats=service.location_stats(),
+        form=_migration_form(),
+        verify_form=VerifyForm(),
+        active=active,
+        active_progress=service.progress(active) if active else None,
+        history=history,
+        states={run.id: service.state_of(run) for run in history},
+        stores=_object_stores(),
+    )
 
 
 def start_migration():
@@ -112,12 +130,12 @@ def start_verification():
     if not form.validate_on_submit():
         abort(400)
     try:
-        run = DocumentMigrationService().start_verify_run(form.deep.data, created_by=current_user.id,
-                                                          created_from="dashboard")
+        run = DocumentMigrationService().start_verify_run(
+            form.deep.data, created_by=current_user.id, created_from="dashboard"
+        )
     except RunConflict as exc:
         flash(f"Not started: {exc}", "error")
-        return redirect(url_for("admin.storage_run", run_id=exc.run.id) if exc.run else
-                        url_for("admin.storage"))
+        return redirect(url_for("admin.storage_run", run_id=exc.run.id) if exc.run else url_for("admin.storage"))
     if _start_worker(run):
         flash(f"Verification run #{run.id} started: {run.items_total} object(s) to check.", "success")
     return redirect(url_for("admin.storage_run", run_id=run.id))
@@ -127,9 +145,14 @@ def storage_run(run_id: int):
     """One run: live progress while it is active, its failures with their reasons, what can be done next."""
     run = _run_or_404(run_id)
     service = DocumentMigrationService()
-    return render_template("admin/storage_run.html", run=run, progress=service.progress(run),
-                           failures=service.failures(run.id, FAILURES_SHOWN), options=run.option_values,
-                           log=service.log_path(run.id))
+    return render_template(
+        "admin/storage_run.html",
+        run=run,
+        progress=service.progress(run),
+        failures=service.failures(run.id, FAILURES_SHOWN),
+        options=run.option_values,
+        log=service.log_path(run.id),
+    )
 
 
 def storage_run_progress(run_id: int):
@@ -137,8 +160,10 @@ def storage_run_progress(run_id: int):
     run = _run_or_404(run_id)
     service = DocumentMigrationService()
     body = service.progress(run).to_dict()
-    body["failures"] = [{"table": item.table_name, "row_id": item.row_id, "status": item.status, "error": item.error}
-                        for item in service.failures(run.id, 10)]
+    body["failures"] = [
+        {"table": item.table_name, "row_id": item.row_id, "status": item.status, "error": item.error}
+        for item in service.failures(run.id, 10)
+    ]
     return jsonify(body)
 
 
@@ -162,8 +187,9 @@ def retry_run(run_id: int):
         return redirect(url_for("admin.storage_run", run_id=run_id))
     service = DocumentMigrationService()
     try:
-        run = service.start_run(service.retry_options(run_id, limit=None), created_by=current_user.id,
-                                created_from="dashboard")
+        run = service.start_run(
+            service.retry_options(run_id, limit=None), created_by=current_user.id, created_from="dashboard"
+        )
     except (MigrationError, StorageError) as exc:
         flash(f"Not started: {exc}", "error")
         return redirect(url_for("admin.storage_run", run_id=run_id))

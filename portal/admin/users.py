@@ -1,4 +1,5 @@
 """Account administration pages: list, create, edit, deactivate, issue reset links, unlock sign-in."""
+
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, url_for
@@ -61,8 +62,14 @@ def edit_user(user_id: int):
             status = 400
         else:
             try:
-                changes = update_user(user, name=form.name.data, email=form.email.data, is_admin=form.is_admin.data,
-                                      is_active=form.is_active.data, changed_by=current_user.id)
+                changes = update_user(
+                    user,
+                    name=form.name.data,
+                    email=form.email.data,
+                    is_admin=form.is_admin.data,
+                    is_active=form.is_active.data,
+                    changed_by=current_user.id,
+                )
             except AccountError as exc:
                 flash(str(exc), "error")
                 status = 400
@@ -71,8 +78,14 @@ def edit_user(user_id: int):
                 return redirect(url_for("admin.edit_user", user_id=user.id))
     elif form.is_submitted():
         status = 400
-    return render_template("admin/users_edit.html", user=user, form=form, action=ConfirmForm(),
-                           paused=sign_in_paused(user), mail=mail_configured()), status
+    return render_template(
+        "admin/users_edit.html",
+        user=user,
+        form=form,
+        action=ConfirmForm(),
+        paused=sign_in_paused(user),
+        mail=mail_configured(),
+    ), status
 
 
 def reset_link(user_id: int):
@@ -93,8 +106,14 @@ def reset_link(user_id: int):
         except MailError as exc:
             problem = str(exc)
     # The link is shown once, on this answer only: never cached, never in a redirect's address.
-    page = render_template("admin/users_reset_link.html", user=user, url=url, mailed=mailed, problem=problem,
-                           hours=current_app.config["RESET_LINK_HOURS"])
+    page = render_template(
+        "admin/users_reset_link.html",
+        user=user,
+        url=url,
+        mailed=mailed,
+        problem=problem,
+        hours=current_app.config["RESET_LINK_HOURS"],
+    )
     return page, 200, {"Cache-Control": "no-store"}
 
 

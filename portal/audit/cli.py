@@ -1,8 +1,9 @@
 """`flask audit export`: the audit trail as CSV on standard output."""
+
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import click
 from flask.cli import AppGroup
@@ -17,9 +18,9 @@ def parse_since(value: str) -> datetime:
     """'7d', '24h', '30m' (ago) or a date '2026-01-31' (its start, UTC); raises click.BadParameter."""
     match = re.fullmatch(r"(\d{1,6})([mhd])", value.strip().lower())
     if match and int(match.group(1)) > 0:
-        return datetime.now(timezone.utc) - timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+        return datetime.now(UTC) - timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
     try:
-        return datetime.combine(date.fromisoformat(value.strip()), time(), tzinfo=timezone.utc)
+        return datetime.combine(date.fromisoformat(value.strip()), time(), tzinfo=UTC)
     except ValueError:
         raise click.BadParameter(f"{value!r} is neither an age like 30m, 24h, 7d nor a date like 2026-01-31") from None
 

@@ -1,11 +1,12 @@
 """Reading the audit trail: filters, pages, and a CSV export streamed row by row."""
+
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator
 
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select, select
@@ -69,5 +70,15 @@ def csv_lines(where: AuditFilter, batch: int = 500) -> Iterator[str]:
     yield line(CSV_COLUMNS)
     rows = db.session.execute(where.statement().execution_options(yield_per=batch)).scalars()
     for event in rows:
-        yield line((event.created_at.isoformat(), event.event, event.outcome, event.actor_email, event.remote_addr,
-                    event.object_type, event.object_id, event.detail))
+        yield line(
+            (
+                event.created_at.isoformat(),
+                event.event,
+                event.outcome,
+                event.actor_email,
+                event.remote_addr,
+                event.object_type,
+                event.object_id,
+                event.detail,
+            )
+        )

@@ -1,7 +1,8 @@
 """Administrator pages of the audit trail: /admin/audit (filters, pages) and its CSV export."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Response, abort, render_template, request, stream_with_context
 
@@ -28,7 +29,7 @@ def _day(name: str) -> datetime | None:
     if not raw:
         return None
     try:
-        return datetime.combine(date.fromisoformat(raw), time(), tzinfo=timezone.utc)
+        return datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
     except ValueError:
         abort(400, description=f"The {name!r} date must be written like 2026-01-31.")
 
@@ -36,14 +37,22 @@ def _day(name: str) -> datetime | None:
 def audit_list():
     where = filter_from_request()
     events = events_page(where, page_argument(), PER_PAGE)
-    return render_template("admin/audit.html", events=events, names=event_names(), where=where,
-                           args={k: v for k, v in request.args.items() if k != "page" and v})
+    return render_template(
+        "admin/audit.html",
+        events=events,
+        names=event_names(),
+        where=where,
+        args={k: v for k, v in request.args.items() if k != "page" and v},
+    )
 
 
 def audit_csv():
     """The filtered trail as CSV, streamed: no request holds the whole export."""
     where = filter_from_request()
     audit.record("audit.export", detail={k: v for k, v in request.args.items() if v})
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return Response(stream_with_context(csv_lines(where)), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Response(
+        stream_with_context(csv_lines(where)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'},
+    )

@@ -1,4 +1,5 @@
 """/account: one's own name, email and password, and "sign out everywhere"."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
@@ -15,9 +16,14 @@ from portal.models import User
 def _page(profile: ProfileForm | None = None, password: PasswordChangeForm | None = None, status: int = 200):
     user = db.get_or_404(User, current_user.id)
     profile = profile or ProfileForm(obj=user, formdata=None)
-    return render_template("auth/account.html", user=user, profile=profile,
-                           password=password or PasswordChangeForm(formdata=None), everywhere=ConfirmForm(),
-                           sessions=count_sessions(user.id)), status
+    return render_template(
+        "auth/account.html",
+        user=user,
+        profile=profile,
+        password=password or PasswordChangeForm(formdata=None),
+        everywhere=ConfirmForm(),
+        sessions=count_sessions(user.id),
+    ), status
 
 
 def account():

@@ -1,4 +1,5 @@
 """Changing accounts: one's own password and profile, an administrator's edits, sign-in counters."""
+
 from __future__ import annotations
 
 from sqlalchemy import select, update
@@ -18,14 +19,19 @@ def check_new_password(password: str) -> None:
         raise AccountError(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
 
 
-def set_password(user: User, password: str, *, keep_token: str | None = None, event: str = "account.password_set",
-                 **detail) -> int:
+def set_password(
+    user: User, password: str, *, keep_token: str | None = None, event: str = "account.password_set", **detail
+) -> int:
     """Give ``user`` a new password and commit; every session but ``keep_token``'s ends and unused reset
     links die. Returns how many sessions ended. Raises AccountError for a short password."""
     check_new_password(password)
     user.set_password(password)
-    db.session.execute(update(PasswordReset).where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
-                       .values(used_at=utcnow()), execution_options={"synchronize_session": False})
+    db.session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+        .values(used_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    )
     audit.record(event, object_type="user", object_id=user.id, detail={"email": user.email, **detail}, commit=False)
     ended = end_sessions(user.id, keep_token=keep_token)
     forget_signed_in_user(user.id)
@@ -35,8 +41,13 @@ def set_password(user: User, password: str, *, keep_token: str | None = None, ev
 def change_own_password(user: User, current: str, new: str, *, token: str) -> int:
     """The signed-in user's new password; raises AccountError unless ``current`` is right."""
     if not user.check_password(current):
-        audit.record("account.password_change", outcome="failure", object_type="user", object_id=user.id,
-                     detail={"reason": "wrong current password"})
+        audit.record(
+            "account.password_change",
+            outcome="failure",
+            object_type="user",
+            object_id=user.id,
+            detail={"reason": "wrong current password"},
+        )
         raise AccountError("The current password is not right.")
     return set_password(user, new, keep_token=token, event="account.password_change")
 
@@ -74,8 +85,7 @@ def update_user(user: User, *, name: str, email: str, is_admin: bool, is_active:
         raise AccountError("You cannot remove your own administrator role.")
     if user.id == changed_by and not is_active:
         raise AccountError("You cannot deactivate your own account.")
-    changes = _changes(user, name=name.strip()[:120] or user.name, email=email, is_admin=is_admin,
-                       is_active=is_active)
+    changes = _changes(user, name=name.strip()[:120] or user.name, email=email, is_admin=is_admin, is_active=is_active)
     if changes:
         audit.record("user.update", object_type="user", object_id=user.id, detail=changes, commit=False)
     if "is_active" in changes and not is_active:

@@ -1,12 +1,13 @@
 """Mail for reset links, sent through SMTP_* when configured."""
+
 from __future__ import annotations
 
 import logging
 import smtplib
 import ssl
 import threading
+from collections.abc import Mapping
 from email.message import EmailMessage
-from typing import Mapping
 
 from flask import current_app
 
@@ -29,7 +30,8 @@ def reset_message(to: str, name: str, url: str, hours: int) -> EmailMessage:
         f"Hello {name},\n\n"
         f"Use this link to choose a new password for Document Portal:\n\n{url}\n\n"
         f"It works once and for {hours} hours. If you did not ask for it, ignore this mail; "
-        "your password stays as it is.\n")
+        "your password stays as it is.\n"
+    )
     return message
 
 

@@ -1,4 +1,5 @@
 """/reset/<token> (choose a new password through a one-time link) and /auth/forgot (ask for one by mail)."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,8 +1,9 @@
 """One-time password reset links: issued by an administrator (or mailed on request), used once, then dead."""
+
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 
 from flask import current_app, has_request_context, url_for
 from sqlalchemy import select, update
@@ -19,8 +20,10 @@ class ResetLinkInvalid(AccountError):
     """The link is unknown, used, expired, or its account is deactivated."""
 
     def __init__(self) -> None:
-        super().__init__("This reset link is not valid any more: it was used, it expired, or a newer one was issued. "
-                         "Ask an administrator for a new one.")
+        super().__init__(
+            "This reset link is not valid any more: it was used, it expired, or a newer one was issued. "
+            "Ask an administrator for a new one."
+        )
 
 
 def issue_reset_link(user: User, *, issued_by: int | None, via: str) -> str:
@@ -28,13 +31,29 @@ def issue_reset_link(user: User, *, issued_by: int | None, via: str) -> str:
     if not user.is_active:
         raise AccountError(f"{user.email} is deactivated; reactivate the account first.")
     now = utcnow()
-    db.session.execute(update(PasswordReset).where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
-                       .values(used_at=now), execution_options={"synchronize_session": False})
+    db.session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+        .values(used_at=now),
+        execution_options={"synchronize_session": False},
+    )
     token = secrets.token_urlsafe(32)
-    db.session.add(PasswordReset(token_hash=token_hash(token), user_id=user.id, created_by=issued_by, created_at=now,
-                                 expires_at=now + timedelta(hours=current_app.config["RESET_LINK_HOURS"])))
-    audit.record("account.reset_issued", object_type="user", object_id=user.id, detail={"email": user.email, "via": via},
-                 commit=False)
+    db.session.add(
+        PasswordReset(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            created_by=issued_by,
+            created_at=now,
+            expires_at=now + timedelta(hours=current_app.config["RESET_LINK_HOURS"]),
+        )
+    )
+    audit.record(
+        "account.reset_issued",
+        object_type="user",
+        object_id=user.id,
+        detail={"email": user.email, "via": via},
+        commit=False,
+    )
     db.session.commit()
     return token
 
@@ -65,9 +84,16 @@ def use_reset(token: str, password: str) -> User:
     reset = find_reset(token)
     check_new_password(password)
     now = utcnow()
-    taken = db.session.execute(update(PasswordReset).where(
-        PasswordReset.id == reset.id, PasswordReset.used_at.is_(None), PasswordReset.expires_at > now,
-    ).values(used_at=now), execution_options={"synchronize_session": False})
+    taken = db.session.execute(
+        update(PasswordReset)
+        .where(
+            PasswordReset.id == reset.id,
+            PasswordReset.used_at.is_(None),
+            PasswordReset.expires_at > now,
+        )
+        .values(used_at=now),
+        execution_options={"synchronize_session": False},
+    )
     if taken.rowcount != 1:
         db.session.rollback()
         raise ResetLinkInvalid()
@@ -78,10 +104,18 @@ def use_reset(token: str, password: str) -> User:
 
 def recently_mailed(user: User, within: timedelta) -> bool:
     """True when a link was mailed to ``user`` on request within ``within`` and is still unused."""
-    return db.session.scalar(select(PasswordReset.id).where(
-        PasswordReset.user_id == user.id, PasswordReset.created_by.is_(None), PasswordReset.used_at.is_(None),
-        PasswordReset.created_at > utcnow() - within)) is not None
+    return (
+        db.session.scalar(
+            select(PasswordReset.id).where(
+                PasswordReset.user_id == user.id,
+                PasswordReset.created_by.is_(None),
+                PasswordReset.used_at.is_(None),
+                PasswordReset.created_at > utcnow() - within,
+            )
+        )
+        is not None
+    )
 
 
 def _aware(value):
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

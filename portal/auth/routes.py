@@ -1,4 +1,5 @@
 """Routes: /auth/login, /auth/logout, /setup, and the URL table of /account, /reset and /auth/forgot."""
+
 from __future__ import annotations
 
 import logging
@@ -84,9 +85,11 @@ def _warn_of_an_unconfigured_proxy() -> None:
         return
     if not current_app.extensions.setdefault("proxy_warning_logged", False):
         current_app.extensions["proxy_warning_logged"] = True
-        log.warning("sign-ins arrive with X-Forwarded-For but PROXY_FIX_X_FOR=0: every visitor is counted as "
-                    "the proxy's address %s for failed sign-ins; set PROXY_FIX_X_FOR to the number of proxies",
-                    request.remote_addr)
+        log.warning(
+            "sign-ins arrive with X-Forwarded-For but PROXY_FIX_X_FOR=0: every visitor is counted as "
+            "the proxy's address %s for failed sign-ins; set PROXY_FIX_X_FOR to the number of proxies",
+            request.remote_addr,
+        )
 
 
 def safe_next(target: str | None) -> str:

@@ -1,4 +1,5 @@
 """Account rules: creating users, checking passwords under the failed sign-in counters, deactivating."""
+
 from __future__ import annotations
 
 import secrets
@@ -63,8 +64,9 @@ def create_user(email: str, name: str, password: str, *, is_admin: bool = False)
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
-    audit.record("user.create", object_type="user", object_id=user.id, detail={"email": email, "role": user.role},
-                 commit=False)
+    audit.record(
+        "user.create", object_type="user", object_id=user.id, detail={"email": email, "role": user.role}, commit=False
+    )
     db.session.commit()
     return user
 
@@ -136,16 +138,28 @@ def authenticate(email: str, password: str, remote_addr: str) -> User | None:
         for rule in rules[1:]:
             throttle.give_back(rule)
     elif throttle.lock_if_full(rules[0]):
-        audit.record("auth.lockout", outcome="refused", email=email, object_type="user",
-                     object_id=user.id if user else "", commit=False,
-                     detail={"minutes": current_app.config["LOGIN_LOCKOUT_MINUTES"]})
+        audit.record(
+            "auth.lockout",
+            outcome="refused",
+            email=email,
+            object_type="user",
+            object_id=user.id if user else "",
+            commit=False,
+            detail={"minutes": current_app.config["LOGIN_LOCKOUT_MINUTES"]},
+        )
     db.session.add(LoginAttempt(email=email, remote_addr=remote_addr, succeeded=ok))
     # Old attempts and quiet counters are no longer needed to decide anything.
     window = timedelta(minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"])
     db.session.execute(LoginAttempt.__table__.delete().where(LoginAttempt.created_at < utcnow() - 2 * window))
     throttle.purge(2 * window)
-    audit.record("auth.login", outcome="success" if ok else "failure", user=user if ok else None, email=email,
-                 object_type="user" if user else "", object_id=user.id if user else "")
+    audit.record(
+        "auth.login",
+        outcome="success" if ok else "failure",
+        user=user if ok else None,
+        email=email,
+        object_type="user" if user else "",
+        object_id=user.id if user else "",
+    )
     if not ok:
         metrics.login_failed()
     return user if ok else None
@@ -160,8 +174,13 @@ def set_active(user: User, active: bool, *, changed_by: int) -> None:
     if user.id == changed_by:
         raise AccountError("You cannot deactivate your own account.")
     user.is_active = active
-    audit.record("user.activate" if active else "user.deactivate", object_type="user", object_id=user.id,
-                 detail={"email": user.email}, commit=False)
+    audit.record(
+        "user.activate" if active else "user.deactivate",
+        object_type="user",
+        object_id=user.id,
+        detail={"email": user.email},
+        commit=False,
+    )
     # Reactivation revives nothing: the sessions end with the deactivation (and there are none after it).
     end_sessions(user.id)
     forget_signed_in_user(user.id)

@@ -1,4 +1,5 @@
 """Flask-Login wiring: sessions backed by user_session rows, sign-in and sign-out, the request guards."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -12,12 +13,31 @@ from portal.extensions import db, login_manager
 from portal.models import User
 
 # Endpoints reachable without signing in; everything else redirects to the login page.
-PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "auth.forgot", "auth.reset", "health.healthz", "static",
-                    "storage_files.download"}
+PUBLIC_ENDPOINTS = {
+    "auth.login",
+    "auth.setup",
+    "auth.forgot",
+    "auth.reset",
+    "health.healthz",
+    "static",
+    "storage_files.download",
+}
 # Forms of a few fields: their bodies are limited to FORM_MAX_KB before anything reads them.
-SMALL_FORM_ENDPOINTS = {"auth.login", "auth.logout", "auth.setup", "auth.forgot", "auth.reset", "auth.account",
-                        "auth.account_password", "auth.account_sign_out_everywhere", "admin.users", "admin.edit_user",
-                        "admin.toggle_user", "admin.reset_link", "admin.unlock_user"}
+SMALL_FORM_ENDPOINTS = {
+    "auth.login",
+    "auth.logout",
+    "auth.setup",
+    "auth.forgot",
+    "auth.reset",
+    "auth.account",
+    "auth.account_password",
+    "auth.account_sign_out_everywhere",
+    "admin.users",
+    "admin.edit_user",
+    "admin.toggle_user",
+    "admin.reset_link",
+    "admin.unlock_user",
+}
 
 
 def init_login(app: Flask) -> None:
@@ -53,10 +73,17 @@ def sign_in(user: User, *, remember: bool) -> None:
     """Start a new session for ``user``: nothing from before (CSRF token included) survives into it."""
     session.clear()
     g.pop("csrf_token", None)  # Flask-WTF's copy of this request's token
-    token = start_session(user, remember=remember, remote_addr=request.remote_addr or "unknown",
-                          user_agent=request.user_agent.string or "")
-    login_user(SignedInUser.of(user).in_session(token), remember=remember,
-               duration=timedelta(days=current_app.config["REMEMBER_DAYS"]))
+    token = start_session(
+        user,
+        remember=remember,
+        remote_addr=request.remote_addr or "unknown",
+        user_agent=request.user_agent.string or "",
+    )
+    login_user(
+        SignedInUser.of(user).in_session(token),
+        remember=remember,
+        duration=timedelta(days=current_app.config["REMEMBER_DAYS"]),
+    )
 
 
 def sign_out() -> None:

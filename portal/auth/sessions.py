@@ -4,11 +4,12 @@ Flask-Login keeps the token as the "user id" of the session and of the remember 
 die with the row. Who holds which token is looked up at most every LOGIN_CACHE_SECONDS per
 process (like the user snapshot in signed_in.py); ending sessions forgets them here at once.
 """
+
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select
@@ -31,7 +32,7 @@ def _kept_key(hashed: str) -> tuple[str, str]:
 
 def _aware(value: datetime) -> datetime:
     # SQLite hands DateTime(timezone=True) back naive; every stored time is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def start_session(user: User, *, remember: bool, remote_addr: str, user_agent: str) -> str:
@@ -41,9 +42,17 @@ def start_session(user: User, *, remember: bool, remote_addr: str, user_agent: s
     token = secrets.token_urlsafe(32)
     now = utcnow()
     db.session.execute(delete(UserSession).where(UserSession.expires_at < now))
-    db.session.add(UserSession(token_hash=token_hash(token), user_id=user.id, remember=remember,
-                               remote_addr=remote_addr[:64], user_agent=user_agent[:255],
-                               created_at=now, expires_at=now + lasts))
+    db.session.add(
+        UserSession(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            remember=remember,
+            remote_addr=remote_addr[:64],
+            user_agent=user_agent[:255],
+            created_at=now,
+            expires_at=now + lasts,
+        )
+    )
     db.session.commit()
     return token
 
@@ -56,7 +65,8 @@ def session_user_id(token: str) -> int | None:
     if found is None:
         since = kept.stamp()
         row = db.session.execute(
-            select(UserSession.user_id, UserSession.expires_at).where(UserSession.token_hash == key)).first()
+            select(UserSession.user_id, UserSession.expires_at).where(UserSession.token_hash == key)
+        ).first()
         if row is None:
             return None
         found = (row.user_id, _aware(row.expires_at))
@@ -91,5 +101,8 @@ def end_sessions(user_id: int, *, keep_token: str | None = None) -> int:
 
 def count_sessions(user_id: int) -> int:
     """Live sessions of ``user_id``."""
-    return len(db.session.scalars(select(UserSession.id).where(
-        UserSession.user_id == user_id, UserSession.expires_at > utcnow())).all())
+    return len(
+        db.session.scalars(
+            select(UserSession.id).where(UserSession.user_id == user_id, UserSession.expires_at > utcnow())
+        ).all()
+    )

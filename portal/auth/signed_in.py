@@ -5,6 +5,7 @@ the download redirect. A snapshot lives for LOGIN_CACHE_SECONDS (0 turns this of
 or a change of role made by another process takes effect within that many seconds, and at once in
 the process that made it (the account service forgets the snapshot).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -34,7 +35,7 @@ class SignedInUser:
     is_anonymous = False
 
     @classmethod
-    def of(cls, user: User) -> "SignedInUser":
+    def of(cls, user: User) -> SignedInUser:
         return cls(user.id, user.email, user.name, bool(user.is_admin), bool(user.is_active))
 
     @property
@@ -44,7 +45,7 @@ class SignedInUser:
     def get_id(self) -> str:
         return self.token
 
-    def in_session(self, token: str) -> "SignedInUser":
+    def in_session(self, token: str) -> SignedInUser:
         """This snapshot as the user of the session holding ``token``."""
         return replace(self, token=token)
 

@@ -4,11 +4,12 @@ Each attempt first claims a failure on its counters (compare-and-set on the row'
 concurrent attempts on SQLite and PostgreSQL never count past a limit), then the password is
 checked, then the claim is settled: a success gives the claim back, a failure keeps it.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -50,11 +51,11 @@ class Rule:
 
     def delay(self, failures: int) -> timedelta:
         steps = min(failures - self.limit, 30)
-        return min(timedelta(seconds=FIRST_DELAY_SECONDS * 2 ** steps), self.max_delay)
+        return min(timedelta(seconds=FIRST_DELAY_SECONDS * 2**steps), self.max_delay)
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def claim(rule: Rule) -> None:
@@ -64,8 +65,9 @@ def claim(rule: Rule) -> None:
     checked, or an account or address is inside its delay.
     """
     for _ in range(MAX_ROUNDS):
-        row = db.session.execute(select(LoginThrottle).where(LoginThrottle.key == rule.key)
-                                 .execution_options(populate_existing=True)).scalar_one_or_none()
+        row = db.session.execute(
+            select(LoginThrottle).where(LoginThrottle.key == rule.key).execution_options(populate_existing=True)
+        ).scalar_one_or_none()
         now = utcnow()
         if row is None:
             if _insert_first(rule, now):
@@ -79,12 +81,21 @@ def claim(rule: Rule) -> None:
         if rule.lock is not None and failures > rule.limit:
             # The limit is taken by attempts still being checked: refuse as if locked already.
             raise Throttled(rule.lock.total_seconds(), locked=True)
-        values = {"failures": failures, "version": row.version + 1, "last_failure_at": now,
-                  "first_failure_at": now if fresh else row.first_failure_at, "blocked_until": None}
+        values = {
+            "failures": failures,
+            "version": row.version + 1,
+            "last_failure_at": now,
+            "first_failure_at": now if fresh else row.first_failure_at,
+            "blocked_until": None,
+        }
         if rule.lock is None and failures >= rule.limit:
             values["blocked_until"] = now + rule.delay(failures)
-        done = db.session.execute(update(LoginThrottle).where(
-            LoginThrottle.key == rule.key, LoginThrottle.version == row.version).values(**values), **_CORE)
+        done = db.session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.key == rule.key, LoginThrottle.version == row.version)
+            .values(**values),
+            **_CORE,
+        )
         db.session.commit()
         if done.rowcount == 1:
             return
@@ -95,17 +106,31 @@ def _insert_first(rule: Rule, now: datetime) -> bool:
     """Insert the key's row with its first failure; False when another attempt inserted it first."""
     insert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     blocked = now + rule.delay(1) if rule.lock is None and rule.limit <= 1 else None
-    done = db.session.execute(insert(LoginThrottle.__table__).values(
-        key=rule.key, failures=1, version=1, first_failure_at=now, last_failure_at=now, blocked_until=blocked,
-    ).on_conflict_do_nothing(index_elements=["key"]).returning(LoginThrottle.__table__.c.key)).first()
+    done = db.session.execute(
+        insert(LoginThrottle.__table__)
+        .values(
+            key=rule.key,
+            failures=1,
+            version=1,
+            first_failure_at=now,
+            last_failure_at=now,
+            blocked_until=blocked,
+        )
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(LoginThrottle.__table__.c.key)
+    ).first()
     db.session.commit()
     return done is not None  # (psycopg reports no rowcount for ON CONFLICT DO NOTHING)
 
 
 def give_back(rule: Rule) -> None:
     """Undo a claim (the password was right, or another counter refused the attempt); commits."""
-    db.session.execute(update(LoginThrottle).where(LoginThrottle.key == rule.key, LoginThrottle.failures > 0)
-                       .values(failures=LoginThrottle.failures - 1, version=LoginThrottle.version + 1), **_CORE)
+    db.session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == rule.key, LoginThrottle.failures > 0)
+        .values(failures=LoginThrottle.failures - 1, version=LoginThrottle.version + 1),
+        **_CORE,
+    )
     db.session.commit()
 
 
@@ -114,10 +139,16 @@ def lock_if_full(rule: Rule) -> bool:
     if rule.lock is None:
         return False
     now = utcnow()
-    done = db.session.execute(update(LoginThrottle).where(
-        LoginThrottle.key == rule.key, LoginThrottle.failures >= rule.limit,
-        (LoginThrottle.blocked_until.is_(None)) | (LoginThrottle.blocked_until <= now),
-    ).values(blocked_until=now + rule.lock, version=LoginThrottle.version + 1), **_CORE)
+    done = db.session.execute(
+        update(LoginThrottle)
+        .where(
+            LoginThrottle.key == rule.key,
+            LoginThrottle.failures >= rule.limit,
+            (LoginThrottle.blocked_until.is_(None)) | (LoginThrottle.blocked_until <= now),
+        )
+        .values(blocked_until=now + rule.lock, version=LoginThrottle.version + 1),
+        **_CORE,
+    )
     db.session.commit()
     return done.rowcount == 1
 
@@ -137,12 +168,18 @@ def blocked(*keys: str, prefix: str | None = None) -> int:
     condition = LoginThrottle.key.in_(keys)
     if prefix:
         condition = condition | LoginThrottle.key.startswith(prefix, autoescape=True)
-    return len(db.session.scalars(select(LoginThrottle.key).where(condition, LoginThrottle.blocked_until > utcnow())).all())
+    return len(
+        db.session.scalars(select(LoginThrottle.key).where(condition, LoginThrottle.blocked_until > utcnow())).all()
+    )
 
 
 def purge(older_than: timedelta) -> None:
     """Drop counters with no failure for ``older_than`` and no block left (the caller commits)."""
     now = utcnow()
-    db.session.execute(delete(LoginThrottle).where(
-        LoginThrottle.last_failure_at < now - older_than,
-        (LoginThrottle.blocked_until.is_(None)) | (LoginThrottle.blocked_until < now)), **_CORE)
+    db.session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.last_failure_at < now - older_than,
+            (LoginThrottle.blocked_until.is_(None)) | (LoginThrottle.blocked_until < now),
+        ),
+        **_CORE,
+    )

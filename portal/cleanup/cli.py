@@ -1,4 +1,5 @@
 """`flask storage maintain`: owed deletions retried, incomplete uploads aborted, expired staging purged."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -17,10 +18,16 @@ from portal.storage.base import StorageError
 
 
 @click.command("maintain")
-@click.option("--limit", default=10_000, show_default=True, type=click.IntRange(1),
-              help="Retry at most this many owed deletions in this run.")
-@click.option("--upload-age", default="1d", show_default=True,
-              help="Abort multipart uploads left incomplete at least this long.")
+@click.option(
+    "--limit",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Retry at most this many owed deletions in this run.",
+)
+@click.option(
+    "--upload-age", default="1d", show_default=True, help="Abort multipart uploads left incomplete at least this long."
+)
 @with_appcontext
 def maintain_command(limit: int, upload_age: str) -> None:
     """Retry owed deletions (the cleanup outbox), abort old incomplete uploads, purge expired staging.
@@ -33,8 +40,10 @@ def maintain_command(limit: int, upload_age: str) -> None:
         raise click.BadParameter(str(exc), param_hint="--upload-age") from None
     engine, failed = db.engine, False
     report = drain(engine, storage.get, limit=limit)
-    click.echo(f"Cleanup outbox: {report.deleted} deleted, {report.dropped} dropped (a row points at the key again), "
-               f"{report.failed} still refused.")
+    click.echo(
+        f"Cleanup outbox: {report.deleted} deleted, {report.dropped} dropped (a row points at the key again), "
+        f"{report.failed} still refused."
+    )
     for error in report.errors[:20]:
         click.echo(f"  {error}", err=True)
     for store in DocumentMigrationService().object_stores():

@@ -1,10 +1,11 @@
 """Working through the cleanup outbox: claim an entry, drop it if a row points at its key again, else delete and settle."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, Table, delete, exists, func, select, update
 
@@ -33,9 +34,10 @@ class DrainReport:
 
 def referenced(conn, storage_type: str, key: str) -> bool:
     """True when an attachment or staging row (or another REFERENCING_TABLES row) points at (storage_type, key)."""
-    return any(conn.execute(select(exists().where(table.c.storage_type == storage_type,
-                                                  table.c.storage_path == key))).scalar()
-               for table in REFERENCING_TABLES)
+    return any(
+        conn.execute(select(exists().where(table.c.storage_type == storage_type, table.c.storage_path == key))).scalar()
+        for table in REFERENCING_TABLES
+    )
 
 
 def _claim(engine: Engine, now: datetime, skip: set[int]):
@@ -57,8 +59,11 @@ def _claim(engine: Engine, now: datetime, skip: set[int]):
             entry = conn.execute(query).first()
             if entry is None:
                 return None
-            won = conn.execute(update(OUTBOX).where(OUTBOX.c.id == entry.id, OUTBOX.c.next_attempt_at <= now)
-                               .values(next_attempt_at=now + LEASE)).rowcount
+            won = conn.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id == entry.id, OUTBOX.c.next_attempt_at <= now)
+                .values(next_attempt_at=now + LEASE)
+            ).rowcount
             if not won:
                 skip.add(entry.id)
                 continue
@@ -74,18 +79,26 @@ def _settle(engine: Engine, entry, error: str | None, now: datetime) -> None:
             conn.execute(delete(OUTBOX).where(OUTBOX.c.id == entry.id))
             return
         attempts = entry.attempts + 1
-        conn.execute(update(OUTBOX).where(OUTBOX.c.id == entry.id).values(
-            attempts=attempts, last_error=error, next_attempt_at=now + backoff(attempts)))
+        conn.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id == entry.id)
+            .values(attempts=attempts, last_error=error, next_attempt_at=now + backoff(attempts))
+        )
 
 
-def drain(engine: Engine, provider_for: Callable[[str], StorageProvider], *, limit: int | None = None,
-          clock: Callable[[], datetime] | None = None) -> DrainReport:
+def drain(
+    engine: Engine,
+    provider_for: Callable[[str], StorageProvider],
+    *,
+    limit: int | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> DrainReport:
     """Retry every due entry once (at most ``limit``): deleted -> entry removed; refused -> retried later with
     exponential backoff; a key a row points at again -> entry dropped, object kept.
 
     Safe to run in several processes at once: each entry is claimed by one of them.
     """
-    clock = clock or (lambda: datetime.now(timezone.utc))
+    clock = clock or (lambda: datetime.now(UTC))
     report, skip = DrainReport(), set()
     while limit is None or report.deleted + report.dropped + report.failed < limit:
         claimed = _claim(engine, clock(), skip)
@@ -116,5 +129,3 @@ def pending(engine: Engine) -> tuple[int, datetime | None]:
     with engine.connect() as conn:
         count, oldest = conn.execute(select(func.count(), func.min(OUTBOX.c.created_at))).one()
     return count, oldest
-
-

@@ -1,9 +1,10 @@
 """Deleting an object now, or recording the deletion in the cleanup outbox when the store refuses it."""
+
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert
 from sqlalchemy.engine import Connection
@@ -31,19 +32,37 @@ def describe(exc: BaseException) -> str:
     return text[:ERROR_MAX]
 
 
-def record(conn: Connection, storage_type: str, key: str, reason: str, error: str = "",
-           *, attempts: int = 0, now: datetime | None = None) -> None:
+def record(
+    conn: Connection,
+    storage_type: str,
+    key: str,
+    reason: str,
+    error: str = "",
+    *,
+    attempts: int = 0,
+    now: datetime | None = None,
+) -> None:
     """Add one pending deletion in ``conn``'s transaction (the transaction that decides it, where there is one).
 
     It is due at once: the next `flask storage maintain` tries it; backoff starts with maintain's own failures.
     """
-    now = now or datetime.now(timezone.utc)
-    conn.execute(insert(OUTBOX).values(storage_type=storage_type, key=key, reason=reason, attempts=attempts,
-                                       next_attempt_at=now, last_error=error[:ERROR_MAX], created_at=now))
+    now = now or datetime.now(UTC)
+    conn.execute(
+        insert(OUTBOX).values(
+            storage_type=storage_type,
+            key=key,
+            reason=reason,
+            attempts=attempts,
+            next_attempt_at=now,
+            last_error=error[:ERROR_MAX],
+            created_at=now,
+        )
+    )
 
 
-def delete_or_record(engine: Engine, provider_for: Callable[[str], StorageProvider], storage_type: str, key: str,
-                     reason: str) -> bool:
+def delete_or_record(
+    engine: Engine, provider_for: Callable[[str], StorageProvider], storage_type: str, key: str, reason: str
+) -> bool:
     """Delete ``key`` from the store named ``storage_type``; when that fails, record it in the outbox in its own
     short transaction. Returns True when the object is gone now, False when it waits in the outbox.
 
@@ -59,8 +78,13 @@ def delete_or_record(engine: Engine, provider_for: Callable[[str], StorageProvid
         with engine.begin() as conn:
             record(conn, storage_type, key, reason, error, attempts=1)
     except Exception:
-        log.error("could not delete %s/%s nor record it for `flask storage maintain` (%s); "
-                  "`flask storage orphans` will find it", storage_type, key, error)
+        log.error(
+            "could not delete %s/%s nor record it for `flask storage maintain` (%s); "
+            "`flask storage orphans` will find it",
+            storage_type,
+            key,
+            error,
+        )
         raise
     log.warning("could not delete %s/%s (%s); recorded for `flask storage maintain`", storage_type, key, error)
     return False

@@ -1,8 +1,9 @@
 """Purging expired staged uploads so that two hosts never purge one twice and no object outlives its row unrecorded."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, select
 
@@ -22,13 +23,16 @@ def purge_expired_staging(engine: Engine, provider_for: Callable[[str], StorageP
     another process removed first matches nothing and is skipped); the recorded objects are then deleted
     through the outbox, so one the store refuses stays recorded for the next `flask storage maintain`.
     """
-    cutoff = datetime.now(timezone.utc) - older_than
+    cutoff = datetime.now(UTC) - older_than
     removed, last = 0, 0
     while True:
         with engine.connect() as conn:
-            rows = conn.execute(select(STAGING.c.id, STAGING.c.storage_type, STAGING.c.storage_path)
-                                .where(STAGING.c.created_at < cutoff, STAGING.c.id > last)
-                                .order_by(STAGING.c.id).limit(BATCH)).all()
+            rows = conn.execute(
+                select(STAGING.c.id, STAGING.c.storage_type, STAGING.c.storage_path)
+                .where(STAGING.c.created_at < cutoff, STAGING.c.id > last)
+                .order_by(STAGING.c.id)
+                .limit(BATCH)
+            ).all()
         if not rows:
             break
         for row in rows:
@@ -41,5 +45,3 @@ def purge_expired_staging(engine: Engine, provider_for: Callable[[str], StorageP
         last = rows[-1].id
     drain(engine, provider_for)
     return removed
-
-

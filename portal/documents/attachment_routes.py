@@ -1,4 +1,5 @@
 """Routes for attachment bytes: direct upload, staging, download, inline view and delete."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, request, send_file, url_for
@@ -42,8 +43,14 @@ def _check_csrf(form_token: str | None) -> None:
 
 
 def _file_json(row) -> dict:
-    return {"id": row.id, "filename": row.filename, "size": row.size, "size_human": human_size(row.size),
-            "content_type": row.content_type, "storage": row.location}
+    return {
+        "id": row.id,
+        "filename": row.filename,
+        "size": row.size,
+        "size_human": human_size(row.size),
+        "content_type": row.content_type,
+        "storage": row.location,
+    }
 
 
 def _rejected(exc: UploadRejected):
@@ -167,8 +174,14 @@ def delete(attachment_id: int):
     if not may_manage_attachment(current_user, attachment):
         abort(403)
     TrashService().trash_attachment(attachment, current_user)
-    audit.record("attachment.delete", object_type="attachment", object_id=attachment.id,
-                 detail={"filename": attachment.filename, "document": attachment.document_id})
-    flash(f"Deleted {attachment.filename}. It stays in the trash for "
-          f"{current_app.config['TRASH_RETENTION_DAYS']} days.", "success")
+    audit.record(
+        "attachment.delete",
+        object_type="attachment",
+        object_id=attachment.id,
+        detail={"filename": attachment.filename, "document": attachment.document_id},
+    )
+    flash(
+        f"Deleted {attachment.filename}. It stays in the trash for {current_app.config['TRASH_RETENTION_DAYS']} days.",
+        "success",
+    )
     return redirect(url_for("documents.view", document_id=attachment.document_id, _anchor="attachments"))

@@ -15,11 +15,12 @@ So a link is at most 1/5 + 1/10 of its lifetime old when it is last handed out, 
 still has 70% of that lifetime left: the download cache never outlives the link it holds, however the
 two settings are chosen. The local store's signed links are made afresh each time, under the same cap.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from flask import current_app
 from werkzeug.datastructures import ETags, IfRange, Range
@@ -170,8 +171,13 @@ def forget_download(attachment_id: int) -> None:
     recent(RECENT_LINKS).forget(attachment_id)
 
 
-def _streamed(service: DocumentStorageService, row: Attachment, conditions: Conditions, content_type: str,
-              disposition: str = "attachment") -> Streamed:
+def _streamed(
+    service: DocumentStorageService,
+    row: Attachment,
+    conditions: Conditions,
+    content_type: str,
+    disposition: str = "attachment",
+) -> Streamed:
     """The plaintext with single byte-range support (206) and ETag revalidation (304)."""
     size, etag = row.size, row.sha256
     if etag and conditions.if_none_match.contains(etag):

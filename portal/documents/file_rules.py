@@ -1,4 +1,5 @@
 """The rules an uploaded file must pass: a usable name, an allowed extension, leading bytes that match it."""
+
 from __future__ import annotations
 
 import re
@@ -113,8 +114,13 @@ def check_signature(filename: str, ext: str, head: bytes) -> None:
     raise UploadRejected(f"“{filename}” does not look like a .{ext} file. Nothing was saved.")
 
 
-_FAMILIES = [{"jpg", "jpeg", "jpe", "jfif"}, {"tif", "tiff"}, {"htm", "html"},
-             {"docx", "xlsx", "pptx", "zip", "odt", "ods", "odp", "jar", "epub"}, {"doc", "xls", "ppt", "msi"}]
+_FAMILIES = [
+    {"jpg", "jpeg", "jpe", "jfif"},
+    {"tif", "tiff"},
+    {"htm", "html"},
+    {"docx", "xlsx", "pptx", "zip", "odt", "ods", "odp", "jar", "epub"},
+    {"doc", "xls", "ppt", "msi"},
+]
 
 
 def _same_family(ext: str, found: set[str]) -> bool:

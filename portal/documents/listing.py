@@ -1,9 +1,10 @@
 """Pages of rows to show: the documents list (one search box, filters, sorting) and a document's attachments."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Mapping
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask_sqlalchemy.pagination import Pagination, SelectPagination
 from sqlalchemy import Select, and_, exists, func, or_, select
@@ -48,15 +49,26 @@ class DocumentQuery:
 
     def args(self, **changes) -> dict:
         """The URL arguments that ask for this query again (with ``changes``), defaults left out."""
-        values = {"q": self.q, "uploader": self.uploader, "from": self.added_from, "to": self.added_to,
-                  "type": self.file_type, "sort": self.sort, "dir": self.direction, "page": self.page}
+        values = {
+            "q": self.q,
+            "uploader": self.uploader,
+            "from": self.added_from,
+            "to": self.added_to,
+            "type": self.file_type,
+            "sort": self.sort,
+            "dir": self.direction,
+            "page": self.page,
+        }
         values.update(changes)
         if (values["sort"], values["dir"]) == DEFAULT_SORT:
             values["sort"] = values["dir"] = None
         if values["page"] == 1:
             values["page"] = None
-        return {name: value.isoformat() if isinstance(value, date) else value
-                for name, value in values.items() if value not in (None, "")}
+        return {
+            name: value.isoformat() if isinstance(value, date) else value
+            for name, value in values.items()
+            if value not in (None, "")
+        }
 
 
 def _date(args: Mapping[str, str], name: str, label: str, problems: list[str]) -> date | None:
@@ -91,9 +103,17 @@ def parse_query(args: Mapping[str, str], page: int = 1) -> DocumentQuery:
     direction = args.get("dir") or ("asc" if sort == "title" else "desc")
     if sort not in SORTS or direction not in ("asc", "desc"):
         sort, direction = DEFAULT_SORT
-    return DocumentQuery(q=(args.get("q") or "").strip()[:200], uploader=uploader, added_from=added_from,
-                         added_to=added_to, file_type=file_type, sort=sort, direction=direction, page=page,
-                         problems=tuple(problems))
+    return DocumentQuery(
+        q=(args.get("q") or "").strip()[:200],
+        uploader=uploader,
+        added_from=added_from,
+        added_to=added_to,
+        file_type=file_type,
+        sort=sort,
+        direction=direction,
+        page=page,
+        problems=tuple(problems),
+    )
 
 
 def _like(term: str) -> str:
@@ -101,7 +121,7 @@ def _like(term: str) -> str:
 
 
 def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def _filtered(query: DocumentQuery) -> Select:
@@ -109,32 +129,57 @@ def _filtered(query: DocumentQuery) -> Select:
     for term in query.terms:  # served by one trigram index on PostgreSQL, whatever the term matched
         statement = statement.where(Document.search_text.like(_like(term), escape="\\"))
     if query.uploader:
-        statement = statement.where(or_(
-            Document.created_by == query.uploader,
-            exists().where(and_(Attachment.document_id == Document.id, Attachment.uploaded_by == query.uploader,
-                                LIVE_ATTACHMENT)),
-        ))
+        statement = statement.where(
+            or_(
+                Document.created_by == query.uploader,
+                exists().where(
+                    and_(
+                        Attachment.document_id == Document.id, Attachment.uploaded_by == query.uploader, LIVE_ATTACHMENT
+                    )
+                ),
+            )
+        )
     if query.added_from:
         statement = statement.where(Document.created_at >= _start_of(query.added_from))
     if query.added_to:
         statement = statement.where(Document.created_at < _start_of(query.added_to + timedelta(days=1)))
     if query.file_type:
         patterns = BY_SLUG[query.file_type].mime_types
-        statement = statement.where(exists().where(and_(Attachment.document_id == Document.id, LIVE_ATTACHMENT, or_(*(
-            Attachment.content_type.like(pattern[:-1] + "%") if pattern.endswith("/*")
-            else Attachment.content_type == pattern for pattern in patterns)))))
+        statement = statement.where(
+            exists().where(
+                and_(
+                    Attachment.document_id == Document.id,
+                    LIVE_ATTACHMENT,
+                    or_(
+                        *(
+                            Attachment.content_type.like(pattern[:-1] + "%")
+                            if pattern.endswith("/*")
+                            else Attachment.content_type == pattern
+                            for pattern in patterns
+                        )
+                    ),
+                )
+            )
+        )
     return statement
 
 
 def attachment_count():
     """The number of a document's attachments, as a correlated subquery (one index probe per row)."""
-    return (select(func.count(Attachment.id)).where(Attachment.document_id == Document.id, LIVE_ATTACHMENT)
-            .scalar_subquery())
+    return (
+        select(func.count(Attachment.id))
+        .where(Attachment.document_id == Document.id, LIVE_ATTACHMENT)
+        .scalar_subquery()
+    )
 
 
 def _ordered(statement: Select, query: DocumentQuery) -> Select:
-    column = {"added": Document.created_at, "title": Document.title_folded, "date": Document.document_date,
-              "attachments": attachment_count()}[query.sort]
+    column = {
+        "added": Document.created_at,
+        "title": Document.title_folded,
+        "date": Document.document_date,
+        "attachments": attachment_count(),
+    }[query.sort]
     if query.direction == "asc":
         order = column.asc().nulls_last() if query.sort == "date" else column.asc()
     else:
@@ -163,9 +208,17 @@ def search_documents(query: DocumentQuery, per_page: int) -> Pagination:
     kind = CappedPagination if query.filtered else SelectPagination
     page = kind(select=statement, session=db.session(), page=query.page, per_page=per_page, error_out=False)
     ids = [document.id for document in page.items]
-    counts = dict(db.session.execute(
-        select(Attachment.document_id, func.count(Attachment.id)).where(Attachment.document_id.in_(ids), LIVE_ATTACHMENT)
-        .group_by(Attachment.document_id)).all()) if ids else {}
+    counts = (
+        dict(
+            db.session.execute(
+                select(Attachment.document_id, func.count(Attachment.id))
+                .where(Attachment.document_id.in_(ids), LIVE_ATTACHMENT)
+                .group_by(Attachment.document_id)
+            ).all()
+        )
+        if ids
+        else {}
+    )
     for document in page.items:
         document.attachment_total = counts.get(document.id, 0)
     return page
@@ -177,8 +230,12 @@ def uploaders() -> list[User]:
 
 
 #: sortable columns of a document's attachments; newest first unless asked otherwise
-ATTACHMENT_SORTS = {"added": Attachment.created_at, "name": func.lower(Attachment.filename),
-                    "size": Attachment.size, "type": Attachment.content_type}
+ATTACHMENT_SORTS = {
+    "added": Attachment.created_at,
+    "name": func.lower(Attachment.filename),
+    "size": Attachment.size,
+    "type": Attachment.content_type,
+}
 
 
 def attachment_order(args: Mapping[str, str]) -> tuple[str, str]:
@@ -191,13 +248,16 @@ def attachment_order(args: Mapping[str, str]) -> tuple[str, str]:
     return sort, direction
 
 
-def attachments_page(document: Document, page: int, per_page: int, order: tuple[str, str] = ("added", "desc"),
-                     ) -> Pagination:
+def attachments_page(
+    document: Document,
+    page: int,
+    per_page: int,
+    order: tuple[str, str] = ("added", "desc"),
+) -> Pagination:
     """One page of ``document``'s attachments, newest first by default (so a file just uploaded is on page 1)."""
     column = ATTACHMENT_SORTS[order[0]]
     ordering = (column.asc(), Attachment.id.asc()) if order[1] == "asc" else (column.desc(), Attachment.id.desc())
-    statement = (select(Attachment).where(Attachment.document_id == document.id, LIVE_ATTACHMENT)
-                 .order_by(*ordering))
+    statement = select(Attachment).where(Attachment.document_id == document.id, LIVE_ATTACHMENT).order_by(*ordering)
     return db.paginate(statement, page=page, per_page=per_page, error_out=False)
 
 
@@ -215,11 +275,21 @@ def saved_files(document: Document, raw_ids: str | None) -> SavedFiles | None:
     wanted = {int(part) for part in (raw_ids or "").split(",")[:100] if part.isdigit() and len(part) < 10}
     if not wanted:
         return None
-    rows = list(db.session.scalars(select(Attachment).where(
-        Attachment.document_id == document.id, Attachment.id.in_(wanted)).order_by(Attachment.id)))
+    rows = list(
+        db.session.scalars(
+            select(Attachment)
+            .where(Attachment.document_id == document.id, Attachment.id.in_(wanted))
+            .order_by(Attachment.id)
+        )
+    )
     if not rows:
         return None
     names = [row.filename for row in rows]
-    older = set(db.session.scalars(select(Attachment.filename).where(
-        Attachment.document_id == document.id, Attachment.filename.in_(names), Attachment.id.not_in(wanted))))
+    older = set(
+        db.session.scalars(
+            select(Attachment.filename).where(
+                Attachment.document_id == document.id, Attachment.filename.in_(names), Attachment.id.not_in(wanted)
+            )
+        )
+    )
     return SavedFiles(tuple(names), frozenset(row.id for row in rows), tuple(name for name in names if name in older))

@@ -1,14 +1,14 @@
 """Finding the rows a URL names: a document, an attachment, one's own staged files; 404 when not there."""
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from flask import abort
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Attachment, AttachmentStaging, Document, User
-
 
 IN_TRASH = "This is in the trash, so it is not shown or served. Whoever deleted it, or an administrator, can restore it from the trash."
 
@@ -55,5 +55,10 @@ def get_own_staged_or_404(staging_id: int, user: User) -> AttachmentStaging:
 
 def own_staged_files(staged_ids: Iterable[int], user: User) -> list[AttachmentStaging]:
     """Those of ``staged_ids`` that are ``user``'s staged files (others' and missing ones are left out)."""
-    return list(db.session.scalars(select(AttachmentStaging).where(
-        AttachmentStaging.id.in_(list(staged_ids)), AttachmentStaging.owner_id == user.id)))
+    return list(
+        db.session.scalars(
+            select(AttachmentStaging).where(
+                AttachmentStaging.id.in_(list(staged_ids)), AttachmentStaging.owner_id == user.id
+            )
+        )
+    )

@@ -1,10 +1,12 @@
 """Files read out of HTTP requests as they stream in: multipart/form-data, a base64 body, a parsed form."""
+
 from __future__ import annotations
 
 import base64
 import binascii
 import re
-from typing import BinaryIO, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 from flask import Request
 from werkzeug.datastructures import MultiDict
@@ -20,8 +22,9 @@ MAX_PARTS = 1000
 SIZE_FIELD = "size"
 
 
-def streamed_files(request: Request, field_name: str,
-                   check_token: Callable[[str | None], None]) -> Iterator[IncomingFile]:
+def streamed_files(
+    request: Request, field_name: str, check_token: Callable[[str | None], None]
+) -> Iterator[IncomingFile]:
     """The request's files named ``field_name``, each handed on while it is still arriving.
 
     The fields before the first file are read first and their ``csrf_token`` given to ``check_token``
@@ -48,8 +51,11 @@ def base64_file(request: Request) -> IncomingFile:
 
 def form_files(request: Request, field_name: str) -> list[IncomingFile]:
     """The files a form parsed by Flask (request.files) chose for ``field_name``; empty inputs are left out."""
-    return [IncomingFile(chosen.filename, chosen.mimetype, chosen.stream)
-            for chosen in request.files.getlist(field_name) if chosen.filename]
+    return [
+        IncomingFile(chosen.filename, chosen.mimetype, chosen.stream)
+        for chosen in request.files.getlist(field_name)
+        if chosen.filename
+    ]
 
 
 class _PartReader:

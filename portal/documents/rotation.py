@@ -1,9 +1,10 @@
 """Key rotation: re-wrap every encrypted object's data key to the current public key, never touching content."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -46,8 +47,10 @@ class KeyRotationService:
 
     def pending(self) -> int:
         """How many encrypted rows are not yet wrapped to the current key."""
-        return sum(db.session.scalar(select(func.count()).select_from(model).where(*self._stale(model)))
-                   for model in (Attachment, AttachmentStaging))
+        return sum(
+            db.session.scalar(select(func.count()).select_from(model).where(*self._stale(model)))
+            for model in (Attachment, AttachmentStaging)
+        )
 
     def _stale(self, model):
         return (model.encryption.is_not(None), ~model.encryption.contains(f".{self.public_key.key_id}."))

@@ -1,4 +1,5 @@
 """Routes: the documents list, create, view and edit."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -8,7 +9,12 @@ from portal import audit
 from portal.documents.file_rules import UploadRejected
 from portal.documents.forms import DocumentForm
 from portal.documents.listing import (
-    attachment_order, attachments_page, parse_query, saved_files, search_documents, uploaders,
+    attachment_order,
+    attachments_page,
+    parse_query,
+    saved_files,
+    search_documents,
+    uploaders,
 )
 from portal.documents.lookups import get_document_or_404, own_staged_files
 from portal.documents.request_files import form_files
@@ -24,8 +30,9 @@ def index():
     """The documents list: search, filters, sorting and pages, all in the URL."""
     query = parse_query(request.args, page=page_argument())
     documents = search_documents(query, current_app.config["DOCUMENTS_PER_PAGE"])
-    return render_template("documents/index.html", documents=documents, query=query, uploaders=uploaders(),
-                           file_types=FILE_TYPES)
+    return render_template(
+        "documents/index.html", documents=documents, query=query, uploaders=uploaders(), file_types=FILE_TYPES
+    )
 
 
 @bp.route("/documents/new", methods=["GET", "POST"])
@@ -36,13 +43,22 @@ def new():
     if form.validate_on_submit():
         try:
             document, attachments = DocumentStorageService().create_document(
-                form.title.data, form.description.data, staged_ids, form_files(request, "files"), current_user,
-                document_date=form.document_date.data)
+                form.title.data,
+                form.description.data,
+                staged_ids,
+                form_files(request, "files"),
+                current_user,
+                document_date=form.document_date.data,
+            )
         except UploadRejected as exc:
             flash(str(exc), "error")
         else:
-            audit.record("document.create", object_type="document", object_id=document.id,
-                         detail={"title": document.title, "attachments": len(attachments)})
+            audit.record(
+                "document.create",
+                object_type="document",
+                object_id=document.id,
+                detail={"title": document.title, "attachments": len(attachments)},
+            )
             count = len(attachments)
             with_files = f" with {count} attachment{'s' if count != 1 else ''}." if count else "."
             flash(f"“{document.title}” was created{with_files}", "success")
@@ -56,8 +72,13 @@ def view(document_id: int):
     document = get_document_or_404(document_id)
     order = attachment_order(request.args)
     attachments = attachments_page(document, page_argument(), current_app.config["ATTACHMENTS_PER_PAGE"], order)
-    return render_template("documents/view.html", document=document, attachments=attachments, order=order,
-                           saved=saved_files(document, request.args.get("new")))
+    return render_template(
+        "documents/view.html",
+        document=document,
+        attachments=attachments,
+        order=order,
+        saved=saved_files(document, request.args.get("new")),
+    )
 
 
 @bp.route("/documents/<int:document_id>/edit", methods=["GET", "POST"])
@@ -68,8 +89,9 @@ def edit(document_id: int):
         abort(403)
     form = DocumentForm(obj=document)
     if form.validate_on_submit():
-        DocumentStorageService().update_document(document, form.title.data, form.description.data,
-                                                 form.document_date.data)
+        DocumentStorageService().update_document(
+            document, form.title.data, form.description.data, form.document_date.data
+        )
         audit.record("document.edit", object_type="document", object_id=document.id, detail={"title": document.title})
         flash("Your changes are saved.", "success")
         return redirect(url_for("documents.view", document_id=document.id))

@@ -1,8 +1,9 @@
 """Keeping ``document.search_text`` in step: whenever a flush changes what a document is found by."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import chain
-from typing import Iterable
 
 from sqlalchemy import Connection, bindparam, event, inspect, select, union, update
 from sqlalchemy.orm import Session
@@ -17,22 +18,32 @@ def refresh(connection: Connection, document_ids: Iterable[int]) -> None:
     """Rewrite the search text of these documents from their rows (title, description, files, people)."""
     ids = sorted({document_id for document_id in document_ids if document_id is not None})
     for start in range(0, len(ids), BATCH):
-        batch = ids[start:start + BATCH]
+        batch = ids[start : start + BATCH]
         files: dict[int, list[tuple[str, str | None]]] = {document_id: [] for document_id in batch}
         for document_id, filename, uploader in connection.execute(
-                select(Attachment.document_id, Attachment.filename, User.name)
-                .outerjoin(User, User.id == Attachment.uploaded_by)
-                .where(Attachment.document_id.in_(batch), Attachment.deleted_at.is_(None))):
+            select(Attachment.document_id, Attachment.filename, User.name)
+            .outerjoin(User, User.id == Attachment.uploaded_by)
+            .where(Attachment.document_id.in_(batch), Attachment.deleted_at.is_(None))
+        ):
             files[document_id].append((filename, uploader))
         documents = connection.execute(
             select(Document.id, Document.title, Document.description, User.name)
-            .outerjoin(User, User.id == Document.created_by).where(Document.id.in_(batch))).all()
+            .outerjoin(User, User.id == Document.created_by)
+            .where(Document.id.in_(batch))
+        ).all()
         if documents:
             connection.execute(
-                update(Document.__table__).where(Document.__table__.c.id == bindparam("document_id"))
+                update(Document.__table__)
+                .where(Document.__table__.c.id == bindparam("document_id"))
                 .values(search_text=bindparam("text")),
-                [{"document_id": row.id, "text": document_search_text(row.title, row.description, row.name,
-                                                                      files[row.id])} for row in documents])
+                [
+                    {
+                        "document_id": row.id,
+                        "text": document_search_text(row.title, row.description, row.name, files[row.id]),
+                    }
+                    for row in documents
+                ],
+            )
 
 
 def _changed(obj, *names: str) -> bool:
@@ -56,9 +67,14 @@ def _touched_documents(session: Session) -> set[int]:
         elif isinstance(obj, User) and obj not in session.new and _changed(obj, "name"):
             renamed.add(obj.id)
     if renamed:
-        documents.update(session.connection().scalars(union(
-            select(Document.id).where(Document.created_by.in_(renamed)),
-            select(Attachment.document_id).where(Attachment.uploaded_by.in_(renamed)))))
+        documents.update(
+            session.connection().scalars(
+                union(
+                    select(Document.id).where(Document.created_by.in_(renamed)),
+                    select(Attachment.document_id).where(Attachment.uploaded_by.in_(renamed)),
+                )
+            )
+        )
     return documents
 
 

@@ -1,12 +1,13 @@
 """DocumentStorageService: writes, promotes, reads and deletes attachment bytes, never leaving half a change."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterable, Iterator
 
 from flask import current_app
 from sqlalchemy import delete, select
@@ -29,7 +30,6 @@ from portal.storage.local import LocalStorageProvider
 log = logging.getLogger("portal.documents")
 
 
-
 class RecordFailed(StorageError):
     """The bytes were stored but the database refused the row; the bytes were removed again."""
 
@@ -49,14 +49,20 @@ class StoredFile:
     encryption: str | None = None
 
     def columns(self) -> dict:
-        return {"storage_path": self.key, "storage_type": self.storage_type, "filename": self.filename,
-                "content_type": self.content_type, "size": self.size, "sha256": self.sha256,
-                "encryption": self.encryption}
+        return {
+            "storage_path": self.key,
+            "storage_type": self.storage_type,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "encryption": self.encryption,
+        }
 
 
 def new_key(prefix: str) -> str:
     """A fresh object key such as ``attachments/2026/11/3f2a...``; never derived from user input."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return upload_key(prefix, now)
 
 
@@ -85,8 +91,10 @@ class DocumentStorageService:
         except StorageIntegrityError as exc:
             if incoming.size is None:
                 raise
-            raise UploadRejected(f"“{checked.filename}” did not have the {incoming.size} bytes declared for it "
-                                 "(did it change while it was sent?). Nothing was saved.") from exc
+            raise UploadRejected(
+                f"“{checked.filename}” did not have the {incoming.size} bytes declared for it "
+                "(did it change while it was sent?). Nothing was saved."
+            ) from exc
 
     def write(self, stream, prefix: str, filename: str, content_type: str, size: int | None = None) -> StoredFile:
         """Write a stream (of ``size`` bytes, when known) to the default store under a new key,
@@ -144,16 +152,24 @@ class DocumentStorageService:
         _count_uploads(stored)
         return rows
 
-    def update_document(self, document: Document, title: str, description: str | None,
-                        document_date: date | None = None) -> None:
+    def update_document(
+        self, document: Document, title: str, description: str | None, document_date: date | None = None
+    ) -> None:
         """Save a document's new title, description and paper date (attachments change through their own routes)."""
         document.title = title.strip()
         document.description = (description or "").strip()
         document.document_date = document_date
         db.session.commit()
 
-    def create_document(self, title: str, description: str, staged_ids: Iterable[int], files: list[IncomingFile],
-                        user: User, document_date: date | None = None) -> tuple[Document, list[Attachment]]:
+    def create_document(
+        self,
+        title: str,
+        description: str,
+        staged_ids: Iterable[int],
+        files: list[IncomingFile],
+        user: User,
+        document_date: date | None = None,
+    ) -> tuple[Document, list[Attachment]]:
         """Create a document whose attachments are ``user``'s staged files plus ``files``.
 
         Every object is copied to an attachment key (server-side on S3) before the database is
@@ -162,18 +178,30 @@ class DocumentStorageService:
         is no longer there (expired or removed elsewhere), naming how many, and changes nothing.
         """
         wanted = sorted(set(staged_ids))
-        staged = list(db.session.scalars(
-            select(AttachmentStaging).where(AttachmentStaging.id.in_(wanted), AttachmentStaging.owner_id == user.id)
-            .order_by(AttachmentStaging.id))) if wanted else []
+        staged = (
+            list(
+                db.session.scalars(
+                    select(AttachmentStaging)
+                    .where(AttachmentStaging.id.in_(wanted), AttachmentStaging.owner_id == user.id)
+                    .order_by(AttachmentStaging.id)
+                )
+            )
+            if wanted
+            else []
+        )
         if len(staged) != len(wanted):
             missing = len(wanted) - len(staged)
-            raise UploadRejected(f"{missing} of the staged files {'is' if missing == 1 else 'are'} no longer available "
-                                 "(staged files expire, or were removed in another window). Add them again.")
+            raise UploadRejected(
+                f"{missing} of the staged files {'is' if missing == 1 else 'are'} no longer available "
+                "(staged files expire, or were removed in another window). Add them again."
+            )
         if files:
             staged += self.stage(files, user)
         # Plain copies of the rows, then no transaction stays open (and no lock is held) during the copies.
-        staged = [SimpleNamespace(**{c.key: getattr(row, c.key) for c in AttachmentStaging.__table__.columns})
-                  for row in staged]
+        staged = [
+            SimpleNamespace(**{c.key: getattr(row, c.key) for c in AttachmentStaging.__table__.columns})
+            for row in staged
+        ]
         db.session.rollback()
         copies: list[StoredFile] = []
         try:
@@ -182,15 +210,27 @@ class DocumentStorageService:
         except BaseException:
             self.discard(copies)
             raise
-        document = Document(title=title.strip(), description=(description or "").strip(), created_by=user.id,
-                            document_date=document_date)
-        attachments = [Attachment(document=document, uploaded_by=row.owner_id or user.id, **copy.columns())
-                       for row, copy in zip(staged, copies)]
+        document = Document(
+            title=title.strip(),
+            description=(description or "").strip(),
+            created_by=user.id,
+            document_date=document_date,
+        )
+        attachments = [
+            Attachment(document=document, uploaded_by=row.owner_id or user.id, **copy.columns())
+            for row, copy in zip(staged, copies, strict=True)
+        ]
         ids = [row.id for row in staged]
         try:
-            removed = db.session.execute(
-                delete(AttachmentStaging).where(AttachmentStaging.id.in_(ids), AttachmentStaging.owner_id == user.id)
-            ).rowcount if ids else 0
+            removed = (
+                db.session.execute(
+                    delete(AttachmentStaging).where(
+                        AttachmentStaging.id.in_(ids), AttachmentStaging.owner_id == user.id
+                    )
+                ).rowcount
+                if ids
+                else 0
+            )
         except Exception:
             db.session.rollback()
             self.discard(copies)
@@ -216,7 +256,7 @@ class DocumentStorageService:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def legacy_store(self) -> "LegacyFiles":
+    def legacy_store(self) -> LegacyFiles:
         return LegacyFiles(self.config["LEGACY_FILES_ROOT"])
 
     def locate(self, row: StoredFileMixin) -> tuple[StorageProvider, str]:
@@ -267,7 +307,7 @@ class DocumentStorageService:
 
     def purge_staging(self, older_than: timedelta) -> int:
         """Remove staged files never promoted within ``older_than``; returns how many."""
-        cutoff = datetime.now(timezone.utc) - older_than
+        cutoff = datetime.now(UTC) - older_than
         count = 0
         while True:
             batch = db.session.scalars(
@@ -300,7 +340,8 @@ class LegacyFiles:
                 path = path.resolve().relative_to(self.provider.root)
             except ValueError:
                 raise StorageMisconfigured(
-                    f"legacy file {filepath!r} lies outside LEGACY_FILES_ROOT ({self.provider.root})") from None
+                    f"legacy file {filepath!r} lies outside LEGACY_FILES_ROOT ({self.provider.root})"
+                ) from None
         return path.as_posix()
 
     def path(self, filepath: str) -> Path:

@@ -1,9 +1,10 @@
 """The trash: documents and attachments moved there, listed, restored, and purged after their retention."""
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 
@@ -52,7 +53,7 @@ def may_manage_attachment(user: User, attachment: Attachment) -> bool:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class TrashService:
@@ -68,8 +69,11 @@ class TrashService:
     def trash_document(self, document: Document, user: User) -> int:
         """Move ``document`` and its live attachments to the trash; returns how many attachments went with it."""
         when = _now()
-        attachments = list(db.session.scalars(select(Attachment).where(
-            Attachment.document_id == document.id, Attachment.deleted_at.is_(None))))
+        attachments = list(
+            db.session.scalars(
+                select(Attachment).where(Attachment.document_id == document.id, Attachment.deleted_at.is_(None))
+            )
+        )
         for row in (document, *attachments):
             row.deleted_at, row.deleted_by = when, user.id
         db.session.commit()
@@ -102,8 +106,10 @@ class TrashService:
         document = attachment.document
         with_document = document.deleted_at is not None
         if with_document and not may_manage_document(user, document):
-            raise RestoreRefused(f"“{attachment.filename}” belongs to “{document.title}”, which is in the trash too. "
-                                 "Its creator or an administrator can restore the document first.")
+            raise RestoreRefused(
+                f"“{attachment.filename}” belongs to “{document.title}”, which is in the trash too. "
+                "Its creator or an administrator can restore the document first."
+            )
         if with_document:
             self._untrash_document(document)
         attachment.deleted_at, attachment.deleted_by = None, None
@@ -111,8 +117,13 @@ class TrashService:
         return with_document
 
     def _untrash_document(self, document: Document) -> int:
-        attachments = list(db.session.scalars(select(Attachment).where(
-            Attachment.document_id == document.id, Attachment.deleted_at == document.deleted_at)))
+        attachments = list(
+            db.session.scalars(
+                select(Attachment).where(
+                    Attachment.document_id == document.id, Attachment.deleted_at == document.deleted_at
+                )
+            )
+        )
         for row in (document, *attachments):
             row.deleted_at, row.deleted_by = None, None
         return len(attachments)
@@ -122,22 +133,37 @@ class TrashService:
     def contents(self, user: User) -> TrashContents:
         """What ``user`` may restore: what they created, uploaded or deleted; an administrator sees everything."""
         documents = select(Document).where(Document.deleted_at.is_not(None))
-        attachments = (select(Attachment).join(Document, Attachment.document_id == Document.id)
-                       .where(Attachment.deleted_at.is_not(None),
-                              or_(Document.deleted_at.is_(None), Document.deleted_at != Attachment.deleted_at)))
+        attachments = (
+            select(Attachment)
+            .join(Document, Attachment.document_id == Document.id)
+            .where(
+                Attachment.deleted_at.is_not(None),
+                or_(Document.deleted_at.is_(None), Document.deleted_at != Attachment.deleted_at),
+            )
+        )
         if not user.is_admin:
             documents = documents.where(or_(Document.created_by == user.id, Document.deleted_by == user.id))
             attachments = attachments.where(or_(Attachment.uploaded_by == user.id, Attachment.deleted_by == user.id))
         found = list(db.session.scalars(documents.order_by(Document.deleted_at.desc(), Document.id.desc())))
-        counts = dict(db.session.execute(
-            select(Attachment.document_id, func.count(Attachment.id))
-            .join(Document, Attachment.document_id == Document.id)
-            .where(Attachment.document_id.in_([d.id for d in found]), Attachment.deleted_at == Document.deleted_at)
-            .group_by(Attachment.document_id)).all()) if found else {}
+        counts = (
+            dict(
+                db.session.execute(
+                    select(Attachment.document_id, func.count(Attachment.id))
+                    .join(Document, Attachment.document_id == Document.id)
+                    .where(
+                        Attachment.document_id.in_([d.id for d in found]), Attachment.deleted_at == Document.deleted_at
+                    )
+                    .group_by(Attachment.document_id)
+                ).all()
+            )
+            if found
+            else {}
+        )
         for document in found:
             document.trashed_attachments = counts.get(document.id, 0)
-        return TrashContents(found, list(db.session.scalars(
-            attachments.order_by(Attachment.deleted_at.desc(), Attachment.id.desc()))))
+        return TrashContents(
+            found, list(db.session.scalars(attachments.order_by(Attachment.deleted_at.desc(), Attachment.id.desc())))
+        )
 
     # -- purging -----------------------------------------------------------------------------
 
@@ -150,12 +176,17 @@ class TrashService:
         cutoff = _now() - older_than
         report = PurgeReport()
         expired_documents = select(Document.id).where(Document.deleted_at < cutoff)
-        due = or_(Attachment.deleted_at < cutoff,
-                  and_(Attachment.deleted_at.is_not(None), Attachment.document_id.in_(expired_documents)))
+        due = or_(
+            Attachment.deleted_at < cutoff,
+            and_(Attachment.deleted_at.is_not(None), Attachment.document_id.in_(expired_documents)),
+        )
         last = 0
         while True:
-            batch = list(db.session.scalars(
-                select(Attachment).where(due, Attachment.id > last).order_by(Attachment.id).limit(BATCH)))
+            batch = list(
+                db.session.scalars(
+                    select(Attachment).where(due, Attachment.id > last).order_by(Attachment.id).limit(BATCH)
+                )
+            )
             if not batch:
                 break
             last = batch[-1].id
@@ -165,8 +196,14 @@ class TrashService:
                     report.bytes += row.size or 0
         last = 0
         while True:
-            documents = list(db.session.scalars(select(Document).where(Document.deleted_at < cutoff, Document.id > last)
-                                                .order_by(Document.id).limit(BATCH)))
+            documents = list(
+                db.session.scalars(
+                    select(Document)
+                    .where(Document.deleted_at < cutoff, Document.id > last)
+                    .order_by(Document.id)
+                    .limit(BATCH)
+                )
+            )
             if not documents:
                 return report
             last = documents[-1].id
@@ -191,8 +228,9 @@ class TrashService:
             try:
                 provider.delete(key)
             except Exception as exc:  # StorageError, or an OSError from a read-only or failing disk
-                log.error("purge kept %s: its object %s/%s could not be deleted: %s",
-                          described, provider.name, key, exc)
+                log.error(
+                    "purge kept %s: its object %s/%s could not be deleted: %s", described, provider.name, key, exc
+                )
                 report.failed.append(f"{described}: {exc}")
                 return False
         db.session.delete(row)

@@ -1,4 +1,5 @@
 """Routes: deleting a document (to the trash, after a confirmation), the trash page, and restoring."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
@@ -7,7 +8,10 @@ from sqlalchemy import func, select
 
 from portal import audit
 from portal.documents.lookups import (
-    get_attachment_or_404, get_document_or_404, get_trashed_attachment_or_404, get_trashed_document_or_404,
+    get_attachment_or_404,
+    get_document_or_404,
+    get_trashed_attachment_or_404,
+    get_trashed_document_or_404,
 )
 from portal.documents.trash import RestoreRefused, TrashService, may_manage_attachment, may_manage_document
 from portal.extensions import db
@@ -26,12 +30,18 @@ def confirm_document_delete(document_id: int):
     document = get_document_or_404(document_id)
     if not may_manage_document(current_user, document):
         abort(403)
-    count = db.session.scalar(select(func.count(Attachment.id)).where(
-        Attachment.document_id == document.id, Attachment.deleted_at.is_(None)))
+    count = db.session.scalar(
+        select(func.count(Attachment.id)).where(Attachment.document_id == document.id, Attachment.deleted_at.is_(None))
+    )
     question = f"Delete “{document.title}” and its {_plural(count, 'attachment')}?"
-    return render_template("trash/confirm.html", question=question, name=document.title, several=True,
-                           action=url_for("trash.delete_document", document_id=document.id),
-                           cancel=url_for("documents.view", document_id=document.id))
+    return render_template(
+        "trash/confirm.html",
+        question=question,
+        name=document.title,
+        several=True,
+        action=url_for("trash.delete_document", document_id=document.id),
+        cancel=url_for("documents.view", document_id=document.id),
+    )
 
 
 @bp.post("/documents/<int:document_id>/delete")
@@ -41,10 +51,17 @@ def delete_document(document_id: int):
     if not may_manage_document(current_user, document):
         abort(403)
     count = TrashService().trash_document(document, current_user)
-    audit.record("document.delete", object_type="document", object_id=document.id,
-                 detail={"title": document.title, "attachments": count})
-    flash(f"Deleted “{document.title}” and its {_plural(count, 'attachment')}. "
-          f"They stay in the trash for {current_app.config['TRASH_RETENTION_DAYS']} days.", "success")
+    audit.record(
+        "document.delete",
+        object_type="document",
+        object_id=document.id,
+        detail={"title": document.title, "attachments": count},
+    )
+    flash(
+        f"Deleted “{document.title}” and its {_plural(count, 'attachment')}. "
+        f"They stay in the trash for {current_app.config['TRASH_RETENTION_DAYS']} days.",
+        "success",
+    )
     return redirect(url_for("documents.index"))
 
 
@@ -54,11 +71,14 @@ def confirm_attachment_delete(attachment_id: int):
     attachment = get_attachment_or_404(attachment_id)
     if not may_manage_attachment(current_user, attachment):
         abort(403)
-    return render_template("trash/confirm.html", question=f"Delete “{attachment.filename}”?",
-                           name=attachment.filename, several=False,
-                           action=url_for("attachments.delete", attachment_id=attachment.id),
-                           cancel=url_for("documents.view", document_id=attachment.document_id,
-                                          _anchor="attachments"))
+    return render_template(
+        "trash/confirm.html",
+        question=f"Delete “{attachment.filename}”?",
+        name=attachment.filename,
+        several=False,
+        action=url_for("attachments.delete", attachment_id=attachment.id),
+        cancel=url_for("documents.view", document_id=attachment.document_id, _anchor="attachments"),
+    )
 
 
 @bp.get("/trash")
@@ -74,8 +94,12 @@ def restore_document(document_id: int):
     if not may_manage_document(current_user, document):
         abort(403)
     count = TrashService().restore_document(document)
-    audit.record("document.restore", object_type="document", object_id=document.id,
-                 detail={"title": document.title, "attachments": count})
+    audit.record(
+        "document.restore",
+        object_type="document",
+        object_id=document.id,
+        detail={"title": document.title, "attachments": count},
+    )
     flash(f"Restored “{document.title}” and {_plural(count, 'attachment')}.", "success")
     return redirect(url_for("trash.index"))
 
@@ -89,12 +113,21 @@ def restore_attachment(attachment_id: int):
     try:
         with_document = TrashService().restore_attachment(attachment, current_user)
     except RestoreRefused as exc:
-        audit.record("attachment.restore", outcome="refused", object_type="attachment", object_id=attachment.id,
-                     detail={"filename": attachment.filename, "reason": "document in the trash"})
+        audit.record(
+            "attachment.restore",
+            outcome="refused",
+            object_type="attachment",
+            object_id=attachment.id,
+            detail={"filename": attachment.filename, "reason": "document in the trash"},
+        )
         flash(str(exc), "error")
         return redirect(url_for("trash.index"))
-    audit.record("attachment.restore", object_type="attachment", object_id=attachment.id,
-                 detail={"filename": attachment.filename, "with_document": with_document})
+    audit.record(
+        "attachment.restore",
+        object_type="attachment",
+        object_id=attachment.id,
+        detail={"filename": attachment.filename, "with_document": with_document},
+    )
     also = f" Its document “{attachment.document.title}” was in the trash too and is restored." if with_document else ""
     flash(f"Restored {attachment.filename}.{also}", "success")
     return redirect(url_for("trash.index"))

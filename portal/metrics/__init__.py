@@ -5,16 +5,14 @@ other code calls to count its own events; none of them raises, so counting can n
 imports nothing of the portal but its instruments, so the storage layer and the models can call it freely;
 database-backed gauges register with ``portal.metrics.database.database_gauge``.
 """
+
 from __future__ import annotations
 
 import time
 
-
 from portal.metrics import instruments
 
-__all__ = ["count_upload", "count_download", "storage_op", "login_failed", "lockout",
-           "run_finished", "scrub_finished"]
-
+__all__ = ["count_upload", "count_download", "storage_op", "login_failed", "lockout", "run_finished", "scrub_finished"]
 
 
 def _positive(value: float) -> float:

@@ -4,11 +4,12 @@ A feature that keeps its state in a table adds a probe with ``@database_gauge``:
 open connection and the current time and yields metric families. Probes run in registration order, in one
 connection, on every scrape; a database failure gives ``portal_metrics_database_up 0`` instead of an error.
 """
+
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -36,7 +37,7 @@ def database_gauge(probe: Probe) -> Probe:
 
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite hands DateTime(timezone=True) back naive; it was written as UTC.
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _age(now: datetime, then: datetime | None) -> float:
@@ -48,10 +49,14 @@ def _age(now: datetime, then: datetime | None) -> float:
 def staging_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
     """Staged uploads not (yet) saved into a document: files, bytes, and the age of the oldest."""
     table = AttachmentStaging.__table__
-    rows = conn.execute(select(table.c.storage_type, func.count(), func.coalesce(func.sum(table.c.size), 0),
-                               func.min(table.c.created_at)).group_by(table.c.storage_type)).all()
-    files = GaugeMetricFamily("portal_staging_files", "Staged uploads waiting to be saved or purged, by store.",
-                              labels=("store",))
+    rows = conn.execute(
+        select(
+            table.c.storage_type, func.count(), func.coalesce(func.sum(table.c.size), 0), func.min(table.c.created_at)
+        ).group_by(table.c.storage_type)
+    ).all()
+    files = GaugeMetricFamily(
+        "portal_staging_files", "Staged uploads waiting to be saved or purged, by store.", labels=("store",)
+    )
     size = GaugeMetricFamily("portal_staging_bytes", "Bytes of staged uploads, by store.", labels=("store",))
     oldest = 0.0
     for store, count, total, first in rows:
@@ -60,38 +65,59 @@ def staging_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
         oldest = max(oldest, _age(now, first))
     yield files
     yield size
-    yield GaugeMetricFamily("portal_staging_oldest_age_seconds",
-                            "Age of the oldest staged upload (0 when none): `purge-staging` keeps it in bounds.",
-                            value=oldest)
+    yield GaugeMetricFamily(
+        "portal_staging_oldest_age_seconds",
+        "Age of the oldest staged upload (0 when none): `purge-staging` keeps it in bounds.",
+        value=oldest,
+    )
 
 
 @database_gauge
 def trash_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
     """Attachments in the trash (their bytes are still stored until `purge-trash`): files and bytes."""
     table = Attachment.__table__
-    count, total = conn.execute(select(func.count(), func.coalesce(func.sum(table.c.size), 0))
-                                .where(table.c.deleted_at.is_not(None))).one()
-    yield GaugeMetricFamily("portal_trash_files", "Attachments in the trash, waiting to be restored or purged.",
-                            value=count)
-    yield GaugeMetricFamily("portal_trash_bytes", "Bytes of attachments in the trash (still held by the stores).",
-                            value=total)
+    count, total = conn.execute(
+        select(func.count(), func.coalesce(func.sum(table.c.size), 0)).where(table.c.deleted_at.is_not(None))
+    ).one()
+    yield GaugeMetricFamily(
+        "portal_trash_files", "Attachments in the trash, waiting to be restored or purged.", value=count
+    )
+    yield GaugeMetricFamily(
+        "portal_trash_bytes", "Bytes of attachments in the trash (still held by the stores).", value=total
+    )
 
 
 @database_gauge
 def migration_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
     """The active migration or verification run's progress and heartbeat, and when each kind last ended."""
     run = MigrationRun.__table__
-    active = conn.execute(select(run.c.kind, run.c.items_total, run.c.items_done, run.c.items_failed,
-                                 run.c.items_skipped, run.c.bytes_total, run.c.bytes_done, run.c.heartbeat_at,
-                                 run.c.started_at).where(run.c.active.is_not(None))).all()
-    running = GaugeMetricFamily("portal_migration_run_active", "1 while a run of this kind is active.",
-                                labels=("kind",))
-    items = GaugeMetricFamily("portal_migration_run_items", "Rows of the active run, by state.",
-                              labels=("kind", "state"))
-    size = GaugeMetricFamily("portal_migration_run_bytes", "Bytes of the active run, by state.",
-                             labels=("kind", "state"))
-    heartbeat = GaugeMetricFamily("portal_migration_run_heartbeat_age_seconds",
-                                  "Seconds since the active run last showed signs of life.", labels=("kind",))
+    active = conn.execute(
+        select(
+            run.c.kind,
+            run.c.items_total,
+            run.c.items_done,
+            run.c.items_failed,
+            run.c.items_skipped,
+            run.c.bytes_total,
+            run.c.bytes_done,
+            run.c.heartbeat_at,
+            run.c.started_at,
+        ).where(run.c.active.is_not(None))
+    ).all()
+    running = GaugeMetricFamily(
+        "portal_migration_run_active", "1 while a run of this kind is active.", labels=("kind",)
+    )
+    items = GaugeMetricFamily(
+        "portal_migration_run_items", "Rows of the active run, by state.", labels=("kind", "state")
+    )
+    size = GaugeMetricFamily(
+        "portal_migration_run_bytes", "Bytes of the active run, by state.", labels=("kind", "state")
+    )
+    heartbeat = GaugeMetricFamily(
+        "portal_migration_run_heartbeat_age_seconds",
+        "Seconds since the active run last showed signs of life.",
+        labels=("kind",),
+    )
     kinds = {row.kind for row in active}
     for kind in RUN_KINDS:
         running.add_metric((kind,), 1 if kind in kinds else 0)
@@ -101,12 +127,16 @@ def migration_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
         size.add_metric((row.kind, "total"), row.bytes_total or 0)
         size.add_metric((row.kind, "done"), row.bytes_done or 0)
         heartbeat.add_metric((row.kind,), _age(now, row.heartbeat_at or row.started_at))
-    finished = GaugeMetricFamily("portal_migration_run_last_finished_timestamp_seconds",
-                                 "When a run of this kind last ended with this status (Unix time).",
-                                 labels=("kind", "status"))
+    finished = GaugeMetricFamily(
+        "portal_migration_run_last_finished_timestamp_seconds",
+        "When a run of this kind last ended with this status (Unix time).",
+        labels=("kind", "status"),
+    )
     for kind, status, last in conn.execute(
-            select(run.c.kind, run.c.status, func.max(run.c.finished_at))
-            .where(run.c.finished_at.is_not(None)).group_by(run.c.kind, run.c.status)).all():
+        select(run.c.kind, run.c.status, func.max(run.c.finished_at))
+        .where(run.c.finished_at.is_not(None))
+        .group_by(run.c.kind, run.c.status)
+    ).all():
         if last is not None:
             finished.add_metric((kind, status), _aware(last).timestamp())
     yield from (running, items, size, heartbeat, finished)
@@ -117,10 +147,16 @@ def cleanup_outbox_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
     """Object deletions the stores refused, still owed, and the age of the oldest."""
     table = CleanupOutboxEntry.__table__
     count, first = conn.execute(select(func.count(), func.min(table.c.created_at))).one()
-    yield GaugeMetricFamily("portal_cleanup_outbox_pending",
-                            "Object deletions a store refused, waiting for `flask storage maintain`.", value=count)
-    yield GaugeMetricFamily("portal_cleanup_outbox_oldest_age_seconds",
-                            "Age of the oldest owed deletion (0 when none).", value=_age(now, first))
+    yield GaugeMetricFamily(
+        "portal_cleanup_outbox_pending",
+        "Object deletions a store refused, waiting for `flask storage maintain`.",
+        value=count,
+    )
+    yield GaugeMetricFamily(
+        "portal_cleanup_outbox_oldest_age_seconds",
+        "Age of the oldest owed deletion (0 when none).",
+        value=_age(now, first),
+    )
 
 
 class DatabaseGauges(Collector):
@@ -134,7 +170,7 @@ class DatabaseGauges(Collector):
         families: list[Metric] = []
         try:
             with self.engine.connect() as conn:
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 for probe in self.probes:
                     families.extend(probe(conn, now))
             up = 1
@@ -143,5 +179,6 @@ class DatabaseGauges(Collector):
             log.warning("metrics: database gauges unavailable: %s", type(exc).__name__)
             families, up = [], 0
         yield from families
-        yield GaugeMetricFamily("portal_metrics_database_up",
-                                "1 when this scrape could read the database-backed gauges, else 0.", value=up)
+        yield GaugeMetricFamily(
+            "portal_metrics_database_up", "1 when this scrape could read the database-backed gauges, else 0.", value=up
+        )

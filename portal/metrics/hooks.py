@@ -3,6 +3,7 @@
 Apart from portal.metrics itself (the counting functions the storage layer and the models call), so that
 this module may import the scrape endpoint, which needs the database, without an import cycle.
 """
+
 from __future__ import annotations
 
 import time

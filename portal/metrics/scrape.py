@@ -1,9 +1,10 @@
 """GET /metrics: who may read it (METRICS_ALLOW, METRICS_TOKEN) and the Prometheus text it answers with."""
+
 from __future__ import annotations
 
 import hmac
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -57,10 +58,14 @@ def scrape_registry() -> CollectorRegistry:
 def scrape() -> Response:
     """Prometheus text for allowed addresses or the right token, 403 for anyone else; no login either way."""
     config = current_app.config
-    if not may_scrape(request.remote_addr, request.headers.get("Authorization"),
-                      config["METRICS_ALLOW"], config["METRICS_TOKEN"]):
-        return Response("Forbidden: /metrics is open to METRICS_ALLOW addresses or with METRICS_TOKEN.\n",
-                        status=403, mimetype="text/plain")
+    if not may_scrape(
+        request.remote_addr, request.headers.get("Authorization"), config["METRICS_ALLOW"], config["METRICS_TOKEN"]
+    ):
+        return Response(
+            "Forbidden: /metrics is open to METRICS_ALLOW addresses or with METRICS_TOKEN.\n",
+            status=403,
+            mimetype="text/plain",
+        )
     response = Response(generate_latest(scrape_registry()), headers={"Content-Type": CONTENT_TYPE_LATEST})
     response.cache_control.no_store = True
     return response

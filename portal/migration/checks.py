@@ -1,9 +1,10 @@
 """The verification loop: every object-storage row checked against its object, on a bounded thread pool."""
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from typing import Callable, Iterable, Iterator
 
 from flask import current_app
 from sqlalchemy import Engine
@@ -32,8 +33,9 @@ def bounded_map(fn: Callable, items: Iterable, workers: int, window: int) -> Ite
             yield from (future.result() for future in done)
 
 
-def check_stored_rows(engine: Engine, checker: RowChecker, workers: int,
-                      stop: threading.Event | None = None) -> Iterator[tuple[RowSnapshot, Problem | None]]:
+def check_stored_rows(
+    engine: Engine, checker: RowChecker, workers: int, stop: threading.Event | None = None
+) -> Iterator[tuple[RowSnapshot, Problem | None]]:
     """(row, problem or None) for every object-storage row of both file tables, as the checks finish.
 
     Rows are read in keyset batches and at most 4 x ``workers`` are checked ahead; once ``stop`` is

@@ -1,8 +1,9 @@
 """Which rows still live on the local disk, read in keyset batches, and how a run claims them."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from sqlalchemy import Engine, Table, and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,8 +14,17 @@ from portal.models import Attachment, AttachmentStaging
 
 #: the file tables, in the order a run works through them
 TABLES: dict[str, Table] = {"attachment": Attachment.__table__, "attachment_staging": AttachmentStaging.__table__}
-SNAPSHOT_COLUMNS = ("id", "filename", "content_type", "size", "sha256", "filepath", "storage_path", "storage_type",
-                    "encryption")
+SNAPSHOT_COLUMNS = (
+    "id",
+    "filename",
+    "content_type",
+    "size",
+    "sha256",
+    "filepath",
+    "storage_path",
+    "storage_type",
+    "encryption",
+)
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,9 @@ def snapshot(table_name: str, row, item_id: int | None = None) -> RowSnapshot:
     return RowSnapshot(table_name, *(getattr(row, name) for name in SNAPSHOT_COLUMNS), item_id=item_id)
 
 
-def count_pending(engine: Engine, include_staging: bool, limit: int | None = None,
-                  retry_of: int | None = None) -> tuple[int, int]:
+def count_pending(
+    engine: Engine, include_staging: bool, limit: int | None = None, retry_of: int | None = None
+) -> tuple[int, int]:
     """(rows, bytes recorded in their size column) a run with these options would move."""
     items = size = 0
     with engine.connect() as conn:
@@ -105,8 +116,9 @@ def _by_batches(engine: Engine, table_name: str, where, batch_size: int) -> Iter
     after = 0
     while True:
         with engine.connect() as conn:
-            rows = conn.execute(select(*_columns(table)).where(where, table.c.id > after)
-                                .order_by(table.c.id).limit(batch_size)).all()
+            rows = conn.execute(
+                select(*_columns(table)).where(where, table.c.id > after).order_by(table.c.id).limit(batch_size)
+            ).all()
         if not rows:
             return
         for row in rows:
@@ -115,12 +127,22 @@ def _by_batches(engine: Engine, table_name: str, where, batch_size: int) -> Iter
 
 
 def _failed_in(run_id: int, table_name: str, table: Table):
-    return exists().where(ITEM.c.run_id == run_id, ITEM.c.table_name == table_name,
-                          ITEM.c.row_id == table.c.id, ITEM.c.status == "failed")
+    return exists().where(
+        ITEM.c.run_id == run_id, ITEM.c.table_name == table_name, ITEM.c.row_id == table.c.id, ITEM.c.status == "failed"
+    )
 
 
-def claim_batch(engine: Engine, run_id: int, worker_id: int, table_name: str, after: int, size: int, *,
-                limit: int | None = None, retry_of: int | None = None) -> list[RowSnapshot]:
+def claim_batch(
+    engine: Engine,
+    run_id: int,
+    worker_id: int,
+    table_name: str,
+    after: int,
+    size: int,
+    *,
+    limit: int | None = None,
+    retry_of: int | None = None,
+) -> list[RowSnapshot]:
     """Claim up to ``size`` pending rows of ``table_name`` with id > ``after`` for this worker.
 
     On PostgreSQL the candidates are locked with FOR UPDATE SKIP LOCKED, so concurrent workers take
@@ -129,8 +151,9 @@ def claim_batch(engine: Engine, run_id: int, worker_id: int, table_name: str, af
     """
     table = TABLES[table_name]
     postgres = engine.dialect.name == "postgresql"
-    claimed_already = exists().where(ITEM.c.run_id == run_id, ITEM.c.table_name == table_name,
-                                     ITEM.c.row_id == table.c.id)
+    claimed_already = exists().where(
+        ITEM.c.run_id == run_id, ITEM.c.table_name == table_name, ITEM.c.row_id == table.c.id
+    )
     with writing(engine) as conn:
         if limit is not None:
             run_row = select(RUN.c.items_claimed).where(RUN.c.id == run_id)
@@ -138,8 +161,12 @@ def claim_batch(engine: Engine, run_id: int, worker_id: int, table_name: str, af
             size = min(size, limit - claimed)
             if size <= 0:
                 return []
-        query = (select(*_columns(table)).where(pending(table), table.c.id > after, ~claimed_already)
-                 .order_by(table.c.id).limit(size))
+        query = (
+            select(*_columns(table))
+            .where(pending(table), table.c.id > after, ~claimed_already)
+            .order_by(table.c.id)
+            .limit(size)
+        )
         if retry_of is not None:
             query = query.where(_failed_in(retry_of, table_name, table))
         if postgres:
@@ -151,12 +178,28 @@ def claim_batch(engine: Engine, run_id: int, worker_id: int, table_name: str, af
         dialect_insert = postgresql.insert if postgres else sqlite.insert
         # One statement with a parameter list: compiled once and cached, where a VALUES list built per
         # batch would be compiled anew every time.
-        statement = (dialect_insert(ITEM).on_conflict_do_nothing(index_elements=["run_id", "table_name", "row_id"])
-                     .returning(ITEM.c.row_id, ITEM.c.id))
-        owned = dict(conn.execute(statement, [
-            dict(run_id=run_id, table_name=table_name, row_id=row.id, status="claimed", worker_id=worker_id,
-                 source=(row.storage_path or row.filepath or "")[:500], updated_at=now) for row in rows
-        ]).all())
+        statement = (
+            dialect_insert(ITEM)
+            .on_conflict_do_nothing(index_elements=["run_id", "table_name", "row_id"])
+            .returning(ITEM.c.row_id, ITEM.c.id)
+        )
+        owned = dict(
+            conn.execute(
+                statement,
+                [
+                    dict(
+                        run_id=run_id,
+                        table_name=table_name,
+                        row_id=row.id,
+                        status="claimed",
+                        worker_id=worker_id,
+                        source=(row.storage_path or row.filepath or "")[:500],
+                        updated_at=now,
+                    )
+                    for row in rows
+                ],
+            ).all()
+        )
         if owned:
             conn.execute(update(RUN).where(RUN.c.id == run_id).values(items_claimed=RUN.c.items_claimed + len(owned)))
     return [snapshot(table_name, row, owned[row.id]) for row in rows if row.id in owned]

@@ -1,4 +1,5 @@
 """`flask storage migrate|verify|cancel|purge-quarantine|orphans` (COMMANDS), their output, a run process's heap."""
+
 from __future__ import annotations
 
 import gc
@@ -48,9 +49,12 @@ def progress_line(progress: Progress, width: int = 24) -> str:
     filled = int(width * progress.percent / 100)
     handled = progress.items_done + progress.items_failed + progress.items_skipped
     unit = "objects" if progress.kind == "verify" else "files"
-    parts = [f"{progress.percent:3d}% [{'#' * filled}{'.' * (width - filled)}] {handled}/{progress.items_total} {unit}",
-             f"{human_bytes(progress.bytes_done)}/{human_bytes(progress.bytes_total)}",
-             f"{progress.items_per_second:.0f} {unit}/s", f"{human_bytes(progress.bytes_per_second)}/s"]
+    parts = [
+        f"{progress.percent:3d}% [{'#' * filled}{'.' * (width - filled)}] {handled}/{progress.items_total} {unit}",
+        f"{human_bytes(progress.bytes_done)}/{human_bytes(progress.bytes_total)}",
+        f"{progress.items_per_second:.0f} {unit}/s",
+        f"{human_bytes(progress.bytes_per_second)}/s",
+    ]
     if progress.items_failed:
         parts.append(f"{progress.items_failed} {'mismatched' if progress.kind == 'verify' else 'failed'}")
     parts.append(f"ETA {human_seconds(progress.eta_seconds)}")
@@ -121,14 +125,14 @@ def _database_error(exc: SQLAlchemyError) -> str:
     return f"the database refused ({type(exc).__name__}: {detail}); is it reachable and at head (`flask db upgrade`)?"
 
 
-def _choose_run(service: DocumentMigrationService, options: MigrationOptions, run_id: int | None,
-                join: bool) -> MigrationRun:
+def _choose_run(
+    service: DocumentMigrationService, options: MigrationOptions, run_id: int | None, join: bool
+) -> MigrationRun:
     """The run this process works on (see DocumentMigrationService.choose_run), announced."""
     choice = service.choose_run(options, run_id=run_id, join=join)
     run = choice.run
     if choice.how == "resumed":
-        click.echo(f"Resuming run #{run.id} ({run.label}), which no process was working on; "
-                   "it keeps its own options.")
+        click.echo(f"Resuming run #{run.id} ({run.label}), which no process was working on; it keeps its own options.")
     elif choice.how == "joined":
         click.echo(f"Joining run #{run.id} ({run.label}); it keeps its own options.")
     elif choice.how == "joined-new":
@@ -151,14 +155,18 @@ def _print_dry_run(report) -> None:
 
 def _summary(service: DocumentMigrationService, run: MigrationRun) -> None:
     progress = service.progress(run, ask_workers=False)
-    click.echo(f"Run #{run.id} {run.status}: {run.items_done} moved ({human_bytes(run.bytes_done)}), "
-               f"{run.items_failed} failed, {run.items_skipped} skipped in {human_seconds(progress.elapsed_seconds)} "
-               f"({progress.items_per_second:.0f} files/s, {human_bytes(progress.bytes_per_second)}/s).")
+    click.echo(
+        f"Run #{run.id} {run.status}: {run.items_done} moved ({human_bytes(run.bytes_done)}), "
+        f"{run.items_failed} failed, {run.items_skipped} skipped in {human_seconds(progress.elapsed_seconds)} "
+        f"({progress.items_per_second:.0f} files/s, {human_bytes(progress.bytes_per_second)}/s)."
+    )
     if run.message and run.message != "finished":
         click.echo(f"  {run.message}")
     shown = service.failures(run.id, FAILURES_SHOWN)
     for item in shown:
-        click.echo(f"  {item.status}: {item.table_name} #{item.row_id} ({item.source or item.object_key}): {item.error}")
+        click.echo(
+            f"  {item.status}: {item.table_name} #{item.row_id} ({item.source or item.object_key}): {item.error}"
+        )
     more = run.items_failed + run.items_skipped - len(shown)
     if more > 0:
         click.echo(f"  ... and {more} more: see /admin/storage/runs/{run.id}")
@@ -166,28 +174,46 @@ def _summary(service: DocumentMigrationService, run: MigrationRun) -> None:
 
 @click.command("migrate")
 @click.argument("target", type=click.Choice(TARGETS))
-@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 10_000),
-              help="Rows claimed at a time.")
+@click.option(
+    "--batch-size", default=100, show_default=True, type=click.IntRange(1, 10_000), help="Rows claimed at a time."
+)
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Files copied at once.")
 @click.option("--dry-run", is_flag=True, help="Report what would move (and missing files); change nothing.")
-@click.option("--delete-source", is_flag=True, help="Move each local file to the quarantine once its copy is verified "
-              "and its row switched.")
+@click.option(
+    "--delete-source",
+    is_flag=True,
+    help="Move each local file to the quarantine once its copy is verified and its row switched.",
+)
 @click.option("--no-staging", is_flag=True, help="Leave staged uploads where they are.")
 @click.option("--limit", type=click.IntRange(1), help="Move at most this many rows.")
-@click.option("--verify", "verify_mode", type=click.Choice(VERIFY_MODES), default="auto", show_default=True,
-              help="auto: the store's SHA-256 checksum where it keeps one, else read back; readback: always read back.")
+@click.option(
+    "--verify",
+    "verify_mode",
+    type=click.Choice(VERIFY_MODES),
+    default="auto",
+    show_default=True,
+    help="auto: the store's SHA-256 checksum where it keeps one, else read back; readback: always read back.",
+)
 @click.option("--join", is_flag=True, help="Work on the active run alongside its other processes (PostgreSQL).")
 @click.option("--run-id", type=int, help="Work on this run (the dashboard's worker processes use it).")
 @click.option("--retry-failed", "retry_of", type=int, metavar="RUN_ID", help="Retry the failed rows of a finished run.")
 @with_appcontext
-def migrate_command(target, batch_size, workers, dry_run, delete_source, no_staging, limit, verify_mode, join,
-                    run_id, retry_of) -> None:
+def migrate_command(
+    target, batch_size, workers, dry_run, delete_source, no_staging, limit, verify_mode, join, run_id, retry_of
+) -> None:
     """Move local files (legacy paths and the local store) to S3/MinIO, verified; exit 1 if any item failed."""
     service = DocumentMigrationService()
     run = None
     try:
-        options = MigrationOptions(target=target, batch_size=batch_size, workers=workers, delete_source=delete_source,
-                                   include_staging=not no_staging, limit=limit, verify=verify_mode)
+        options = MigrationOptions(
+            target=target,
+            batch_size=batch_size,
+            workers=workers,
+            delete_source=delete_source,
+            include_staging=not no_staging,
+            limit=limit,
+            verify=verify_mode,
+        )
         if dry_run:
             _print_dry_run(service.dry_run(options))
             return
@@ -207,12 +233,16 @@ def migrate_command(target, batch_size, workers, dry_run, delete_source, no_stag
     except SQLAlchemyError as exc:
         _fail(_database_error(exc))
     if getattr(run, "interrupted", False):
-        _fail(f"interrupted after {run.items_done} moved; run #{run.id} stays active and "
-              f"`flask storage migrate {target}` resumes it")
+        _fail(
+            f"interrupted after {run.items_done} moved; run #{run.id} stays active and "
+            f"`flask storage migrate {target}` resumes it"
+        )
     _summary(service, run)
     checked = getattr(run, "checked_by", {})
-    click.echo(f"  verified here: {checked.get('checksum', 0)} by the store's SHA-256 checksum, "
-               f"{checked.get('readback', 0)} read back and re-hashed")
+    click.echo(
+        f"  verified here: {checked.get('checksum', 0)} by the store's SHA-256 checksum, "
+        f"{checked.get('readback', 0)} read back and re-hashed"
+    )
     if run.is_active:
         click.echo(f"Other processes are still working on run #{run.id}.")
     if run.items_failed or run.status not in ("completed", "running"):
@@ -254,8 +284,10 @@ def verify_command(deep: bool, workers: int, run_id: int | None) -> None:
     except SQLAlchemyError as exc:
         _fail(_database_error(exc))
     kind = "deep" if deep else "size"
-    click.echo(f"Verified ({kind}) {report.checked} object(s) in {human_seconds(time.monotonic() - started)}: "
-               f"{report.ok} ok, {report.problem_count} mismatched.")
+    click.echo(
+        f"Verified ({kind}) {report.checked} object(s) in {human_seconds(time.monotonic() - started)}: "
+        f"{report.ok} ok, {report.problem_count} mismatched."
+    )
     if not report.passed:
         raise SystemExit(1)
 
@@ -288,10 +320,14 @@ def purge_quarantine_command(older_than: str, dry_run: bool) -> None:
 
 
 @click.command("orphans")
-@click.option("--delete", is_flag=True, help="Delete objects no row points at and abort incomplete uploads "
-              "(rows are never deleted).")
-@click.option("--min-age", default="1h", show_default=True, help="Only delete objects (and abort uploads) at least "
-              "this old.")
+@click.option(
+    "--delete",
+    is_flag=True,
+    help="Delete objects no row points at and abort incomplete uploads (rows are never deleted).",
+)
+@click.option(
+    "--min-age", default="1h", show_default=True, help="Only delete objects (and abort uploads) at least this old."
+)
 @with_appcontext
 def orphans_command(delete: bool, min_age: str) -> None:
     """Report objects with no row, incomplete multipart uploads and rows with no object; exit 1 when any remain."""
@@ -313,11 +349,15 @@ def orphans_command(delete: bool, min_age: str) -> None:
                 outcome = service.abort_incomplete(store, upload, age) if delete else "kept"
                 remaining += outcome != "aborted"
                 started = upload.started.strftime("%Y-%m-%d %H:%M:%S UTC") if upload.started else "unknown"
-                click.echo(f"incomplete upload: {store.name}:{upload.key} started {started}, {upload.parts} part(s), "
-                           f"{human_bytes(upload.size)} [{outcome}]")
+                click.echo(
+                    f"incomplete upload: {store.name}:{upload.key} started {started}, {upload.parts} part(s), "
+                    f"{human_bytes(upload.size)} [{outcome}]"
+                )
             for missing in service.rows_without_object(store):
                 remaining += 1
-                click.echo(f"row without object: {missing.table} #{missing.row_id} -> {missing.storage_type}:{missing.key}")
+                click.echo(
+                    f"row without object: {missing.table} #{missing.row_id} -> {missing.storage_type}:{missing.key}"
+                )
         except StorageError as exc:
             _fail(f"{store.name}: {exc}")
     click.echo("No orphans." if not remaining else f"{remaining} orphan(s) remain.")

@@ -1,4 +1,5 @@
 """The migration's errors: a run that cannot start or go on, and a run refused because another is active."""
+
 from __future__ import annotations
 
 from portal.migration.models import MigrationRun
@@ -17,8 +18,10 @@ class RunConflict(MigrationError):
         if run is None:
             message = "another run started at the same moment; try again"
         else:
-            message = (f"run #{run.id} ({run.label}, {progress_percent(run)}% done, {run_state(run)}) is already "
-                       f"active; follow it at /admin/storage/runs/{run.id}")
+            message = (
+                f"run #{run.id} ({run.label}, {progress_percent(run)}% done, {run_state(run)}) is already "
+                f"active; follow it at /admin/storage/runs/{run.id}"
+            )
         super().__init__(f"{message}{'; ' + detail if detail else ''}")
 
 

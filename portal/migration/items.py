@@ -1,13 +1,15 @@
 """One row's move: copy under a deterministic key, verify what the store holds, switch the row, quarantine."""
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import io
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from sqlalchemy import Engine, select, update
 
@@ -57,7 +59,7 @@ class ChunkStream(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
     def close(self) -> None:
@@ -141,36 +143,75 @@ class _Statements:
         from sqlalchemy import bindparam
 
         item = ITEM
-        self.item = update(item).where(
-            item.c.id == bindparam("b_item"), item.c.status == "claimed", item.c.worker_id == bindparam("b_worker")
-        ).values(status=bindparam("b_status"), object_key=bindparam("b_key"), size=bindparam("b_size"),
-                 sha256=bindparam("b_sha"), error=bindparam("b_error"), updated_at=bindparam("b_now"))
-        self.item_skipped = update(item).where(item.c.id == bindparam("b_item")).values(
-            status="skipped", error=bindparam("b_error"), updated_at=bindparam("b_now"))
+        self.item = (
+            update(item)
+            .where(
+                item.c.id == bindparam("b_item"), item.c.status == "claimed", item.c.worker_id == bindparam("b_worker")
+            )
+            .values(
+                status=bindparam("b_status"),
+                object_key=bindparam("b_key"),
+                size=bindparam("b_size"),
+                sha256=bindparam("b_sha"),
+                error=bindparam("b_error"),
+                updated_at=bindparam("b_now"),
+            )
+        )
+        self.item_skipped = (
+            update(item)
+            .where(item.c.id == bindparam("b_item"))
+            .values(status="skipped", error=bindparam("b_error"), updated_at=bindparam("b_now"))
+        )
         self.switch: dict[tuple[str, bool], object] = {}
         for name, table in TABLES.items():
-            unchanged = (table.c.id == bindparam("b_id"),
-                         table.c.storage_path.is_not_distinct_from(bindparam("b_old_path")),
-                         table.c.storage_type == bindparam("b_old_type"),
-                         table.c.filepath.is_not_distinct_from(bindparam("b_old_filepath")))
+            unchanged = (
+                table.c.id == bindparam("b_id"),
+                table.c.storage_path.is_not_distinct_from(bindparam("b_old_path")),
+                table.c.storage_type == bindparam("b_old_type"),
+                table.c.filepath.is_not_distinct_from(bindparam("b_old_filepath")),
+            )
             # Plaintext rows take the object's size and hash (they are the file's); encrypted rows keep theirs.
-            self.switch[name, False] = update(table).where(*unchanged, table.c.encryption.is_(None)).values(
-                storage_path=bindparam("b_key"), storage_type=target_name, size=bindparam("b_size"),
-                sha256=bindparam("b_sha"))
-            self.switch[name, "encrypt"] = update(table).where(*unchanged, table.c.encryption.is_(None)).values(
-                storage_path=bindparam("b_key"), storage_type=target_name, size=bindparam("b_size"),
-                sha256=bindparam("b_sha"), encryption=bindparam("b_encryption"))
-            self.switch[name, True] = update(table).where(
-                *unchanged, table.c.encryption == bindparam("b_old_encryption")).values(
-                storage_path=bindparam("b_key"), storage_type=target_name)
+            self.switch[name, False] = (
+                update(table)
+                .where(*unchanged, table.c.encryption.is_(None))
+                .values(
+                    storage_path=bindparam("b_key"),
+                    storage_type=target_name,
+                    size=bindparam("b_size"),
+                    sha256=bindparam("b_sha"),
+                )
+            )
+            self.switch[name, "encrypt"] = (
+                update(table)
+                .where(*unchanged, table.c.encryption.is_(None))
+                .values(
+                    storage_path=bindparam("b_key"),
+                    storage_type=target_name,
+                    size=bindparam("b_size"),
+                    sha256=bindparam("b_sha"),
+                    encryption=bindparam("b_encryption"),
+                )
+            )
+            self.switch[name, True] = (
+                update(table)
+                .where(*unchanged, table.c.encryption == bindparam("b_old_encryption"))
+                .values(storage_path=bindparam("b_key"), storage_type=target_name)
+            )
 
 
 class ItemMigrator:
     """Moves rows to ``target`` in two steps: copy() (thread-safe: upload and proof, no database write)
     and commit() (one short transaction switching a group of copied rows, each only if unchanged)."""
 
-    def __init__(self, engine: Engine, documents, target: StorageProvider, *, verify: str = "auto",
-                 quarantine: Quarantine | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        documents,
+        target: StorageProvider,
+        *,
+        verify: str = "auto",
+        quarantine: Quarantine | None = None,
+    ):
         self.engine, self.documents, self.target = engine, documents, target
         self.verify, self.quarantine = verify, quarantine
         self._sql = _Statements(target.name)
@@ -201,11 +242,19 @@ class ItemMigrator:
             if expected is None:
                 expected = hashlib.sha256(body).hexdigest() if body is not None else _hash(provider, key)
             if as_is:
-                yield Upload(stream, migrated_key(row.table, row.id, expected), expected, row.encryption, metadata,
-                             body=body)
+                yield Upload(
+                    stream, migrated_key(row.table, row.id, expected), expected, row.encryption, metadata, body=body
+                )
             else:
-                yield Upload(stream, migrated_key(row.table, row.id, expected), None, None, metadata,
-                             encrypt=True, plain_sha256=expected)
+                yield Upload(
+                    stream,
+                    migrated_key(row.table, row.id, expected),
+                    None,
+                    None,
+                    metadata,
+                    encrypt=True,
+                    plain_sha256=expected,
+                )
         finally:
             stream.close()
 
@@ -224,8 +273,9 @@ class ItemMigrator:
                 raise StorageIntegrityError("checksum mismatch: the bytes sent differ from the source's SHA-256")
             if sealed is not None and sealed.sha256 != upload.plain_sha256:
                 raise StorageIntegrityError("checksum mismatch: the file changed while it was being encrypted")
-            checked_by = verify_copy(self.target, upload.key, stored.size, stored.sha256, self.verify,
-                                     stored.store_sha256)
+            checked_by = verify_copy(
+                self.target, upload.key, stored.size, stored.sha256, self.verify, stored.store_sha256
+            )
         except Exception as exc:  # one row's trouble is recorded; the run goes on
             if not isinstance(exc, (StorageError, OSError)):
                 log.exception("copying %s #%s failed", row.table, row.id)
@@ -247,22 +297,38 @@ class ItemMigrator:
             sealed = self.encryption.save(self.target, upload.key, upload.stream, metadata=upload.metadata)
             return sealed.stored, sealed
         if upload.body is not None:
-            return self.target.save(upload.key, io.BytesIO(upload.body), content_type=row.content_type,
-                                    metadata=upload.metadata, expected_sha256=upload.expected_sha256,
-                                    size=len(upload.body)), None
-        return self.target.save(upload.key, upload.stream, content_type=row.content_type, metadata=upload.metadata,
-                                expected_sha256=upload.expected_sha256), None
+            return self.target.save(
+                upload.key,
+                io.BytesIO(upload.body),
+                content_type=row.content_type,
+                metadata=upload.metadata,
+                expected_sha256=upload.expected_sha256,
+                size=len(upload.body),
+            ), None
+        return self.target.save(
+            upload.key,
+            upload.stream,
+            content_type=row.content_type,
+            metadata=upload.metadata,
+            expected_sha256=upload.expected_sha256,
+        ), None
 
-    def migrate(self, row: RowSnapshot, *, run_id: int | None = None, worker_id: int | None = None,
-                delete_source: bool = False) -> ItemResult:
+    def migrate(
+        self, row: RowSnapshot, *, run_id: int | None = None, worker_id: int | None = None, delete_source: bool = False
+    ) -> ItemResult:
         """copy() then commit() one row."""
-        return self.commit([(row, self.copy(row))], run_id=run_id, worker_id=worker_id,
-                           delete_source=delete_source)[0]
+        return self.commit([(row, self.copy(row))], run_id=run_id, worker_id=worker_id, delete_source=delete_source)[0]
 
     # -- the switch -----------------------------------------------------------------------------
 
-    def commit(self, outcomes: list[tuple[RowSnapshot, Copied | ItemResult]], *, run_id: int | None,
-               worker_id: int | None, delete_source: bool = False) -> list[ItemResult]:
+    def commit(
+        self,
+        outcomes: list[tuple[RowSnapshot, Copied | ItemResult]],
+        *,
+        run_id: int | None,
+        worker_id: int | None,
+        delete_source: bool = False,
+    ) -> list[ItemResult]:
         """Record failures and switch copied rows, all in one short transaction; then remove objects of
         rows that changed meanwhile, and quarantine sources of switched rows (``delete_source``).
 
@@ -284,7 +350,7 @@ class ItemMigrator:
             if run_id is not None:
                 add_counts(conn, run_id, **counts)
         final = []
-        for (row, _), result in zip(outcomes, results):
+        for (row, _), result in zip(outcomes, results, strict=True):
             if result.status == "skipped" and result.key:
                 self._discard(row, result.key)
             if result.status == "done" and delete_source:
@@ -296,18 +362,31 @@ class ItemMigrator:
         copied = isinstance(outcome, Copied)
         if row.item_id is not None:
             status = "done" if copied else outcome.status
-            owned = conn.execute(self._sql.item, {
-                "b_item": row.item_id, "b_worker": worker_id, "b_status": status, "b_now": now,
-                "b_key": outcome.key, "b_size": outcome.size if copied else None,
-                "b_sha": outcome.sha256 if copied else None, "b_error": None if copied else outcome.error[:2000],
-            }).rowcount
+            owned = conn.execute(
+                self._sql.item,
+                {
+                    "b_item": row.item_id,
+                    "b_worker": worker_id,
+                    "b_status": status,
+                    "b_now": now,
+                    "b_key": outcome.key,
+                    "b_size": outcome.size if copied else None,
+                    "b_sha": outcome.sha256 if copied else None,
+                    "b_error": None if copied else outcome.error[:2000],
+                },
+            ).rowcount
             if owned != 1:
                 reason = "the claim was released (this worker was taken for dead); another worker moves the row"
                 return ItemResult(row.table, row.id, "skipped", outcome.key, error=reason)
         if not copied:
             return outcome
-        params = {"b_id": row.id, "b_old_path": row.storage_path, "b_old_type": row.storage_type,
-                  "b_old_filepath": row.filepath, "b_key": outcome.key}
+        params = {
+            "b_id": row.id,
+            "b_old_path": row.storage_path,
+            "b_old_type": row.storage_type,
+            "b_old_filepath": row.filepath,
+            "b_key": outcome.key,
+        }
         if row.encryption:
             params["b_old_encryption"] = row.encryption
         else:

@@ -1,12 +1,13 @@
 """Runs started from the dashboard work in a detached process, so no request, worker timeout or restart ends them."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from flask import Flask
 
@@ -57,8 +58,16 @@ def launch(app: Flask, run_id: int, args: list[str]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     env = worker_environment(app.config, app.instance_path)
     with open(path, "ab") as log:
-        process = subprocess.Popen(worker_command(*args), cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        process = subprocess.Popen(
+            worker_command(*args),
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
     # Reap it when it ends so it does not linger as a zombie while this web worker lives on.
     threading.Thread(target=process.wait, name=f"reap-run-{run_id}", daemon=True).start()
     return process.pid

@@ -1,4 +1,5 @@
 """A run's life in the database: created in the active slot, worked on by registered processes, ended once."""
+
 from __future__ import annotations
 
 import os
@@ -15,15 +16,38 @@ from portal.migration.run_state import active_run, fetch_run
 from portal.migration.transactions import writing
 
 
-def create_run(engine: Engine, kind: str, options: MigrationOptions, *, items_total: int = 0, bytes_total: int = 0,
-               created_by: int | None = None, created_from: str = "cli") -> MigrationRun:
+def create_run(
+    engine: Engine,
+    kind: str,
+    options: MigrationOptions,
+    *,
+    items_total: int = 0,
+    bytes_total: int = 0,
+    created_by: int | None = None,
+    created_from: str = "cli",
+) -> MigrationRun:
     """Insert a run holding the active slot. Raises RunConflict naming the active run when there is one."""
     now = utcnow()
-    values = dict(kind=kind, target=options.target if kind == "migrate" else "", status="running", active=1,
-                  options=options.to_json(), retry_of=options.retry_of, items_total=items_total,
-                  bytes_total=bytes_total, items_claimed=0, items_done=0, bytes_done=0, items_failed=0,
-                  items_skipped=0, created_by=created_by, created_from=created_from, created_at=now,
-                  started_at=now, heartbeat_at=now)
+    values = dict(
+        kind=kind,
+        target=options.target if kind == "migrate" else "",
+        status="running",
+        active=1,
+        options=options.to_json(),
+        retry_of=options.retry_of,
+        items_total=items_total,
+        bytes_total=bytes_total,
+        items_claimed=0,
+        items_done=0,
+        bytes_done=0,
+        items_failed=0,
+        items_skipped=0,
+        created_by=created_by,
+        created_from=created_from,
+        created_at=now,
+        started_at=now,
+        heartbeat_at=now,
+    )
     try:
         with writing(engine) as conn:
             run_id = conn.execute(insert(RUN).values(**values)).inserted_primary_key[0]
@@ -45,19 +69,24 @@ def attach_worker(engine: Engine, run_id: int, *, exclusive: bool) -> int:
             conn.execute(update(WORKER).where(WORKER.c.id.in_(dead)).values(stopped_at=now))
     if not exclusive:
         with writing(engine) as conn:
-            return conn.execute(insert(WORKER).values(run_id=run_id, host=HOST, pid=os.getpid(), started_at=now,
-                                                      heartbeat_at=now)).inserted_primary_key[0]
+            return conn.execute(
+                insert(WORKER).values(run_id=run_id, host=HOST, pid=os.getpid(), started_at=now, heartbeat_at=now)
+            ).inserted_primary_key[0]
     # One statement, so two processes cannot both see "nobody" and both insert.
     others = exists().where(WORKER.c.run_id == run_id, WORKER.c.stopped_at.is_(None))
     source = select(*[literal(value) for value in (run_id, HOST, os.getpid(), now, now)]).where(~others)
     with writing(engine) as conn:
-        worker_id = conn.execute(insert(WORKER).from_select(
-            ["run_id", "host", "pid", "started_at", "heartbeat_at"], source).returning(WORKER.c.id)).scalar()
+        worker_id = conn.execute(
+            insert(WORKER)
+            .from_select(["run_id", "host", "pid", "started_at", "heartbeat_at"], source)
+            .returning(WORKER.c.id)
+        ).scalar()
     if worker_id is None:
         busy = live_workers(engine, run_id)
         where = f" by process {busy[0].pid} on {busy[0].host}" if busy else ""
-        raise RunConflict(fetch_run(engine, run_id), f"it is being worked on{where}; SQLite allows one "
-                          "migration process at a time")
+        raise RunConflict(
+            fetch_run(engine, run_id), f"it is being worked on{where}; SQLite allows one migration process at a time"
+        )
     return worker_id
 
 
@@ -69,9 +98,13 @@ def release_dead_claims(engine: Engine, run_id: int) -> int:
         if dead:
             conn.execute(update(WORKER).where(WORKER.c.id.in_(dead)).values(stopped_at=now))
         stopped = select(WORKER.c.id).where(WORKER.c.run_id == run_id, WORKER.c.stopped_at.is_not(None))
-        released = conn.execute(delete(ITEM).where(
-            ITEM.c.run_id == run_id, ITEM.c.status == "claimed",
-            (ITEM.c.worker_id.in_(stopped)) | ITEM.c.worker_id.is_(None))).rowcount
+        released = conn.execute(
+            delete(ITEM).where(
+                ITEM.c.run_id == run_id,
+                ITEM.c.status == "claimed",
+                (ITEM.c.worker_id.in_(stopped)) | ITEM.c.worker_id.is_(None),
+            )
+        ).rowcount
         if released:
             conn.execute(update(RUN).where(RUN.c.id == run_id).values(items_claimed=RUN.c.items_claimed - released))
     return released
@@ -95,8 +128,11 @@ def stop_worker(engine: Engine, worker_id: int) -> None:
 def fail_run(engine: Engine, run_id: int, message: str) -> None:
     """Set an active run 'failing' with ``message``: every worker of it stops after its current items."""
     with writing(engine) as conn:
-        conn.execute(update(RUN).where(RUN.c.id == run_id, RUN.c.active.is_not(None))
-                     .values(status="failing", message=message[:2000]))
+        conn.execute(
+            update(RUN)
+            .where(RUN.c.id == run_id, RUN.c.active.is_not(None))
+            .values(status="failing", message=message[:2000])
+        )
 
 
 def finish_run(engine: Engine, run_id: int, *, status: str | None = None, message: str | None = None) -> bool:
@@ -108,13 +144,22 @@ def finish_run(engine: Engine, run_id: int, *, status: str | None = None, messag
         return False
     now = utcnow()
     with writing(engine) as conn:
-        current = conn.execute(select(RUN.c.kind, RUN.c.status, RUN.c.items_failed, RUN.c.message)
-                               .where(RUN.c.id == run_id)).one()
+        current = conn.execute(
+            select(RUN.c.kind, RUN.c.status, RUN.c.items_failed, RUN.c.message).where(RUN.c.id == run_id)
+        ).one()
         final = status or {"cancelling": "cancelled", "failing": "failed"}.get(current.status, "completed")
         conn.execute(delete(ITEM).where(ITEM.c.run_id == run_id, ITEM.c.status == "claimed"))
-        done = conn.execute(update(RUN).where(RUN.c.id == run_id, RUN.c.active.is_not(None)).values(
-            status=final, active=None, finished_at=now, heartbeat_at=now,
-            message=message or current.message or _default_message(final, current.items_failed))).rowcount
+        done = conn.execute(
+            update(RUN)
+            .where(RUN.c.id == run_id, RUN.c.active.is_not(None))
+            .values(
+                status=final,
+                active=None,
+                finished_at=now,
+                heartbeat_at=now,
+                message=message or current.message or _default_message(final, current.items_failed),
+            )
+        ).rowcount
     if done == 1:
         metrics.run_finished(current.kind, final)
     return done == 1
@@ -134,8 +179,9 @@ def request_cancel(engine: Engine, run_id: int) -> MigrationRun:
     Raises MigrationError when the run is not active.
     """
     with writing(engine) as conn:
-        changed = conn.execute(update(RUN).where(RUN.c.id == run_id, RUN.c.status == "running")
-                               .values(status="cancelling")).rowcount
+        changed = conn.execute(
+            update(RUN).where(RUN.c.id == run_id, RUN.c.status == "running").values(status="cancelling")
+        ).rowcount
     if not changed:
         raise MigrationError(f"run #{run_id} is not running (or is already stopping), so there is nothing to cancel")
     release_dead_claims(engine, run_id)
@@ -145,5 +191,8 @@ def request_cancel(engine: Engine, run_id: int) -> MigrationRun:
 
 def add_counts(conn, run_id: int, **deltas: int) -> None:
     """Add to the run's counters inside the caller's transaction."""
-    conn.execute(update(RUN).where(RUN.c.id == run_id).values(
-        {name: getattr(RUN.c, name) + value for name, value in deltas.items() if value}))
+    conn.execute(
+        update(RUN)
+        .where(RUN.c.id == run_id)
+        .values({name: getattr(RUN.c, name) + value for name, value in deltas.items() if value})
+    )

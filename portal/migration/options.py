@@ -1,4 +1,5 @@
 """What a run does (MigrationOptions), stored with the run, and the values its options may take."""
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,7 @@ class MigrationOptions:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | None) -> "MigrationOptions":
+    def from_json(cls, text: str | None) -> MigrationOptions:
         values = json.loads(text or "{}")
         known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
         return cls(**known)

@@ -1,9 +1,10 @@
 """Orphans both ways: objects no row points at (and uploads never completed), and object-storage rows whose object is gone."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
 
@@ -37,8 +38,11 @@ def _referenced(engine: Engine, names: tuple[str, ...], keys: list[str]) -> set[
     found: set[str] = set()
     with engine.connect() as conn:
         for table in TABLES.values():
-            found.update(conn.execute(select(table.c.storage_path).where(
-                table.c.storage_path.in_(keys), table.c.storage_type.in_(names))).scalars())
+            found.update(
+                conn.execute(
+                    select(table.c.storage_path).where(table.c.storage_path.in_(keys), table.c.storage_type.in_(names))
+                ).scalars()
+            )
     return found
 
 
@@ -75,8 +79,9 @@ def rows_without_object(engine: Engine, provider_for, names: tuple[str, ...]) ->
                 yield MissingObject(table, row.id, row.storage_type, row.storage_path)
 
 
-def delete_orphan(engine: Engine, provider: StorageProvider, names: tuple[str, ...], key: str,
-                  min_age: timedelta) -> str:
+def delete_orphan(
+    engine: Engine, provider: StorageProvider, names: tuple[str, ...], key: str, min_age: timedelta
+) -> str:
     """Delete one unreferenced object if it is still unreferenced and older than ``min_age``.
 
     The age guard protects an upload whose object is written but whose row is not committed yet.
@@ -88,7 +93,7 @@ def delete_orphan(engine: Engine, provider: StorageProvider, names: tuple[str, .
         modified = provider.stat(key).modified
     except ObjectNotFound:
         return "deleted"
-    if modified is not None and modified > datetime.now(timezone.utc) - min_age:
+    if modified is not None and modified > datetime.now(UTC) - min_age:
         return "too new"
     provider.delete(key)
     return "deleted"
@@ -105,7 +110,7 @@ def abort_incomplete(provider: StorageProvider, upload: IncompleteUpload, min_ag
 
     Returns 'aborted' or 'too new'.
     """
-    if upload.started is not None and upload.started > datetime.now(timezone.utc) - min_age:
+    if upload.started is not None and upload.started > datetime.now(UTC) - min_age:
         return "too new"
     provider.abort_upload(upload.key, upload.upload_id)
     return "aborted"

@@ -1,4 +1,5 @@
 """The processes working on a run: which are alive (heartbeat, and on this host a live, non-zombie pid)."""
+
 from __future__ import annotations
 
 import os

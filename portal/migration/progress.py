@@ -1,4 +1,5 @@
 """A run's Progress (percent, rate, time left, state): what the CLI's bar and the dashboard's JSON show."""
+
 from __future__ import annotations
 
 from portal.migration.models import MigrationRun, aware, utcnow
@@ -22,7 +23,23 @@ def progress_of(run: MigrationRun, engine=None) -> Progress:
         eta = left / items_rate
     elif not run.is_active:
         eta = 0.0
-    return Progress(run.id, run.kind, run.label, run.status, run_state(run, engine), not run.is_active,
-                    progress_percent(run), run.items_total, run.items_done, run.items_failed, run.items_skipped,
-                    run.bytes_total, run.bytes_done, round(elapsed, 3), round(items_rate, 2), round(bytes_rate, 1),
-                    None if eta is None else round(eta, 1), run.message)
+    return Progress(
+        run.id,
+        run.kind,
+        run.label,
+        run.status,
+        run_state(run, engine),
+        not run.is_active,
+        progress_percent(run),
+        run.items_total,
+        run.items_done,
+        run.items_failed,
+        run.items_skipped,
+        run.bytes_total,
+        run.bytes_done,
+        round(elapsed, 3),
+        round(items_rate, 2),
+        round(bytes_rate, 1),
+        None if eta is None else round(eta, 1),
+        run.message,
+    )

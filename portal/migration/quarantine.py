@@ -1,4 +1,5 @@
 """The quarantine folder: migrated local files wait here (restorable) until purged for good."""
+
 from __future__ import annotations
 
 import os
@@ -100,8 +101,9 @@ def other_references(engine: Engine, row: RowSnapshot) -> str | None:
                 same = and_(table.c.storage_path.is_(None), table.c.filepath == row.filepath)
             else:
                 same = and_(table.c.storage_path == row.storage_path, table.c.storage_type == "local")
-            found = conn.execute(select(table.c.id).where(same, or_(table.c.id != row.id, name != row.table))
-                                 .limit(1)).scalar()
+            found = conn.execute(
+                select(table.c.id).where(same, or_(table.c.id != row.id, name != row.table)).limit(1)
+            ).scalar()
             if found is not None:
                 return f"{name} #{found}"
     return None

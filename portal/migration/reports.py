@@ -1,4 +1,5 @@
 """What the migration service answers besides runs: progress, a dry run, a verification, the run a CLI works on."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

@@ -1,4 +1,5 @@
 """Reading a run's state: the run itself, the active one, and the status and percent to show for it."""
+
 from __future__ import annotations
 
 from datetime import timedelta

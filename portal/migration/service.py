@@ -1,10 +1,11 @@
 """DocumentMigrationService: all that the migration's CLI commands and the storage dashboard call in the package."""
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Iterator
 
 from flask import current_app
 
@@ -68,8 +69,13 @@ class DocumentMigrationService:
         return Quarantine(self.config["QUARANTINE_PATH"])
 
     def migrator(self, options: MigrationOptions) -> ItemMigrator:
-        return ItemMigrator(self.db_engine, self.documents, self.target(options.target), verify=options.verify,
-                            quarantine=self.quarantine())
+        return ItemMigrator(
+            self.db_engine,
+            self.documents,
+            self.target(options.target),
+            verify=options.verify,
+            quarantine=self.quarantine(),
+        )
 
     # -- single rows ----------------------------------------------------------------------------
 
@@ -124,24 +130,40 @@ class DocumentMigrationService:
 
     # -- runs: starting and stopping ------------------------------------------------------------
 
-    def start_run(self, options: MigrationOptions, *, created_by: int | None = None,
-                  created_from: str = "cli") -> MigrationRun:
+    def start_run(
+        self, options: MigrationOptions, *, created_by: int | None = None, created_from: str = "cli"
+    ) -> MigrationRun:
         """Create a migration run holding the active slot (nothing moves yet; a worker does that).
 
         Raises RunConflict pointing at the active run, MigrationError for a bad target.
         """
         self.target(options.target)
         items, size = count_pending(self.db_engine, options.include_staging, options.limit, options.retry_of)
-        return lifecycle.create_run(self.db_engine, "migrate", options, items_total=items, bytes_total=size,
-                                    created_by=created_by, created_from=created_from)
+        return lifecycle.create_run(
+            self.db_engine,
+            "migrate",
+            options,
+            items_total=items,
+            bytes_total=size,
+            created_by=created_by,
+            created_from=created_from,
+        )
 
-    def start_verify_run(self, deep: bool, *, workers: int = 8, created_by: int | None = None,
-                         created_from: str = "cli") -> MigrationRun:
+    def start_verify_run(
+        self, deep: bool, *, workers: int = 8, created_by: int | None = None, created_from: str = "cli"
+    ) -> MigrationRun:
         """Create a verification run holding the active slot; raises RunConflict."""
         items, size = stats.stored_totals(self.db_engine)
         options = MigrationOptions(deep=deep, workers=workers)
-        return lifecycle.create_run(self.db_engine, "verify", options, items_total=items, bytes_total=size,
-                                    created_by=created_by, created_from=created_from)
+        return lifecycle.create_run(
+            self.db_engine,
+            "verify",
+            options,
+            items_total=items,
+            bytes_total=size,
+            created_by=created_by,
+            created_from=created_from,
+        )
 
     def retry_options(self, run_id: int, **changes) -> MigrationOptions:
         """The options of finished migration run ``run_id``, set to retry its failed rows, with ``changes``.
@@ -173,8 +195,9 @@ class DocumentMigrationService:
                 return RunChoice(active, "resumed")
             if active.kind == "migrate" and join:
                 return RunChoice(active, "joined")
-            raise RunConflict(active, "add --join to work on it alongside (PostgreSQL only)"
-                              if active.kind == "migrate" else "")
+            raise RunConflict(
+                active, "add --join to work on it alongside (PostgreSQL only)" if active.kind == "migrate" else ""
+            )
         try:
             return RunChoice(self.start_run(options), "new")
         except RunConflict as exc:
@@ -195,8 +218,9 @@ class DocumentMigrationService:
             return launch(current_app._get_current_object(), run.id, args)
         except OSError as exc:
             current_app.logger.error("could not start the worker of run #%s: %s", run.id, exc)
-            lifecycle.finish_run(self.db_engine, run.id, status="failed",
-                                 message=f"the worker process could not start: {exc}")
+            lifecycle.finish_run(
+                self.db_engine, run.id, status="failed", message=f"the worker process could not start: {exc}"
+            )
             raise WorkerNotStarted(str(exc)) from None
 
     def cancel(self, run_id: int) -> MigrationRun:
@@ -205,8 +229,9 @@ class DocumentMigrationService:
 
     # -- runs: working on them in this process --------------------------------------------------
 
-    def migrate_all_attachments(self, run: MigrationRun,
-                                on_progress: Callable[[MigrationRun], None] | None = None) -> MigrationRun:
+    def migrate_all_attachments(
+        self, run: MigrationRun, on_progress: Callable[[MigrationRun], None] | None = None
+    ) -> MigrationRun:
         """Work on ``run`` until nothing is left to claim (or it is cancelled, or the store fails); returns it
         as it stands afterwards, with ``checked_by`` ({'checksum': n, 'readback': n}) for this process's
         items and ``interrupted`` (SIGTERM: the run stays active, to be resumed). Resumes a crashed run;
@@ -239,8 +264,13 @@ class DocumentMigrationService:
     def checker(self, deep: bool) -> RowChecker:
         return RowChecker(storage.get, deep=deep, encryption=storage.encryption)
 
-    def verify_migration(self, deep: bool = False, *, workers: int = 8,
-                         on_row: Callable[[RowSnapshot, Problem | None], None] | None = None) -> VerifyReport:
+    def verify_migration(
+        self,
+        deep: bool = False,
+        *,
+        workers: int = 8,
+        on_row: Callable[[RowSnapshot, Problem | None], None] | None = None,
+    ) -> VerifyReport:
         """Check that every object-storage row has its object, of the right size (and, ``deep``, SHA-256)."""
         report = VerifyReport()
         for row, problem in check_stored_rows(self.db_engine, self.checker(deep), workers):

@@ -1,4 +1,5 @@
 """What the dashboard and the CLI count and list: files per location, stored totals, run history, failures."""
+
 from __future__ import annotations
 
 from sqlalchemy import Engine, and_, func, select
@@ -16,15 +17,20 @@ def location_stats(engine: Engine) -> list[dict]:
     stats = []
     with engine.connect() as conn:
         for name, table in TABLES.items():
-            legacy = conn.execute(select(func.count(), func.coalesce(func.sum(table.c.size), 0))
-                                  .where(table.c.storage_path.is_(None))).one()
+            legacy = conn.execute(
+                select(func.count(), func.coalesce(func.sum(table.c.size), 0)).where(table.c.storage_path.is_(None))
+            ).one()
             if legacy[0]:
                 stats.append({"table": name, "location": "legacy", "files": legacy[0], "bytes": int(legacy[1])})
-            grouped = conn.execute(select(table.c.storage_type, func.count(), func.coalesce(func.sum(table.c.size), 0))
-                                   .where(table.c.storage_path.is_not(None)).group_by(table.c.storage_type)
-                                   .order_by(table.c.storage_type)).all()
-            stats.extend({"table": name, "location": kind, "files": count, "bytes": int(total)}
-                         for kind, count, total in grouped)
+            grouped = conn.execute(
+                select(table.c.storage_type, func.count(), func.coalesce(func.sum(table.c.size), 0))
+                .where(table.c.storage_path.is_not(None))
+                .group_by(table.c.storage_type)
+                .order_by(table.c.storage_type)
+            ).all()
+            stats.extend(
+                {"table": name, "location": kind, "files": count, "bytes": int(total)} for kind, count, total in grouped
+            )
     return stats
 
 
@@ -33,8 +39,9 @@ def stored_totals(engine: Engine) -> tuple[int, int]:
     items = size = 0
     with engine.connect() as conn:
         for table in TABLES.values():
-            count, total = conn.execute(select(func.count(), func.coalesce(func.sum(table.c.size), 0))
-                                        .where(stored(table))).one()
+            count, total = conn.execute(
+                select(func.count(), func.coalesce(func.sum(table.c.size), 0)).where(stored(table))
+            ).one()
             items, size = items + count, size + int(total)
     return items, size
 
@@ -48,6 +55,11 @@ def recent_runs(engine: Engine, limit: int = 20) -> list[MigrationRun]:
 def run_items(engine: Engine, run_id: int, statuses: tuple[str, ...], limit: int = 200) -> list[MigrationItem]:
     """The first ``limit`` items of a run with one of ``statuses``, in the order they were claimed."""
     with Session(engine, expire_on_commit=False) as session:
-        return list(session.scalars(select(MigrationItem).where(
-            and_(MigrationItem.run_id == run_id, MigrationItem.status.in_(statuses)))
-            .order_by(MigrationItem.id).limit(limit)))
+        return list(
+            session.scalars(
+                select(MigrationItem)
+                .where(and_(MigrationItem.run_id == run_id, MigrationItem.status.in_(statuses)))
+                .order_by(MigrationItem.id)
+                .limit(limit)
+            )
+        )

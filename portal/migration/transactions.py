@@ -1,4 +1,5 @@
 """Write transactions on the run and file tables; on SQLite a process's writers queue on one lock."""
+
 from __future__ import annotations
 
 import threading
@@ -7,7 +8,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine
 
-_SQLITE_WRITERS: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyDictionary()
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _SQLITE_WRITERS_GUARD = threading.Lock()
 
 

@@ -3,6 +3,7 @@
 Never the ETag: for multipart uploads it is a hash of part hashes, and with SSE-C or SSE-KMS it is
 not an MD5 of the content at all.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ from portal.storage.crypto import ciphertext_size
 from portal.storage.encryption import StorageEncryption
 
 
-def verify_copy(provider: StorageProvider, key: str, size: int, sha256: str, mode: str = "auto",
-                store_sha256: str | None = None) -> str:
+def verify_copy(
+    provider: StorageProvider, key: str, size: int, sha256: str, mode: str = "auto", store_sha256: str | None = None
+) -> str:
     """Check that ``key`` holds exactly ``size`` bytes hashing to ``sha256``; returns how it was checked.
 
     ``auto`` trusts the store's own SHA-256 checksum where it keeps one ('checksum'): the store

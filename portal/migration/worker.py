@@ -1,4 +1,5 @@
 """A process working on a run: registration, heartbeat thread, the claim loop, parallel items, the end."""
+
 from __future__ import annotations
 
 import logging
@@ -7,8 +8,8 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator
 
 from flask import current_app
 from sqlalchemy import Engine, insert
@@ -37,8 +38,14 @@ STOP_STATUSES = ("cancelling", "failing")
 class RunWorker:
     """Use as a context manager around the work: registers, heartbeats, and ends the run when it is the last."""
 
-    def __init__(self, engine: Engine, run: MigrationRun, *, exclusive: bool,
-                 on_progress: Callable[[MigrationRun], None] | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        run: MigrationRun,
+        *,
+        exclusive: bool,
+        on_progress: Callable[[MigrationRun], None] | None = None,
+    ):
         self.engine, self.run, self.exclusive = engine, run, exclusive
         self.on_progress = on_progress
         self.stop = threading.Event()
@@ -54,7 +61,7 @@ class RunWorker:
         self.interrupted = False
         self._previous_sigterm = None
 
-    def __enter__(self) -> "RunWorker":
+    def __enter__(self) -> RunWorker:
         self.worker_id = lifecycle.attach_worker(self.engine, self.run.id, exclusive=self.exclusive)
         self._thread = threading.Thread(target=self._heartbeats, name="migration-heartbeat", daemon=True)
         self._thread.start()
@@ -135,8 +142,9 @@ class RunWorker:
         ready: list = []
         oldest = 0.0
         exhausted = False
-        with ThreadPoolExecutor(options.workers, thread_name_prefix="migrate",
-                                initializer=lambda: app.app_context().push()) as pool:
+        with ThreadPoolExecutor(
+            options.workers, thread_name_prefix="migrate", initializer=lambda: app.app_context().push()
+        ) as pool:
             while True:
                 while not exhausted and not self.stop.is_set() and in_flight < window:
                     row = next(claims, None)
@@ -157,8 +165,9 @@ class RunWorker:
                     ready = []
 
     def _commit(self, migrator: ItemMigrator, ready: list, options: MigrationOptions) -> None:
-        results = migrator.commit(ready, run_id=self.run.id, worker_id=self.worker_id,
-                                  delete_source=options.delete_source)
+        results = migrator.commit(
+            ready, run_id=self.run.id, worker_id=self.worker_id, delete_source=options.delete_source
+        )
         for result in results:
             if result.checked_by:
                 self.checked_by[result.checked_by] += 1
@@ -174,8 +183,16 @@ class RunWorker:
                 for _sweep in range(2):  # the second pass picks up rows skipped while someone held them
                     after = 0
                     while not self.stop.is_set():
-                        batch = claim_batch(self.engine, self.run.id, self.worker_id, table, after,
-                                            options.batch_size, limit=options.limit, retry_of=options.retry_of)
+                        batch = claim_batch(
+                            self.engine,
+                            self.run.id,
+                            self.worker_id,
+                            table,
+                            after,
+                            options.batch_size,
+                            limit=options.limit,
+                            retry_of=options.retry_of,
+                        )
                         if not batch:
                             break
                         yield from batch
@@ -204,9 +221,18 @@ class RunWorker:
 
     def _record_problem(self, problem: Problem) -> None:
         with writing(self.engine) as conn:
-            conn.execute(insert(ITEM).values(
-                run_id=self.run.id, table_name=problem.table, row_id=problem.row_id, status="mismatch",
-                worker_id=self.worker_id, object_key=problem.key, error=problem.reason[:2000], updated_at=utcnow()))
+            conn.execute(
+                insert(ITEM).values(
+                    run_id=self.run.id,
+                    table_name=problem.table,
+                    row_id=problem.row_id,
+                    status="mismatch",
+                    worker_id=self.worker_id,
+                    object_key=problem.key,
+                    error=problem.reason[:2000],
+                    updated_at=utcnow(),
+                )
+            )
 
     def _flush(self, pending: dict) -> None:
         if any(pending.values()):

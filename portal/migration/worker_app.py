@@ -1,4 +1,5 @@
 """The app factory of a launched worker process (`flask --app portal.migration.worker_app:worker_app ...`)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The storage extension: every configured provider by name, bound to an app with ``init_app``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -71,12 +72,16 @@ class Storage:
         KeyFileError for an unreadable key file.
         """
         if "storage" in app.extensions:
-            raise RuntimeError("A 'Storage' instance is already registered on this Flask app; "
-                               "import and use that one (portal.extensions.storage) instead.")
+            raise RuntimeError(
+                "A 'Storage' instance is already registered on this Flask app; "
+                "import and use that one (portal.extensions.storage) instead."
+            )
         missing = [name for name in _REQUIRED if name not in app.config]
         if missing:
-            raise RuntimeError(f"storage.init_app needs the portal settings in app.config (missing {missing[0]}); "
-                               "load them with portal.config.load_settings first")
+            raise RuntimeError(
+                f"storage.init_app needs the portal settings in app.config (missing {missing[0]}); "
+                "load them with portal.config.load_settings first"
+            )
         providers = ObjectStorageFactory(app.config, _link_for_token).providers()
         encryption = StorageEncryption.from_config(app.config)
         app.extensions["storage"] = _State(providers, app.config["STORAGE_TYPE"], encryption)
@@ -84,12 +89,15 @@ class Storage:
 
     def _state(self) -> _State:
         if not has_app_context():
-            raise RuntimeError("storage was used outside an application context; push app.app_context() "
-                               "(and did you forget storage.init_app(app)?)")
+            raise RuntimeError(
+                "storage was used outside an application context; push app.app_context() "
+                "(and did you forget storage.init_app(app)?)"
+            )
         state = current_app.extensions.get("storage")
         if state is None:
-            raise RuntimeError("storage is not registered on the current Flask app; "
-                               "did you forget storage.init_app(app)?")
+            raise RuntimeError(
+                "storage is not registered on the current Flask app; did you forget storage.init_app(app)?"
+            )
         return state
 
     @property
@@ -115,8 +123,10 @@ class Storage:
         try:
             return state.providers[name]
         except KeyError:
-            raise StorageMisconfigured(f"storage {name!r} is not configured on this host; set S3_BUCKET "
-                                       "(and S3_ENDPOINT_URL for MinIO) to read its files") from None
+            raise StorageMisconfigured(
+                f"storage {name!r} is not configured on this host; set S3_BUCKET "
+                "(and S3_ENDPOINT_URL for MinIO) to read its files"
+            ) from None
 
     @property
     def names(self) -> tuple[str, ...]:

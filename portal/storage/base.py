@@ -1,12 +1,14 @@
 """The storage interface every provider implements, and the errors it raises."""
+
 from __future__ import annotations
 
 import abc
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
 
 # Chunk size for streaming reads; large enough for throughput, small enough to bound memory.
 CHUNK_SIZE = 1024 * 1024
@@ -193,7 +195,7 @@ class StorageProvider(abc.ABC):
         (a worker killed mid-upload leaves one). A store without multipart uploads has none."""
         return iter(())
 
-    def abort_upload(self, key: str, upload_id: str) -> None:
+    def abort_upload(self, key: str, upload_id: str) -> None:  # noqa: B027 (a no-op where nothing is multipart)
         """Abort one incomplete upload, freeing its parts; an upload already gone is not an error."""
 
     def expire_incomplete_uploads(self, days: int) -> bool | None:

@@ -1,9 +1,10 @@
 """The argument rules every provider applies: safe keys, header-safe metadata, SHA-256 hex, byte ranges."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Mapping
 
 from portal.storage.base import StorageMisconfigured
 

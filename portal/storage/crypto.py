@@ -1,4 +1,5 @@
 """Streaming envelope encryption: the segmented AES-256-GCM format, its sizes, and range decryption."""
+
 from __future__ import annotations
 
 import hmac
@@ -6,7 +7,8 @@ import io
 import itertools
 import os
 import struct
-from typing import BinaryIO, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes

@@ -1,4 +1,5 @@
 """The one place that builds Content-Disposition headers (RFC 6266, RFC 5987 filename*) and file policies."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -19,13 +20,52 @@ VIEW_POLICY = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inlin
 
 # Letters and punctuation that NFKD leaves as they are, spelled in ASCII; what is left over after
 # both is dropped. Without these "Straße – Entwurf" would fall back to "Strae  Entwurf".
-_TRANSLITERATIONS = str.maketrans({
-    "ß": "ss", "ẞ": "SS", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Ø": "O", "ø": "o", "Đ": "D",
-    "đ": "d", "Ð": "D", "ð": "d", "Þ": "TH", "þ": "th", "Ł": "L", "ł": "l", "ı": "i", "Ħ": "H", "ħ": "h",
-    "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-", "−": "-",
-    "‘": "'", "’": "'", "‚": "'", "‹": "'", "›": "'", "“": '"', "”": '"', "„": '"', "«": '"', "»": '"',
-    "€": "EUR", "£": "GBP", "•": "-", "·": "-", "×": "x", "÷": "-",
-})
+_TRANSLITERATIONS = str.maketrans(
+    {
+        "ß": "ss",
+        "ẞ": "SS",
+        "Æ": "AE",
+        "æ": "ae",
+        "Œ": "OE",
+        "œ": "oe",
+        "Ø": "O",
+        "ø": "o",
+        "Đ": "D",
+        "đ": "d",
+        "Ð": "D",
+        "ð": "d",
+        "Þ": "TH",
+        "þ": "th",
+        "Ł": "L",
+        "ł": "l",
+        "ı": "i",
+        "Ħ": "H",
+        "ħ": "h",
+        "‐": "-",
+        "‑": "-",
+        "‒": "-",
+        "–": "-",
+        "—": "-",
+        "―": "-",
+        "−": "-",
+        "‘": "'",
+        "’": "'",
+        "‚": "'",
+        "‹": "'",
+        "›": "'",
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "«": '"',
+        "»": '"',
+        "€": "EUR",
+        "£": "GBP",
+        "•": "-",
+        "·": "-",
+        "×": "x",
+        "÷": "-",
+    }
+)
 
 # RFC 5987 attr-char minus nothing: everything else is percent-encoded in filename*.
 _ATTR_CHARS = "!#$&+-.^_`|~"

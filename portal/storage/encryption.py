@@ -1,8 +1,10 @@
 """StorageEncryption: the portal's hybrid encryption at rest, its keys loaded once when the app starts."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Mapping
+from typing import BinaryIO
 
 from portal.storage.base import StorageMisconfigured, StorageProvider, StoredObject, hash_chunks
 from portal.storage.crypto import EncryptingReader, ciphertext_size, decrypt_chunks, decrypt_range
@@ -41,12 +43,14 @@ class StorageEncryption:
         self.enabled, self.public_key, self.keyring = enabled, public_key, keyring
 
     @classmethod
-    def from_config(cls, config: Mapping) -> "StorageEncryption":
+    def from_config(cls, config: Mapping) -> StorageEncryption:
         """Load STORAGE_ENCRYPTION_PUBLIC_KEY and STORAGE_ENCRYPTION_PRIVATE_KEYS (KeyFileError naming a bad file)."""
         public = config.get("STORAGE_ENCRYPTION_PUBLIC_KEY")
-        return cls(enabled=config.get("STORAGE_ENCRYPTION") == "hybrid",
-                   public_key=load_public_key(public) if public else None,
-                   keyring=KeyRing.from_files(config.get("STORAGE_ENCRYPTION_PRIVATE_KEYS")))
+        return cls(
+            enabled=config.get("STORAGE_ENCRYPTION") == "hybrid",
+            public_key=load_public_key(public) if public else None,
+            keyring=KeyRing.from_files(config.get("STORAGE_ENCRYPTION_PRIVATE_KEYS")),
+        )
 
     @property
     def key_id(self) -> str | None:
@@ -60,8 +64,15 @@ class StorageEncryption:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def save(self, provider: StorageProvider, key: str, plaintext: BinaryIO, *, size: int | None = None,
-             metadata: Mapping[str, str] | None = None) -> EncryptedObject:
+    def save(
+        self,
+        provider: StorageProvider,
+        key: str,
+        plaintext: BinaryIO,
+        *,
+        size: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> EncryptedObject:
         """Encrypt ``plaintext`` as it streams into ``provider`` under ``key`` (the one encrypt-on-write).
 
         A fresh data key wrapped to the public key; the envelope is mirrored in the object's metadata
@@ -72,15 +83,26 @@ class StorageEncryption:
         plain = HashingReader(plaintext)
         reader = EncryptingReader(plain, self._public())
         envelope = reader.envelope.to_text()
-        stored = provider.save(key, reader, content_type=CIPHERTEXT_TYPE,
-                               metadata={**(metadata or {}), ENVELOPE_METADATA: envelope},
-                               size=None if size is None else ciphertext_size(size))
+        stored = provider.save(
+            key,
+            reader,
+            content_type=CIPHERTEXT_TYPE,
+            metadata={**(metadata or {}), ENVELOPE_METADATA: envelope},
+            size=None if size is None else ciphertext_size(size),
+        )
         return EncryptedObject(stored, plain.size, plain.hexdigest(), envelope)
 
     # -- reading --------------------------------------------------------------------------------
 
-    def open(self, provider: StorageProvider, key: str, envelope: str, byte_range: tuple[int, int] | None = None,
-             *, plaintext_size: int | None = None) -> Iterator[bytes]:
+    def open(
+        self,
+        provider: StorageProvider,
+        key: str,
+        envelope: str,
+        byte_range: tuple[int, int] | None = None,
+        *,
+        plaintext_size: int | None = None,
+    ) -> Iterator[bytes]:
         """The plaintext of the encrypted object ``key``, or the inclusive ``byte_range`` of it (then
         ``plaintext_size`` is required), reading only the segments that cover it.
 
@@ -102,8 +124,14 @@ class StorageEncryption:
             elif plaintext_size is None:
                 raise ValueError("decrypting a byte range needs the plaintext size")
             else:
-                plain = decrypt_range(lambda start, end: read((start, end)), parsed, self.keyring,
-                                      byte_range[0], byte_range[1], ciphertext_size(plaintext_size))
+                plain = decrypt_range(
+                    lambda start, end: read((start, end)),
+                    parsed,
+                    self.keyring,
+                    byte_range[0],
+                    byte_range[1],
+                    ciphertext_size(plaintext_size),
+                )
         except BaseException:
             _close_all(opened)
             raise

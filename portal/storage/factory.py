@@ -1,7 +1,9 @@
 """ObjectStorageFactory: the one place the LOCAL_* and S3_* settings become the extension's providers."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from portal.storage.base import StorageProvider
 from portal.storage.local import LocalStorageProvider
@@ -30,9 +32,12 @@ class ObjectStorageFactory:
         """The LOCAL_* folder, signing links with SECRET_KEY (and Flask's SECRET_KEY_FALLBACKS)."""
         config = self.config
         keys = [*(config.get("SECRET_KEY_FALLBACKS") or []), config.get("SECRET_KEY")]
-        return LocalStorageProvider(config["LOCAL_STORAGE_PATH"], secret_key=keys,
-                                    url_expires=config.get("LOCAL_URL_EXPIRES", 300),
-                                    link_for_token=self.link_for_token)
+        return LocalStorageProvider(
+            config["LOCAL_STORAGE_PATH"],
+            secret_key=keys,
+            url_expires=config.get("LOCAL_URL_EXPIRES", 300),
+            link_for_token=self.link_for_token,
+        )
 
     def object_store(self, **overrides: Any) -> StorageProvider:
         """The S3_* store (AWS S3, or MinIO through S3_ENDPOINT_URL), named after STORAGE_TYPE when that is

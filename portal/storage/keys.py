@@ -1,4 +1,5 @@
 """Recipient key pairs, key ids, key files, the keyring, and HPKE wrapping of per-object data keys."""
+
 from __future__ import annotations
 
 import base64
@@ -6,9 +7,10 @@ import binascii
 import hashlib
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, NamedTuple, Union
+from typing import NamedTuple, Union
 
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hpke, serialization

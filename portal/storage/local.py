@@ -1,4 +1,5 @@
 """LocalStorageProvider: objects as files under one folder, written atomically, served through signed links."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,10 +7,11 @@ import json
 import os
 import tempfile
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISREG
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 from flask import Response, abort, send_file
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -67,7 +69,7 @@ class _FileChunks:
         self._handle, self._left = handle, length
         handle.seek(offset)
 
-    def __iter__(self) -> "_FileChunks":
+    def __iter__(self) -> _FileChunks:
         return self
 
     def __next__(self) -> bytes:
@@ -134,8 +136,9 @@ class LocalStorageProvider(StorageProvider):
             path.parent.mkdir(parents=True, exist_ok=True)
             size, sha256 = self._write(path, iter(lambda: stream.read(CHUNK_SIZE), b""), expected)
             try:
-                self._write_sidecar(path, {"content_type": content_type, "sha256": sha256, "size": size,
-                                           "metadata": metadata})
+                self._write_sidecar(
+                    path, {"content_type": content_type, "sha256": sha256, "size": size, "metadata": metadata}
+                )
             except BaseException:
                 path.unlink(missing_ok=True)  # all or nothing: no object without its record
                 raise
@@ -210,8 +213,14 @@ class LocalStorageProvider(StorageProvider):
             # A sidecar recorded for other bytes (the file replaced by hand) must not vouch for these.
             sha256 = record.get("sha256") if record.get("size") == info.st_size else None
             op.size = info.st_size
-            return StoredObject(key, info.st_size, sha256, record.get("content_type"), record.get("metadata") or {},
-                                modified=datetime.fromtimestamp(info.st_mtime, timezone.utc))
+            return StoredObject(
+                key,
+                info.st_size,
+                sha256,
+                record.get("content_type"),
+                record.get("metadata") or {},
+                modified=datetime.fromtimestamp(info.st_mtime, UTC),
+            )
 
     def delete(self, key):
         """Remove the file and its sidecar; a missing key is fine."""
@@ -267,8 +276,11 @@ class LocalStorageProvider(StorageProvider):
     def _walk(self, folder: Path, base: str, prefix: str) -> Iterator[tuple[str, os.DirEntry]]:
         with os.scandir(folder) as listing:
             # A folder sorts as "name/", which puts the whole walk in plain key order.
-            entries = sorted(((entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name), entry)
-                             for entry in listing if not entry.name.startswith("."))
+            entries = sorted(
+                ((entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name), entry)
+                for entry in listing
+                if not entry.name.startswith(".")
+            )
         for name, entry in entries:
             key = base + name
             if not (key.startswith(prefix) or prefix.startswith(key)):
@@ -288,7 +300,9 @@ class LocalStorageProvider(StorageProvider):
             if not self._secret_keys:
                 raise StorageMisconfigured("SECRET_KEY is not set, so local download links cannot be signed")
             payload = {
-                "k": key, "f": filename, "t": content_type,
+                "k": key,
+                "f": filename,
+                "t": content_type,
                 "d": safe_disposition(disposition, content_type),
                 "e": int(time.time()) + int(expires_in or self.url_expires),
             }
@@ -318,8 +332,13 @@ class LocalStorageProvider(StorageProvider):
                 path = self.path_for(key)
                 if not path.is_file():
                     raise ObjectNotFound(f"no object at {key!r}")
-                response = send_file(path, mimetype=payload.get("t") or "application/octet-stream",
-                                     conditional=True, etag=True, max_age=0)
+                response = send_file(
+                    path,
+                    mimetype=payload.get("t") or "application/octet-stream",
+                    conditional=True,
+                    etag=True,
+                    max_age=0,
+                )
                 op.size = response.content_length
         except (ObjectNotFound, StorageMisconfigured):
             abort(404)

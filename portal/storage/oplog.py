@@ -1,11 +1,12 @@
 """The one log line every storage operation writes: what, where, how big, how long, how it ended."""
+
 from __future__ import annotations
 
 import json
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from werkzeug.exceptions import ClientDisconnected
 
@@ -60,7 +61,20 @@ def logged(provider: str, op: str, key: str | None) -> Iterator[OpRecord]:
         logger.log(
             level,
             "storage op=%s provider=%s key=%s size=%s ms=%.1f outcome=%s",
-            op, provider, _quote(key), size, ms, outcome,
-            extra={"storage": {"op": op, "provider": provider, "key": key, "size": record.size,
-                               "ms": round(ms, 1), "outcome": outcome}},
+            op,
+            provider,
+            _quote(key),
+            size,
+            ms,
+            outcome,
+            extra={
+                "storage": {
+                    "op": op,
+                    "provider": provider,
+                    "key": key,
+                    "size": record.size,
+                    "ms": round(ms, 1),
+                    "outcome": outcome,
+                }
+            },
         )

@@ -1,9 +1,11 @@
 """S3StorageProvider: AWS S3 and S3-compatible stores (MinIO) through boto3's client and transfer manager."""
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from contextlib import contextmanager
-from typing import Any, Mapping
+from typing import Any
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -25,7 +27,6 @@ from portal.storage.oplog import logged
 from portal.storage.s3_direct import DirectRequests, put_small
 from portal.storage.s3_errors import TranslatedChunks, endpoint_label, translate
 from portal.storage.s3_probe import prove_sse_write
-from portal.storage.s3_uploads import IncompleteUploads
 from portal.storage.s3_transfer import (
     SHA256_META,
     answered_sha256,
@@ -34,6 +35,7 @@ from portal.storage.s3_transfer import (
     upload,
     with_expected,
 )
+from portal.storage.s3_uploads import IncompleteUploads
 from portal.storage.streams import ExactSize
 
 MiB = 1024 * 1024
@@ -80,8 +82,10 @@ class S3StorageProvider(IncompleteUploads, StorageProvider):
         self._copy_checksum = {"ChecksumAlgorithm": "CRC32"} if checksums == "when_supported" else {}
         self._credentials = {"aws_access_key_id": access_key or None, "aws_secret_access_key": secret_key or None}
         #: server-side encryption arguments every write carries
-        self.sse = {"aes256": {"ServerSideEncryption": "AES256"},
-                    "aws:kms": {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": sse_kms_key_id}}.get(sse, {})
+        self.sse = {
+            "aes256": {"ServerSideEncryption": "AES256"},
+            "aws:kms": {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": sse_kms_key_id},
+        }.get(sse, {})
         self.sse_setting = sse
         self.max_attempts = max_attempts
         self.config = Config(
@@ -150,8 +154,10 @@ class S3StorageProvider(IncompleteUploads, StorageProvider):
         first) and one attempt (the body cannot be rewound). Over https botocore adds a trailing
         checksum; over plain http it can send none, since a checksum header needs the body first."""
         over_tls = (self.endpoint_url or "https://").startswith("https://")
-        options: dict[str, Any] = {"s3": {**self.config.s3, "payload_signing_enabled": False},
-                                   "retries": {"mode": "standard", "total_max_attempts": 1}}
+        options: dict[str, Any] = {
+            "s3": {**self.config.s3, "payload_signing_enabled": False},
+            "retries": {"mode": "standard", "total_max_attempts": 1},
+        }
         if not over_tls:
             options["request_checksum_calculation"] = "when_required"
         return Config(**options)
@@ -175,8 +181,13 @@ class S3StorageProvider(IncompleteUploads, StorageProvider):
         requests = self._direct_requests
         if requests is None:  # two threads may both build one; either serves
             requests = self._direct_requests = DirectRequests(
-                self.client, bucket=self.bucket, endpoint=self.endpoint, credentials=self._signing_credentials,
-                max_attempts=self.max_attempts, translate=self._translate)
+                self.client,
+                bucket=self.bucket,
+                endpoint=self.endpoint,
+                credentials=self._signing_credentials,
+                max_attempts=self.max_attempts,
+                translate=self._translate,
+            )
         return requests
 
     # -- error translation ----------------------------------------------------------------------
@@ -215,12 +226,21 @@ class S3StorageProvider(IncompleteUploads, StorageProvider):
             if size is not None:
                 stream = ExactSize(stream, size)
             if size is not None and size <= SMALL_OBJECT_MAX:
-                stored = put_small(self._direct(), key, stream.read(), content_type=content_type, metadata=metadata,
-                                   expected=expected, sse=self.sse)
+                stored = put_small(
+                    self._direct(),
+                    key,
+                    stream.read(),
+                    content_type=content_type,
+                    metadata=metadata,
+                    expected=expected,
+                    sse=self.sse,
+                )
                 record.size = stored.size
                 return stored
             if size is not None and self.transfer.multipart_threshold <= size <= self.streamed_put_max:
-                sent = put_streamed(self._client("stream"), self.bucket, key, stream, size, with_expected(extra, expected))
+                sent = put_streamed(
+                    self._client("stream"), self.bucket, key, stream, size, with_expected(extra, expected)
+                )
             else:
                 sent = upload(self.client, self._transfer_for(size), self.bucket, key, stream, extra, expected)
             record.size = sent.size
@@ -234,9 +254,13 @@ class S3StorageProvider(IncompleteUploads, StorageProvider):
         # (for an open file the transfer manager does so itself, from the file's size).
         if not size or size <= self.transfer.multipart_chunksize * 10_000:
             return self.transfer
-        config = TransferConfig(**{name: getattr(self.transfer, name) for name in (
-            "multipart_threshold", "max_concurrency", "use_threads", "preferred_transfer_client")},
-            multipart_chunksize=-(-size // 9_000))
+        config = TransferConfig(
+            **{
+                name: getattr(self.transfer, name)
+                for name in ("multipart_threshold", "max_concurrency", "use_threads", "preferred_transfer_client")
+            },
+            multipart_chunksize=-(-size // 9_000),
+        )
         config.max_in_memory_upload_chunks = self.transfer.max_in_memory_upload_chunks
         return config
 
@@ -283,8 +307,15 @@ class S3StorageProvider(IncompleteUploads, StorageProvider):
         sha256 = metadata.pop(SHA256_META, None)
         if copied:  # the copy's checksum and age are its own, not those of the source head
             return StoredObject(key, head["ContentLength"], sha256, head.get("ContentType"), metadata)
-        return StoredObject(key, head["ContentLength"], sha256, head.get("ContentType"), metadata,
-                            answered_sha256(head), head.get("LastModified"))
+        return StoredObject(
+            key,
+            head["ContentLength"],
+            sha256,
+            head.get("ContentType"),
+            metadata,
+            answered_sha256(head),
+            head.get("LastModified"),
+        )
 
     def read_back(self, key):
         """Hash a GET signed without botocore's request pipeline (s3_direct): what a download receives,
@@ -351,9 +382,12 @@ class S3StorageProvider(IncompleteUploads, StorageProvider):
             check_key(key)
             disposition = safe_disposition(disposition, content_type)
             # The response type is always the caller's (the portal's) decision, never the object's stored type.
-            params = {"Bucket": self.bucket, "Key": key,
-                      "ResponseContentDisposition": content_disposition(filename, disposition),
-                      "ResponseContentType": content_type or "application/octet-stream"}
+            params = {
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": content_disposition(filename, disposition),
+                "ResponseContentType": content_type or "application/octet-stream",
+            }
             lifetime = int(expires_in or self.presign_expires)
             ident = (key, params["ResponseContentDisposition"], content_type, lifetime)
             link = self._links.get(ident)
@@ -368,8 +402,13 @@ class S3StorageProvider(IncompleteUploads, StorageProvider):
         with self._op("check", None):
             self._client("check").head_bucket(Bucket=self.bucket)
             if self.sse:
-                prove_sse_write(self._client("check"), self.bucket, self.sse, self.sse_setting,
-                                f"bucket '{self.bucket}' at {self.endpoint}")
+                prove_sse_write(
+                    self._client("check"),
+                    self.bucket,
+                    self.sse,
+                    self.sse_setting,
+                    f"bucket '{self.bucket}' at {self.endpoint}",
+                )
 
     def ensure_ready(self):
         """Create the bucket if it is missing (LocationConstraint outside us-east-1), then check it."""

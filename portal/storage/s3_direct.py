@@ -14,6 +14,7 @@ over urllib3; whatever intercepts the client's requests there (moto's in-process
 recording or stubbing tool) sees these requests exactly like the SDK's, so the provider never needs
 to know whether it talks to a real endpoint.
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,7 +23,8 @@ import io
 import random
 import threading
 import time
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from xml.etree import ElementTree
 
@@ -40,8 +42,10 @@ from portal.storage.s3_transfer import SHA256_META, answered_sha256
 
 #: the largest body put_small sends; save() streams larger ones
 SMALL_PUT_MAX = SMALL_OBJECT_MAX
-_SSE_HEADERS = {"ServerSideEncryption": "x-amz-server-side-encryption",
-                "SSEKMSKeyId": "x-amz-server-side-encryption-aws-kms-key-id"}
+_SSE_HEADERS = {
+    "ServerSideEncryption": "x-amz-server-side-encryption",
+    "SSEKMSKeyId": "x-amz-server-side-encryption-aws-kms-key-id",
+}
 _PROBE_KEY = "_"
 #: answers worth another attempt (botocore's standard retry mode retries these too)
 _RETRYABLE = frozenset({500, 502, 503, 504})
@@ -55,20 +59,29 @@ class DirectRequests:
     public one), signed with ``credentials`` for ``client``'s region, ``translate`` turning botocore's
     errors into the StorageError family. Raises what ``translate`` makes of a client that cannot sign."""
 
-    def __init__(self, client: Any, *, bucket: str, endpoint: str, credentials: Callable[[], Any],
-                 max_attempts: int, translate: Callable[..., StorageError]) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        bucket: str,
+        endpoint: str,
+        credentials: Callable[[], Any],
+        max_attempts: int,
+        translate: Callable[..., StorageError],
+    ) -> None:
         from botocore.auth import S3SigV4Auth
         from botocore.exceptions import BotoCoreError, ClientError
 
         self._translate, self._endpoint, self._max_attempts = translate, endpoint, max_attempts
         try:
-            probe = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": _PROBE_KEY},
-                                                  ExpiresIn=60)
+            probe = client.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": _PROBE_KEY}, ExpiresIn=60
+            )
         except (BotoCoreError, ClientError) as exc:
             raise translate(exc) from exc
         parts = urlsplit(probe)
         # Everything up to the key: ".../bucket/" (path style) or "https://bucket.host/" (virtual hosts).
-        self._base = urlunsplit((parts.scheme, parts.netloc, parts.path[:-len(_PROBE_KEY)], "", ""))
+        self._base = urlunsplit((parts.scheme, parts.netloc, parts.path[: -len(_PROBE_KEY)], "", ""))
         # The link above needed credentials, so they exist; refreshable ones renew as the client's do.
         self._auth = S3SigV4Auth(credentials(), "s3", client.meta.region_name)
         self._events = client.meta.events
@@ -90,17 +103,23 @@ class DirectRequests:
         request = AWSRequest(method=method, url=url, headers=dict(headers), data=body)
         self._auth.add_auth(request)
         answered = first_non_none_response(
-            self._events.emit(f"before-send.s3.{_OPERATIONS[method]}", request=request.prepare()))
+            self._events.emit(f"before-send.s3.{_OPERATIONS[method]}", request=request.prepare())
+        )
         if answered is not None:
             return _Answered(answered)
         connect, read = self._timeout
         try:
-            return _pool().request(method, url, body=body, headers=dict(request.headers.items()),
-                                   preload_content=False, retries=False,
-                                   timeout=urllib3.Timeout(connect=connect, read=read))
+            return _pool().request(
+                method,
+                url,
+                body=body,
+                headers=dict(request.headers.items()),
+                preload_content=False,
+                retries=False,
+                timeout=urllib3.Timeout(connect=connect, read=read),
+            )
         except urllib3.exceptions.HTTPError as exc:
-            raise StorageUnavailable(f"the store at {self._endpoint} cannot be reached "
-                                     f"({type(exc).__name__})") from exc
+            raise StorageUnavailable(f"the store at {self._endpoint} cannot be reached ({type(exc).__name__})") from exc
 
     def chunks(self, key: str) -> Iterator[bytes]:
         """The bytes of ``key``, streamed. Raises ObjectNotFound, StorageMisconfigured (401/403) or
@@ -113,14 +132,18 @@ class DirectRequests:
             if response.status == 404:
                 raise ObjectNotFound(f"no object at {key!r} in {self._where}")
             if response.status in (401, 403):
-                raise StorageMisconfigured(f"reading from {self._where} was refused ({response.status}); check the "
-                                           "credentials and the bucket policy")
+                raise StorageMisconfigured(
+                    f"reading from {self._where} was refused ({response.status}); check the "
+                    "credentials and the bucket policy"
+                )
             if response.status != 200:
                 raise StorageUnavailable(f"{self._where} answered {response.status} to a read; try again later")
             try:
                 yield from response.stream(CHUNK_SIZE)
             except urllib3.exceptions.HTTPError as exc:
-                raise StorageUnavailable(f"reading {key!r} from {self._where} broke off ({type(exc).__name__})") from exc
+                raise StorageUnavailable(
+                    f"reading {key!r} from {self._where} broke off ({type(exc).__name__})"
+                ) from exc
             complete = True
         finally:
             _release(response, complete)
@@ -179,8 +202,16 @@ class _Answered:
     close = release_conn = drain_conn
 
 
-def put_small(requests: DirectRequests, key: str, body: bytes, *, content_type: str | None = None,
-              metadata: Mapping[str, str], expected: str | None = None, sse: Mapping[str, str]) -> StoredObject:
+def put_small(
+    requests: DirectRequests,
+    key: str,
+    body: bytes,
+    *,
+    content_type: str | None = None,
+    metadata: Mapping[str, str],
+    expected: str | None = None,
+    sse: Mapping[str, str],
+) -> StoredObject:
     """What the provider's save() makes of ``body`` (at most SMALL_PUT_MAX bytes, in memory), in one direct
     PUT: the SHA-256 sent as the ChecksumSHA256 the store verifies and kept in metadata, ``sse`` headers.
     ``key``, ``metadata`` and ``expected`` (hex SHA-256) are already checked by save().
@@ -194,13 +225,16 @@ def put_small(requests: DirectRequests, key: str, body: bytes, *, content_type: 
     sha256 = digest.hexdigest()
     if expected and sha256 != expected:
         raise StorageIntegrityError(f"SHA-256 of the {len(body)} bytes received does not match")
-    headers = {"Content-Type": content_type or "application/octet-stream",
-               "x-amz-checksum-sha256": base64.b64encode(digest.digest()).decode("ascii")}
+    headers = {
+        "Content-Type": content_type or "application/octet-stream",
+        "x-amz-checksum-sha256": base64.b64encode(digest.digest()).decode("ascii"),
+    }
     headers.update((f"x-amz-meta-{name}", value) for name, value in {**metadata, SHA256_META: sha256}.items())
     headers.update((_SSE_HEADERS[name], value) for name, value in sse.items() if value)
     answer = requests.put(key, body, headers)
-    store_sha256 = answered_sha256({"ChecksumSHA256": answer.get("x-amz-checksum-sha256"),
-                                    "ChecksumType": answer.get("x-amz-checksum-type")})
+    store_sha256 = answered_sha256(
+        {"ChecksumSHA256": answer.get("x-amz-checksum-sha256"), "ChecksumType": answer.get("x-amz-checksum-type")}
+    )
     return StoredObject(key, len(body), sha256, content_type, metadata, store_sha256)
 
 
@@ -224,8 +258,13 @@ def _client_error(response: Any, operation: str):
         code, message = root.findtext("Code") or "", root.findtext("Message") or ""
     except ElementTree.ParseError:
         pass  # a proxy's HTML page, or nothing: the status says enough
-    return ClientError({"Error": {"Code": code or str(response.status), "Message": message},
-                        "ResponseMetadata": {"HTTPStatusCode": response.status}}, operation)
+    return ClientError(
+        {
+            "Error": {"Code": code or str(response.status), "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": response.status},
+        },
+        operation,
+    )
 
 
 _POOL_LOCK = threading.Lock()

@@ -1,7 +1,9 @@
 """What a boto3/botocore failure means for the portal: the StorageError family, with safe messages, and bodies that fail that way."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import (
@@ -26,10 +28,24 @@ from portal.storage.base import (
 )
 
 _NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
-_DENIED = {"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-           "InvalidToken", "ExpiredToken", "AccountProblem", "AllAccessDisabled"}
-_WRONG_REGION = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException",
-                 "301", "400"}
+_DENIED = {
+    "AccessDenied",
+    "403",
+    "Forbidden",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "AccountProblem",
+    "AllAccessDisabled",
+}
+_WRONG_REGION = {
+    "PermanentRedirect",
+    "AuthorizationHeaderMalformed",
+    "IllegalLocationConstraintException",
+    "301",
+    "400",
+}
 _BAD_DIGEST = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "XAmzContentChecksumMismatch"}
 _BUSY = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "RequestTimeTooSkewed"}
 _UNREACHABLE = (BotoConnectionError, HTTPClientError)
@@ -45,18 +61,22 @@ def translate(exc: Exception, *, bucket: str, endpoint: str, key: str | None = N
         code = str(error.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         if code == "NoSuchBucket" or (code in _NOT_FOUND and key is None):
-            return StorageMisconfigured(f"bucket '{bucket}' does not exist at {endpoint}; "
-                                        "create it with `flask storage init`")
+            return StorageMisconfigured(
+                f"bucket '{bucket}' does not exist at {endpoint}; create it with `flask storage init`"
+            )
         if code == "InvalidBucketName":
             return StorageMisconfigured(f"S3_BUCKET '{bucket}' is not a valid bucket name")
         if code in _NOT_FOUND:
             return ObjectNotFound(f"no object at {key!r} in {where}")
         if code in _DENIED or status == 403:
-            return StorageMisconfigured(f"access to {where} was refused ({code or status}); check "
-                                        "S3_ACCESS_KEY, S3_SECRET_KEY and the bucket policy")
+            return StorageMisconfigured(
+                f"access to {where} was refused ({code or status}); check "
+                "S3_ACCESS_KEY, S3_SECRET_KEY and the bucket policy"
+            )
         if code in _WRONG_REGION:
-            return StorageMisconfigured(f"{where} answered {code}; check S3_REGION, S3_ENDPOINT_URL "
-                                        "and S3_ADDRESSING_STYLE")
+            return StorageMisconfigured(
+                f"{where} answered {code}; check S3_REGION, S3_ENDPOINT_URL and S3_ADDRESSING_STYLE"
+            )
         if code in _BAD_DIGEST:
             return StorageIntegrityError(f"{where} rejected the bytes of {key!r}: checksum mismatch ({code})")
         if code in _BUSY or status >= 500:
@@ -68,8 +88,9 @@ def translate(exc: Exception, *, bucket: str, endpoint: str, key: str | None = N
         return StorageMisconfigured("no S3 credentials were found; set S3_ACCESS_KEY and S3_SECRET_KEY")
     if isinstance(exc, (*_UNREACHABLE, OSError)):
         what = "timed out" if "Timeout" in type(exc).__name__ else "connection failed"
-        return StorageUnavailable(f"the store at {endpoint} cannot be reached ({what}); "
-                                  "check that it is running and S3_ENDPOINT_URL")
+        return StorageUnavailable(
+            f"the store at {endpoint} cannot be reached ({what}); check that it is running and S3_ENDPOINT_URL"
+        )
     return StorageError(f"{where} failed ({type(exc).__name__})")
 
 
@@ -89,7 +110,7 @@ class TranslatedChunks:
     def __init__(self, body: Any, key: str, translate: Callable[[Exception, str], StorageError]) -> None:
         self._body, self._key, self._translate = body, key, translate
 
-    def __iter__(self) -> "TranslatedChunks":
+    def __iter__(self) -> TranslatedChunks:
         return self
 
     def __next__(self) -> bytes:

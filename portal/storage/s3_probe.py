@@ -1,4 +1,5 @@
 """Proof that a bucket takes a write with the configured server-side encryption (a probe object, deleted after)."""
+
 from __future__ import annotations
 
 import uuid
@@ -27,6 +28,7 @@ def prove_sse_write(client: Any, bucket: str, sse: dict, setting: str, where: st
             raise StorageMisconfigured(
                 f"{where} refused a write with S3_SSE={setting} ({code}); every upload would fail. "
                 "Set S3_SSE to an encryption this store offers (or leave it empty), "
-                "and check S3_SSE_KMS_KEY_ID for aws:kms") from exc
+                "and check S3_SSE_KMS_KEY_ID for aws:kms"
+            ) from exc
         raise
     client.delete_object(Bucket=bucket, Key=key)

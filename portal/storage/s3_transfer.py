@@ -1,4 +1,5 @@
 """How the S3 provider feeds boto3's transfer manager: hashing readers, and open files read in place."""
+
 from __future__ import annotations
 
 import base64
@@ -125,8 +126,9 @@ def _identity(info: os.stat_result) -> tuple:
     return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
-def upload(client: Any, config: TransferConfig, bucket: str, key: str, stream: BinaryIO,
-           extra: dict, expected: str | None) -> Uploaded:
+def upload(
+    client: Any, config: TransferConfig, bucket: str, key: str, stream: BinaryIO, extra: dict, expected: str | None
+) -> Uploaded:
     """Send ``stream`` to ``bucket``/``key`` and return the size and SHA-256 of what was sent.
 
     Below the multipart threshold: one PUT with ChecksumSHA256, which the store verifies, and the
@@ -149,19 +151,31 @@ def upload(client: Any, config: TransferConfig, bucket: str, key: str, stream: B
         pool = PartBuffers(part_size, max(2, config.max_in_memory_upload_chunks + 1))
         first = pool.take()
         first[:filled] = probe
-        filled += reader.readinto_full(first[filled:min(threshold, part_size)])
+        filled += reader.readinto_full(first[filled : min(threshold, part_size)])
         probe = first
     if filled < min(threshold, part_size):
         if expected and reader.hexdigest() != expected:
             raise StorageIntegrityError(f"SHA-256 of the {reader.size} bytes received does not match")
-        extra = {**extra, "Metadata": {**extra["Metadata"], SHA256_META: reader.hexdigest()},
-                 "ChecksumSHA256": base64.b64encode(reader.digest()).decode("ascii")}
+        extra = {
+            **extra,
+            "Metadata": {**extra["Metadata"], SHA256_META: reader.hexdigest()},
+            "ChecksumSHA256": base64.b64encode(reader.digest()).decode("ascii"),
+        }
         answer = client.put_object(Bucket=bucket, Key=key, Body=_View(probe[:filled]), **extra)
         return Uploaded(reader.size, reader.hexdigest(), answered_sha256(answer))
     else:
         filled += reader.readinto_full(probe[filled:])
-        _upload_parts(client, bucket, key, reader, pool, probe, filled, with_expected(extra, expected),
-                      max(1, config.max_request_concurrency))
+        _upload_parts(
+            client,
+            bucket,
+            key,
+            reader,
+            pool,
+            probe,
+            filled,
+            with_expected(extra, expected),
+            max(1, config.max_request_concurrency),
+        )
     return Uploaded(reader.size, reader.hexdigest())
 
 
@@ -244,13 +258,13 @@ class _View(_Span):
 
     def read(self, size: int | None = -1) -> bytes:
         end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
-        data = self._view[self._pos:end].tobytes()
+        data = self._view[self._pos : end].tobytes()
         self._pos = end
         return data
 
     def readinto(self, buffer) -> int:
         count = min(len(buffer), len(self._view) - self._pos)
-        buffer[:count] = self._view[self._pos:self._pos + count]
+        buffer[:count] = self._view[self._pos : self._pos + count]
         self._pos += count
         return count
 
@@ -261,8 +275,17 @@ def _checksum_args(client: Any) -> dict:
     return {"ChecksumAlgorithm": "CRC32"} if client.meta.config.request_checksum_calculation == "when_supported" else {}
 
 
-def _upload_parts(client: Any, bucket: str, key: str, reader: HashingReader, pool: PartBuffers,
-                  first: memoryview, filled: int, extra: dict, workers: int) -> None:
+def _upload_parts(
+    client: Any,
+    bucket: str,
+    key: str,
+    reader: HashingReader,
+    pool: PartBuffers,
+    first: memoryview,
+    filled: int,
+    extra: dict,
+    workers: int,
+) -> None:
     """A multipart upload fed from ``reader`` through ``pool``: reading the next part overlaps sending
     the previous ones, and a part's buffer is reused once it is sent. Aborted on any failure."""
     checksum = _checksum_args(client)
@@ -271,8 +294,9 @@ def _upload_parts(client: Any, bucket: str, key: str, reader: HashingReader, poo
 
     def send(number: int, buffer: memoryview, length: int) -> dict:
         try:
-            answer = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                                        Body=_View(buffer[:length]), **checksum)
+            answer = client.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=_View(buffer[:length]), **checksum
+            )
         finally:
             pool.give_back(buffer)
         part = {"PartNumber": number, "ETag": answer["ETag"]}
@@ -297,8 +321,7 @@ def _upload_parts(client: Any, bucket: str, key: str, reader: HashingReader, poo
                     break
                 number += 1
             parts = [future.result() for future in futures]
-        client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
-                                         MultipartUpload={"Parts": parts})
+        client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
     except BaseException:
         for future in futures:
             future.cancel()
@@ -356,7 +379,7 @@ def _hash_extent(fd: int, start: int, length: int, digest: Any, future: Any) -> 
     buffer = memoryview(bytearray(CHUNK_SIZE))
     done = 0
     while done < length:
-        read = os.preadv(fd, [buffer[:min(CHUNK_SIZE, length - done)]], start + done)
+        read = os.preadv(fd, [buffer[: min(CHUNK_SIZE, length - done)]], start + done)
         if read == 0:
             raise StorageIntegrityError("the file shrank while it was being uploaded; nothing was stored")
         digest.update(buffer[:read])

@@ -1,7 +1,9 @@
 """What incomplete multipart uploads leave in a bucket: listing them, aborting them, and the lifecycle rule that expires them."""
+
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -25,7 +27,8 @@ def list_incomplete(client: Any, bucket: str, prefix: str) -> Iterator[Incomplet
             parts, size = 0, 0
             try:
                 for part_page in client.get_paginator("list_parts").paginate(
-                        Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]):
+                    Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                ):
                     for part in part_page.get("Parts", []):
                         parts += 1
                         size += part.get("Size", 0)
@@ -57,8 +60,14 @@ def set_abort_rule(client: Any, bucket: str, days: int) -> bool:
             rules = []
         rules = [rule for rule in rules if rule.get("ID") != RULE_ID]
         if days > 0:
-            rules.append({"ID": RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""},
-                          "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days}})
+            rules.append(
+                {
+                    "ID": RULE_ID,
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
+                }
+            )
         if rules:
             client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
         else:
@@ -66,8 +75,10 @@ def set_abort_rule(client: Any, bucket: str, days: int) -> bool:
     except ClientError as exc:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         if _code(exc) in _UNSUPPORTED or status in (405, 501):
-            raise StorageMisconfigured(f"bucket '{bucket}' takes no lifecycle rules ({_code(exc) or status}); "
-                                       "run `flask storage maintain` regularly to abort incomplete uploads") from exc
+            raise StorageMisconfigured(
+                f"bucket '{bucket}' takes no lifecycle rules ({_code(exc) or status}); "
+                "run `flask storage maintain` regularly to abort incomplete uploads"
+            ) from exc
         raise
     return True
 

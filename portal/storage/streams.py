@@ -1,4 +1,5 @@
 """Readers the providers and their callers wrap streams in: the exact-size guard, the hashing reader."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,9 @@ class ExactSize:
         while got < wanted:
             piece = self._stream.read(wanted - got)
             if not piece:
-                raise StorageIntegrityError(f"the stream ended after {self.count + got} bytes; "
-                                            f"{self.size} were promised")
+                raise StorageIntegrityError(
+                    f"the stream ended after {self.count + got} bytes; {self.size} were promised"
+                )
             pieces.append(piece)
             got += len(piece)
         self.count += got
@@ -96,7 +98,7 @@ class HashingReader:
                 raise ValueError("the upload stream returned None; it must be a blocking binary stream")
             if not chunk:
                 break
-            buffer[filled:filled + len(chunk)] = chunk
+            buffer[filled : filled + len(chunk)] = chunk
             self._digest.update(chunk)
             self.size += len(chunk)
             filled += len(chunk)
@@ -119,4 +121,3 @@ def open_regular_file(stream: Any) -> tuple[int, int, os.stat_result] | None:
     if not S_ISREG(info.st_mode) or position > info.st_size:
         return None
     return fd, position, info
-

@@ -1,4 +1,5 @@
 """Fixtures for attachment flows: a document, upload helpers and views of what the store holds."""
+
 from __future__ import annotations
 
 import io
@@ -29,8 +30,13 @@ def legacy_row(document, root, filepath: str, content: bytes = PDF) -> Attachmen
     path = root / filepath
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
-    row = Attachment(document_id=document.id, filename=path.name, content_type="application/pdf",
-                     size=len(content), filepath=filepath)
+    row = Attachment(
+        document_id=document.id,
+        filename=path.name,
+        content_type="application/pdf",
+        size=len(content),
+        filepath=filepath,
+    )
     db.session.add(row)
     db.session.commit()
     return row
@@ -53,9 +59,15 @@ def declared(files: list[tuple[str, bytes, int | str]]) -> tuple[bytes, str]:
     boundary = "declared" + uuid.uuid4().hex
     body = bytearray()
     for name, content, size in files:
-        body += (f'--{boundary}\r\nContent-Disposition: form-data; name="size"\r\n\r\n{size}\r\n'
-                 f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
-                 "Content-Type: application/octet-stream\r\n\r\n").encode() + content + b"\r\n"
+        body += (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="size"\r\n\r\n{size}\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + content
+            + b"\r\n"
+        )
     body += f"--{boundary}--\r\n".encode()
     return bytes(body), f"multipart/form-data; boundary={boundary}"
 
@@ -64,8 +76,9 @@ def upload(client, document_id: int, *files: tuple[str, bytes], json: bool = Fal
     """POST files to a document's direct-upload form."""
     body, content_type = multipart(list(files))
     headers = {"Accept": "application/json"} if json else {}
-    return client.post(f"/documents/{document_id}/attachments", data=body, headers=headers,
-                       content_type=content_type, **kwargs)
+    return client.post(
+        f"/documents/{document_id}/attachments", data=body, headers=headers, content_type=content_type, **kwargs
+    )
 
 
 def stage(client, *files: tuple[str, bytes]):
@@ -107,6 +120,12 @@ def downloaded(client, attachment_id: int) -> bytes:
 @pytest.fixture
 def s3_app_config(s3_server):
     """Settings that put new files in a fresh bucket on the test's S3 server (moto or the RGW, real HTTP)."""
-    return {"STORAGE_TYPE": "s3", "S3_BUCKET": f"portal-{uuid.uuid4().hex[:12]}", "S3_ENDPOINT_URL": s3_server.endpoint,
-            **s3_server.keys("testing-access", "testing-secret"), "S3_REGION": "us-east-1",
-            "S3_MULTIPART_THRESHOLD_MB": 5, "S3_MULTIPART_CHUNK_MB": 5}
+    return {
+        "STORAGE_TYPE": "s3",
+        "S3_BUCKET": f"portal-{uuid.uuid4().hex[:12]}",
+        "S3_ENDPOINT_URL": s3_server.endpoint,
+        **s3_server.keys("testing-access", "testing-secret"),
+        "S3_REGION": "us-east-1",
+        "S3_MULTIPART_THRESHOLD_MB": 5,
+        "S3_MULTIPART_CHUNK_MB": 5,
+    }

@@ -1,4 +1,5 @@
 """Bad input gets a clear message and changes nothing: one table of cases."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,8 +18,20 @@ CASES = [
     ("double extension", [("x.pdf.exe", b"MZ\x90\x00")], ALLOW, 400, "“x.pdf.exe” is not an accepted type"),
     ("trailing dot", [("report.pdf.", PDF)], ALLOW, 400, "ends with a dot or space"),
     ("bytes disagree with extension", [("photo.pdf", PNG)], ALLOW, 400, "“photo.pdf” does not look like a .pdf file"),
-    ("windows executable named pdf", [("cv.pdf", b"MZ\x90\x00\x03" + b"\x00" * 300)], ALLOW, 400, "does not look like a .pdf"),
-    ("one bad file spoils the batch", [("ok.pdf", PDF), ("bad.exe", b"MZ")], ALLOW, 400, "“bad.exe” is not an accepted type"),
+    (
+        "windows executable named pdf",
+        [("cv.pdf", b"MZ\x90\x00\x03" + b"\x00" * 300)],
+        ALLOW,
+        400,
+        "does not look like a .pdf",
+    ),
+    (
+        "one bad file spoils the batch",
+        [("ok.pdf", PDF), ("bad.exe", b"MZ")],
+        ALLOW,
+        400,
+        "“bad.exe” is not an accepted type",
+    ),
     ("name is only dots", [("..", PDF)], {}, 400, "A file has no usable name."),
 ]
 
@@ -28,12 +41,16 @@ def app_config(request):
     return getattr(request, "param", {})
 
 
-@pytest.mark.parametrize("app_config, case, files, status, message",
-                         [(settings, case, files, status, message) for case, files, settings, status, message in CASES],
-                         ids=[case[0] for case in CASES], indirect=["app_config"])
+@pytest.mark.parametrize(
+    "app_config, case, files, status, message",
+    [(settings, case, files, status, message) for case, files, settings, status, message in CASES],
+    ids=[case[0] for case in CASES],
+    indirect=["app_config"],
+)
 @pytest.mark.parametrize("endpoint", ["direct", "staging"])
-def test_refused_with_a_clear_message_and_nothing_changes(staff_client, document, app_config, case, files, status,
-                                                          message, endpoint):
+def test_refused_with_a_clear_message_and_nothing_changes(
+    staff_client, document, app_config, case, files, status, message, endpoint
+):
     body, content_type = multipart(files)
     url = f"/documents/{document.id}/attachments" if endpoint == "direct" else "/staging"
     response = staff_client.post(url, data=body, content_type=content_type, headers={"Accept": "application/json"})
@@ -44,22 +61,30 @@ def test_refused_with_a_clear_message_and_nothing_changes(staff_client, document
 
 def test_browser_form_shows_the_message_on_the_document_page(staff_client, document):
     body, content_type = multipart([("empty.pdf", b"")])
-    response = staff_client.post(f"/documents/{document.id}/attachments", data=body, content_type=content_type,
-                                 follow_redirects=True)
+    response = staff_client.post(
+        f"/documents/{document.id}/attachments", data=body, content_type=content_type, follow_redirects=True
+    )
     assert "“empty.pdf” is empty. Nothing was saved." in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("raw, shown", [
-    ("../../etc/passwd", "passwd"),
-    ("nul\x00byte.pdf", "nulbyte.pdf"),
-    ("invoice\u202egpj.exe", "invoicegpj.exe"),
-    ("a" * 300 + ".pdf", "a" * 251 + ".pdf"),
-    ("<img src=x onerror=alert(1)>.pdf", "<img src=x onerror=alert(1)>.pdf"),
-])
+@pytest.mark.parametrize(
+    "raw, shown",
+    [
+        ("../../etc/passwd", "passwd"),
+        ("nul\x00byte.pdf", "nulbyte.pdf"),
+        ("invoice\u202egpj.exe", "invoicegpj.exe"),
+        ("a" * 300 + ".pdf", "a" * 251 + ".pdf"),
+        ("<img src=x onerror=alert(1)>.pdf", "<img src=x onerror=alert(1)>.pdf"),
+    ],
+)
 def test_hostile_names_are_kept_for_display_only(staff_client, document, raw, shown):
     body, content_type = multipart([(raw, PDF)])
-    response = staff_client.post(f"/documents/{document.id}/attachments", data=body, content_type=content_type,
-                                 headers={"Accept": "application/json"})
+    response = staff_client.post(
+        f"/documents/{document.id}/attachments",
+        data=body,
+        content_type=content_type,
+        headers={"Accept": "application/json"},
+    )
     assert response.status_code == 201
     (attachment,), _ = rows()
     assert attachment.filename == shown
@@ -69,11 +94,14 @@ def test_hostile_names_are_kept_for_display_only(staff_client, document, raw, sh
     assert "<img src=x" not in page
 
 
-@pytest.mark.parametrize("body, message", [
-    ("not base64 at all!", "not valid base64"),
-    ("data:image/png,rawbytes", "not base64-encoded"),
-    ("", "is empty"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("not base64 at all!", "not valid base64"),
+        ("data:image/png,rawbytes", "not base64-encoded"),
+        ("", "is empty"),
+    ],
+)
 def test_invalid_base64_is_refused(staff_client, body, message):
     response = staff_client.post("/staging/base64?filename=x.png", data=body, content_type="text/plain")
     assert response.status_code == 400
@@ -93,15 +121,23 @@ def test_nonexistent_document_is_404(staff_client):
 
 
 def test_not_multipart_is_refused(staff_client, document):
-    response = staff_client.post(f"/documents/{document.id}/attachments", data="x", content_type="text/plain",
-                                 headers={"Accept": "application/json"})
+    response = staff_client.post(
+        f"/documents/{document.id}/attachments",
+        data="x",
+        content_type="text/plain",
+        headers={"Accept": "application/json"},
+    )
     assert response.status_code == 400 and "multipart/form-data" in response.get_json()["message"]
 
 
 def test_a_cut_off_body_saves_nothing(staff_client, document):
     body, content_type = multipart([("a.pdf", PDF * 50)])
-    response = staff_client.post(f"/documents/{document.id}/attachments", data=body[: len(body) // 2],
-                                 content_type=content_type, headers={"Accept": "application/json"})
+    response = staff_client.post(
+        f"/documents/{document.id}/attachments",
+        data=body[: len(body) // 2],
+        content_type=content_type,
+        headers={"Accept": "application/json"},
+    )
     assert response.status_code == 400 and "cut off or malformed" in response.get_json()["message"]
     assert rows() == ([], []) and stored_keys() == []
 
@@ -135,13 +171,21 @@ class TestCSRF:
         page = staff_client.get(f"/documents/{document.id}").get_data(as_text=True)
         token = page.split('name="csrf-token" content="')[1].split('"')[0]
         body, content_type = multipart([("a.pdf", PDF)], csrf_token=token)
-        assert staff_client.post(f"/documents/{document.id}/attachments", data=body,
-                                 content_type=content_type).status_code == 302
+        assert (
+            staff_client.post(f"/documents/{document.id}/attachments", data=body, content_type=content_type).status_code
+            == 302
+        )
         body, content_type = multipart([("b.pdf", PDF)])
-        assert staff_client.post("/staging", data=body, content_type=content_type,
-                                 headers={"X-CSRFToken": token}).status_code == 201
-        assert staff_client.post("/staging/base64?filename=c.txt", data="aGk=",
-                                 headers={"X-CSRFToken": token}).status_code == 201
+        assert (
+            staff_client.post(
+                "/staging", data=body, content_type=content_type, headers={"X-CSRFToken": token}
+            ).status_code
+            == 201
+        )
+        assert (
+            staff_client.post("/staging/base64?filename=c.txt", data="aGk=", headers={"X-CSRFToken": token}).status_code
+            == 201
+        )
 
 
 def test_a_filename_crafted_to_break_out_of_script_stays_text(staff_client, document):
@@ -157,17 +201,24 @@ def test_a_filename_crafted_to_break_out_of_script_stays_text(staff_client, docu
 
 # The portal decides the type from the bytes and the extension: a declared type, well-formed or not, is
 # never recorded (a PNG declared as image/webp or text/html is recorded as the PNG it is).
-@pytest.mark.parametrize("declared, recorded", [
-    ("text/plain\r\nX-Evil: 1", "image/png"),
-    ("nonsense", "image/png"),
-    ("image/webp", "image/png"),
-    ("text/html", "image/png"),
-])
+@pytest.mark.parametrize(
+    "declared, recorded",
+    [
+        ("text/plain\r\nX-Evil: 1", "image/png"),
+        ("nonsense", "image/png"),
+        ("image/webp", "image/png"),
+        ("text/html", "image/png"),
+    ],
+)
 def test_a_declared_type_is_never_what_is_recorded(staff_client, declared, recorded):
     import base64
 
-    response = staff_client.post("/staging/base64", query_string={"filename": "a.png", "content_type": declared},
-                                 data=base64.b64encode(PNG), content_type="text/plain")
+    response = staff_client.post(
+        "/staging/base64",
+        query_string={"filename": "a.png", "content_type": declared},
+        data=base64.b64encode(PNG),
+        content_type="text/plain",
+    )
     assert response.status_code == 201
     assert response.get_json()["files"][0]["content_type"] == recorded
 

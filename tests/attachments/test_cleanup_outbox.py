@@ -1,10 +1,11 @@
 """The cleanup outbox: deletions a store refused are kept, retried with backoff, never run against a referenced key."""
+
 from __future__ import annotations
 
 import io
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -41,10 +42,10 @@ def deletes_refused(monkeypatch):
     return state
 
 
-def test_a_refused_cleanup_is_recorded_and_maintain_finishes_it(app, staff_client, document, runner,
-                                                                store_fails_mid_stream, deletes_refused):
-    response = upload(staff_client, document.id, ("one.pdf", PDF), ("two.pdf", PDF * 20), ("three.pdf", PDF),
-                      json=True)
+def test_a_refused_cleanup_is_recorded_and_maintain_finishes_it(
+    app, staff_client, document, runner, store_fails_mid_stream, deletes_refused
+):
+    response = upload(staff_client, document.id, ("one.pdf", PDF), ("two.pdf", PDF * 20), ("three.pdf", PDF), json=True)
     assert response.status_code == 503
     assert rows() == ([], [])
     [left] = stored_keys()
@@ -58,7 +59,7 @@ def test_a_refused_cleanup_is_recorded_and_maintain_finishes_it(app, staff_clien
     deletes_refused["down"] = False
     waiting = runner.invoke(args=["storage", "maintain"])  # backing off: not tried again yet
     assert "0 deleted" in waiting.output and waiting.exit_code == 1 and stored_keys() == [left]
-    db.session.execute(OUTBOX.update().values(next_attempt_at=datetime.now(timezone.utc)))
+    db.session.execute(OUTBOX.update().values(next_attempt_at=datetime.now(UTC)))
     db.session.commit()
     done = runner.invoke(args=["storage", "maintain"])
     assert done.exit_code == 0, done.output
@@ -66,8 +67,9 @@ def test_a_refused_cleanup_is_recorded_and_maintain_finishes_it(app, staff_clien
     assert outbox() == [] and stored_keys() == []
 
 
-def test_a_failed_commit_whose_cleanup_is_refused_is_recorded(app, staff_client, document, deletes_refused,
-                                                              monkeypatch):
+def test_a_failed_commit_whose_cleanup_is_refused_is_recorded(
+    app, staff_client, document, deletes_refused, monkeypatch
+):
     from sqlalchemy.exc import OperationalError
 
     def commit():
@@ -96,7 +98,7 @@ def test_an_entry_whose_key_a_row_points_at_again_keeps_its_object(app, staff_cl
 def test_retries_back_off_exponentially(app, deletes_refused):
     with db.engine.begin() as conn:
         record(conn, "local", "attachments/2026/11/gone", "discard")
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     clock = {"now": start}
     report = drain(db.engine, storage.get, clock=lambda: clock["now"])
     assert (report.failed, outbox()[0].attempts) == (1, 1)
@@ -145,18 +147,16 @@ def test_two_maintainers_at_once_delete_each_object_once(app):
     assert outbox() == [] and stored_keys() == []
 
 
-def test_expired_staging_purged_by_maintain_is_recorded_before_its_row_goes(app, staff_client, runner,
-                                                                             deletes_refused):
+def test_expired_staging_purged_by_maintain_is_recorded_before_its_row_goes(app, staff_client, runner, deletes_refused):
     stage(staff_client, ("old.pdf", PDF))
-    db.session.execute(AttachmentStaging.__table__.update().values(
-        created_at=datetime.now(timezone.utc) - timedelta(days=3)))
+    db.session.execute(AttachmentStaging.__table__.update().values(created_at=datetime.now(UTC) - timedelta(days=3)))
     db.session.commit()
     [key] = stored_keys()
     result = runner.invoke(args=["storage", "maintain"])
     assert "Staging: 1 upload(s) older than 24 h removed." in result.output and result.exit_code == 1
     assert rows() == ([], []) and [entry.key for entry in outbox()] == [key] and stored_keys() == [key]
     deletes_refused["down"] = False
-    db.session.execute(OUTBOX.update().values(next_attempt_at=datetime.now(timezone.utc)))
+    db.session.execute(OUTBOX.update().values(next_attempt_at=datetime.now(UTC)))
     db.session.commit()
     assert runner.invoke(args=["storage", "maintain"]).exit_code == 0
     assert outbox() == [] and stored_keys() == []
@@ -167,16 +167,16 @@ def test_outbox_gauges(client, app):
     assert value(samples, "portal_cleanup_outbox_pending") == 0
     assert value(samples, "portal_cleanup_outbox_oldest_age_seconds") == 0
     with db.engine.begin() as conn:
-        record(conn, "local", "attachments/2026/11/a", "discard", now=datetime.now(timezone.utc) - timedelta(hours=2))
+        record(conn, "local", "attachments/2026/11/a", "discard", now=datetime.now(UTC) - timedelta(hours=2))
         record(conn, "local", "attachments/2026/11/b", "discard")
     samples = scrape(client)
     assert value(samples, "portal_cleanup_outbox_pending") == 2
     assert 2 * 3600 <= value(samples, "portal_cleanup_outbox_oldest_age_seconds") < 3 * 3600
 
 
-def test_a_cleanup_neither_done_nor_recorded_is_logged_as_an_orphan(app, staff_client, document, caplog,
-                                                                      store_fails_mid_stream, deletes_refused,
-                                                                      monkeypatch):
+def test_a_cleanup_neither_done_nor_recorded_is_logged_as_an_orphan(
+    app, staff_client, document, caplog, store_fails_mid_stream, deletes_refused, monkeypatch
+):
     from sqlalchemy.exc import OperationalError
 
     from portal.cleanup import outbox as outbox_module

@@ -1,5 +1,6 @@
 """Files sent with their size declared (as the page's script sends them): checked exactly, and on S3
 streamed to the store in one PUT as they arrive."""
+
 from __future__ import annotations
 
 import os
@@ -65,7 +66,8 @@ class TestOnS3:
         provider = storage.default
         for purpose in ("main", "stream"):
             provider._client(purpose).meta.events.register(
-                "before-call.s3", lambda model, **kwargs: sent.append(model.name))
+                "before-call.s3", lambda model, **kwargs: sent.append(model.name)
+            )
         return sent
 
     def test_a_large_declared_file_goes_up_in_one_streamed_put(self, staff_client, document, requests_sent):
@@ -133,14 +135,19 @@ class TestEncrypted:
         from tests.attachments.test_encryption import keypair
 
         _, public, private = keypair(tmp_path / "keys")
-        return {**s3_app_config, "STORAGE_ENCRYPTION": "hybrid", "STORAGE_ENCRYPTION_PUBLIC_KEY": public,
-                "STORAGE_ENCRYPTION_PRIVATE_KEYS": [private]}
+        return {
+            **s3_app_config,
+            "STORAGE_ENCRYPTION": "hybrid",
+            "STORAGE_ENCRYPTION_PUBLIC_KEY": public,
+            "STORAGE_ENCRYPTION_PRIVATE_KEYS": [private],
+        }
 
     def test_the_ciphertext_streams_up_and_the_download_is_the_original(self, app, staff_client, document):
         storage.default.ensure_ready()
         sent: list[str] = []
         storage.default._client("stream").meta.events.register(
-            "before-call.s3", lambda model, **kwargs: sent.append(model.name))
+            "before-call.s3", lambda model, **kwargs: sent.append(model.name)
+        )
         assert post(staff_client, document, [("big.pdf", BIG, len(BIG))]).status_code == 201
         assert sent == ["PutObject"]
         (row,), _ = rows()

@@ -1,4 +1,5 @@
 """A redirect is handed out again for DOWNLOAD_CACHE_SECONDS without reading the attachment's row."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The download service decides the answer from the row and the parsed conditions alone, with no request."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,8 @@ from portal.storage.base import ObjectNotFound
 from tests.attachments.conftest import PDF, legacy_row, rows, upload
 
 
-def conditions(byte_range: Range | None = None, if_none_match: ETags = ETags(), head: bool = False) -> Conditions:
-    return Conditions(byte_range, IfRange(), if_none_match, head)
+def conditions(byte_range: Range | None = None, if_none_match: ETags | None = None, head: bool = False) -> Conditions:
+    return Conditions(byte_range, IfRange(), if_none_match or ETags(), head)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Downloads (signed redirect, legacy filepath, proxy with ranges) and deletes."""
+
 from __future__ import annotations
 
 import pytest
@@ -46,11 +47,14 @@ MISSING = (404, "The file&#39;s bytes are missing from storage. An administrator
 OUTSIDE = (503, "The file store is not set up correctly. An administrator has been told.")
 
 
-@pytest.mark.parametrize("filepath, status, message", [
-    ("legacy/gone.pdf", *MISSING), ("/etc/passwd", *OUTSIDE), ("../../etc/passwd", *OUTSIDE)])
+@pytest.mark.parametrize(
+    "filepath, status, message",
+    [("legacy/gone.pdf", *MISSING), ("/etc/passwd", *OUTSIDE), ("../../etc/passwd", *OUTSIDE)],
+)
 def test_missing_or_escaping_legacy_files_give_a_clear_page(staff_client, document, filepath, status, message):
-    row = Attachment(document_id=document.id, filename="x.pdf", content_type="application/pdf", size=1,
-                     filepath=filepath)
+    row = Attachment(
+        document_id=document.id, filename="x.pdf", content_type="application/pdf", size=1, filepath=filepath
+    )
     db.session.add(row)
     db.session.commit()
     response = staff_client.get(f"/attachments/{row.id}/download")

@@ -1,4 +1,5 @@
 """What every streamed download must carry and must never do, whichever branch serves it."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,12 @@ def keys(tmp_path):
 
 def _encrypted(app, keys) -> None:
     _, public, private = keys
-    restart_with(app, STORAGE_ENCRYPTION="hybrid", STORAGE_ENCRYPTION_PUBLIC_KEY=public,
-                 STORAGE_ENCRYPTION_PRIVATE_KEYS=[private])
+    restart_with(
+        app,
+        STORAGE_ENCRYPTION="hybrid",
+        STORAGE_ENCRYPTION_PUBLIC_KEY=public,
+        STORAGE_ENCRYPTION_PRIVATE_KEYS=[private],
+    )
 
 
 def _assert_sandboxed(response) -> None:
@@ -76,4 +81,4 @@ def test_a_tampered_object_streams_only_true_bytes_before_it_stops(app, staff_cl
             received += chunk
     response.close()
     assert len(received) < len(PAYLOAD), "the download must stop before the tampered segment"
-    assert bytes(received) == PAYLOAD[:len(received)], "every byte sent before the stop is the original"
+    assert bytes(received) == PAYLOAD[: len(received)], "every byte sent before the stop is the original"

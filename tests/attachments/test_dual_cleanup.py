@@ -1,4 +1,5 @@
 """Nothing half-done: faults injected in the store and in the database leave no orphan and no dangling row."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """`flask storage verify --deep` proves encrypted objects by decrypting them, not by trusting the row."""
+
 from __future__ import annotations
 
 import os
@@ -16,16 +17,25 @@ PAYLOAD = os.urandom(200_000)
 @pytest.fixture
 def app_config(s3_app_config, tmp_path):
     _, public, private = keypair(tmp_path / "keys")
-    return {**s3_app_config, "STORAGE_ENCRYPTION": "hybrid", "STORAGE_ENCRYPTION_PUBLIC_KEY": public,
-            "STORAGE_ENCRYPTION_PRIVATE_KEYS": [private]}
+    return {
+        **s3_app_config,
+        "STORAGE_ENCRYPTION": "hybrid",
+        "STORAGE_ENCRYPTION_PUBLIC_KEY": public,
+        "STORAGE_ENCRYPTION_PRIVATE_KEYS": [private],
+    }
 
 
 @pytest.fixture
 def bucket(app):
     storage.default.ensure_ready()
     config = app.config
-    client = boto3.client("s3", endpoint_url=config["S3_ENDPOINT_URL"], region_name=config["S3_REGION"],
-                          aws_access_key_id=config["S3_ACCESS_KEY"], aws_secret_access_key=config["S3_SECRET_KEY"])
+    client = boto3.client(
+        "s3",
+        endpoint_url=config["S3_ENDPOINT_URL"],
+        region_name=config["S3_REGION"],
+        aws_access_key_id=config["S3_ACCESS_KEY"],
+        aws_secret_access_key=config["S3_SECRET_KEY"],
+    )
     yield client
     client.close()
 
@@ -35,8 +45,9 @@ def _flip_one_byte(client, bucket_name: str, key: str, offset: int) -> None:
     head = client.head_object(Bucket=bucket_name, Key=key)
     data = bytearray(client.get_object(Bucket=bucket_name, Key=key)["Body"].read())
     data[offset] ^= 0x01
-    client.put_object(Bucket=bucket_name, Key=key, Body=bytes(data), Metadata=head["Metadata"],
-                      ContentType=head["ContentType"])
+    client.put_object(
+        Bucket=bucket_name, Key=key, Body=bytes(data), Metadata=head["Metadata"], ContentType=head["ContentType"]
+    )
 
 
 def test_deep_verify_passes_an_intact_encrypted_object(app, staff_client, document, bucket, runner):
@@ -47,8 +58,7 @@ def test_deep_verify_passes_an_intact_encrypted_object(app, staff_client, docume
 
 
 @pytest.mark.parametrize("offset", [10, 150_000], ids=["header", "third-segment"])
-def test_deep_verify_catches_a_flipped_byte_in_an_encrypted_object(app, staff_client, document, bucket, runner,
-                                                                    offset):
+def test_deep_verify_catches_a_flipped_byte_in_an_encrypted_object(app, staff_client, document, bucket, runner, offset):
     upload(staff_client, document.id, ("secret.bin", PAYLOAD))
     (row,), _ = rows()
     _flip_one_byte(bucket, app.config["S3_BUCKET"], row.storage_path, offset)

@@ -1,4 +1,5 @@
 """Hybrid encryption at rest through the portal: upload, streamed decrypting downloads, rotation, key errors."""
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,11 @@ def keys(tmp_path):
 @pytest.fixture
 def app_config(keys):
     key_id, public, private = keys
-    return {"STORAGE_ENCRYPTION": "hybrid", "STORAGE_ENCRYPTION_PUBLIC_KEY": public,
-            "STORAGE_ENCRYPTION_PRIVATE_KEYS": [private]}
+    return {
+        "STORAGE_ENCRYPTION": "hybrid",
+        "STORAGE_ENCRYPTION_PUBLIC_KEY": public,
+        "STORAGE_ENCRYPTION_PRIVATE_KEYS": [private],
+    }
 
 
 def raw_object(row: Attachment) -> bytes:
@@ -63,13 +67,14 @@ def test_uploads_and_downloads_read_no_key_file_after_start_up(app, staff_client
     monkeypatch.setattr(keys, "_read_blocks", lambda path: reads.append(path) or read_blocks(path))
     upload(staff_client, document.id, ("secret.bin", PAYLOAD), ("second.bin", PAYLOAD[:1000]))
     for row in rows()[0]:
-        assert downloaded(staff_client, row.id) == PAYLOAD[:row.size]
+        assert downloaded(staff_client, row.id) == PAYLOAD[: row.size]
         with staff_client.get(f"/attachments/{row.id}/download", headers={"Range": "bytes=10-20"}) as part:
             assert part.get_data() == PAYLOAD[10:21]
     assert reads == []
     StorageEncryption.from_config(app.config)  # what start-up does: the counter sees it
-    assert sorted(reads) == sorted([app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"],
-                                    *app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"]])
+    assert sorted(reads) == sorted(
+        [app.config["STORAGE_ENCRYPTION_PUBLIC_KEY"], *app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"]]
+    )
 
 
 @pytest.mark.parametrize("first, last", [(0, 0), (65535, 65536), (70000, 199_999), (131072, 131072)])
@@ -78,7 +83,7 @@ def test_ranges_decrypt_only_what_is_asked(staff_client, document, first, last):
     (row,), _ = rows()
     with staff_client.get(f"/attachments/{row.id}/download", headers={"Range": f"bytes={first}-{last}"}) as part:
         assert part.status_code == 206
-        assert part.get_data() == PAYLOAD[first:last + 1]
+        assert part.get_data() == PAYLOAD[first : last + 1]
 
 
 def test_files_stored_before_encryption_keep_working(app, staff_client, document):
@@ -142,8 +147,9 @@ def test_rotate_key_rewraps_without_touching_content(app, staff_client, document
     upload(staff_client, document.id, ("a.bin", PAYLOAD), ("b.pdf", PDF))
     before = {row.id: raw_object(row) for row in rows()[0]}
     new_id, new_public, new_private = keypair(tmp_path / "keys2", pq=True)
-    restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public,
-                 STORAGE_ENCRYPTION_PRIVATE_KEYS=[old_private, new_private])
+    restart_with(
+        app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public, STORAGE_ENCRYPTION_PRIVATE_KEYS=[old_private, new_private]
+    )
     result = runner.invoke(args=["storage", "rotate-key"])
     assert result.exit_code == 0, result.output
     assert f"2 encrypted files to re-wrap to {new_id}." in result.output and "Re-wrapped 2; 0 failed." in result.output
@@ -172,8 +178,10 @@ def test_a_bad_key_file_stops_start_up(tmp_path):
     bad = tmp_path / "bad.pem"
     bad.write_text("not a key")
     with pytest.raises(ConfigError) as caught:
-        create_app({"INSTANCE_PATH": str(tmp_path)}, environ={
-            "STORAGE_ENCRYPTION": "hybrid", "STORAGE_ENCRYPTION_PUBLIC_KEY": str(bad)})
+        create_app(
+            {"INSTANCE_PATH": str(tmp_path)},
+            environ={"STORAGE_ENCRYPTION": "hybrid", "STORAGE_ENCRYPTION_PUBLIC_KEY": str(bad)},
+        )
     assert str(bad) in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -181,8 +189,12 @@ class TestOnS3:
     @pytest.fixture
     def app_config(self, s3_app_config, keys):
         _, public, private = keys
-        return {**s3_app_config, "STORAGE_ENCRYPTION": "hybrid", "STORAGE_ENCRYPTION_PUBLIC_KEY": public,
-                "STORAGE_ENCRYPTION_PRIVATE_KEYS": [private]}
+        return {
+            **s3_app_config,
+            "STORAGE_ENCRYPTION": "hybrid",
+            "STORAGE_ENCRYPTION_PUBLIC_KEY": public,
+            "STORAGE_ENCRYPTION_PRIVATE_KEYS": [private],
+        }
 
     def test_multipart_encrypted_upload_download_and_rotation(self, app, staff_client, document, runner, tmp_path):
         storage.default.ensure_ready()
@@ -194,8 +206,11 @@ class TestOnS3:
         assert len(stored) == ciphertext_size(len(payload)) and payload[:1000] not in stored
         assert downloaded(staff_client, row.id) == payload
         _, new_public, new_private = keypair(tmp_path / "keys2")
-        restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public,
-                     STORAGE_ENCRYPTION_PRIVATE_KEYS=[*app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"], new_private])
+        restart_with(
+            app,
+            STORAGE_ENCRYPTION_PUBLIC_KEY=new_public,
+            STORAGE_ENCRYPTION_PRIVATE_KEYS=[*app.config["STORAGE_ENCRYPTION_PRIVATE_KEYS"], new_private],
+        )
         assert runner.invoke(args=["storage", "rotate-key"]).exit_code == 0
         (row,), _ = rows()
         assert storage.default.stat(row.storage_path).metadata[ENVELOPE_METADATA] == row.encryption
@@ -205,8 +220,9 @@ class TestOnS3:
             assert part.get_data() == payload[5242870:5242890]
 
 
-def test_rotation_survives_deletes_and_reports_files_added_meanwhile(app, staff_client, document, runner, keys,
-                                                                    tmp_path, monkeypatch):
+def test_rotation_survives_deletes_and_reports_files_added_meanwhile(
+    app, staff_client, document, runner, keys, tmp_path, monkeypatch
+):
     from portal.documents import rotation
     from portal.models import AttachmentStaging
     from tests.attachments.conftest import stage
@@ -230,8 +246,9 @@ def test_rotation_survives_deletes_and_reports_files_added_meanwhile(app, staff_
         return real_rotate_row(self, row, report)
 
     monkeypatch.setattr(rotation.KeyRotationService, "_rotate_row", meanwhile)
-    restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public,
-                 STORAGE_ENCRYPTION_PRIVATE_KEYS=[old_private, new_private])
+    restart_with(
+        app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public, STORAGE_ENCRYPTION_PRIVATE_KEYS=[old_private, new_private]
+    )
     result = runner.invoke(args=["storage", "rotate-key"])
     assert result.exit_code == 1, result.output
     assert "Re-wrapped 3; 0 failed." in result.output and "1 file(s) are still under an older key" in result.output

@@ -1,5 +1,6 @@
 """No request holds a file in memory: Python's allocations while a large file goes up or comes down
 stay a small fraction of its size (tracemalloc counts every allocation, whatever the timing)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -37,18 +38,21 @@ def app_config(request, tmp_path):
         from tests.attachments.test_encryption import keypair
 
         _, public, private = keypair(tmp_path / "keys")
-        config.update(STORAGE_ENCRYPTION="hybrid", STORAGE_ENCRYPTION_PUBLIC_KEY=public,
-                      STORAGE_ENCRYPTION_PRIVATE_KEYS=[private])
+        config.update(
+            STORAGE_ENCRYPTION="hybrid", STORAGE_ENCRYPTION_PUBLIC_KEY=public, STORAGE_ENCRYPTION_PRIVATE_KEYS=[private]
+        )
     return config
 
 
 @pytest.mark.parametrize("form", ["plain form", "declared size"])
 def test_an_upload_and_its_download_never_hold_the_file(staff_client, document, content, form):
-    body, content_type = (multipart([("big.pdf", content)]) if form == "plain form"
-                          else declared([("big.pdf", content, len(content))]))
+    body, content_type = (
+        multipart([("big.pdf", content)]) if form == "plain form" else declared([("big.pdf", content, len(content))])
+    )
     url = f"/documents/{document.id}/attachments"
-    response, peak = traced_peak(lambda: staff_client.post(url, data=body, content_type=content_type,
-                                                           headers={"Accept": "application/json"}))
+    response, peak = traced_peak(
+        lambda: staff_client.post(url, data=body, content_type=content_type, headers={"Accept": "application/json"})
+    )
     assert response.status_code == 201
     assert peak < BOUND, f"upload peak {peak / MiB:.1f} MiB"
     (row,), _ = rows()

@@ -1,4 +1,5 @@
 """The same flows with S3 over real HTTP (moto's server): presigned downloads fetched by a plain client."""
+
 from __future__ import annotations
 
 import hashlib
@@ -41,14 +42,17 @@ def test_upload_lists_as_s3_and_presigned_download_matches(staff_client, admin_v
     assert fetched.status_code == 200 and fetched.content == PDF
     assert fetched.headers["Content-Type"] == "application/pdf"
     assert fetched.headers["Content-Disposition"] == (
-        "attachment; filename=\"Ubersicht.pdf\"; filename*=UTF-8''%C3%9Cbersicht.pdf")
+        "attachment; filename=\"Ubersicht.pdf\"; filename*=UTF-8''%C3%9Cbersicht.pdf"
+    )
     big = fetch_presigned(staff_client, by_name["data.bin"].id)
     assert hashlib.sha256(big.content).hexdigest() == by_name["data.bin"].sha256
 
 
 def test_staging_promotes_by_server_side_copy(staff_client):
-    ids = [stage(staff_client, (name, content)).get_json()["files"][0]["id"]
-           for name, content in (("a.pdf", PDF), ("b.png", PNG))]
+    ids = [
+        stage(staff_client, (name, content)).get_json()["files"][0]["id"]
+        for name, content in (("a.pdf", PDF), ("b.png", PNG))
+    ]
     staged_keys = stored_keys()
     assert len(staged_keys) == 2 and all(key.startswith("staging/") for key in staged_keys)
     sent = record_requests(storage.default)

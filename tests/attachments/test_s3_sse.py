@@ -1,4 +1,5 @@
 """S3_SSE is proven with a probe write by `flask storage init` and /healthz, not found out by the first upload."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Staged uploads: stage, review, remove, promote on save, base64, and purging what is never saved."""
+
 from __future__ import annotations
 
 import base64
@@ -14,8 +15,10 @@ def test_staged_files_become_attachments_when_the_document_is_saved(staff_client
     first = stage(staff_client, ("a.pdf", PDF)).get_json()["files"][0]
     second = stage(staff_client, ("b.png", PNG)).get_json()["files"][0]
     assert [key.split("/")[0] for key in stored_keys()] == ["staging", "staging"]
-    response = staff_client.post("/documents/new", data={
-        "title": "Contract", "description": "", "staged_ids": [str(first["id"]), str(second["id"])]})
+    response = staff_client.post(
+        "/documents/new",
+        data={"title": "Contract", "description": "", "staged_ids": [str(first["id"]), str(second["id"])]},
+    )
     assert response.status_code == 302
     page = staff_client.get(response.headers["Location"]).get_data(as_text=True)
     assert "a.pdf" in page and "b.png" in page
@@ -56,9 +59,15 @@ def test_a_staged_file_that_expired_meanwhile_stops_the_save(staff_client, runne
 
 
 def test_without_javascript_files_travel_with_the_form(staff_client):
-    response = staff_client.post("/documents/new", data={
-        "title": "Plain form", "files": [(io.BytesIO(PDF), "plain.pdf"), (io.BytesIO(PNG), "plain.png")],
-    }, content_type="multipart/form-data", follow_redirects=True)
+    response = staff_client.post(
+        "/documents/new",
+        data={
+            "title": "Plain form",
+            "files": [(io.BytesIO(PDF), "plain.pdf"), (io.BytesIO(PNG), "plain.png")],
+        },
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
     assert "“Plain form” was created with 2 attachments." in response.get_data(as_text=True)
     attachments, staged = rows()
     assert len(attachments) == 2 and staged == []
@@ -68,11 +77,12 @@ def test_base64_and_data_urls(staff_client):
     encoded = base64.b64encode(PNG).decode()
     plain = staff_client.post("/staging/base64?filename=paste.png", data=encoded, content_type="text/plain")
     assert plain.status_code == 201, plain.get_json()
-    data_url = staff_client.post("/staging/base64?filename=clip", data="data:image/png;base64," + encoded,
-                                 content_type="text/plain")
+    data_url = staff_client.post(
+        "/staging/base64?filename=clip", data="data:image/png;base64," + encoded, content_type="text/plain"
+    )
     assert data_url.status_code == 201
     assert data_url.get_json()["files"][0]["content_type"] == "image/png"
-    wrapped = "\n".join(encoded[i:i + 76] for i in range(0, len(encoded), 76))
+    wrapped = "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
     assert staff_client.post("/staging/base64?filename=w.png", data=wrapped).status_code == 201
     _, staged = rows()
     assert len(staged) == 3 and all(row.size == len(PNG) for row in staged)
@@ -110,12 +120,18 @@ def test_no_database_lock_is_held_while_staged_files_are_copied(app, staff_clien
         url = db.engine.url
         if url.get_backend_name() == "sqlite":
             with sqlite3.connect(url.database, timeout=1) as other:
-                other.execute("INSERT INTO login_attempt (email, remote_addr, succeeded, created_at)"
-                              " VALUES ('x@example.com', '10.0.0.1', 0, '2026-01-01')")
+                other.execute(
+                    "INSERT INTO login_attempt (email, remote_addr, succeeded, created_at)"
+                    " VALUES ('x@example.com', '10.0.0.1', 0, '2026-01-01')"
+                )
         else:
             with db.engine.begin() as other:
-                other.execute(text("INSERT INTO login_attempt (email, remote_addr, succeeded, created_at)"
-                                   " VALUES ('x@example.com', '10.0.0.1', false, now())"))
+                other.execute(
+                    text(
+                        "INSERT INTO login_attempt (email, remote_addr, succeeded, created_at)"
+                        " VALUES ('x@example.com', '10.0.0.1', false, now())"
+                    )
+                )
         writes.append(src)
         return real_copy(src, dst)
 
@@ -128,8 +144,13 @@ def test_a_legacy_staged_file_is_promoted_into_the_store(app, staff_client, staf
     legacy = tmp_path / "storage" / "legacy" / "tmp"
     legacy.mkdir(parents=True)
     (legacy / "draft.pdf").write_bytes(PDF)
-    row = AttachmentStaging(filename="draft.pdf", content_type="application/pdf", size=len(PDF),
-                            filepath="legacy/tmp/draft.pdf", owner_id=staff_user.id)
+    row = AttachmentStaging(
+        filename="draft.pdf",
+        content_type="application/pdf",
+        size=len(PDF),
+        filepath="legacy/tmp/draft.pdf",
+        owner_id=staff_user.id,
+    )
     db.session.add(row)
     db.session.commit()
     response = staff_client.post("/documents/new", data={"title": "From legacy", "staged_ids": [str(row.id)]})

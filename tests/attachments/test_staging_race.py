@@ -1,4 +1,5 @@
 """A staged file removed in another window while its document is being saved: nothing is saved."""
+
 from __future__ import annotations
 
 from sqlalchemy import delete
@@ -24,8 +25,9 @@ def test_a_staged_file_removed_during_the_save_stops_it(staff_client, monkeypatc
     monkeypatch.setattr(provider, "copy", copy_while_another_window_removes_one)
     response = staff_client.post("/documents/new", data={"title": "Doc", "staged_ids": [str(kept), str(gone)]})
 
-    assert "A staged file was removed while the document was being saved. Nothing was saved." in \
-        response.get_data(as_text=True)
+    assert "A staged file was removed while the document was being saved. Nothing was saved." in response.get_data(
+        as_text=True
+    )
     assert db.session.query(Document).count() == 0
     assert [row.id for row in rows()[1]] == [kept], "the file still staged stays staged"
     assert not [key for key in stored_keys() if key.startswith("attachments/")], "no copy is left behind"

@@ -1,8 +1,9 @@
 """The trash: delete asks first, moves documents and attachments there, restore brings them back, purge ends them."""
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -32,7 +33,7 @@ def _page(client, path: str) -> str:
 
 def _age_trash(days: int) -> None:
     """Pretend everything in the trash was deleted ``days`` ago."""
-    then = datetime.now(timezone.utc) - timedelta(days=days)
+    then = datetime.now(UTC) - timedelta(days=days)
     for model in (Document, Attachment):
         db.session.execute(model.__table__.update().where(model.deleted_at.is_not(None)).values(deleted_at=then))
     db.session.commit()
@@ -77,7 +78,11 @@ def test_delete_trash_restore_purge(app, runner, staff_client, filled):
     attachments, _ = rows()
     assert [a.id for a in attachments] == [first.id] and len(stored_keys()) == 1
     assert [e for e in _events() if e.startswith(("document.", "attachment.", "trash."))] == [
-        "document.delete", "document.restore", "attachment.delete", "trash.purge"]
+        "document.delete",
+        "document.restore",
+        "attachment.delete",
+        "trash.purge",
+    ]
 
 
 def test_purge_removes_a_trashed_document_with_its_attachments(runner, staff_client, filled):
@@ -214,7 +219,8 @@ def test_an_uploader_may_not_restore_someone_elses_trashed_document(client, auth
     assert "which is in the trash too" in page and "Its creator or an administrator" in page
     assert _documents()[0].deleted_at is not None and rows()[0][-1].deleted_at is not None
     assert db.session.scalars(select(AuditEvent.outcome).where(AuditEvent.event == "attachment.restore")).all() == [
-        "refused"]
+        "refused"
+    ]
 
 
 def test_the_document_page_offers_delete_with_a_dialog_and_a_page(staff_client, filled):

@@ -1,4 +1,5 @@
 """Direct upload on a document's page, and the attachments table."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """After an upload staff land where the new files are: marked, on page 1, with a message saying what was saved."""
+
 from __future__ import annotations
 
 from portal.extensions import db
@@ -8,8 +9,15 @@ from tests.attachments.conftest import PDF, PNG, upload
 
 def _busy(document, count: int) -> None:
     for number in range(count):
-        db.session.add(Attachment(document_id=document.id, filename=f"scan-{number:02d}.pdf", size=len(PDF),
-                                  content_type="application/pdf", storage_path=f"attachments/old-{number}"))
+        db.session.add(
+            Attachment(
+                document_id=document.id,
+                filename=f"scan-{number:02d}.pdf",
+                size=len(PDF),
+                content_type="application/pdf",
+                storage_path=f"attachments/old-{number}",
+            )
+        )
     db.session.commit()
 
 

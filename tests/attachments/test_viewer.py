@@ -1,4 +1,5 @@
 """The inline viewer and the portal's own type decision: what is shown, what only downloads, and how."""
+
 from __future__ import annotations
 
 import base64
@@ -47,14 +48,17 @@ def follow(client, response):
     return fetched(client, response.headers["Location"])
 
 
-@pytest.mark.parametrize("name, content, served", [
-    ("report.pdf", PDF, "application/pdf"),
-    ("scan.png", PNG, "image/png"),
-    ("photo.JPG", b"\xff\xd8\xff\xe0" + bytes(300), "image/jpeg"),
-    ("anim.gif", b"GIF89a" + bytes(100), "image/gif"),
-    ("pic.webp", b"RIFF\x00\x01\x00\x00WEBPVP8 " + bytes(100), "image/webp"),
-    ("minutes.txt", TEXT, "text/plain; charset=utf-8"),
-])
+@pytest.mark.parametrize(
+    "name, content, served",
+    [
+        ("report.pdf", PDF, "application/pdf"),
+        ("scan.png", PNG, "image/png"),
+        ("photo.JPG", b"\xff\xd8\xff\xe0" + bytes(300), "image/jpeg"),
+        ("anim.gif", b"GIF89a" + bytes(100), "image/gif"),
+        ("pic.webp", b"RIFF\x00\x01\x00\x00WEBPVP8 " + bytes(100), "image/webp"),
+        ("minutes.txt", TEXT, "text/plain; charset=utf-8"),
+    ],
+)
 def test_viewable_files_open_inline_with_the_view_policy(staff_client, document, name, content, served):
     assert upload(staff_client, document.id, (name, content)).status_code == 302
     row = only(name)
@@ -64,10 +68,16 @@ def test_viewable_files_open_inline_with_the_view_policy(staff_client, document,
     assert answer.get_data() == content
 
 
-@pytest.mark.parametrize("name, content", [
-    ("page.html", HTML), ("drawing.svg", SVG), ("feed.xml", b"<?xml version='1.0'?><a/>"),
-    ("app.js", b"window.pwned = 1;"), ("sheet.docx", b"PK\x03\x04" + bytes(100)),
-])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("page.html", HTML),
+        ("drawing.svg", SVG),
+        ("feed.xml", b"<?xml version='1.0'?><a/>"),
+        ("app.js", b"window.pwned = 1;"),
+        ("sheet.docx", b"PK\x03\x04" + bytes(100)),
+    ],
+)
 def test_other_files_only_download_as_passive_types(staff_client, document, name, content):
     upload(staff_client, document.id, (name, content))
     row = only(name)
@@ -75,8 +85,10 @@ def test_other_files_only_download_as_passive_types(staff_client, document, name
     assert view.status_code == 302 and view.headers["Location"].endswith(f"/attachments/{row.id}/download")
     answer = follow(staff_client, staff_client.get(f"/attachments/{row.id}/download"))
     assert answer.status_code == 200
-    assert answer.headers["Content-Type"] in ("application/octet-stream",
-                                              "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    assert answer.headers["Content-Type"] in (
+        "application/octet-stream",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    )
     assert answer.headers["Content-Disposition"].startswith("attachment;")
     assert answer.headers["Content-Security-Policy"] == FILE_POLICY
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
@@ -124,8 +136,12 @@ def test_a_polyglot_uploaded_under_an_allow_list_is_never_html(app, staff_client
 
 @pytest.mark.parametrize("filename", ["poly.png", "poly.html", "poly"])
 def test_base64_staging_declared_as_html_is_never_served_as_html(staff_client, filename):
-    response = staff_client.post("/staging/base64", query_string={"filename": filename, "content_type": "text/html"},
-                                 data=base64.b64encode(POLYGLOT), content_type="text/plain")
+    response = staff_client.post(
+        "/staging/base64",
+        query_string={"filename": filename, "content_type": "text/html"},
+        data=base64.b64encode(POLYGLOT),
+        content_type="text/plain",
+    )
     assert response.status_code == 201
     recorded = response.get_json()["files"][0]["content_type"]
     assert recorded == ("application/octet-stream" if filename == "poly.html" else "image/png")
@@ -148,8 +164,9 @@ def test_signed_file_links_carry_the_sandbox_and_cannot_be_made_inline_for_html(
     upload(staff_client, document.id, ("page.html", HTML))
     row = only("page.html")
     with app.test_request_context():
-        forged = storage.default.url(row.storage_path, filename="page.html", content_type="text/html",
-                                     disposition="inline")
+        forged = storage.default.url(
+            row.storage_path, filename="page.html", content_type="text/html", disposition="inline"
+        )
     answer = fetched(staff_client, forged)
     assert answer.headers["Content-Disposition"].startswith("attachment;")
     assert answer.headers["Content-Security-Policy"] == FILE_POLICY
@@ -179,16 +196,18 @@ def test_the_document_page_offers_view_only_for_viewable_files(staff_client, doc
     upload(staff_client, document.id, ("scan.png", PNG), ("page.html", HTML))
     page = staff_client.get(f"/documents/{document.id}").get_data(as_text=True)
     assert f'href="/attachments/{only("scan.png").id}/view"' in page
-    assert f'/attachments/{only("page.html").id}/view' not in page
+    assert f"/attachments/{only('page.html').id}/view" not in page
 
 
 class TestEncrypted:
     @pytest.fixture
     def app_config(self, tmp_path):
         key_id = write_keypair(tmp_path / "keys")
-        return {"STORAGE_ENCRYPTION": "hybrid",
-                "STORAGE_ENCRYPTION_PUBLIC_KEY": str(tmp_path / "keys" / f"{key_id}.pub.pem"),
-                "STORAGE_ENCRYPTION_PRIVATE_KEYS": [str(tmp_path / "keys" / f"{key_id}.key.pem")]}
+        return {
+            "STORAGE_ENCRYPTION": "hybrid",
+            "STORAGE_ENCRYPTION_PUBLIC_KEY": str(tmp_path / "keys" / f"{key_id}.pub.pem"),
+            "STORAGE_ENCRYPTION_PRIVATE_KEYS": [str(tmp_path / "keys" / f"{key_id}.key.pem")],
+        }
 
     def test_encrypted_pdf_views_through_the_portal_with_range(self, staff_client, document):
         big = PDF + os.urandom(150_000)

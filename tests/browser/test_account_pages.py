@@ -1,4 +1,5 @@
 """The account pages in Chromium at a phone's width and a desktop's: nothing scrolls sideways."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,13 @@ SCREENSHOTS = os.environ.get("SCREENSHOTS", "")
 def busy_trail(admin_user, staff_user):
     """Events with long values, as a real trail has."""
     audit.record("auth.login", outcome="failure", email="someone.with.a.rather.long.address@subdomain.example.com")
-    audit.record("user.update", user=admin_user, object_type="user", object_id=staff_user.id,
-                 detail={"email": ["staff@example.com", "sam.staff.renamed.for.a.long.time@example.com"]})
+    audit.record(
+        "user.update",
+        user=admin_user,
+        object_type="user",
+        object_id=staff_user.id,
+        detail={"email": ["staff@example.com", "sam.staff.renamed.for.a.long.time@example.com"]},
+    )
 
 
 # The whole page has nothing to scroll sideways, and no box of the page body reaches past the window's edge.

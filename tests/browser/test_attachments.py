@@ -1,4 +1,5 @@
 """A real browser: create a document with staged files, upload another, download each, delete one."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +13,7 @@ from tests.support.moto_server import moto_endpoint  # noqa: F401  (a fixture s3
 
 pytestmark = pytest.mark.browser
 
-TEXT = "Minutes of the meeting\n".encode() * 50
+TEXT = b"Minutes of the meeting\n" * 50
 
 
 @pytest.fixture
@@ -84,8 +85,9 @@ class TestOnS3:
     def app_config(self, s3_app_config):
         return {**s3_app_config, "WTF_CSRF_ENABLED": True}
 
-    def test_the_pages_script_streams_a_large_file_in_one_put(self, live_server, page, app, staff_user, admin_user,
-                                                               tmp_path):
+    def test_the_pages_script_streams_a_large_file_in_one_put(
+        self, live_server, page, app, staff_user, admin_user, tmp_path
+    ):
         import os
 
         from portal.extensions import db, storage
@@ -95,7 +97,8 @@ class TestOnS3:
         sent: list[str] = []
         for purpose in ("main", "stream"):
             storage.default._client(purpose).meta.events.register(
-                "before-call.s3", lambda model, **kwargs: sent.append(model.name))
+                "before-call.s3", lambda model, **kwargs: sent.append(model.name)
+            )
         document = Document(title="Scans", created_by=staff_user.id)
         db.session.add(document)
         db.session.commit()

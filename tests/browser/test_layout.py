@@ -1,5 +1,6 @@
 """Every page fits a phone (360 and 390 px wide) and a desktop without sideways scrolling; the menu works
 without script. With PORTAL_SCREENSHOTS=<folder> each page is also saved there, at each width, to look at."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,13 @@ MEASURE = """() => {
 @pytest.fixture
 def app_config():
     # An object store is configured (never contacted) so the dashboard shows its run form.
-    return {"WTF_CSRF_ENABLED": True, "S3_BUCKET": "office", "S3_ENDPOINT_URL": "http://127.0.0.1:9",
-            "S3_ACCESS_KEY": "AKIALAYOUTTEST", "S3_SECRET_KEY": "layout-test-secret"}
+    return {
+        "WTF_CSRF_ENABLED": True,
+        "S3_BUCKET": "office",
+        "S3_ENDPOINT_URL": "http://127.0.0.1:9",
+        "S3_ACCESS_KEY": "AKIALAYOUTTEST",
+        "S3_SECRET_KEY": "layout-test-secret",
+    }
 
 
 @pytest.fixture
@@ -52,11 +58,19 @@ def pages_of(office) -> dict[str, list[tuple]]:
     return {
         "": [("login", "/auth/login")],
         office.admin_email: [
-            ("documents", "/"), ("documents-page-2", "/?page=2"), ("new-document", "/documents/new"),
-            ("document", document), ("edit", f"{document}/edit"), ("users", "/admin/users"),
-            ("storage", "/admin/storage"), ("run", f"/admin/storage/runs/{office.run_id}"),
-            ("running-run", f"/admin/storage/runs/{office.run_id + 2}"), ("dry-run", "/admin/storage", dry_run),
-            ("not-found", "/no/such/page"), ("trash", "/trash"), ("confirm-delete", f"{document}/delete"),
+            ("documents", "/"),
+            ("documents-page-2", "/?page=2"),
+            ("new-document", "/documents/new"),
+            ("document", document),
+            ("edit", f"{document}/edit"),
+            ("users", "/admin/users"),
+            ("storage", "/admin/storage"),
+            ("run", f"/admin/storage/runs/{office.run_id}"),
+            ("running-run", f"/admin/storage/runs/{office.run_id + 2}"),
+            ("dry-run", "/admin/storage", dry_run),
+            ("not-found", "/no/such/page"),
+            ("trash", "/trash"),
+            ("confirm-delete", f"{document}/delete"),
         ],
         office.staff_email: [("document-staff", document), ("forbidden", "/admin/users")],
     }
@@ -86,8 +100,11 @@ def visit_every_page(browser, live_server, office, width: int, **context_options
                 folder.mkdir(parents=True, exist_ok=True)
                 height = page.evaluate("document.documentElement.scrollHeight")
                 for part, top in enumerate(range(0, height, 1400)):
-                    page.screenshot(path=str(folder / f"{name}-{width}-{part}.png"), full_page=True,
-                                    clip={"x": 0, "y": top, "width": width, "height": min(1400, height - top)})
+                    page.screenshot(
+                        path=str(folder / f"{name}-{width}-{part}.png"),
+                        full_page=True,
+                        clip={"x": 0, "y": top, "width": width, "height": min(1400, height - top)},
+                    )
         context.close()
     return problems
 
@@ -132,7 +149,10 @@ def test_the_desktop_shows_the_menu_without_a_button(browser, live_server, offic
     sign_in(page, live_server, office.admin_email, PASSWORD)
     page.wait_for_url(live_server + "/")
     assert not page.locator("label.menu-button").is_visible()
-    assert page.get_by_role("link", name="Storage").is_visible() and page.get_by_role("button", name="Sign out").is_visible()
+    assert (
+        page.get_by_role("link", name="Storage").is_visible()
+        and page.get_by_role("button", name="Sign out").is_visible()
+    )
     for _ in range(3):  # the skip link, the brand, then straight to the first link: no hidden toggle in between
         page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Documents"

@@ -1,4 +1,5 @@
 """Times in the viewer's own zone: the same document page in Berlin and in Auckland, and without script."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,7 +31,8 @@ def created_time(browser, live_server, office, **context_options) -> dict:
     page.wait_for_url(live_server + "/")
     page.goto(f"{live_server}/documents/{office.busy_document_id}")
     shown = page.locator("p.meta time").evaluate(
-        "(el) => ({text: el.textContent, datetime: el.getAttribute('datetime'), title: el.title})")
+        "(el) => ({text: el.textContent, datetime: el.getAttribute('datetime'), title: el.title})"
+    )
     context.close()
     return shown
 

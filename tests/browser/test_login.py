@@ -1,4 +1,5 @@
 """A real browser signs in through the login form."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Finding a document from the search box and the filters, as staff do it in Chromium."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,14 +19,24 @@ def app_config():
 
 @pytest.fixture
 def letters(app, staff_user):
-    for title, filename, mime in (("Müller & Söhne", "angebot.pdf", "application/pdf"),
-                                  ("Bank", "Überweisung März.pdf", "application/pdf"),
-                                  ("Baustelle", "foto.jpg", "image/jpeg")):
+    for title, filename, mime in (
+        ("Müller & Söhne", "angebot.pdf", "application/pdf"),
+        ("Bank", "Überweisung März.pdf", "application/pdf"),
+        ("Baustelle", "foto.jpg", "image/jpeg"),
+    ):
         document = Document(title=title, created_by=staff_user.id)
         db.session.add(document)
         db.session.flush()
-        db.session.add(Attachment(document_id=document.id, filename=filename, content_type=mime, size=1,
-                                  storage_path=f"attachments/{document.id}", uploaded_by=staff_user.id))
+        db.session.add(
+            Attachment(
+                document_id=document.id,
+                filename=filename,
+                content_type=mime,
+                size=1,
+                storage_path=f"attachments/{document.id}",
+                uploaded_by=staff_user.id,
+            )
+        )
     db.session.commit()
 
 

@@ -1,4 +1,5 @@
 """A real browser on a phone: delete an attachment and a document (asked first), find them in the trash, restore."""
+
 from __future__ import annotations
 
 import io
@@ -32,9 +33,18 @@ def document_with_files(app, staff_user):
     for name in ("budget-2025.xlsx", "notes.pdf"):
         key = f"attachments/2026/11/{name}"
         stored = storage.default.save(key, io.BytesIO(PDF), content_type="application/pdf")
-        db.session.add(Attachment(document=document, filename=name, content_type="application/pdf", size=stored.size,
-                                  sha256=stored.sha256, storage_path=key, storage_type="local",
-                                  uploaded_by=staff_user.id))
+        db.session.add(
+            Attachment(
+                document=document,
+                filename=name,
+                content_type="application/pdf",
+                size=stored.size,
+                sha256=stored.sha256,
+                storage_path=key,
+                storage_type="local",
+                uploaded_by=staff_user.id,
+            )
+        )
     db.session.commit()
     return document.id
 
@@ -88,15 +98,18 @@ def test_delete_trash_restore_at_390px(browser, live_server, staff_user, documen
         page.set_viewport_size(PHONE)
     with page.expect_navigation():
         page.get_by_role("button", name="Restore budget-2025.xlsx").click()
-    assert "Its document “Quarterly report” was in the trash too and is restored." in page.locator(".flashes").inner_text()
+    assert (
+        "Its document “Quarterly report” was in the trash too and is restored." in page.locator(".flashes").inner_text()
+    )
     assert page.get_by_role("button", name="Restore Quarterly report").count() == 0
     page.goto(f"{live_server}/documents/{document_with_files}")
     assert sorted(page.locator("table.attachments a.download").all_inner_texts()) == ["budget-2025.xlsx", "notes.pdf"]
     context.close()
 
 
-def test_without_script_the_delete_link_leads_to_a_confirmation_page(browser, live_server, staff_user,
-                                                                     document_with_files):
+def test_without_script_the_delete_link_leads_to_a_confirmation_page(
+    browser, live_server, staff_user, document_with_files
+):
     context = browser.new_context(viewport=PHONE, java_script_enabled=False)
     page = context.new_page()
     page.set_default_timeout(15000)

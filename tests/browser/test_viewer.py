@@ -1,4 +1,5 @@
 """A real browser: a PNG renders through its View link, a PDF opens inline, and an uploaded script never runs."""
+
 from __future__ import annotations
 
 import os
@@ -21,10 +22,13 @@ SCREENSHOTS = os.environ.get("SCREENSHOTS", "")
 
 def real_png(width: int = 120, height: int = 80) -> bytes:
     """A valid RGB PNG with a diagonal gradient (a browser decodes it to width x height)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    rows = b"".join(b"\x00" + b"".join(bytes((x * 2 % 256, y * 3 % 256, 160)) for x in range(width))
-                    for y in range(height))
+
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((x * 2 % 256, y * 3 % 256, 160)) for x in range(width)) for y in range(height)
+    )
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
@@ -32,11 +36,14 @@ def real_png(width: int = 120, height: int = 80) -> bytes:
 def real_pdf() -> bytes:
     """A valid one-page PDF saying "Hello PDF" (the shared fixture passes the signature check but is no document)."""
     stream = b"BT /F1 24 Tf 40 100 Td (Hello PDF) Tj ET"
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R "
-               b"/Resources << /Font << /F1 5 0 R >> >> >>",
-               b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
     out, offsets = bytearray(b"%PDF-1.4\n"), []
     for number, body in enumerate(objects, 1):
         offsets.append(len(out))
@@ -56,8 +63,9 @@ def app_config():
     return {"WTF_CSRF_ENABLED": True}
 
 
-def test_view_link_renders_a_png_and_an_uploaded_script_never_runs(live_server, page, staff_user, admin_user,
-                                                                  tmp_path, app):
+def test_view_link_renders_a_png_and_an_uploaded_script_never_runs(
+    live_server, page, staff_user, admin_user, tmp_path, app
+):
     files = {"chart.png": real_png(), "report.pdf": real_pdf(), "evil.js": SCRIPT}
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
@@ -75,7 +83,8 @@ def test_view_link_renders_a_png_and_an_uploaded_script_never_runs(live_server, 
         ids = {row.filename: row.id for row in db.session.query(Attachment)}
     view_links = page.locator("table.attachments a.view")
     assert sorted(view_links.evaluate_all("links => links.map(a => a.getAttribute('href'))")) == sorted(
-        [f"/attachments/{ids['chart.png']}/view", f"/attachments/{ids['report.pdf']}/view"])
+        [f"/attachments/{ids['chart.png']}/view", f"/attachments/{ids['report.pdf']}/view"]
+    )
 
     for width, height in ((390, 844), (1280, 800)):
         page.set_viewport_size({"width": width, "height": height})
@@ -85,12 +94,15 @@ def test_view_link_renders_a_png_and_an_uploaded_script_never_runs(live_server, 
             page.screenshot(path=str(Path(SCREENSHOTS) / f"document-view-links-{width}.png"), full_page=True)
 
     # An <img> on the portal's page loads the PNG through the view link (redirect to the signed file link).
-    natural_width = page.evaluate("""src => new Promise(resolve => {
+    natural_width = page.evaluate(
+        """src => new Promise(resolve => {
         const img = new Image();
         img.onload = () => resolve(img.naturalWidth);
         img.onerror = () => resolve(-1);
         img.src = src;
-    })""", f"/attachments/{ids['chart.png']}/view")
+    })""",
+        f"/attachments/{ids['chart.png']}/view",
+    )
     assert natural_width == 120
 
     # A <script src> pointing at the uploaded .js (same origin, and the page's policy allows 'self') must not run:
@@ -100,13 +112,16 @@ def test_view_link_renders_a_png_and_an_uploaded_script_never_runs(live_server, 
     assert served.headers["content-type"] == "application/octet-stream"
     assert served.headers["x-content-type-options"] == "nosniff"
     for path in (f"/attachments/{ids['evil.js']}/download", f"/attachments/{ids['evil.js']}/view"):
-        outcome = page.evaluate("""src => new Promise(resolve => {
+        outcome = page.evaluate(
+            """src => new Promise(resolve => {
             const script = document.createElement('script');
             script.onload = () => resolve('load');
             script.onerror = () => resolve('error');
             script.src = src;
             document.head.appendChild(script);
-        })""", path)
+        })""",
+            path,
+        )
         assert outcome == "error"
         assert page.evaluate("typeof window.uploadedScriptRan") == "undefined"
 

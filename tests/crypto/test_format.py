@@ -1,4 +1,5 @@
 """Round trips, sizes, reader semantics and range decryption of the streaming format."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Key pairs, key ids, key files, the keyring, envelopes and key rotation."""
+
 from __future__ import annotations
 
 import io
@@ -109,13 +110,27 @@ def _p256_pem() -> bytes:
         (X25519_PAIR.public.to_pem().replace(b"A", b"B", 3), load_public_key, "unreadable public key"),
         (X25519_PAIR.private.to_pem()[:40] + b"\n-----END PRIVATE KEY-----\n", load_private_key, "unreadable"),
         (_p256_pem(), load_private_key, "is not an X25519 or ML-KEM-768\\+X25519 private key"),
-        (PQ_PAIR.private.to_pem().split(b"-----END")[0] + b"-----END PRIVATE KEY-----\n", load_private_key,
-         "is not an X25519 or ML-KEM-768"),
+        (
+            PQ_PAIR.private.to_pem().split(b"-----END")[0] + b"-----END PRIVATE KEY-----\n",
+            load_private_key,
+            "is not an X25519 or ML-KEM-768",
+        ),
         (X25519_PAIR.private.to_pem() * 2, load_private_key, "is not an X25519 or ML-KEM-768"),
         (b"x" * 70_000, load_private_key, "too large"),
     ],
-    ids=["missing", "empty", "garbage", "private-as-public", "public-as-private", "corrupt-public",
-         "truncated-private", "p256", "mlkem-half-of-hybrid", "two-x25519", "huge"],
+    ids=[
+        "missing",
+        "empty",
+        "garbage",
+        "private-as-public",
+        "public-as-private",
+        "corrupt-public",
+        "truncated-private",
+        "p256",
+        "mlkem-half-of-hybrid",
+        "two-x25519",
+        "huge",
+    ],
 )
 def test_bad_key_files_name_the_file(tmp_path, content, loader, message):
     path = tmp_path / "bad-key.pem"

@@ -1,4 +1,5 @@
 """Every change to a ciphertext or envelope fails with DecryptionError; never silently wrong bytes."""
+
 from __future__ import annotations
 
 import io
@@ -240,7 +241,7 @@ def test_a_segment_valid_under_two_keys_is_stopped_by_the_commitment():
     header = prefix + commitment_1
     nonces = [p + bytes(4) + b"\x01" for p in (nonce_prefix_1, nonce_prefix_2)]  # segment 0, last
     hs = [_aes(k, bytes(16)) for k in (payload_1, payload_2)]
-    masks = [_aes(k, n + b"\x00\x00\x00\x01") for k, n in zip((payload_1, payload_2), nonces)]
+    masks = [_aes(k, n + b"\x00\x00\x00\x01") for k, n in zip((payload_1, payload_2), nonces, strict=True)]
     first_block = int.from_bytes(os.urandom(16), "big")
     lengths = (len(header) * 8) << 64 | 32 * 8
     # GHASH is linear in the free second block X, whose weight is H^2: solve tag_1(X) == tag_2(X).

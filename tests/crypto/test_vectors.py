@@ -1,4 +1,5 @@
 """Known-answer vectors: the format in tests/crypto/vectors/v1.json must never drift silently."""
+
 from __future__ import annotations
 
 import hashlib

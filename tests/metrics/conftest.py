@@ -1,4 +1,5 @@
 """Helpers for the metrics tests: scrape /metrics and read the samples back with Prometheus's own parser."""
+
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -8,8 +9,11 @@ from tests.attachments.conftest import document  # noqa: F401  (fixture)
 
 def parse(text: str) -> dict[tuple[str, frozenset], float]:
     """Every sample of a Prometheus text page, keyed by (sample name, its labels)."""
-    return {(sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def scrape(client, **kwargs) -> dict[tuple[str, frozenset], float]:

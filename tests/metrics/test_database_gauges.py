@@ -1,7 +1,8 @@
 """Gauges computed from the database at scrape time: staging, migration runs, and a database that fails."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from portal.extensions import db
 from portal.metrics.database import DatabaseGauges
@@ -12,8 +13,14 @@ from tests.metrics.conftest import scrape, value
 
 
 def _staged(user, size: int, age: timedelta, store: str = "local") -> AttachmentStaging:
-    return AttachmentStaging(owner_id=user.id, filename="a.pdf", size=size, storage_type=store,
-                             storage_path=f"staging/{size}", created_at=datetime.now(timezone.utc) - age)
+    return AttachmentStaging(
+        owner_id=user.id,
+        filename="a.pdf",
+        size=size,
+        storage_type=store,
+        storage_path=f"staging/{size}",
+        created_at=datetime.now(UTC) - age,
+    )
 
 
 def test_an_empty_portal(client):
@@ -26,8 +33,13 @@ def test_an_empty_portal(client):
 
 
 def test_staging_files_bytes_and_oldest_age(client, staff_user):
-    db.session.add_all([_staged(staff_user, 100, timedelta(hours=1)), _staged(staff_user, 50, timedelta(hours=30)),
-                        _staged(staff_user, 7, timedelta(minutes=5), store="s3")])
+    db.session.add_all(
+        [
+            _staged(staff_user, 100, timedelta(hours=1)),
+            _staged(staff_user, 50, timedelta(hours=30)),
+            _staged(staff_user, 7, timedelta(minutes=5), store="s3"),
+        ]
+    )
     db.session.commit()
     samples = scrape(client)
     assert value(samples, "portal_staging_files", store="local") == 2
@@ -39,14 +51,27 @@ def test_staging_files_bytes_and_oldest_age(client, staff_user):
 
 
 def test_the_active_run_and_the_last_finished_ones(client):
-    now = datetime.now(timezone.utc)
-    db.session.add_all([
-        MigrationRun(kind="migrate", target="s3", status="completed", finished_at=now - timedelta(days=2)),
-        MigrationRun(kind="verify", target="", status="failed", finished_at=now - timedelta(days=1)),
-        MigrationRun(kind="migrate", target="s3", status="running", active=1, items_total=10, items_done=4,
-                     items_failed=1, items_skipped=2, bytes_total=1000, bytes_done=400, started_at=now,
-                     heartbeat_at=now - timedelta(minutes=10)),
-    ])
+    now = datetime.now(UTC)
+    db.session.add_all(
+        [
+            MigrationRun(kind="migrate", target="s3", status="completed", finished_at=now - timedelta(days=2)),
+            MigrationRun(kind="verify", target="", status="failed", finished_at=now - timedelta(days=1)),
+            MigrationRun(
+                kind="migrate",
+                target="s3",
+                status="running",
+                active=1,
+                items_total=10,
+                items_done=4,
+                items_failed=1,
+                items_skipped=2,
+                bytes_total=1000,
+                bytes_done=400,
+                started_at=now,
+                heartbeat_at=now - timedelta(minutes=10),
+            ),
+        ]
+    )
     db.session.commit()
     samples = scrape(client)
     assert value(samples, "portal_migration_run_active", kind="migrate") == 1
@@ -58,8 +83,9 @@ def test_the_active_run_and_the_last_finished_ones(client):
     assert 600 <= value(samples, "portal_migration_run_heartbeat_age_seconds", kind="migrate") < 3600
     last = value(samples, "portal_migration_run_last_finished_timestamp_seconds", kind="verify", status="failed")
     assert abs(last - (now - timedelta(days=1)).timestamp()) < 1
-    assert value(samples, "portal_migration_run_last_finished_timestamp_seconds", kind="migrate",
-                 status="completed") > 0
+    assert (
+        value(samples, "portal_migration_run_last_finished_timestamp_seconds", kind="migrate", status="completed") > 0
+    )
 
 
 def test_a_database_that_fails_still_gives_the_request_counters(tmp_path, caplog):
@@ -85,11 +111,13 @@ def test_a_probe_of_another_feature_joins_the_scrape(app):
 def test_trash_files_and_bytes(client, staff_user):
     document = Document(title="Old", created_by=staff_user.id)
     db.session.add(document)
-    db.session.add_all([
-        Attachment(document=document, filename="a.pdf", size=100, storage_path="a", deleted_at=datetime.now(timezone.utc)),
-        Attachment(document=document, filename="b.pdf", size=20, storage_path="b", deleted_at=datetime.now(timezone.utc)),
-        Attachment(document=document, filename="live.pdf", size=5, storage_path="c"),
-    ])
+    db.session.add_all(
+        [
+            Attachment(document=document, filename="a.pdf", size=100, storage_path="a", deleted_at=datetime.now(UTC)),
+            Attachment(document=document, filename="b.pdf", size=20, storage_path="b", deleted_at=datetime.now(UTC)),
+            Attachment(document=document, filename="live.pdf", size=5, storage_path="c"),
+        ]
+    )
     db.session.commit()
     samples = scrape(client)
     assert value(samples, "portal_trash_files") == 2

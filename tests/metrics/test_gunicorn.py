@@ -1,4 +1,5 @@
 """Two real gunicorn workers (gunicorn.conf.py): one scrape sums both, and a killed worker's live gauge goes."""
+
 from __future__ import annotations
 
 import os
@@ -30,9 +31,25 @@ class Server:
         self.url = ""
         self.held: list[socket.socket] = []
         self.process = subprocess.Popen(
-            [str(GUNICORN), "--config", "gunicorn.conf.py", "--no-control-socket", "--workers", "2",
-             "--timeout", "120", "--bind", "127.0.0.1:0", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            [
+                str(GUNICORN),
+                "--config",
+                "gunicorn.conf.py",
+                "--no-control-socket",
+                "--workers",
+                "2",
+                "--timeout",
+                "120",
+                "--bind",
+                "127.0.0.1:0",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -92,9 +109,11 @@ def _serving_pid(server: Server, client: socket.socket) -> int:
 def _hold(server: Server) -> socket.socket:
     """A sign-in with one byte of its body still to come: the worker waits for it inside the request."""
     held = server.connect()
-    held.sendall(b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                 b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s"
-                 % (len(HELD_BODY) + 1, HELD_BODY))
+    held.sendall(
+        b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(HELD_BODY) + 1, HELD_BODY)
+    )
     server.held.append(held)
     return held
 
@@ -112,9 +131,12 @@ def server(app, tmp_path):
     env = {key: val for key, val in os.environ.items() if key not in {s.name for s in SETTINGS}}
     env.pop("XDG_RUNTIME_DIR", None)
     env.update(
-        HOME=str(tmp_path / "home"), PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
-        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], SECRET_KEY="gunicorn-test-secret",
-        LOCAL_STORAGE_PATH=app.config["LOCAL_STORAGE_PATH"], LOG_LEVEL="warning",
+        HOME=str(tmp_path / "home"),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
+        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        SECRET_KEY="gunicorn-test-secret",
+        LOCAL_STORAGE_PATH=app.config["LOCAL_STORAGE_PATH"],
+        LOG_LEVEL="warning",
     )
     (tmp_path / "home").mkdir()
     server = Server(env)
@@ -152,8 +174,11 @@ def test_two_workers_add_up_and_a_dead_workers_request_is_no_longer_in_progress(
     assert requests_counted(samples, "unmatched", "GET", 404) == 1
     assert requests_counted(samples, "auth.login", "POST", held_status) == 1  # counted by the other worker
     assert value(samples, "portal_http_requests_in_progress") == 1
-    counted_by = {name.split("_")[-1].removesuffix(".db") for name in os.listdir(tmp_path / "prometheus")
-                  if name.startswith("counter_")}
+    counted_by = {
+        name.split("_")[-1].removesuffix(".db")
+        for name in os.listdir(tmp_path / "prometheus")
+        if name.startswith("counter_")
+    }
     assert {str(pid) for pid in server.worker_pids()} <= counted_by and len(counted_by) >= 2
 
     # Hold the busy worker again, then kill it: child_exit drops its live gauge, counts stay.

@@ -1,4 +1,5 @@
 """Request counters and latency by route name and status, as a scrape of /metrics shows them."""
+
 from __future__ import annotations
 
 import subprocess
@@ -36,9 +37,16 @@ def test_an_upload_a_download_and_a_failed_sign_in_are_counted(app, client, auth
     assert moved("metrics.scrape", "GET", 200) == 1  # the first scrape, counted by the time of the second
     durations = ("portal_http_request_duration_seconds_count", {"endpoint": "attachments.upload", "method": "POST"})
     assert value(after, durations[0], **durations[1]) - value(before, durations[0], **durations[1]) == 1
-    assert value(after, "portal_http_request_duration_seconds_bucket", endpoint="attachments.upload",
-                 method="POST", le="+Inf") >= 1
-
+    assert (
+        value(
+            after,
+            "portal_http_request_duration_seconds_bucket",
+            endpoint="attachments.upload",
+            method="POST",
+            le="+Inf",
+        )
+        >= 1
+    )
 
 
 def test_the_portal_itself_moves_the_feature_counters(app, client, auth, staff_user, document):
@@ -62,6 +70,7 @@ def test_the_portal_itself_moves_the_feature_counters(app, client, auth, staff_u
     assert moved("portal_downloads_total", store="local") == 2
     assert moved("portal_download_bytes_total", store="local") == 2 * len(PDF)
     assert moved("portal_storage_operations_total", store="local", op="save", outcome="ok") == 1
+
 
 def test_unknown_paths_and_methods_never_become_labels(client):
     before = scrape(client)
@@ -113,16 +122,21 @@ def test_negative_sizes_count_the_file_and_no_bytes(client):
     before = scrape(client)
     metrics.count_upload("local", -1)  # a size not known: counted, never a crash in the upload
     after = scrape(client)
-    assert value(after, "portal_uploads_total", store="local") - value(before, "portal_uploads_total", store="local") == 1
-    assert value(after, "portal_upload_bytes_total", store="local") == value(before, "portal_upload_bytes_total",
-                                                                             store="local")
+    assert (
+        value(after, "portal_uploads_total", store="local") - value(before, "portal_uploads_total", store="local") == 1
+    )
+    assert value(after, "portal_upload_bytes_total", store="local") == value(
+        before, "portal_upload_bytes_total", store="local"
+    )
 
 
 def test_the_recording_functions_import_nothing_of_the_database_or_storage():
     """The storage layer and the models call portal.metrics: it must not import them back (an import cycle)."""
-    code = ("import sys, portal.metrics; "
-            "loaded = [m for m in ('portal.extensions', 'portal.models', 'portal.storage') if m in sys.modules]; "
-            "assert not loaded, loaded")
+    code = (
+        "import sys, portal.metrics; "
+        "loaded = [m for m in ('portal.extensions', 'portal.models', 'portal.storage') if m in sys.modules]; "
+        "assert not loaded, loaded"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 

@@ -1,4 +1,5 @@
 """Migration suite fixtures: an app on the test's S3 server (moto or the RGW), and legacy files on disk."""
+
 from __future__ import annotations
 
 import os
@@ -90,8 +91,14 @@ class Child:
         self.log = Path(app.instance_path) / f"child-{uuid.uuid4().hex[:8]}.log"
         env = worker_environment(app.config, app.instance_path)
         with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(worker_command(*args), cwd=PROJECT_ROOT, env=env, stdout=out,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                worker_command(*args),
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
 
     @property
     def pid(self) -> int:

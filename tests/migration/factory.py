@@ -1,4 +1,5 @@
 """Rows and files as the portal had them before object storage: legacy paths, the local store, staging."""
+
 from __future__ import annotations
 
 import hashlib
@@ -45,22 +46,44 @@ class Files:
         db.session.commit()
         return row
 
-    def legacy(self, data: bytes, *, table: str = "attachment", name: str = "scan.pdf", path: str | None = None,
-               with_sha256: bool = False, size: int | None = None, encryption: str | None = None):
+    def legacy(
+        self,
+        data: bytes,
+        *,
+        table: str = "attachment",
+        name: str = "scan.pdf",
+        path: str | None = None,
+        with_sha256: bool = False,
+        size: int | None = None,
+        encryption: str | None = None,
+    ):
         """A row with only a legacy filepath (relative to LEGACY_FILES_ROOT), its file written there."""
         path = path or f"legacy/{uuid.uuid4().hex[:8]}/{name}"
         target = self.legacy_root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-        return self._row(table, filename=name, size=len(data) if size is None else size, filepath=path,
-                         sha256=hashlib.sha256(data).hexdigest() if with_sha256 else None, encryption=encryption)
+        return self._row(
+            table,
+            filename=name,
+            size=len(data) if size is None else size,
+            filepath=path,
+            sha256=hashlib.sha256(data).hexdigest() if with_sha256 else None,
+            encryption=encryption,
+        )
 
     def local(self, data: bytes, *, table: str = "attachment", name: str = "photo.png", metadata=None):
         """A row already in the local store (storage_type 'local', storage_path set)."""
         key = f"{'attachments' if table == 'attachment' else 'staging'}/2026/11/{uuid.uuid4().hex}"
         stored = storage.get("local").save(key, _Stream(data), content_type="image/png", metadata=metadata or {})
-        return self._row(table, filename=name, content_type="image/png", size=stored.size, sha256=stored.sha256,
-                         storage_path=key, storage_type="local")
+        return self._row(
+            table,
+            filename=name,
+            content_type="image/png",
+            size=stored.size,
+            sha256=stored.sha256,
+            storage_path=key,
+            storage_type="local",
+        )
 
     def path_of(self, row) -> Path:
         return self.legacy_root / row.filepath
@@ -72,7 +95,7 @@ class _Stream:
 
     def read(self, amount: int = -1) -> bytes:
         end = len(self._data) if amount is None or amount < 0 else self._offset + amount
-        chunk, self._offset = self._data[self._offset:end], min(end, len(self._data))
+        chunk, self._offset = self._data[self._offset : end], min(end, len(self._data))
         return chunk
 
 
@@ -87,9 +110,16 @@ def many_legacy(files: Files, count: int, size: int = 1024, table: str = "attach
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         extra = {"document_id": files.document().id} if table == "attachment" else {}
-        rows.append(model(filename=f"file-{number}.bin", content_type="application/octet-stream", size=size,
-                          filepath=path, **extra))
+        rows.append(
+            model(
+                filename=f"file-{number}.bin",
+                content_type="application/octet-stream",
+                size=size,
+                filepath=path,
+                **extra,
+            )
+        )
         contents.append(data)
     db.session.add_all(rows)
     db.session.commit()
-    return {row.id: data for row, data in zip(rows, contents)}
+    return {row.id: data for row, data in zip(rows, contents, strict=True)}

@@ -6,12 +6,13 @@ does that only when the SDK also sends ``x-amz-sdk-checksum-algorithm``, which b
 the caller supplies the value (as the portal's S3 provider does), and never checks the value. This
 patch closes that gap for the tests and the benchmark; it changes nothing else in moto.
 """
+
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from moto.s3.exceptions import S3ClientError
 from moto.s3.responses import S3Response

@@ -1,4 +1,5 @@
 """In Chromium: an admin starts a migration on the dashboard and watches the bar reach 100% without reloading."""
+
 from __future__ import annotations
 
 import os

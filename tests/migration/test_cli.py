@@ -1,4 +1,5 @@
 """`flask storage migrate|verify|cancel|purge-quarantine|orphans`: output, exit status, refusals."""
+
 from __future__ import annotations
 
 import gc
@@ -135,8 +136,12 @@ def test_verify_uses_the_stores_checksum_and_size_without_reading(runner, files,
     db.session.expire_all()
     key = db.session.get(Attachment, row.id).storage_path
     other = payload(4096)
-    store.client.put_object(Bucket=store.bucket, Key=key, Body=other,
-                            ChecksumSHA256=base64.b64encode(hashlib.sha256(other).digest()).decode())
+    store.client.put_object(
+        Bucket=store.bucket,
+        Key=key,
+        Body=other,
+        ChecksumSHA256=base64.b64encode(hashlib.sha256(other).digest()).decode(),
+    )
     store.client.put_object(Bucket=store.bucket, Key=db.session.get(Attachment, shorter.id).storage_path, Body=b"x")
     result = runner.invoke(args=["storage", "verify"])
     assert result.exit_code == 1
@@ -225,10 +230,13 @@ def test_bad_durations(text):
         parse_duration(text)
 
 
-@pytest.mark.parametrize("revision, command", [
-    ("0003_checksums_encryption", ["storage", "migrate", "s3"]),  # no run tables yet
-    ("0002_add_object_storage_columns", ["storage", "verify"]),  # no sha256 column to read
-])
+@pytest.mark.parametrize(
+    "revision, command",
+    [
+        ("0003_checksums_encryption", ["storage", "migrate", "s3"]),  # no run tables yet
+        ("0002_add_object_storage_columns", ["storage", "verify"]),  # no sha256 column to read
+    ],
+)
 def test_a_database_not_at_head_gives_one_clear_line(tmp_path, moto_endpoint, bucket_name, revision, command):
     from flask_migrate import upgrade
 

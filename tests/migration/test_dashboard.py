@@ -1,4 +1,5 @@
 """/admin/storage: counts, starting runs in a detached process, one run at a time, live JSON, actions."""
+
 from __future__ import annotations
 
 import os
@@ -33,11 +34,19 @@ def latest_run() -> MigrationRun:
     return db.session.scalars(select(MigrationRun).order_by(MigrationRun.id.desc())).first()
 
 
-@pytest.mark.parametrize("method, path", [
-    ("get", "/admin/storage"), ("get", "/admin/storage/runs/1"), ("get", "/admin/storage/runs/1/progress"),
-    ("post", "/admin/storage/runs"), ("post", "/admin/storage/verify"), ("post", "/admin/storage/runs/1/cancel"),
-    ("post", "/admin/storage/runs/1/retry"), ("post", "/admin/storage/runs/1/resume"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/admin/storage"),
+        ("get", "/admin/storage/runs/1"),
+        ("get", "/admin/storage/runs/1/progress"),
+        ("post", "/admin/storage/runs"),
+        ("post", "/admin/storage/verify"),
+        ("post", "/admin/storage/runs/1/cancel"),
+        ("post", "/admin/storage/runs/1/retry"),
+        ("post", "/admin/storage/runs/1/resume"),
+    ],
+)
 def test_staff_get_403_everywhere(staff_client, method, path):
     assert getattr(staff_client, method)(path).status_code == 403
 
@@ -104,8 +113,9 @@ def test_dry_run_reports_and_changes_nothing(admin_client, files, store):
 
 
 def test_bad_options_are_refused_with_a_message(admin_client, files, store):
-    page = admin_client.post("/admin/storage/runs", data={**START, "workers": "0"},
-                             follow_redirects=True).get_data(as_text=True)
+    page = admin_client.post("/admin/storage/runs", data={**START, "workers": "0"}, follow_redirects=True).get_data(
+        as_text=True
+    )
     assert "Files copied at once: Number must be between 1 and 64." in page
     assert latest_run() is None
 

@@ -1,4 +1,5 @@
 """A database from before object storage, with its files on disk: upgrade, browse, migrate, verify, download."""
+
 from __future__ import annotations
 
 import hashlib
@@ -48,26 +49,35 @@ def _old_install(root) -> None:
     upgrade(revision="0001_baseline")
     postgres = db.engine.dialect.name == "postgresql"
     schema = "document." if postgres else ""
-    db.session.execute(text(
-        "INSERT INTO \"user\" (id, email, name, password_hash) VALUES (1, 'old@example.com', 'Old', 'x')"))
+    db.session.execute(
+        text("INSERT INTO \"user\" (id, email, name, password_hash) VALUES (1, 'old@example.com', 'Old', 'x')")
+    )
     db.session.execute(text(f"INSERT INTO {schema}document (id, title, created_by) VALUES (1, 'Lease', 1)"))
     for row_id, (path, data) in LEGACY.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(data)
         filepath = str(root / path) if row_id == 3 else path  # one old row kept an absolute path
-        db.session.execute(text(
-            f"INSERT INTO {schema}attachment (id, document_id, filename, content_type, size, filepath, "
-            "uploaded_by) VALUES (:id, 1, :name, 'application/octet-stream', :size, :path, 1)"),
-            {"id": row_id, "name": path.rsplit("/", 1)[1], "size": len(data), "path": filepath})
+        db.session.execute(
+            text(
+                f"INSERT INTO {schema}attachment (id, document_id, filename, content_type, size, filepath, "
+                "uploaded_by) VALUES (:id, 1, :name, 'application/octet-stream', :size, :path, 1)"
+            ),
+            {"id": row_id, "name": path.rsplit("/", 1)[1], "size": len(data), "path": filepath},
+        )
     (root / STAGED[0]).parent.mkdir(parents=True, exist_ok=True)
     (root / STAGED[0]).write_bytes(STAGED[1])
-    db.session.execute(text(
-        f"INSERT INTO {schema}attachment_staging (id, filename, content_type, size, filepath, owner_id)"
-        " VALUES (1, 'draft.png', 'image/png', :size, :path, 1)"), {"size": len(STAGED[1]), "path": STAGED[0]})
+    db.session.execute(
+        text(
+            f"INSERT INTO {schema}attachment_staging (id, filename, content_type, size, filepath, owner_id)"
+            " VALUES (1, 'draft.png', 'image/png', :size, :path, 1)"
+        ),
+        {"size": len(STAGED[1]), "path": STAGED[0]},
+    )
     if postgres:  # rows inserted with explicit ids: move the sequences past them, as the old portal's were
         for table in ('"user"', "document.document", "document.attachment", "document.attachment_staging"):
-            db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                    f"(SELECT max(id) FROM {table}))"))
+            db.session.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+            )
     db.session.commit()
 
 
@@ -98,7 +108,8 @@ def test_upgrade_browse_migrate_verify_and_download_from_the_store(legacy_portal
     schema = "document." if db.engine.dialect.name == "postgresql" else ""
     rows = db.session.execute(text(f"SELECT id, storage_type, size, sha256 FROM {schema}attachment ORDER BY id")).all()
     assert [tuple(row) for row in rows] == [
-        (row_id, "s3", len(data), hashlib.sha256(data).hexdigest()) for row_id, (_, data) in LEGACY.items()]
+        (row_id, "s3", len(data), hashlib.sha256(data).hexdigest()) for row_id, (_, data) in LEGACY.items()
+    ]
     staged = db.session.execute(text(f"SELECT storage_type, storage_path FROM {schema}attachment_staging")).one()
     assert staged.storage_type == "s3"
     assert b"".join(storage.get("s3").open(staged.storage_path)) == STAGED[1]

@@ -1,4 +1,5 @@
 """Incomplete multipart uploads: listed and aborted by `orphans` and `maintain`; `init` sets the lifecycle rule."""
+
 from __future__ import annotations
 
 from portal.storage import s3_uploads
@@ -21,7 +22,11 @@ def test_provider_lists_and_aborts_incomplete_uploads(store):
     upload_id = start_upload(store)
     [found] = list(store.incomplete_uploads("attachments/"))
     assert (found.key, found.upload_id, found.parts, found.size) == (
-        "attachments/2026/11/killed-mid-upload", upload_id, 1, len(PART))
+        "attachments/2026/11/killed-mid-upload",
+        upload_id,
+        1,
+        len(PART),
+    )
     assert found.started is not None
     assert list(store.incomplete_uploads("staging/")) == []
     store.abort_upload(found.key, found.upload_id)
@@ -72,8 +77,10 @@ def test_init_says_so_when_the_store_takes_no_lifecycle_rules(runner, store, mon
     from botocore.exceptions import ClientError
 
     def refuse(**kwargs):
-        raise ClientError({"Error": {"Code": "NotImplemented", "Message": "not here"},
-                           "ResponseMetadata": {"HTTPStatusCode": 501}}, "PutBucketLifecycleConfiguration")
+        raise ClientError(
+            {"Error": {"Code": "NotImplemented", "Message": "not here"}, "ResponseMetadata": {"HTTPStatusCode": 501}},
+            "PutBucketLifecycleConfiguration",
+        )
 
     monkeypatch.setattr(store.client, "put_bucket_lifecycle_configuration", refuse)
     result = runner.invoke(args=["storage", "init"])

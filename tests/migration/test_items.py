@@ -1,4 +1,5 @@
 """One row's move: deterministic key, verification, the guarded switch, and every per-item failure."""
+
 from __future__ import annotations
 
 import base64
@@ -102,8 +103,9 @@ def test_a_small_legacy_file_is_read_once_and_a_large_one_hashed_before_it_goes_
     small, large = payload(1000), payload(SMALL_OBJECT_MAX + 1)
     rows = [files.legacy(small), files.legacy(large)]  # no sha256 recorded: the key needs one first
     results = [DocumentMigrationService().migrate_attachment(row) for row in rows]
-    assert [result.key for result in results] == [migrated_key("attachment", row.id, sha(data))
-                                                  for row, data in zip(rows, (small, large))]
+    assert [result.key for result in results] == [
+        migrated_key("attachment", row.id, sha(data)) for row, data in zip(rows, (small, large), strict=True)
+    ]
     assert len(hashed) == 1  # only the large file was read twice (hash, then upload)
     assert [stored_bytes(store, result.key) for result in results] == [small, large]
 
@@ -190,8 +192,11 @@ def test_the_same_row_copied_twice_overwrites_its_own_object(files, store, app):
     first = migrator.migrate(snapshot_of(row))
     assert first.status == "done"
     # A crash after the upload but before the switch looks like this: the row still legacy, the object there.
-    db.session.execute(Attachment.__table__.update().where(Attachment.id == row.id).values(
-        storage_path=None, storage_type="local", sha256=None))
+    db.session.execute(
+        Attachment.__table__.update()
+        .where(Attachment.id == row.id)
+        .values(storage_path=None, storage_type="local", sha256=None)
+    )
     db.session.commit()
     second = migrator.migrate(snapshot_of(db.session.get(Attachment, row.id)))
     assert second.status == "done" and second.key == first.key
@@ -268,8 +273,11 @@ def test_row_changed_during_the_copy_is_skipped_and_its_object_removed(files, st
     row = files.legacy(payload(100))
     service = DocumentMigrationService()
     snapshot = snapshot_of(row)
-    db.session.execute(Attachment.__table__.update().where(Attachment.id == row.id).values(filename="renamed.pdf",
-                                                                                             filepath="legacy/other"))
+    db.session.execute(
+        Attachment.__table__.update()
+        .where(Attachment.id == row.id)
+        .values(filename="renamed.pdf", filepath="legacy/other")
+    )
     db.session.commit()
     result = service.migrator(MigrationOptions()).migrate(snapshot)
     assert result.status == "skipped"
@@ -294,9 +302,12 @@ def test_with_encryption_on_plaintext_is_encrypted_as_it_copies(app, files, stor
     from portal.storage.keys import Envelope, write_keypair
 
     key_id = write_keypair(tmp_path / "keys")
-    restart_with(app, STORAGE_ENCRYPTION="hybrid",
-                 STORAGE_ENCRYPTION_PUBLIC_KEY=str(tmp_path / "keys" / f"{key_id}.pub.pem"),
-                 STORAGE_ENCRYPTION_PRIVATE_KEYS=[str(tmp_path / "keys" / f"{key_id}.key.pem")])
+    restart_with(
+        app,
+        STORAGE_ENCRYPTION="hybrid",
+        STORAGE_ENCRYPTION_PUBLIC_KEY=str(tmp_path / "keys" / f"{key_id}.pub.pem"),
+        STORAGE_ENCRYPTION_PRIVATE_KEYS=[str(tmp_path / "keys" / f"{key_id}.key.pem")],
+    )
     data = payload(150_000)
     row = files.legacy(data)
     result = DocumentMigrationService().migrate_attachment(row)
@@ -341,8 +352,9 @@ def test_reading_back_from_a_store_that_is_down_says_so(app, store):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    down = ObjectStorageFactory({**app.config, "S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-                                 "S3_CONNECT_TIMEOUT": 1}).object_store()
+    down = ObjectStorageFactory(
+        {**app.config, "S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "S3_CONNECT_TIMEOUT": 1}
+    ).object_store()
     with pytest.raises(StorageUnavailable, match="cannot be reached"):
         down.read_back("attachments/anything")
 
@@ -353,6 +365,8 @@ def test_a_source_in_a_store_without_local_files_is_kept_not_quarantined(files, 
     service = DocumentMigrationService()
     assert service.migrate_attachment(row).status == "done"
     moved = snapshot_of(db.session.get(Attachment, row.id))  # now an s3 row: nothing on this disk to move
-    assert service.migrator(MigrationOptions())._quarantine(moved) == \
-        "kept: the s3 store keeps no file on this host to quarantine"
+    assert (
+        service.migrator(MigrationOptions())._quarantine(moved)
+        == "kept: the s3 store keeps no file on this host to quarantine"
+    )
     assert stored_bytes(store, moved.storage_path) == data

@@ -1,4 +1,5 @@
 """A gunicorn worker killed mid-upload (plain form, so multipart) leaves an incomplete upload; orphans finds and aborts it."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,7 @@ CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 @pytest.fixture
 def app_config(tmp_path, s3_server, bucket_name):
     # 5 MiB parts (S3's smallest): the first part is stored after 5 MiB of body, not 16
-    return {**s3_config(tmp_path, s3_server, bucket_name), "S3_MULTIPART_THRESHOLD_MB": 5,
-            "S3_MULTIPART_CHUNK_MB": 5}
+    return {**s3_config(tmp_path, s3_server, bucket_name), "S3_MULTIPART_THRESHOLD_MB": 5, "S3_MULTIPART_CHUNK_MB": 5}
 
 
 class StalledForm:
@@ -37,9 +37,11 @@ class StalledForm:
     def __init__(self, token: str, total: int, sent: int) -> None:
         boundary = "killed" + os.urandom(8).hex()
         self.content_type = f"multipart/form-data; boundary={boundary}"
-        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
-                f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.pdf"\r\n'
-                "Content-Type: application/pdf\r\n\r\n").encode()
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.pdf"\r\n'
+            "Content-Type: application/pdf\r\n\r\n"
+        ).encode()
         self.length = len(head) + total + len(f"\r\n--{boundary}--\r\n")
         self.head, self.left, self.release = head, sent, threading.Event()
 
@@ -63,10 +65,25 @@ def gunicorn(app):
     """The test's portal behind a real gunicorn master with one worker; yields (base URL, master process)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "2", "--bind", f"127.0.0.1:{port}",
-         "--control-socket", f"{app.instance_path}/gunicorn.ctl", "portal.migration.worker_app:worker_app()"],
-        cwd=PROJECT_ROOT, env=worker_environment(app.config, app.instance_path),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "1",
+            "--threads",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--control-socket",
+            f"{app.instance_path}/gunicorn.ctl",
+            "portal.migration.worker_app:worker_app()",
+        ],
+        cwd=PROJECT_ROOT,
+        env=worker_environment(app.config, app.instance_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
     try:
         while True:
@@ -97,11 +114,14 @@ def test_a_worker_killed_mid_upload_leaves_an_upload_that_orphans_aborts(app, ru
     db.session.commit()
     session = requests.Session()
     token = CSRF.search(session.get(f"{base}/auth/login", timeout=30).text).group(1)
-    session.post(f"{base}/auth/login", data={"email": staff_user.email, "password": PASSWORD, "csrf_token": token},
-                 timeout=30)
+    session.post(
+        f"{base}/auth/login", data={"email": staff_user.email, "password": PASSWORD, "csrf_token": token}, timeout=30
+    )
     token = CSRF.search(session.get(f"{base}/documents/{document.id}", timeout=30).text).group(1)
     body = StalledForm(token, total=40 * MiB, sent=12 * MiB)
-    sender = threading.Thread(target=lambda: _post_quietly(session, f"{base}/documents/{document.id}/attachments", body))
+    sender = threading.Thread(
+        target=lambda: _post_quietly(session, f"{base}/documents/{document.id}/attachments", body)
+    )
     sender.start()
     try:
         deadline = time.monotonic() + 60
@@ -123,13 +143,15 @@ def test_a_worker_killed_mid_upload_leaves_an_upload_that_orphans_aborts(app, ru
 
 
 def _parts(store, upload: dict) -> int:
-    return len(store.client.list_parts(Bucket=store.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-               .get("Parts", []))
+    return len(
+        store.client.list_parts(Bucket=store.bucket, Key=upload["Key"], UploadId=upload["UploadId"]).get("Parts", [])
+    )
 
 
 def _post_quietly(session: requests.Session, url: str, body: StalledForm) -> None:
     try:
-        session.post(url, data=body, headers={"Content-Type": body.content_type, "Accept": "application/json"},
-                     timeout=60)
+        session.post(
+            url, data=body, headers={"Content-Type": body.content_type, "Accept": "application/json"}, timeout=60
+        )
     except (requests.ConnectionError, ConnectionAbortedError):
         pass  # the worker died under it, as intended

@@ -1,4 +1,5 @@
 """Real processes: SIGKILL in the middle of a run and a restart; two processes sharing one run."""
+
 from __future__ import annotations
 
 import os
@@ -56,8 +57,12 @@ def both_claim_their_first_batch_together() -> Iterator[None]:
 
 def test_sigkill_in_the_middle_then_a_restart_finishes_the_job(app, files, store):
     contents = {("attachment", key): data for key, data in many_legacy(files, 240, 16384).items()}
-    contents.update({("attachment_staging", key): data
-                     for key, data in many_legacy(files, 20, 4096, table="attachment_staging").items()})
+    contents.update(
+        {
+            ("attachment_staging", key): data
+            for key, data in many_legacy(files, 20, 4096, table="attachment_staging").items()
+        }
+    )
     child = flask_subprocess(app, "storage", "migrate", "s3", "--batch-size", "10", "--workers", "3")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -93,8 +98,11 @@ def test_two_processes_share_one_run_and_move_each_row_exactly_once(app, files, 
         first, second = flask_subprocess(app, *args), flask_subprocess(app, *args)
     results = [process.finish() for process in (first, second)]
     codes, outputs = sorted(code for code, _ in results), [output for _, output in results]
-    done = db.session.execute(select(MigrationItem.worker_id, func.count()).where(
-        MigrationItem.run_id == run.id, MigrationItem.status == "done").group_by(MigrationItem.worker_id)).all()
+    done = db.session.execute(
+        select(MigrationItem.worker_id, func.count())
+        .where(MigrationItem.run_id == run.id, MigrationItem.status == "done")
+        .group_by(MigrationItem.worker_id)
+    ).all()
     if db.engine.dialect.name == "postgresql":
         # Rows claimed with FOR UPDATE SKIP LOCKED: both processes worked, neither on the other's rows.
         assert codes == [0, 0], outputs
@@ -107,8 +115,9 @@ def test_two_processes_share_one_run_and_move_each_row_exactly_once(app, files, 
         assert "one migration process at a time" in refused or "has ended (completed)" in refused
         assert len(done) == 1
     assert sum(count for _, count in done) == 300
-    assert db.session.scalar(select(func.count()).select_from(MigrationItem).where(
-        MigrationItem.run_id == run.id)) == 300
+    assert (
+        db.session.scalar(select(func.count()).select_from(MigrationItem).where(MigrationItem.run_id == run.id)) == 300
+    )
     assert run_state.fetch_run(db.engine, run.id).status == "completed"
     assert_everything_moved_once(store, contents)
 

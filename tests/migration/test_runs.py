@@ -1,4 +1,5 @@
 """Runs: batches, limits, staging, quarantine, the single active run, resuming and cancelling."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -13,7 +14,6 @@ from portal.migration.models import MigrationItem, MigrationRun, MigrationWorker
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
 from portal.migration.worker import RunWorker
-from portal.migration.models import MigrationItem, MigrationRun, MigrationWorker, utcnow
 from portal.models import Attachment, AttachmentStaging
 from tests.migration.conftest import object_keys
 from tests.migration.factory import payload
@@ -87,15 +87,17 @@ def test_delete_source_quarantines_after_the_switch_but_keeps_shared_files(files
     run_all(include_staging=False, delete_source=True)
     quarantine = tmp_path / "quarantine"
     assert not files.path_of(alone).exists()
-    assert (quarantine / "legacy/old/alone.pdf").read_bytes() == b"".join(store.open(
-        db.session.get(Attachment, alone.id).storage_path))
+    assert (quarantine / "legacy/old/alone.pdf").read_bytes() == b"".join(
+        store.open(db.session.get(Attachment, alone.id).storage_path)
+    )
     assert files.path_of(shared).exists()  # staging rows still read it
     items = db.session.scalars(select(MigrationItem).where(MigrationItem.row_id == shared.id)).all()
     assert items[0].status == "done"
     local_path = app.extensions["storage"].local.root / local_key
     assert not local_path.exists() and (quarantine / "local" / local_key).exists()
-    assert (quarantine / "local" / local_path.parent.relative_to(local_path.parents[3]) /
-            f".{local_path.name}.meta.json").exists()  # the sidecar went along
+    assert (
+        quarantine / "local" / local_path.parent.relative_to(local_path.parents[3]) / f".{local_path.name}.meta.json"
+    ).exists()  # the sidecar went along
 
 
 def test_only_one_run_is_active_and_the_refusal_names_it(files, store):
@@ -124,7 +126,9 @@ def test_processes_per_run_one_on_sqlite_several_on_postgresql_and_a_dead_one_is
         assert lifecycle.attach_worker(engine, run.id, exclusive=False)
         assert len(processes.live_workers(engine, run.id)) == 2
     # The worker falls silent: after STALE_AFTER it no longer counts, and its claims are released.
-    db.session.execute(update(MigrationWorker).values(heartbeat_at=utcnow() - processes.STALE_AFTER - timedelta(seconds=1)))
+    db.session.execute(
+        update(MigrationWorker).values(heartbeat_at=utcnow() - processes.STALE_AFTER - timedelta(seconds=1))
+    )
     db.session.execute(update(MigrationRun).values(heartbeat_at=utcnow() - processes.STALE_AFTER))
     db.session.commit()
     assert run_state.run_state(run_state.fetch_run(engine, run.id), engine) == "stalled"
@@ -142,7 +146,7 @@ def test_a_crashed_workers_claims_are_released_and_moved_by_the_next(files, stor
     dead = lifecycle.attach_worker(engine, run.id, exclusive=False)
     claimed = claim_batch(engine, run.id, dead, "attachment", 0, 2)
     assert [row.id for row in claimed] == [rows[0].id, rows[1].id]
-    db.session.execute(update(MigrationWorker).where(MigrationWorker.id == dead).values(pid=2 ** 22 + 7))  # gone
+    db.session.execute(update(MigrationWorker).where(MigrationWorker.id == dead).values(pid=2**22 + 7))  # gone
     db.session.commit()
     finished = service.migrate_all_attachments(run_state.fetch_run(engine, run.id))
     assert (finished.status, finished.items_done) == ("completed", 4)
@@ -193,8 +197,9 @@ def test_cancel_stops_a_running_worker_after_its_current_items(files, store, mon
     window = 2 + 1  # batch_size + workers: the most rows claimed and not yet committed at the cancel
     assert 0 < seen[0] <= finished.items_done <= seen[0] + window < 30
     assert locations(Attachment).count("s3") == finished.items_done
-    assert db.session.scalar(select(func.count()).select_from(MigrationItem).where(
-        MigrationItem.status == "claimed")) == 0
+    assert (
+        db.session.scalar(select(func.count()).select_from(MigrationItem).where(MigrationItem.status == "claimed")) == 0
+    )
 
 
 def test_an_unreachable_store_fails_the_run_before_any_item(files, store, monkeypatch):

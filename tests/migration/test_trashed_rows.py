@@ -1,7 +1,8 @@
 """Rows in the trash still hold real bytes: migration moves them, verify checks them, orphans leaves them alone."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from portal.extensions import db
 from portal.models import Attachment, Document
@@ -11,7 +12,7 @@ from tests.migration.test_cli import migrate_everything
 
 
 def _trash(row: Attachment) -> None:
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     row.deleted_at = when
     document = db.session.get(Document, row.document_id)
     document.deleted_at = when

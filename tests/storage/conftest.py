@@ -1,13 +1,14 @@
 """Storage suite fixtures: a bare Flask app per provider kind (local, S3 under mock_aws, MinIO profile over
 HTTP to moto, and the same profile against a Ceph RADOS Gateway)."""
+
 from __future__ import annotations
 
 import os
 import socket
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
 
 import pytest
 import requests
@@ -46,8 +47,13 @@ def make_storage_app(tmp_path: Path, **overrides) -> Flask:
 
 def s3_settings(bucket: str, **overrides) -> dict:
     """Settings of an S3 store with test credentials that must never show up in a message or a log."""
-    return {"STORAGE_TYPE": "s3", "S3_BUCKET": bucket, "S3_ACCESS_KEY": "AKIATESTSECRETACCESS",
-            "S3_SECRET_KEY": "wJalrXUtnFEMI-test-secret-key", **overrides}
+    return {
+        "STORAGE_TYPE": "s3",
+        "S3_BUCKET": bucket,
+        "S3_ACCESS_KEY": "AKIATESTSECRETACCESS",
+        "S3_SECRET_KEY": "wJalrXUtnFEMI-test-secret-key",
+        **overrides,
+    }
 
 
 def unique_bucket() -> str:
@@ -77,6 +83,7 @@ def _fetch_with_test_client(app: Flask):
         response = app.test_client().get(url, headers=dict(headers or {}))
         with response:  # closes the file send_file opened
             return response.status_code, response.headers, response.get_data()
+
     return fetch
 
 
@@ -88,6 +95,7 @@ def _fetch_with_requests(url, headers=None):
 def _temp_files(root: Path) -> Callable[[], list[str]]:
     def leftovers():
         return [str(path) for path in root.rglob(".tmp-*")]
+
     return leftovers
 
 
@@ -95,6 +103,7 @@ def _pending_uploads(provider) -> Callable[[], list[str]]:
     def leftovers():
         answer = provider.client.list_multipart_uploads(Bucket=provider.bucket)
         return [upload["Key"] for upload in answer.get("Uploads", [])]
+
     return leftovers
 
 

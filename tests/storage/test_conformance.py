@@ -1,4 +1,5 @@
 """One conformance suite, run against every provider: local, S3 under mock_aws, MinIO profile over HTTP."""
+
 from __future__ import annotations
 
 import errno
@@ -27,7 +28,7 @@ class UnknownLength:
 
     def read(self, amount: int = -1) -> bytes:
         amount = len(self._data) if amount is None or amount < 0 else amount
-        chunk = self._data[self._pos:self._pos + min(amount, self._step)]
+        chunk = self._data[self._pos : self._pos + min(amount, self._step)]
         self._pos += len(chunk)
         return chunk
 
@@ -72,8 +73,9 @@ def source(request, tmp_path):
 @pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
 def test_save_then_read_back(provider, source, size):
     data = payload(size)
-    stored = provider.save("attachments/roundtrip.bin", source(data), content_type="application/pdf",
-                           metadata={"document-id": "7"})
+    stored = provider.save(
+        "attachments/roundtrip.bin", source(data), content_type="application/pdf", metadata={"document-id": "7"}
+    )
     digest = hashlib.sha256(data).hexdigest()
     assert (stored.key, stored.size, stored.sha256) == ("attachments/roundtrip.bin", size, digest)
     assert b"".join(provider.open("attachments/roundtrip.bin")) == data
@@ -161,7 +163,7 @@ def test_a_failed_abort_keeps_the_original_error_and_is_logged(harness, caplog):
     with pytest.raises(ConnectionResetError, match="client went away"):
         provider.save("attachments/broken.bin", reader)
     assert "storage abort of a failed multipart upload failed" in caplog.text
-    assert 'key=attachments/broken.bin outcome=NoSuchUpload' in caplog.text
+    assert "key=attachments/broken.bin outcome=NoSuchUpload" in caplog.text
     assert not provider.exists("attachments/broken.bin")
     assert harness.leftovers() == []
 
@@ -234,7 +236,7 @@ def test_range_across_parts(provider):
     data = payload(2 * THRESHOLD + 1)
     provider.save("attachments/big.bin", io.BytesIO(data))
     first, last = THRESHOLD - 5, THRESHOLD + 5
-    assert b"".join(provider.open("attachments/big.bin", (first, last))) == data[first:last + 1]
+    assert b"".join(provider.open("attachments/big.bin", (first, last))) == data[first : last + 1]
 
 
 def test_bad_range_is_refused(provider):
@@ -301,8 +303,9 @@ def test_url_answers_range_requests(harness):
 
 def test_url_never_serves_active_content_inline(harness):
     harness.provider.save("attachments/page.html", io.BytesIO(b"<script>alert(1)</script>"), content_type="text/html")
-    url = harness.provider.url("attachments/page.html", filename="page.html", content_type="text/html",
-                               disposition="inline")
+    url = harness.provider.url(
+        "attachments/page.html", filename="page.html", content_type="text/html", disposition="inline"
+    )
     status, headers, _ = harness.fetch(url, {})
     assert status == 200
     assert headers["Content-Disposition"].startswith("attachment;")
@@ -310,8 +313,9 @@ def test_url_never_serves_active_content_inline(harness):
 
 def test_inline_disposition_for_safe_types(harness):
     harness.provider.save("attachments/scan.pdf", io.BytesIO(b"%PDF-1.7"), content_type="application/pdf")
-    url = harness.provider.url("attachments/scan.pdf", filename="scan.pdf", content_type="application/pdf",
-                               disposition="inline")
+    url = harness.provider.url(
+        "attachments/scan.pdf", filename="scan.pdf", content_type="application/pdf", disposition="inline"
+    )
     assert harness.fetch(url, {})[1]["Content-Disposition"] == 'inline; filename="scan.pdf"'
 
 

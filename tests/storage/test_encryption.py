@@ -1,4 +1,5 @@
 """StorageEncryption: keys loaded once, encrypt-on-write, decrypt (whole and ranges), decrypt-and-hash, re-wrap."""
+
 from __future__ import annotations
 
 import hashlib
@@ -28,9 +29,12 @@ def local(tmp_path):
 
 def test_the_extension_holds_the_configured_keys(tmp_path):
     key_id = write_keypair(tmp_path / "keys")
-    app = make_storage_app(tmp_path, STORAGE_ENCRYPTION="hybrid",
-                           STORAGE_ENCRYPTION_PUBLIC_KEY=str(tmp_path / "keys" / f"{key_id}.pub.pem"),
-                           STORAGE_ENCRYPTION_PRIVATE_KEYS=[str(tmp_path / "keys" / f"{key_id}.key.pem")])
+    app = make_storage_app(
+        tmp_path,
+        STORAGE_ENCRYPTION="hybrid",
+        STORAGE_ENCRYPTION_PUBLIC_KEY=str(tmp_path / "keys" / f"{key_id}.pub.pem"),
+        STORAGE_ENCRYPTION_PRIVATE_KEYS=[str(tmp_path / "keys" / f"{key_id}.key.pem")],
+    )
     with app.app_context():
         encryption = Storage().encryption
     assert encryption is app.extensions["storage"].encryption
@@ -42,8 +46,9 @@ def test_the_extension_holds_the_configured_keys(tmp_path):
 def test_a_round_trip_through_a_store(local):
     pair = generate_keypair()
     encryption = StorageEncryption(enabled=True, public_key=pair.public, keyring=KeyRing([pair.private]))
-    sealed = encryption.save(local, "attachments/sealed", io.BytesIO(PAYLOAD), size=len(PAYLOAD),
-                             metadata={"origin": "test"})
+    sealed = encryption.save(
+        local, "attachments/sealed", io.BytesIO(PAYLOAD), size=len(PAYLOAD), metadata={"origin": "test"}
+    )
     assert (sealed.size, sealed.sha256) == (len(PAYLOAD), hashlib.sha256(PAYLOAD).hexdigest())
     assert sealed.stored.size == ciphertext_size(len(PAYLOAD))
     found = local.stat("attachments/sealed")
@@ -86,7 +91,10 @@ def test_without_a_public_key_nothing_is_encrypted_or_rewrapped(local):
     with pytest.raises(StorageMisconfigured, match="no STORAGE_ENCRYPTION_PUBLIC_KEY"):
         reader_only.save(local, "attachments/never", io.BytesIO(b"plain"))
     assert not local.exists("attachments/never")
-    envelope = StorageEncryption(enabled=True, public_key=pair.public, keyring=KeyRing()).save(
-        local, "attachments/sealed", io.BytesIO(b"x")).envelope
+    envelope = (
+        StorageEncryption(enabled=True, public_key=pair.public, keyring=KeyRing())
+        .save(local, "attachments/sealed", io.BytesIO(b"x"))
+        .envelope
+    )
     with pytest.raises(StorageMisconfigured, match="no STORAGE_ENCRYPTION_PUBLIC_KEY"):
         reader_only.rewrap(envelope)

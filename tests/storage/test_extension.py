@@ -1,4 +1,5 @@
 """The Storage extension: binding, lookup by name, health report, and one log line per operation."""
+
 from __future__ import annotations
 
 import io
@@ -11,7 +12,7 @@ from moto import mock_aws
 
 from portal.config import load_settings
 from portal.storage import Storage
-from portal.storage.base import StorageMisconfigured
+from portal.storage.base import ObjectNotFound, StorageMisconfigured
 from tests.storage.conftest import closed_port, make_storage_app, s3_settings, unique_bucket
 from tests.storage.test_s3 import SECRETS
 
@@ -30,7 +31,7 @@ def test_init_app_needs_the_portal_settings():
 def test_unbound_use_says_what_to_do(tmp_path):
     storage = Storage()
     with pytest.raises(RuntimeError, match=r"did you forget storage\.init_app\(app\)\?"):
-        storage.default
+        _ = storage.default
     bare = Flask(__name__)
     bare.config.update(load_settings({}, str(tmp_path), {"SECRET_KEY": "x"}))
     with bare.app_context(), pytest.raises(RuntimeError, match=r"did you forget storage\.init_app\(app\)\?"):
@@ -64,8 +65,9 @@ def test_local_only_host(tmp_path):
 
 @pytest.mark.parametrize("storage_type", ["s3", "minio"])
 def test_one_s3_provider_answers_to_both_names(tmp_path, storage_type):
-    app = make_storage_app(tmp_path, **s3_settings(unique_bucket(), STORAGE_TYPE=storage_type,
-                                                   S3_ENDPOINT_URL="http://127.0.0.1:9000"))
+    app = make_storage_app(
+        tmp_path, **s3_settings(unique_bucket(), STORAGE_TYPE=storage_type, S3_ENDPOINT_URL="http://127.0.0.1:9000")
+    )
     storage = Storage()
     with app.app_context():
         assert storage.names == ("local", storage_type)
@@ -96,7 +98,7 @@ def test_check_reports_every_store(tmp_path):
             assert storage.check() == {
                 "local": "ok",
                 "s3": "bucket 'portal-not-created' does not exist at AWS S3 (us-east-1); "
-                      "create it with `flask storage init`",
+                "create it with `flask storage init`",
             }
             storage.default.ensure_ready()
             assert storage.check() == {"local": "ok", "s3": "ok"}
@@ -127,7 +129,7 @@ def test_one_log_line_per_operation_without_secrets(tmp_path, caplog, storage_ty
             url = provider.url("attachments/a", filename="a.txt")
             provider.copy("attachments/a", "attachments/b")
             list(provider.list("attachments/"))
-            with pytest.raises(Exception):
+            with pytest.raises(ObjectNotFound):
                 provider.stat("attachments/missing")
             provider.delete("attachments/a")
     records = [r for r in caplog.records if r.name == "portal.storage"]
@@ -147,8 +149,14 @@ def test_one_log_line_per_operation_without_secrets(tmp_path, caplog, storage_ty
     # Neither the signed link (local token, presigned query string) nor any signature is logged.
     signed_part = url.partition("?")[2] or url.rpartition("/")[2]
     assert signed_part not in everything and "Signature" not in everything
-    assert records[0].storage == {"op": "save", "provider": storage_type, "key": "attachments/a", "size": 5,
-                                  "ms": records[0].storage["ms"], "outcome": "ok"}
+    assert records[0].storage == {
+        "op": "save",
+        "provider": storage_type,
+        "key": "attachments/a",
+        "size": 5,
+        "ms": records[0].storage["ms"],
+        "outcome": "ok",
+    }
 
 
 def test_the_factory_builds_every_configured_store_by_the_names_rows_carry(tmp_path):
@@ -156,8 +164,14 @@ def test_the_factory_builds_every_configured_store_by_the_names_rows_carry(tmp_p
 
     local_only = load_settings({}, str(tmp_path / "one"), {"SECRET_KEY": "x"})
     assert list(ObjectStorageFactory(local_only).providers()) == ["local"]
-    both = load_settings({}, str(tmp_path / "two"), {"SECRET_KEY": "x", **s3_settings(
-        "portal-files", STORAGE_TYPE="minio", S3_ENDPOINT_URL="http://127.0.0.1:9000")})
+    both = load_settings(
+        {},
+        str(tmp_path / "two"),
+        {
+            "SECRET_KEY": "x",
+            **s3_settings("portal-files", STORAGE_TYPE="minio", S3_ENDPOINT_URL="http://127.0.0.1:9000"),
+        },
+    )
     providers = ObjectStorageFactory(both).providers()
     assert list(providers) == ["local", "s3", "minio"]
     assert providers["s3"] is providers["minio"] and providers["minio"].name == "minio"

@@ -1,4 +1,5 @@
 """Local provider specifics: the path guard, atomic writes, and the signed /files/<token> route."""
+
 from __future__ import annotations
 
 import io

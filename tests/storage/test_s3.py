@@ -1,4 +1,5 @@
 """S3 provider specifics: failures of the store, the bucket, client settings, SSE, presigning, error translation."""
+
 from __future__ import annotations
 
 import hashlib
@@ -100,8 +101,9 @@ def test_missing_bucket_is_a_clear_misconfiguration(missing_bucket):
             continue  # HEAD carries no error code, so a missing bucket reads as a missing key there
         with pytest.raises(StorageMisconfigured) as caught:
             call()
-        assert str(caught.value) == (f"bucket 'portal-missing' does not exist at {endpoint}; "
-                                     "create it with `flask storage init`"), name
+        assert str(caught.value) == (
+            f"bucket 'portal-missing' does not exist at {endpoint}; create it with `flask storage init`"
+        ), name
 
 
 def test_ensure_ready_creates_the_bucket_once(missing_bucket):
@@ -132,14 +134,24 @@ def test_init_builds_no_client(tmp_path):
     assert provider._clients == {}
 
 
-@pytest.mark.parametrize("storage_type, endpoint, style, checksums", [
-    ("s3", "", "auto", "when_supported"),
-    ("s3", "http://127.0.0.1:9000", "path", "when_supported"),  # an endpoint rarely has bucket subdomains
-    ("minio", "http://127.0.0.1:9000", "path", "when_required"),
-])
+@pytest.mark.parametrize(
+    "storage_type, endpoint, style, checksums",
+    [
+        ("s3", "", "auto", "when_supported"),
+        ("s3", "http://127.0.0.1:9000", "path", "when_supported"),  # an endpoint rarely has bucket subdomains
+        ("minio", "http://127.0.0.1:9000", "path", "when_required"),
+    ],
+)
 def test_client_config_follows_the_settings(tmp_path, storage_type, endpoint, style, checksums):
-    provider = s3_provider(tmp_path, STORAGE_TYPE=storage_type, S3_ENDPOINT_URL=endpoint,
-                           S3_CONNECT_TIMEOUT=3, S3_READ_TIMEOUT=30, S3_MAX_ATTEMPTS=4, S3_MAX_CONCURRENCY=6)
+    provider = s3_provider(
+        tmp_path,
+        STORAGE_TYPE=storage_type,
+        S3_ENDPOINT_URL=endpoint,
+        S3_CONNECT_TIMEOUT=3,
+        S3_READ_TIMEOUT=30,
+        S3_MAX_ATTEMPTS=4,
+        S3_MAX_CONCURRENCY=6,
+    )
     config = provider.client.meta.config
     assert (config.connect_timeout, config.read_timeout) == (3, 30)
     assert config.retries == {"mode": "standard", "total_max_attempts": 4}
@@ -156,8 +168,13 @@ def test_each_client_option_can_be_overridden(tmp_path):
 
 
 def test_presigned_url_uses_the_public_endpoint(tmp_path):
-    provider = s3_provider(tmp_path, STORAGE_TYPE="minio", S3_ENDPOINT_URL="http://minio:9000",
-                           S3_PUBLIC_ENDPOINT_URL="https://files.example.com", S3_PRESIGN_EXPIRES=120)
+    provider = s3_provider(
+        tmp_path,
+        STORAGE_TYPE="minio",
+        S3_ENDPOINT_URL="http://minio:9000",
+        S3_PUBLIC_ENDPOINT_URL="https://files.example.com",
+        S3_PRESIGN_EXPIRES=120,
+    )
     url = provider.url("attachments/a b.pdf", filename="a.pdf", content_type="application/pdf")
     parts = urlsplit(url)
     query = parse_qs(parts.query)
@@ -179,8 +196,9 @@ def test_part_size_grows_for_huge_known_sizes(tmp_path):
 # -- encryption and copies ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sse, expected", [("aes256", ("AES256", None)),
-                                           ("aws:kms", ("aws:kms", "alias/portal-files"))])
+@pytest.mark.parametrize(
+    "sse, expected", [("aes256", ("AES256", None)), ("aws:kms", ("aws:kms", "alias/portal-files"))]
+)
 def test_server_side_encryption_is_requested_everywhere(tmp_path, sse, expected):
     with mock_aws():
         provider = s3_provider(tmp_path, S3_SSE=sse, S3_SSE_KMS_KEY_ID="alias/portal-files" if sse == "aws:kms" else "")
@@ -195,11 +213,14 @@ def test_server_side_encryption_is_requested_everywhere(tmp_path, sse, expected)
             assert found[0] == expected[0] and (expected[1] is None or expected[1] in found[1]), key
 
 
-@pytest.mark.parametrize("size, waits", [(1, False), (PROBE_SIZE, False), (PROBE_SIZE + 1, True), (THRESHOLD + 1, True)])
+@pytest.mark.parametrize(
+    "size, waits", [(1, False), (PROBE_SIZE, False), (PROBE_SIZE + 1, True), (THRESHOLD + 1, True)]
+)
 def test_only_large_bodies_wait_for_100_continue(mocked, size, waits):
     sent = []
     mocked.client.meta.events.register_first(
-        "before-send.s3", lambda request, **kwargs: sent.append(request.headers.get("Expect")))
+        "before-send.s3", lambda request, **kwargs: sent.append(request.headers.get("Expect"))
+    )
     mocked.save("attachments/sized", io.BytesIO(b"s" * size))
     assert b"".join(mocked.open("attachments/sized")) == b"s" * size
     assert (b"100-continue" in sent) is waits, sent
@@ -212,8 +233,13 @@ def test_huge_objects_are_copied_part_by_part(tmp_path):
         provider.copy_object_limit = THRESHOLD  # pretend 5 MiB is CopyObject's 5 GiB limit
         data = bytes(range(256)) * ((2 * THRESHOLD + 1) // 256 + 1)
         digest = hashlib.sha256(data).hexdigest()
-        provider.save("attachments/big", io.BytesIO(data), content_type="image/png", expected_sha256=digest,
-                      metadata={"owner": "1"})
+        provider.save(
+            "attachments/big",
+            io.BytesIO(data),
+            content_type="image/png",
+            expected_sha256=digest,
+            metadata={"owner": "1"},
+        )
         provider.copy("attachments/big", "attachments/big-copy")
         provider.set_metadata("attachments/big-copy", {"owner": "2"})
         info = provider.stat("attachments/big-copy")
@@ -226,8 +252,10 @@ def test_huge_objects_are_copied_part_by_part(tmp_path):
 
 
 def client_error(code: str, status: int) -> ClientError:
-    response = {"Error": {"Code": code, "Message": f"detail SignatureProvided={SECRETS[1]} {SECRETS[0]}"},
-                "ResponseMetadata": {"HTTPStatusCode": status}}
+    response = {
+        "Error": {"Code": code, "Message": f"detail SignatureProvided={SECRETS[1]} {SECRETS[0]}"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
     return ClientError(response, "GetObject")
 
 
@@ -276,8 +304,9 @@ def test_under_mock_aws_a_small_save_of_known_size_is_answered_through_before_se
     data = b"answered in process" * 50
     calls, sent = [], []
     mocked.client.meta.events.register("before-call.s3.PutObject", lambda **kwargs: calls.append(kwargs))
-    mocked.client.meta.events.register_first("before-send.s3", lambda request, **kwargs: sent.append(
-        (request.method, request.url.rsplit("/", 1)[1])))
+    mocked.client.meta.events.register_first(
+        "before-send.s3", lambda request, **kwargs: sent.append((request.method, request.url.rsplit("/", 1)[1]))
+    )
     stored = mocked.save("attachments/direct", io.BytesIO(data), size=len(data))
     assert (stored.size, stored.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     assert mocked.read_back("attachments/direct") == (len(data), hashlib.sha256(data).hexdigest())
@@ -420,7 +449,7 @@ class _OneWay(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         chunk = self._inner.read(len(buffer))
-        buffer[:len(chunk)] = chunk
+        buffer[: len(chunk)] = chunk
         return len(chunk)
 
 

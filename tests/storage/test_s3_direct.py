@@ -1,5 +1,6 @@
 """Requests signed without botocore's request pipeline (save()'s small PUTs and read-back): URLs,
 signatures, credentials, what a small PUT leaves in the store, retries and refusals."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,15 +26,22 @@ from tests.storage.conftest import (
     unique_bucket,
 )
 
-KEYS = ("attachments/plain.bin", "attachments/with space & plus+sign.pdf", "attachments/ünïcödé/名前.txt",
-        "attachments/percent%20not-decoded?query#fragment", "attachments/tilde~/x", "a=b;c,d$e@f")
+KEYS = (
+    "attachments/plain.bin",
+    "attachments/with space & plus+sign.pdf",
+    "attachments/ünïcödé/名前.txt",
+    "attachments/percent%20not-decoded?query#fragment",
+    "attachments/tilde~/x",
+    "a=b;c,d$e@f",
+)
 
 
 @pytest.fixture
 def http_store(tmp_path, moto_endpoint):
     """An S3 provider on moto over real HTTP (the reader sends its own requests), bucket made."""
-    app = make_storage_app(tmp_path, **s3_settings(unique_bucket(), S3_ENDPOINT_URL=moto_endpoint,
-                                                   S3_ADDRESSING_STYLE="path"))
+    app = make_storage_app(
+        tmp_path, **s3_settings(unique_bucket(), S3_ENDPOINT_URL=moto_endpoint, S3_ADDRESSING_STYLE="path")
+    )
     with app.app_context():
         provider = app.extensions["storage"].providers["s3"]
         provider.ensure_ready()
@@ -60,8 +68,10 @@ def test_reads_every_key_botocore_writes(http_store, key):
 @pytest.mark.parametrize("style", ["path", "virtual", "auto"])
 @pytest.mark.parametrize("endpoint", ["", "https://minio.example.test:9000"])
 def test_object_urls_are_the_ones_botocore_builds(tmp_path, style, endpoint):
-    app = make_storage_app(tmp_path, **s3_settings("portal-files", S3_ENDPOINT_URL=endpoint,
-                                                   S3_ADDRESSING_STYLE=style, S3_REGION="eu-west-2"))
+    app = make_storage_app(
+        tmp_path,
+        **s3_settings("portal-files", S3_ENDPOINT_URL=endpoint, S3_ADDRESSING_STYLE=style, S3_REGION="eu-west-2"),
+    )
     with app.app_context():
         provider = app.extensions["storage"].providers["s3"]
         reader = provider._direct()
@@ -74,12 +84,18 @@ def test_object_urls_are_the_ones_botocore_builds(tmp_path, style, endpoint):
 @contextmanager
 def store_checking_signatures(endpoint: str):
     """moto answering only requests signed with an IAM user's key (made here, allowed s3:*); yields the key."""
-    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x",
-                       aws_secret_access_key="x")
+    iam = boto3.client(
+        "iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     user = f"reader-{unique_bucket()}"
     iam.create_user(UserName=user)
-    iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="s3",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )
     key = iam.create_access_key(UserName=user)["AccessKey"]
     requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0").raise_for_status()
     try:
@@ -92,9 +108,14 @@ def test_a_store_that_checks_signatures_accepts_ours_and_refuses_a_wrong_secret(
     data = b"signed and checked" * 500
     http_store.save("attachments/checked.bin", io.BytesIO(data))
     with store_checking_signatures(moto_endpoint) as (key_id, secret):
+
         def provider(secret_key: str):
-            app = make_storage_app(tmp_path, **s3_settings(http_store.bucket, S3_ENDPOINT_URL=moto_endpoint,
-                                                           S3_ACCESS_KEY=key_id, S3_SECRET_KEY=secret_key))
+            app = make_storage_app(
+                tmp_path,
+                **s3_settings(
+                    http_store.bucket, S3_ENDPOINT_URL=moto_endpoint, S3_ACCESS_KEY=key_id, S3_SECRET_KEY=secret_key
+                ),
+            )
             return app.extensions["storage"].providers["s3"]
 
         assert read(provider(secret), "attachments/checked.bin") == data
@@ -103,8 +124,9 @@ def test_a_store_that_checks_signatures_accepts_ours_and_refuses_a_wrong_secret(
         assert secret not in str(refused.value) and key_id not in str(refused.value)
 
 
-def test_credentials_come_from_the_environment_when_none_are_configured(tmp_path, http_store, moto_endpoint,
-                                                                        monkeypatch):
+def test_credentials_come_from_the_environment_when_none_are_configured(
+    tmp_path, http_store, moto_endpoint, monkeypatch
+):
     http_store.save("attachments/env.bin", io.BytesIO(b"from the chain"))
     with store_checking_signatures(moto_endpoint) as (key_id, secret):
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
@@ -120,14 +142,14 @@ def test_no_credentials_anywhere_is_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    app = make_storage_app(tmp_path, STORAGE_TYPE="s3", S3_BUCKET="portal-files",
-                           S3_ENDPOINT_URL="http://127.0.0.1:9")
+    app = make_storage_app(tmp_path, STORAGE_TYPE="s3", S3_BUCKET="portal-files", S3_ENDPOINT_URL="http://127.0.0.1:9")
     provider = app.extensions["storage"].providers["s3"]
     with pytest.raises(StorageMisconfigured, match="no S3 credentials were found; set S3_ACCESS_KEY and S3_SECRET_KEY"):
         read(provider, "attachments/any.bin")
 
 
 # -- small PUTs -------------------------------------------------------------------------------------
+
 
 def head(provider, key: str) -> dict:
     return provider.client.head_object(Bucket=provider.bucket, Key=key, ChecksumMode="ENABLED")
@@ -137,10 +159,17 @@ def test_a_small_put_leaves_what_save_leaves(http_store):
     data = b"a small file " * 700
     sha256 = hashlib.sha256(data).hexdigest()
     with s3_like_checksums():
-        http_store.save("attachments/saved", io.BytesIO(data), content_type="application/pdf",
-                        metadata={"portal-envelope": "none"})
-        stored = put_small(http_store, "attachments/direct", data, content_type="application/pdf",
-                           metadata={"portal-envelope": "none"}, expected_sha256=sha256)
+        http_store.save(
+            "attachments/saved", io.BytesIO(data), content_type="application/pdf", metadata={"portal-envelope": "none"}
+        )
+        stored = put_small(
+            http_store,
+            "attachments/direct",
+            data,
+            content_type="application/pdf",
+            metadata={"portal-envelope": "none"},
+            expected_sha256=sha256,
+        )
     assert (stored.size, stored.sha256, stored.store_sha256) == (len(data), sha256, sha256)
     saved, direct_head = head(http_store, "attachments/saved"), head(http_store, "attachments/direct")
     for field in ("ContentLength", "ContentType", "Metadata", "ChecksumSHA256"):
@@ -175,14 +204,19 @@ def test_a_small_put_carries_the_configured_server_side_encryption(tmp_path, mot
 
 def test_bytes_other_than_expected_are_not_sent(http_store):
     with pytest.raises(StorageIntegrityError, match="does not match"):
-        put_small(http_store, "attachments/wrong", b"these bytes", expected_sha256=hashlib.sha256(b"others").hexdigest())
+        put_small(
+            http_store, "attachments/wrong", b"these bytes", expected_sha256=hashlib.sha256(b"others").hexdigest()
+        )
     assert list(http_store.list("attachments/")) == []
 
 
-@pytest.mark.parametrize("body, metadata, message", [
-    (b"x", {"Bad Name": "v"}, "metadata name"),
-    (b"x", {"name": "caf\u00e9"}, "printable ASCII"),
-])
+@pytest.mark.parametrize(
+    "body, metadata, message",
+    [
+        (b"x", {"Bad Name": "v"}, "metadata name"),
+        (b"x", {"name": "caf\u00e9"}, "printable ASCII"),
+    ],
+)
 def test_bad_small_puts_are_refused_before_any_request(http_store, body, metadata, message):
     with pytest.raises(ValueError, match=message):
         put_small(http_store, "attachments/refused", body, metadata=metadata)
@@ -191,8 +225,9 @@ def test_bad_small_puts_are_refused_before_any_request(http_store, body, metadat
 
 def test_a_body_over_the_direct_limit_is_refused_before_any_request(http_store):
     with pytest.raises(ValueError, match="at most"):
-        s3_direct.put_small(http_store._direct(), "attachments/refused", b"x" * (SMALL_PUT_MAX + 1), metadata={},
-                            sse={})
+        s3_direct.put_small(
+            http_store._direct(), "attachments/refused", b"x" * (SMALL_PUT_MAX + 1), metadata={}, sse={}
+        )
     assert list(http_store.list("attachments/")) == []
 
 
@@ -204,14 +239,22 @@ def test_save_sends_a_body_of_known_small_size_directly_and_a_larger_one_through
     http_store.save("attachments/unsized", io.BytesIO(b"u" * 10))  # no size: the SDK's one PUT
     assert [call["params"]["url_path"].rsplit("/", 1)[1] for call in puts] == ["sdk", "unsized"]
     assert [read(http_store, key) for key in ("attachments/direct", "attachments/sdk", "attachments/unsized")] == [
-        b"d" * SMALL_PUT_MAX, b"s" * (SMALL_PUT_MAX + 1), b"u" * 10]
+        b"d" * SMALL_PUT_MAX,
+        b"s" * (SMALL_PUT_MAX + 1),
+        b"u" * 10,
+    ]
 
 
 def test_a_store_that_checks_signatures_takes_our_put_and_refuses_a_wrong_secret(tmp_path, http_store, moto_endpoint):
     with store_checking_signatures(moto_endpoint) as (key_id, secret):
+
         def provider(secret_key: str):
-            app = make_storage_app(tmp_path, **s3_settings(http_store.bucket, S3_ENDPOINT_URL=moto_endpoint,
-                                                           S3_ACCESS_KEY=key_id, S3_SECRET_KEY=secret_key))
+            app = make_storage_app(
+                tmp_path,
+                **s3_settings(
+                    http_store.bucket, S3_ENDPOINT_URL=moto_endpoint, S3_ACCESS_KEY=key_id, S3_SECRET_KEY=secret_key
+                ),
+            )
             return app.extensions["storage"].providers["s3"]
 
         put_small(provider(secret), "attachments/signed", b"signed and checked")
@@ -271,8 +314,9 @@ def test_a_store_busy_on_every_attempt_is_unavailable(http_store, busy_store):
 def test_an_unreachable_store_is_tried_again_then_unavailable(tmp_path, monkeypatch):
     waits = []
     monkeypatch.setattr(s3_direct, "_backoff", waits.append)
-    app = make_storage_app(tmp_path, **s3_settings("portal-files", S3_ENDPOINT_URL=f"http://127.0.0.1:{closed_port()}",
-                                                   S3_MAX_ATTEMPTS=2))
+    app = make_storage_app(
+        tmp_path, **s3_settings("portal-files", S3_ENDPOINT_URL=f"http://127.0.0.1:{closed_port()}", S3_MAX_ATTEMPTS=2)
+    )
     with app.app_context():
         provider = app.extensions["storage"].providers["s3"]
         with pytest.raises(StorageUnavailable, match="cannot be reached"):
@@ -292,11 +336,14 @@ class _Answer:
         return self._body[:amount]
 
 
-@pytest.mark.parametrize("answer, code", [
-    (_Answer(400, b"<Error><Code>BadDigest</Code><Message>no</Message></Error>"), "BadDigest"),
-    (_Answer(502, b"<html><body>Bad Gateway</body></html>"), "502"),  # a proxy's page: the status is the code
-    (_Answer(500, b""), "500"),
-])
+@pytest.mark.parametrize(
+    "answer, code",
+    [
+        (_Answer(400, b"<Error><Code>BadDigest</Code><Message>no</Message></Error>"), "BadDigest"),
+        (_Answer(502, b"<html><body>Bad Gateway</body></html>"), "502"),  # a proxy's page: the status is the code
+        (_Answer(500, b""), "500"),
+    ],
+)
 def test_error_answers_are_read_for_their_code(answer, code):
     error = s3_direct._client_error(answer, "PutObject")
     assert error.response["Error"]["Code"] == code

@@ -1,8 +1,9 @@
 """moto's S3 server on 127.0.0.1 on a free port, for tests that need real HTTP (presigned URLs, timeouts)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import pytest
 from moto.server import ThreadedMotoServer

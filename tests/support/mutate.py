@@ -7,6 +7,7 @@ exercise it (mutmut then narrows further, to the tests that call the mutated fun
 killed/survived per module; ``cd build/mutate/NAME && ../../../.venv/bin/mutmut results`` lists the
 survivors and ``mutmut show <mutant>`` shows one. docs/testing.md keeps the measured rates.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,22 +27,38 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # Fast, direct tests first: every mutant of a function that all storage calls pass through (check_key)
     # would otherwise run the whole conformance suite against moto's server.
     "storage_checks": ("portal/storage/checks.py", ["tests/storage/test_checks.py", "tests/storage/test_local.py"]),
-    "storage_streams": ("portal/storage/streams.py", ["tests/storage/test_encryption.py", "tests/storage/test_s3.py",
-                                                      "tests/storage/test_extension.py"]),
+    "storage_streams": (
+        "portal/storage/streams.py",
+        ["tests/storage/test_encryption.py", "tests/storage/test_s3.py", "tests/storage/test_extension.py"],
+    ),
     "storage_local": ("portal/storage/local.py", ["tests/storage/test_local.py", "tests/storage/test_conformance.py"]),
     "storage_crypto": ("portal/storage/crypto.py", ["tests/crypto"]),
-    "storage_encryption": ("portal/storage/encryption.py", ["tests/storage/test_encryption.py",
-                                                            "tests/attachments/test_encryption.py",
-                                                            "tests/attachments/test_encrypted_verify.py"]),
+    "storage_encryption": (
+        "portal/storage/encryption.py",
+        [
+            "tests/storage/test_encryption.py",
+            "tests/attachments/test_encryption.py",
+            "tests/attachments/test_encrypted_verify.py",
+        ],
+    ),
     "migration_items": ("portal/migration/items.py", ["tests/migration/test_items.py"]),
-    "migration_verify": ("portal/migration/verify.py", ["tests/migration/test_items.py",
-                                                        "tests/migration/test_runs.py"]),
-    "documents_downloads": ("portal/documents/downloads.py", ["tests/attachments/test_download_decision.py",
-                                                              "tests/attachments/test_download_delete.py",
-                                                              "tests/attachments/test_download_guards.py",
-                                                              "tests/attachments/test_download_cache.py"]),
-    "documents_file_rules": ("portal/documents/file_rules.py", ["tests/attachments/test_bad_input.py",
-                                                                "tests/attachments/test_upload.py"]),
+    "migration_verify": (
+        "portal/migration/verify.py",
+        ["tests/migration/test_items.py", "tests/migration/test_runs.py"],
+    ),
+    "documents_downloads": (
+        "portal/documents/downloads.py",
+        [
+            "tests/attachments/test_download_decision.py",
+            "tests/attachments/test_download_delete.py",
+            "tests/attachments/test_download_guards.py",
+            "tests/attachments/test_download_cache.py",
+        ],
+    ),
+    "documents_file_rules": (
+        "portal/documents/file_rules.py",
+        ["tests/attachments/test_bad_input.py", "tests/attachments/test_upload.py"],
+    ),
     "auth_throttle": ("portal/auth/throttle.py", ["tests/test_lockout.py", "tests/test_auth.py"]),
 }
 
@@ -63,7 +80,9 @@ def prepare(name: str) -> Path:
         f"pytest_add_cli_args_test_selection = {selection}\n"
         # the RGW runs need their own daemons and the browser runs Chromium: neither fits a mutant's minute
         'pytest_add_cli_args = ["-m", "not rgw and not browser", "-q"]\n'
-        f'also_copy = {json.dumps(list(LINKED[2:]))}\n', encoding="utf-8")
+        f"also_copy = {json.dumps(list(LINKED[2:]))}\n",
+        encoding="utf-8",
+    )
     return folder
 
 
@@ -87,8 +106,10 @@ def main(argv: list[str]) -> int:
         stats = run(name, children)
         decided = stats["killed"] + stats["survived"]
         rate = 100 * stats["killed"] / decided if decided else 0.0
-        rows.append(f"{name:22} {MODULES[name][0]:34} killed {stats['killed']:4}  survived {stats['survived']:4}  "
-                    f"timeout {stats.get('timeout', 0):3}  no tests {stats.get('no_tests', 0):3}  {rate:5.1f}%")
+        rows.append(
+            f"{name:22} {MODULES[name][0]:34} killed {stats['killed']:4}  survived {stats['survived']:4}  "
+            f"timeout {stats.get('timeout', 0):3}  no tests {stats.get('no_tests', 0):3}  {rate:5.1f}%"
+        )
     print("\n".join(rows))
     return 0
 

@@ -8,6 +8,7 @@ process that started them if that is killed outright. Debian: ``apt-get install 
     python -m tests.support.rgw            # start one, print its endpoint and keys, stop on Ctrl-C
     python -m tests.support.rgw -- CMD...  # run CMD with RGW_ENDPOINT_URL and the keys in its environment
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,10 +23,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 PACKAGES = "radosgw ceph-mon ceph-osd"
 PROGRAMS = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph")
@@ -104,8 +105,7 @@ class Rgw:
     pids: tuple[int, ...] = ()
 
     def environment(self) -> dict[str, str]:
-        return {"RGW_ENDPOINT_URL": self.endpoint, "RGW_ACCESS_KEY": self.access_key,
-                "RGW_SECRET_KEY": self.secret_key}
+        return {"RGW_ENDPOINT_URL": self.endpoint, "RGW_ACCESS_KEY": self.access_key, "RGW_SECRET_KEY": self.secret_key}
 
 
 def missing_programs() -> list[str]:
@@ -144,8 +144,9 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 class Cluster:
     """The daemons of one throwaway cluster under ``root``; start() brings them up, stop() takes them down."""
 
-    def __init__(self, root: Path, memory_bytes: int = 8 << 30, access_key: str | None = None,
-                 secret_key: str | None = None) -> None:
+    def __init__(
+        self, root: Path, memory_bytes: int = 8 << 30, access_key: str | None = None, secret_key: str | None = None
+    ) -> None:
         self.root = root
         self.conf = root / "ceph.conf"
         self.memory_bytes = memory_bytes
@@ -159,16 +160,25 @@ class Cluster:
         except subprocess.TimeoutExpired as exc:
             raise RgwUnavailable(f"{args[0]} did not answer in {timeout:.0f} s{self._log_tail()}") from exc
         if done.returncode != 0:
-            raise RgwUnavailable(f"{' '.join(args[:3])} failed ({done.returncode}): "
-                                 f"{(done.stderr or done.stdout).strip()[-800:]}{self._log_tail()}")
+            raise RgwUnavailable(
+                f"{' '.join(args[:3])} failed ({done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()[-800:]}{self._log_tail()}"
+            )
         return done.stdout
 
     def _daemon(self, *args: str) -> None:
         log = open(self.root / "log" / f"{Path(args[0]).name}-{len(self._children)}.out", "wb")
         with log:
-            self._children.append(subprocess.Popen(
-                [*args, "-f", "-c", str(self.conf)], stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent, start_new_session=True))
+            self._children.append(
+                subprocess.Popen(
+                    [*args, "-f", "-c", str(self.conf)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent,
+                    start_new_session=True,
+                )
+            )
 
     def _log_tail(self) -> str:
         logs = sorted((self.root / "log").glob("*.log")) if (self.root / "log").is_dir() else []
@@ -184,8 +194,16 @@ class Cluster:
         base = _free_block()
         mon_port, rgw_port = base, base + 1
         fsid = str(uuid.uuid4())
-        self.conf.write_text(CONFIG.format(fsid=fsid, mon_port=mon_port, rgw_port=rgw_port, root=self.root,
-                                           osd_ports=(base + 2, base + BLOCK - 1), memory_bytes=self.memory_bytes))
+        self.conf.write_text(
+            CONFIG.format(
+                fsid=fsid,
+                mon_port=mon_port,
+                rgw_port=rgw_port,
+                root=self.root,
+                osd_ports=(base + 2, base + BLOCK - 1),
+                memory_bytes=self.memory_bytes,
+            )
+        )
         conf = ("-c", str(self.conf))
         monmap = str(self.root / "monmap")
         self._run("monmaptool", "--create", "--fsid", fsid, "--add", "a", f"v2:127.0.0.1:{mon_port}", monmap)
@@ -199,10 +217,21 @@ class Cluster:
         self._daemon("radosgw", "-n", "client.rgw.portal")
         endpoint = f"http://127.0.0.1:{rgw_port}"
         self._wait_for(endpoint)
-        self._run("radosgw-admin", *conf, "user", "create", "--uid", "portal", "--display-name", "Portal tests",
-                  "--access-key", self.access_key, "--secret-key", self.secret_key)
-        return Rgw(endpoint, self.access_key, self.secret_key, self.root,
-                   tuple(child.pid for child in self._children))
+        self._run(
+            "radosgw-admin",
+            *conf,
+            "user",
+            "create",
+            "--uid",
+            "portal",
+            "--display-name",
+            "Portal tests",
+            "--access-key",
+            self.access_key,
+            "--secret-key",
+            self.secret_key,
+        )
+        return Rgw(endpoint, self.access_key, self.secret_key, self.root, tuple(child.pid for child in self._children))
 
     def _wait_for(self, endpoint: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -234,8 +263,9 @@ class Cluster:
 
 
 @contextmanager
-def running_rgw(parent: str | None = None, access_key: str | None = None,
-                secret_key: str | None = None) -> Iterator[Rgw]:
+def running_rgw(
+    parent: str | None = None, access_key: str | None = None, secret_key: str | None = None
+) -> Iterator[Rgw]:
     """Start a gateway under a fresh temporary folder (in ``parent``), its user holding the given keys
     (made up when None), yield it, then stop it and remove the folder."""
     missing = missing_programs()

@@ -4,6 +4,7 @@ Every request the provider makes passes that event: botocore's own calls and the
 PUTs and read-back GETs of s3_direct alike. A test reads the method, key and copy source of each
 to prove what went over the wire (a server-side copy, one GET of a key, one CreateBucket).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,14 +46,23 @@ def record_requests(provider) -> list[SentRequest]:
         url = urlsplit(request.url)
         path = unquote(url.path)
         if path.startswith(f"/{bucket}"):  # path style; a virtual-hosted URL carries the bucket in its host
-            path = path[len(bucket) + 1:]
+            path = path[len(bucket) + 1 :]
         source = request.headers.get("x-amz-copy-source")
         if isinstance(source, bytes):
             source = source.decode()
-        headers = {name.lower(): value.decode() if isinstance(value, bytes) else str(value)
-                   for name, value in request.headers.items()}
-        sent.append(SentRequest(request.method, path.lstrip("/"), parse_qs(url.query, keep_blank_values=True),
-                                unquote(source) if source else None, headers))
+        headers = {
+            name.lower(): value.decode() if isinstance(value, bytes) else str(value)
+            for name, value in request.headers.items()
+        }
+        sent.append(
+            SentRequest(
+                request.method,
+                path.lstrip("/"),
+                parse_qs(url.query, keep_blank_values=True),
+                unquote(source) if source else None,
+                headers,
+            )
+        )
 
     for purpose in PURPOSES:
         # First, so that moto's in-process mock (which answers in place of the network) cannot hide it.

@@ -1,4 +1,5 @@
 """Changing settings of a running test app the way a restart with them would."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -6,11 +6,12 @@ patches) carries ``@pytest.mark.moto`` and runs on moto only; one about what onl
 carries ``@pytest.mark.rgw`` and runs on the RGW only. Where radosgw is not installed the
 RGW runs are skipped with the reason, unless REQUIRE_RGW=1 makes that an error.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import boto3
 import pytest
@@ -32,7 +33,7 @@ class S3Server:
     secret_key: str | None = None
 
     @classmethod
-    def of_rgw(cls, rgw: Rgw) -> "S3Server":
+    def of_rgw(cls, rgw: Rgw) -> S3Server:
         return cls("rgw", rgw.endpoint, rgw.access_key, rgw.secret_key)
 
     def keys(self, access_key: str, secret_key: str) -> dict[str, str]:
@@ -43,9 +44,13 @@ class S3Server:
         """A plain boto3 client on this server, for looking behind the portal's back."""
         keys = self.keys("testing-access", "testing-secret")
         return boto3.session.Session().client(
-            "s3", endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id=keys["S3_ACCESS_KEY"],
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=keys["S3_ACCESS_KEY"],
             aws_secret_access_key=keys["S3_SECRET_KEY"],
-            config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "total_max_attempts": 2}))
+            config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "total_max_attempts": 2}),
+        )
 
     def remove_all_buckets(self) -> None:
         """Empty and delete every bucket (pending multipart uploads too): the RGW's memory is the OSD's RAM."""
