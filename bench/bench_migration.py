@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from tests.migration.moto_fidelity import install as keep_sent_checksums  # noqa: E402
+from tests.support.moto_fidelity import install as keep_sent_checksums  # noqa: E402
 
 GOAL_READBACK, GOAL_CHECKSUM = 1.6, 1.1
 KEY_ID, SECRET = "AKIABENCHMARKMIGRATE", "bench-secret-key"

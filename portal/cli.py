@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 
 from portal.auth.service import AccountError, create_user, normalize_email
 from portal.extensions import storage
+from portal.formatting import parse_duration
 from portal.storage.base import StorageError
 
 users_cli = AppGroup("users", help="Manage portal accounts.")
@@ -122,12 +123,11 @@ def storage_init() -> None:
 
 
 def parse_age(value: str) -> timedelta:
-    """'24h', '7d', '30m' -> timedelta; raises click.BadParameter otherwise."""
-    units = {"m": "minutes", "h": "hours", "d": "days"}
-    number, unit = value[:-1], value[-1:].lower()
-    if unit not in units or not number.isdigit() or int(number) <= 0:
-        raise click.BadParameter(f"{value!r} is not an age; write it like 30m, 24h or 7d")
-    return timedelta(**{units[unit]: int(number)})
+    """'24h', '7d', '30m' -> timedelta (portal.formatting.parse_duration, above zero); click.BadParameter otherwise."""
+    try:
+        return parse_duration(value, allow_zero=False)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an age; write it like 30m, 24h or 7d") from None
 
 
 @storage_cli.command("purge-staging")

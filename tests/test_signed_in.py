@@ -7,9 +7,9 @@ import contextvars
 import pytest
 from sqlalchemy import event, update
 
+from portal.expiring_cache import Recent
 from portal.extensions import db
 from portal.models import User
-from portal.recent import Recent
 from tests.conftest import AuthActions, Clock, fresh
 
 

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, select
 
+from portal.expiring_cache import recent
 from portal.extensions import db
 from portal.models import User, UserSession, utcnow
-from portal.recent import recent
 
 # The same per-process map as the user snapshots (one clock, one capacity), under keys of their own.
 _KEPT = "signed_in_users"

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 
 from flask import current_app
 
+from portal.expiring_cache import recent
 from portal.extensions import db
 from portal.models import User
-from portal.recent import recent
 
 _KEPT = "signed_in_users"
 

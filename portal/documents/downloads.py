@@ -30,8 +30,8 @@ from portal import metrics
 from portal.documents.file_rules import download_type, passive_type
 from portal.documents.lookups import get_attachment_or_404
 from portal.documents.service import DocumentStorageService
+from portal.expiring_cache import recent
 from portal.models import Attachment
-from portal.recent import recent
 from portal.storage.base import ObjectNotFound, StorageIntegrityError
 
 #: the app.extensions name of the per-process cache of redirects, by attachment id

@@ -67,7 +67,10 @@ def new_key(prefix: str) -> str:
 
 
 class DocumentStorageService:
-    """The one place attachment bytes and attachment rows change together.
+    """Attachment bytes and rows for the pages: uploads, staging, promotion, reads and deletes, never half a change.
+
+    (The migration, key rotation, the trash purge and the cleanup outbox change rows and objects too, each
+    through its own service with the same rule: the object before the row that points at it.)
 
     Writes: the object first, the row second; if the row fails the object is deleted, if the write
     fails there is no row ("dual cleanup"). Raises UploadRejected for bad input, StorageError for the store.

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import gc
-import re
 import sys
 import time
-from datetime import timedelta
 
 import click
 from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
+from portal.formatting import format_duration, format_size, parse_duration
 from portal.migration.errors import MigrationError, RunConflict
 from portal.migration.models import MigrationRun
 from portal.migration.options import TARGETS, VERIFY_MODES, MigrationOptions
@@ -24,54 +23,21 @@ LOG_EVERY = 5.0
 FAILURES_SHOWN = 20
 
 
-def human_bytes(size: float) -> str:
-    """1536 -> '1.5 KiB' (whole bytes below 1 KiB)."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
-def human_seconds(seconds: float | None) -> str:
-    """75 -> '1:15', 3700 -> '1:01:40', None (unknown) -> '--:--'."""
-    if seconds is None:
-        return "--:--"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def progress_line(progress: Progress, width: int = 24) -> str:
-    """`` 42% [##########..............] 840/2000 files, 13.1 MiB/31.3 MiB, 412 files/s, 6.4 MiB/s, 2 failed, ETA 0:03``"""
+    """`` 42% [##########..............] 840/2000 files, 13.1 MiB/31.3 MiB, 412 files/s, 6.4 MiB/s, 2 failed, ETA 3 s``"""
     filled = int(width * progress.percent / 100)
     handled = progress.items_done + progress.items_failed + progress.items_skipped
     unit = "objects" if progress.kind == "verify" else "files"
     parts = [
         f"{progress.percent:3d}% [{'#' * filled}{'.' * (width - filled)}] {handled}/{progress.items_total} {unit}",
-        f"{human_bytes(progress.bytes_done)}/{human_bytes(progress.bytes_total)}",
+        f"{format_size(progress.bytes_done)}/{format_size(progress.bytes_total)}",
         f"{progress.items_per_second:.0f} {unit}/s",
-        f"{human_bytes(progress.bytes_per_second)}/s",
+        f"{format_size(progress.bytes_per_second)}/s",
     ]
     if progress.items_failed:
         parts.append(f"{progress.items_failed} {'mismatched' if progress.kind == 'verify' else 'failed'}")
-    parts.append(f"ETA {human_seconds(progress.eta_seconds)}")
+    parts.append(f"ETA {format_duration(progress.eta_seconds)}")
     return ", ".join(parts)
-
-
-_DURATION = re.compile(r"(\d+)\s*([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_duration(text: str) -> timedelta:
-    """'7d', '12h', '1w2d', '30m', '0s' -> timedelta; raises ValueError for anything else."""
-    cleaned = text.strip().lower()
-    parts = _DURATION.findall(cleaned)
-    if not parts or _DURATION.sub("", cleaned).strip():
-        raise ValueError(f"{text!r} is not a duration; write e.g. 7d, 12h, 30m or 1w")
-    return sum((timedelta(**{_UNITS[unit]: int(amount)}) for amount, unit in parts), timedelta())
 
 
 def settle_heap() -> None:
@@ -143,8 +109,8 @@ def _choose_run(
 def _print_dry_run(report) -> None:
     click.echo("Dry run: nothing was copied, switched or deleted.")
     for table, files in report.files.items():
-        click.echo(f"  {table}: {files} file(s), {human_bytes(report.bytes[table])} would move")
-    click.echo(f"  total: {report.total_files} file(s), {human_bytes(report.total_bytes)} ({report.total_bytes} bytes)")
+        click.echo(f"  {table}: {files} file(s), {format_size(report.bytes[table])} would move")
+    click.echo(f"  total: {report.total_files} file(s), {format_size(report.total_bytes)} ({report.total_bytes} bytes)")
     if report.missing_count:
         click.echo(f"{report.missing_count} row(s) would fail because their local file is missing:")
         for table, row_id, source, reason in report.missing:
@@ -156,9 +122,9 @@ def _print_dry_run(report) -> None:
 def _summary(service: DocumentMigrationService, run: MigrationRun) -> None:
     progress = service.progress(run, ask_workers=False)
     click.echo(
-        f"Run #{run.id} {run.status}: {run.items_done} moved ({human_bytes(run.bytes_done)}), "
-        f"{run.items_failed} failed, {run.items_skipped} skipped in {human_seconds(progress.elapsed_seconds)} "
-        f"({progress.items_per_second:.0f} files/s, {human_bytes(progress.bytes_per_second)}/s)."
+        f"Run #{run.id} {run.status}: {run.items_done} moved ({format_size(run.bytes_done)}), "
+        f"{run.items_failed} failed, {run.items_skipped} skipped in {format_duration(progress.elapsed_seconds)} "
+        f"({progress.items_per_second:.0f} files/s, {format_size(progress.bytes_per_second)}/s)."
     )
     if run.message and run.message != "finished":
         click.echo(f"  {run.message}")
@@ -220,7 +186,7 @@ def migrate_command(
         if retry_of is not None:
             options = service.retry_options(retry_of, workers=workers, batch_size=batch_size)
         run = _choose_run(service, options, run_id, join)
-        click.echo(f"Run #{run.id}: {run.label}, {run.items_total} file(s), {human_bytes(run.bytes_total)}.")
+        click.echo(f"Run #{run.id}: {run.label}, {run.items_total} file(s), {format_size(run.bytes_total)}.")
         printer = ProgressPrinter(service=service)
         settle_heap()
         run = service.migrate_all_attachments(run, on_progress=printer.update)
@@ -285,7 +251,7 @@ def verify_command(deep: bool, workers: int, run_id: int | None) -> None:
         _fail(_database_error(exc))
     kind = "deep" if deep else "size"
     click.echo(
-        f"Verified ({kind}) {report.checked} object(s) in {human_seconds(time.monotonic() - started)}: "
+        f"Verified ({kind}) {report.checked} object(s) in {format_duration(time.monotonic() - started)}: "
         f"{report.ok} ok, {report.problem_count} mismatched."
     )
     if not report.passed:
@@ -316,7 +282,7 @@ def purge_quarantine_command(older_than: str, dry_run: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
     report = DocumentMigrationService().purge_quarantine(age, dry_run=dry_run)
     verb = "Would delete" if dry_run else "Deleted"
-    click.echo(f"{verb} {report.files} quarantined file(s), {human_bytes(report.bytes)}, older than {older_than}.")
+    click.echo(f"{verb} {report.files} quarantined file(s), {format_size(report.bytes)}, older than {older_than}.")
 
 
 @click.command("orphans")
@@ -344,14 +310,14 @@ def orphans_command(delete: bool, min_age: str) -> None:
             for item in service.unreferenced_objects(store):
                 outcome = service.delete_orphan(store, item.key, age) if delete else "kept"
                 remaining += outcome != "deleted"
-                click.echo(f"object without row: {store.name}:{item.key} ({human_bytes(item.size)}) [{outcome}]")
+                click.echo(f"object without row: {store.name}:{item.key} ({format_size(item.size)}) [{outcome}]")
             for upload in service.incomplete_uploads(store):
                 outcome = service.abort_incomplete(store, upload, age) if delete else "kept"
                 remaining += outcome != "aborted"
                 started = upload.started.strftime("%Y-%m-%d %H:%M:%S UTC") if upload.started else "unknown"
                 click.echo(
                     f"incomplete upload: {store.name}:{upload.key} started {started}, {upload.parts} part(s), "
-                    f"{human_bytes(upload.size)} [{outcome}]"
+                    f"{format_size(upload.size)} [{outcome}]"
                 )
             for missing in service.rows_without_object(store):
                 remaining += 1

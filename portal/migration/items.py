@@ -222,7 +222,7 @@ class ItemMigrator:
 
     @contextmanager
     def upload_source(self, row: RowSnapshot) -> Iterator[Upload]:
-        """The one place that decides what goes to the store for ``row``: its bytes as they are (plaintext,
+        """What the migration sends to the store for ``row``: its bytes as they are (plaintext,
         or an encrypted row's ciphertext), or plaintext to be encrypted on the way (_send).
 
         The key needs the SHA-256 of the source up front: known from the row for plaintext rows, read

@@ -12,7 +12,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from portal.recent import Recent
+from portal.expiring_cache import Recent
 from portal.storage.base import (
     SMALL_OBJECT_MAX,
     StorageError,

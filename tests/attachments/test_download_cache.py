@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, event
 
+from portal.expiring_cache import Recent
 from portal.extensions import db
 from portal.models import Attachment
-from portal.recent import Recent
 from tests.attachments.conftest import PDF, legacy_row, rows, upload
 from tests.conftest import Clock, fresh
 

@@ -11,7 +11,7 @@ import pytest
 
 from portal.extensions import storage
 from tests.migration.factory import Files
-from tests.migration.moto_fidelity import s3_like_checksums
+from tests.support.moto_fidelity import s3_like_checksums
 from tests.support.moto_server import moto_endpoint  # noqa: F401  (a fixture used below)
 from tests.support.stores import S3Server
 

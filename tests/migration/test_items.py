@@ -141,7 +141,7 @@ def test_store_that_answers_its_put_with_another_checksum_fails_the_item(files, 
 
 
 def test_store_that_keeps_no_checksum_is_read_back(files, store, monkeypatch):
-    from tests.migration import moto_fidelity
+    from tests.support import moto_fidelity
 
     moto_fidelity.uninstall()  # plain moto: it neither answers nor keeps the SHA-256 sent
     try:

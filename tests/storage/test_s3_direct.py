@@ -16,7 +16,6 @@ import requests
 from portal.storage import s3_direct
 from portal.storage.base import StorageIntegrityError, StorageMisconfigured, StorageUnavailable
 from portal.storage.s3_direct import SMALL_PUT_MAX
-from tests.migration.moto_fidelity import BadDigest, s3_like_checksums
 from tests.storage.conftest import (
     THRESHOLD,
     _empty_bucket,
@@ -25,6 +24,7 @@ from tests.storage.conftest import (
     s3_settings,
     unique_bucket,
 )
+from tests.support.moto_fidelity import BadDigest, s3_like_checksums
 
 KEYS = (
     "attachments/plain.bin",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal.recent import Recent
+from portal.expiring_cache import Recent
 from tests.conftest import Clock
 
 

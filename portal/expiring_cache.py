@@ -1,4 +1,9 @@
-"""A small in-process map whose entries expire: the building block of the portal's short-lived caches."""
+"""A small in-process map whose entries expire: the building block of the portal's short-lived caches.
+
+Kept instead of cachetools.TLRUCache (which has per-entry lifetimes too) for one thing it lacks: ``put(...,
+loaded_since=stamp())`` refuses a value read before its key was forgotten, so a row loaded just before a
+deactivation or a delete in this process is never cached after it (see tests/test_expiring_cache.py).
+"""
 
 from __future__ import annotations
 
