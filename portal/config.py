@@ -291,7 +291,12 @@ def load_settings(environ: Mapping[str, str], instance_path: str, overrides: Map
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         raw = environ.get(setting.name)
-        values[setting.name] = setting.parse(setting.name, raw) if raw not in (None, "") else setting.default
+        try:
+            values[setting.name] = setting.parse(setting.name, raw) if raw not in (None, "") else setting.default
+        except ConfigError:
+            if setting.secret:  # a parser's message quotes the value: never a secret's
+                raise ConfigError(f"{setting.name} is not accepted (its value is not shown)") from None
+            raise
     values.update(overrides or {})
     _derive_defaults(values, Path(instance_path))
     _validate(values)

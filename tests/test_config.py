@@ -169,3 +169,26 @@ def test_production_without_secret_key_refuses_to_run():
     result = _flask({"PORTAL_ENV": "production", "SECRET_KEY": ""}, "routes")
     assert result.returncode != 0
     assert "SECRET_KEY is required when PORTAL_ENV=production" in result.stderr
+
+
+def test_a_secret_setting_that_does_not_parse_is_named_but_never_quoted(tmp_path, monkeypatch):
+    """Secret settings are plain text today; should one ever get a parser that refuses a value, its
+    message must not carry the value (the registry's ``secret`` flag decides)."""
+    from portal import config
+
+    def refuse(name, raw):
+        raise ConfigError(f"{name}={raw!r} is not accepted")
+
+    import dataclasses
+
+    monkeypatch.setattr(
+        config,
+        "SETTINGS",
+        tuple(
+            dataclasses.replace(setting, parse=refuse) if setting.name == "S3_SECRET_KEY" else setting
+            for setting in config.SETTINGS
+        ),
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"S3_SECRET_KEY": "hunter2-very-secret", "S3_BUCKET": "b"}, str(tmp_path))
+    assert str(caught.value) == "S3_SECRET_KEY is not accepted (its value is not shown)"
