@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from portal.extensions import db
 from portal.storage.base import ObjectNotFound, StorageError, StorageIntegrityError, StorageUnavailable
 from portal.storage.keys import MissingPrivateKey
+from portal.storage.oplog import CLIENT_GONE
 
 TITLES = {
     400: ("Bad request", "The request could not be understood. Please check the form and try again."),
@@ -84,8 +85,12 @@ def init_errors(app: Flask) -> None:
 
     @app.errorhandler(OSError)
     def disk_error(exc: OSError):
-        # The local store's disk failing (full, read-only, I/O error) is a storage outage, not a bug page.
         db.session.rollback()
+        if isinstance(exc, CLIENT_GONE):
+            # The browser went away mid-request (a tab closed, the network dropped): nobody reads this answer.
+            app.logger.info("client went away during %s %s: %s", request.method, request.path, type(exc).__name__)
+            return render_error(400, "The request was cut off before it finished. Nothing was saved.")
+        # The local store's disk failing (full, read-only, I/O error) is a storage outage, not a bug page.
         app.logger.error("file system error on %s %s: %s", request.method, request.path, exc)
         return render_error(
             503,
