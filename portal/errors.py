@@ -71,17 +71,24 @@ def init_errors(app: Flask) -> None:
         if getattr(exc, "shown_to_users", False):
             return render_error(503, str(exc))
         if isinstance(exc, ObjectNotFound):
-            return render_error(404, "The file's bytes are missing from storage. An administrator has been told.")
+            return render_error(
+                404,
+                "The file's bytes are missing from storage. Please tell an administrator; the portal's log names the file and the reason.",
+            )
         if isinstance(exc, StorageUnavailable):
             return render_error(503)
         if isinstance(exc, MissingPrivateKey):
             return render_error(503, f"This file is encrypted and this portal cannot decrypt it: {exc}.")
         if isinstance(exc, StorageIntegrityError):
             return render_error(
-                503, "The stored file failed its integrity check, so it was not sent. An administrator has been told."
+                503,
+                "The stored file failed its integrity check, so it was not sent. Please tell an administrator; the portal's log names the file and the reason.",
             )
         # Misconfiguration details (paths, buckets, endpoints) go to the log, not to the page.
-        return render_error(503, "The file store is not set up correctly. An administrator has been told.")
+        return render_error(
+            503,
+            "The file store is not set up correctly. Please tell an administrator; the portal's log says what is wrong.",
+        )
 
     @app.errorhandler(OSError)
     def disk_error(exc: OSError):

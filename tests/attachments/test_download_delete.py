@@ -42,9 +42,15 @@ def test_legacy_rows_are_served_from_their_filepath(app, staff_client, admin_vie
         assert served.headers["X-Content-Type-Options"] == "nosniff"
 
 
-MISSING = (404, "The file&#39;s bytes are missing from storage. An administrator has been told.")
+MISSING = (
+    404,
+    "The file&#39;s bytes are missing from storage. Please tell an administrator; the portal&#39;s log names the file and the reason.",
+)
 # A row pointing outside LEGACY_FILES_ROOT means the root is set wrong for it: the store's set-up, not the file.
-OUTSIDE = (503, "The file store is not set up correctly. An administrator has been told.")
+OUTSIDE = (
+    503,
+    "The file store is not set up correctly. Please tell an administrator; the portal&#39;s log says what is wrong.",
+)
 
 
 @pytest.mark.parametrize(
@@ -62,6 +68,18 @@ def test_missing_or_escaping_legacy_files_give_a_clear_page(staff_client, docume
     assert response.status_code == status
     assert message in page
     assert "root:" not in page and filepath not in page  # neither the file nor where it was looked for
+
+
+def test_the_log_names_what_the_page_asks_staff_to_report(staff_client, document, caplog):
+    """The page says the portal's log names the file and the reason: it does, at WARNING."""
+    row = Attachment(
+        document_id=document.id, filename="x.pdf", content_type="application/pdf", size=1, filepath="legacy/gone.pdf"
+    )
+    db.session.add(row)
+    db.session.commit()
+    assert staff_client.get(f"/attachments/{row.id}/download").status_code == 404
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "portal"]
+    assert any(f"/attachments/{row.id}/download" in line and "legacy/gone.pdf" in line for line in warnings)
 
 
 class TestProxyMode:
