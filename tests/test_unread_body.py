@@ -3,61 +3,20 @@
 from __future__ import annotations
 
 import http.client
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 
 from portal import unread_body
-from portal.migration.launch import PROJECT_ROOT, worker_environment
+from tests.support.gunicorn import served_by_gunicorn
 
 FORM = {"Content-Type": "multipart/form-data; boundary=unread"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def gunicorn(app):
     """This test's portal served by a real gunicorn (gthread worker, keep-alive on); yields its port."""
-    port = free_port()
-    env = worker_environment(app.config, app.instance_path)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "1",
-            "--threads",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--control-socket",
-            f"{app.instance_path}/gunicorn.ctl",
-            "portal.migration.worker_app:worker_app()",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.1)
-    yield port
-    process.terminate()
-    process.wait(timeout=30)
+    with served_by_gunicorn(app) as (base, _):
+        yield int(base.rsplit(":", 1)[1])
 
 
 def test_the_next_request_on_the_connection_is_answered(gunicorn):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,11 +13,10 @@ import pytest
 import requests
 
 from portal.extensions import db
-from portal.migration.launch import PROJECT_ROOT, worker_environment
 from portal.models import Document
 from tests.conftest import PASSWORD
 from tests.migration.conftest import s3_config
-from tests.test_unread_body import free_port
+from tests.support.gunicorn import served_by_gunicorn
 
 MiB = 1024 * 1024
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -63,40 +60,8 @@ class StalledForm:
 @pytest.fixture
 def gunicorn(app):
     """The test's portal behind a real gunicorn master with one worker; yields (base URL, master process)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "1",
-            "--threads",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--control-socket",
-            f"{app.instance_path}/gunicorn.ctl",
-            "portal.migration.worker_app:worker_app()",
-        ],
-        cwd=PROJECT_ROOT,
-        env=worker_environment(app.config, app.instance_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
-    try:
-        while True:
-            try:
-                requests.get(base + "/healthz", timeout=10)
-                break
-            except requests.RequestException:  # not listening yet, or a busy machine answering slowly
-                assert process.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
-        yield base, process
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with served_by_gunicorn(app) as served:
+        yield served
 
 
 def worker_of(master: int) -> int:
