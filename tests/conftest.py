@@ -1,49 +1,24 @@
-"""Fixtures shared by every test: a fresh app and database per test, clients, users, sign-in."""
+"""Fixtures shared by every test: a fresh app and database per test, clients, users, sign-in, a document."""
 
 from __future__ import annotations
 
-import contextvars
 import gc
 import shutil
+import uuid
 
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from portal import create_app
 from portal.auth.service import create_user
 from portal.extensions import db, storage
+from portal.models import Document
 from tests.databases import ENGINE, scratch_database
-from tests.support.moto_server import moto_endpoint  # noqa: F401  (fixtures for every suite)
-from tests.support.stores import rgw_server, s3_server, server_params, skip_rgw_where_missing  # noqa: F401
+from tests.support.accounts import PASSWORD, AuthActions, csrf_token_from
+from tests.support.apps import fresh, make_app
 
-PASSWORD = "correct horse battery"
-
-
-def pytest_generate_tests(metafunc):
-    """A test on ``s3_server`` runs on moto and on the RGW; one marked ``moto`` (or ``rgw``) on that one only."""
-    if "s3_server" in metafunc.fixturenames:
-        marked = {name for name in ("moto", "rgw") if metafunc.definition.get_closest_marker(name)}
-        metafunc.parametrize("s3_server", server_params(marked), indirect=True)
-
-
-def pytest_collection_modifyitems(config, items):
-    skip_rgw_where_missing(items)
-
-
-def make_app(tmp_path, database_url: str, **overrides):
-    """A portal on ``database_url`` with its instance folder and local store under ``tmp_path``."""
-    config = {
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "test-secret-key",
-        "LOCAL_STORAGE_PATH": str(tmp_path / "storage"),
-        "TESTING": True,
-        "WTF_CSRF_ENABLED": False,
-        **overrides,
-    }
-    # environ={} keeps the developer's shell and .env out of the tests.
-    return create_app(config, environ={})
+# Fixtures and hooks every suite shares live in these modules; helpers are plain imports from tests/support.
+pytest_plugins = ["tests.support.moto_server", "tests.support.stores", "tests.support.browser"]
 
 
 @pytest.fixture(scope="session")
@@ -119,30 +94,6 @@ def staff_user(app):
     return create_user("staff@example.com", "Sam Staff", PASSWORD)
 
 
-def csrf_token_from(page: str) -> str:
-    """The CSRF token a rendered page carries (in its meta tag)."""
-    return page.split('name="csrf-token" content="')[1].split('"')[0]
-
-
-class AuthActions:
-    """Sign in and out through the real forms."""
-
-    def __init__(self, client):
-        self._client = client
-
-    def login(self, email: str = "staff@example.com", password: str = PASSWORD, **kwargs):
-        data = {"email": email, "password": password}
-        if self._client.application.config["WTF_CSRF_ENABLED"]:
-            data["csrf_token"] = csrf_token_from(self._client.get("/auth/login").get_data(as_text=True))
-        return self._client.post("/auth/login", data=data, **kwargs)
-
-    def logout(self):
-        data = {}
-        if self._client.application.config["WTF_CSRF_ENABLED"]:
-            data["csrf_token"] = csrf_token_from(self._client.get("/").get_data(as_text=True))
-        return self._client.post("/auth/logout", data=data)
-
-
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
@@ -173,17 +124,23 @@ def admin_view(app, admin_user):
     return lambda path: fresh(admin, path).get_data(as_text=True)
 
 
-def fresh(client, path: str, method: str = "get", **kwargs):
-    """One request as a server runs it: in an app context of its own, so nothing carries over from
-    earlier requests (the test's own context would share ``g`` with them) but what the process keeps."""
-    return contextvars.Context().run(getattr(client, method), path, **kwargs)
+@pytest.fixture
+def document(app, staff_user):
+    document = Document(title="Quarterly report", description="", created_by=staff_user.id)
+    db.session.add(document)
+    db.session.commit()
+    return document
 
 
-class Clock:
-    """A monotonic clock the test moves by hand (for the portal's short-lived caches)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def s3_app_config(s3_server):
+    """Settings that put new files in a fresh bucket on the test's S3 server (moto or the RGW, real HTTP)."""
+    return {
+        "STORAGE_TYPE": "s3",
+        "S3_BUCKET": f"portal-{uuid.uuid4().hex[:12]}",
+        "S3_ENDPOINT_URL": s3_server.endpoint,
+        **s3_server.keys("testing-access", "testing-secret"),
+        "S3_REGION": "us-east-1",
+        "S3_MULTIPART_THRESHOLD_MB": 5,
+        "S3_MULTIPART_CHUNK_MB": 5,
+    }

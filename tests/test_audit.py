@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from portal import audit
 from portal.extensions import db
 from portal.models import AuditEvent, utcnow
-from tests.conftest import PASSWORD, fresh
+from tests.support.accounts import PASSWORD
+from tests.support.apps import fresh
 
 
 def events(name: str | None = None) -> list[AuditEvent]:

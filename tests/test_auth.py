@@ -6,7 +6,8 @@ import pytest
 
 from portal.extensions import db
 from portal.models import User
-from tests.conftest import PASSWORD, fresh
+from tests.support.accounts import PASSWORD
+from tests.support.apps import fresh
 
 
 def test_fresh_install_sends_the_first_visit_to_setup(client):

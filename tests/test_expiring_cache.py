@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from portal.expiring_cache import Recent
-from tests.conftest import Clock
+from tests.support.apps import Clock
 
 
 def test_an_entry_lives_until_its_own_deadline():

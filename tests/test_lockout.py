@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.models import LoginAttempt, LoginThrottle, utcnow
-from tests.conftest import PASSWORD, fresh
+from tests.support.accounts import PASSWORD
+from tests.support.apps import fresh
 
 ATTACKER = {"REMOTE_ADDR": "198.51.100.66"}
 OFFICE = {"REMOTE_ADDR": "203.0.113.10"}

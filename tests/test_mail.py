@@ -12,7 +12,8 @@ from aiosmtpd.controller import Controller
 
 from portal.extensions import db
 from portal.models import PasswordReset
-from tests.conftest import PASSWORD, fresh
+from tests.support.accounts import PASSWORD
+from tests.support.apps import fresh
 
 
 class Inbox:

@@ -8,8 +8,8 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
 from portal.extensions import db
-from tests.conftest import make_app
 from tests.databases import engines, scratch_database
+from tests.support.apps import make_app
 
 HEAD = "0008_cleanup_outbox"
 STORAGE_INDEXES = {

@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.models import PasswordReset, User, utcnow
-from tests.conftest import PASSWORD, fresh
+from tests.support.accounts import PASSWORD
+from tests.support.apps import fresh
 
 NEW = "a fresh new password"
 

@@ -11,7 +11,7 @@ from portal import ConfigError
 from portal.config import load_settings
 from portal.extensions import db
 from portal.models import Document
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
 from tests.test_config import _flask
 
 

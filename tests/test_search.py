@@ -9,7 +9,7 @@ import pytest
 from portal.auth.service import create_user
 from portal.extensions import db
 from portal.models import Attachment, Document
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from sqlalchemy import update
 
 from portal.extensions import db
 from portal.models import UserSession, utcnow
-from tests.conftest import PASSWORD, AuthActions, csrf_token_from, fresh
+from tests.support.accounts import PASSWORD, AuthActions, csrf_token_from
+from tests.support.apps import fresh
 
 REMEMBER = "remember_token"
 

@@ -10,7 +10,8 @@ from sqlalchemy import event, update
 from portal.expiring_cache import Recent
 from portal.extensions import db
 from portal.models import User
-from tests.conftest import AuthActions, Clock, fresh
+from tests.support.accounts import AuthActions
+from tests.support.apps import Clock, fresh
 
 
 @pytest.fixture

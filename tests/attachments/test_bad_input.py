@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.attachments.conftest import PDF, PNG, multipart, rows, stored_keys
+from tests.support.files import PDF, PNG, multipart, rows, stored_keys
 
 ALLOW = {"ALLOWED_EXTENSIONS": frozenset({"pdf", "png", "txt"}), "MAX_UPLOAD_MB": 1}
 BIG = b"%PDF-1.7\n" + b"0" * (1024 * 1024 + 10)

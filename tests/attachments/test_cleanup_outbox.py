@@ -16,9 +16,9 @@ from portal.cleanup.outbox import OUTBOX, backoff, record
 from portal.extensions import db, storage
 from portal.models import AttachmentStaging
 from portal.storage.base import StorageUnavailable
-from tests.attachments.conftest import PDF, rows, stage, stored_keys, upload
 from tests.attachments.test_dual_cleanup import store_fails_mid_stream  # noqa: F401  (fixture)
-from tests.metrics.conftest import scrape, value
+from tests.support.files import PDF, rows, stage, stored_keys, upload
+from tests.support.metrics import scrape, value
 
 
 def outbox() -> list[CleanupOutboxEntry]:

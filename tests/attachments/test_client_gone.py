@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from tests.attachments.conftest import PDF, multipart, rows, stored_keys
+from tests.support.files import PDF, multipart, rows, stored_keys
 
 
 class CutOff(io.RawIOBase):

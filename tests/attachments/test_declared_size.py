@@ -11,7 +11,7 @@ import requests
 from portal.extensions import storage
 from portal.storage.base import StorageIntegrityError
 from portal.storage.crypto import ciphertext_size
-from tests.attachments.conftest import PDF, declared, downloaded, rows, stored_keys, upload
+from tests.support.files import PDF, declared, downloaded, rows, stored_keys, upload
 
 MiB = 1024 * 1024
 BIG = b"%PDF-1.7\n" + os.urandom(6 * MiB)  # above the 5 MiB multipart threshold of s3_app_config

@@ -8,8 +8,8 @@ from sqlalchemy import delete, event
 from portal.expiring_cache import Recent
 from portal.extensions import db
 from portal.models import Attachment
-from tests.attachments.conftest import PDF, legacy_row, rows, upload
-from tests.conftest import Clock, fresh
+from tests.support.apps import Clock, fresh
+from tests.support.files import PDF, legacy_row, rows, upload
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from werkzeug.exceptions import NotFound, RequestedRangeNotSatisfiable
 
 from portal.documents.downloads import Conditions, LegacyFile, Redirect, Streamed, decide_download
 from portal.storage.base import ObjectNotFound
-from tests.attachments.conftest import PDF, legacy_row, rows, upload
+from tests.support.files import PDF, legacy_row, rows, upload
 
 
 def conditions(byte_range: Range | None = None, if_none_match: ETags | None = None, head: bool = False) -> Conditions:

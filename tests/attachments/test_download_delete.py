@@ -7,7 +7,7 @@ import pytest
 from portal.extensions import db, storage
 from portal.models import Attachment
 from portal.storage.base import StorageUnavailable
-from tests.attachments.conftest import PDF, downloaded, legacy_row, purge_trash, rows, stored_keys, upload
+from tests.support.files import PDF, downloaded, legacy_row, purge_trash, rows, stored_keys, upload
 
 
 def _one(client, document, name="r.pdf", content=PDF) -> Attachment:
@@ -115,7 +115,7 @@ def test_owner_deletes_row_and_object(staff_client, document):
 
 def test_other_staff_cannot_delete_but_an_admin_can(client, auth, staff_user, admin_user, document):
     from portal.auth.service import create_user
-    from tests.conftest import PASSWORD
+    from tests.support.accounts import PASSWORD
 
     create_user("other@example.com", "Other", PASSWORD)
     auth.login(staff_user.email)

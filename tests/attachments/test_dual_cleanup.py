@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from portal.extensions import db, storage
 from portal.models import Document
 from portal.storage.base import StorageUnavailable
-from tests.attachments.conftest import PDF, PNG, rows, stage, stored_keys, upload
+from tests.support.files import PDF, PNG, rows, stage, stored_keys, upload
 
 
 def files_on_disk(app) -> list[str]:

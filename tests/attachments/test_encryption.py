@@ -13,7 +13,7 @@ from portal.models import Attachment
 from portal.storage.crypto import ciphertext_size
 from portal.storage.encryption import ENVELOPE_METADATA
 from portal.storage.keys import Envelope, write_keypair
-from tests.attachments.conftest import PDF, downloaded, purge_trash, rows, upload
+from tests.support.files import PDF, downloaded, purge_trash, rows, upload
 from tests.support.settings import restart_with
 
 PAYLOAD = os.urandom(200_000)  # several 64 KiB segments
@@ -225,7 +225,7 @@ def test_rotation_survives_deletes_and_reports_files_added_meanwhile(
 ):
     from portal.documents import rotation
     from portal.models import AttachmentStaging
-    from tests.attachments.conftest import stage
+    from tests.support.files import stage
 
     _, old_public, old_private = keys
     upload(staff_client, document.id, ("a.bin", PAYLOAD), ("b.bin", PAYLOAD), ("c.bin", PAYLOAD))

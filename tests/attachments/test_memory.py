@@ -9,7 +9,7 @@ import tracemalloc
 
 import pytest
 
-from tests.attachments.conftest import declared, multipart, rows
+from tests.support.files import declared, multipart, rows
 
 MiB = 1024 * 1024
 SIZE = 32 * MiB

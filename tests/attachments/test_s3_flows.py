@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from portal.extensions import storage
-from tests.attachments.conftest import PDF, PNG, purge_trash, rows, stage, stored_keys, upload
+from tests.support.files import PDF, PNG, purge_trash, rows, stage, stored_keys, upload
 from tests.support.s3_requests import operations, record_requests
 
 

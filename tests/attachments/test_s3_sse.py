@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portal.extensions import storage
-from tests.attachments.conftest import PDF, rows, upload
+from tests.support.files import PDF, rows, upload
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from portal.extensions import db
 from portal.models import AttachmentStaging, Document, utcnow
-from tests.attachments.conftest import PDF, PNG, downloaded, rows, stage, stored_keys
+from tests.support.files import PDF, PNG, downloaded, rows, stage, stored_keys
 
 
 def test_staged_files_become_attachments_when_the_document_is_saved(staff_client):

@@ -6,7 +6,7 @@ from sqlalchemy import delete
 
 from portal.extensions import db, storage
 from portal.models import AttachmentStaging, Document
-from tests.attachments.conftest import PDF, rows, stage, stored_keys
+from tests.support.files import PDF, rows, stage, stored_keys
 
 
 def test_a_staged_file_removed_during_the_save_stops_it(staff_client, monkeypatch):

@@ -12,8 +12,8 @@ from portal.documents.trash import TrashService
 from portal.extensions import db, storage
 from portal.models import Attachment, AuditEvent, Document
 from portal.storage.base import StorageUnavailable
-from tests.attachments.conftest import PDF, PNG, downloaded, rows, stored_keys, upload
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
+from tests.support.files import PDF, PNG, downloaded, rows, stored_keys, upload
 
 
 def _documents() -> list[Document]:

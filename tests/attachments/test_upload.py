@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.attachments.conftest import PDF, PNG, downloaded, rows, stored_keys, upload
+from tests.support.files import PDF, PNG, downloaded, rows, stored_keys, upload
 
 
 def test_several_files_at_once_are_listed_and_download_intact(staff_client, admin_view, document):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from portal.extensions import db
 from portal.models import Attachment
-from tests.attachments.conftest import PDF, PNG, upload
+from tests.support.files import PDF, PNG, upload
 
 
 def _busy(document, count: int) -> None:

@@ -11,8 +11,8 @@ import requests
 from portal.extensions import db, storage
 from portal.storage.disposition import FILE_POLICY, VIEW_POLICY
 from portal.storage.keys import write_keypair
-from tests.attachments.conftest import PDF, PNG, legacy_row, rows, upload
-from tests.conftest import fresh
+from tests.support.apps import fresh
+from tests.support.files import PDF, PNG, legacy_row, rows, upload
 
 HTML = b"<!doctype html><script>window.pwned = 1</script><p>hi</p>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'

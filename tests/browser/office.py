@@ -13,7 +13,7 @@ from portal.auth.service import create_user
 from portal.extensions import db
 from portal.migration.models import MigrationItem, MigrationRun
 from portal.models import Attachment, Document
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
 
 #: when the busy document was created: 20:23 in Berlin (CET), 08:23 the next day in Auckland (NZDT)
 CREATED = datetime(2026, 11, 29, 19, 23, tzinfo=UTC)

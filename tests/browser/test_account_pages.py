@@ -8,8 +8,8 @@ import pytest
 
 from portal import audit
 from portal.auth.resets import issue_reset_link
-from tests.browser.conftest import sign_in
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.attachments.conftest import PDF, PNG, s3_app_config  # noqa: F401  (a fixture used below)
-from tests.browser.conftest import sign_in
-from tests.conftest import PASSWORD
-from tests.support.moto_server import moto_endpoint  # noqa: F401  (a fixture s3_app_config uses)
+from tests.support.accounts import PASSWORD
+from tests.support.browser import sign_in
+from tests.support.files import PDF, PNG
 
 pytestmark = pytest.mark.browser
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import sign_in
 from tests.browser.office import furnish_office
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import sign_in
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.browser
 

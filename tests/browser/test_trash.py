@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.attachments.conftest import PDF
-from tests.browser.conftest import sign_in
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
+from tests.support.browser import sign_in
+from tests.support.files import PDF
 
 pytestmark = pytest.mark.browser
 

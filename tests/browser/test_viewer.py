@@ -11,8 +11,8 @@ import pytest
 
 from portal.extensions import db
 from portal.models import Attachment
-from tests.browser.conftest import sign_in
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.browser
 

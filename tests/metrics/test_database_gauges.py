@@ -8,8 +8,8 @@ from portal.extensions import db
 from portal.metrics.database import DatabaseGauges
 from portal.migration.models import MigrationRun
 from portal.models import Attachment, AttachmentStaging, Document
-from tests.conftest import make_app
-from tests.metrics.conftest import scrape, value
+from tests.support.apps import make_app
+from tests.support.metrics import scrape, value
 
 
 def _staged(user, size: int, age: timedelta, store: str = "local") -> AttachmentStaging:

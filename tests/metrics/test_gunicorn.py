@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from portal.config import SETTINGS
-from tests.metrics.conftest import parse, requests_counted, value
+from tests.support.metrics import parse, requests_counted, value
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"

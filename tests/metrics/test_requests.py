@@ -10,8 +10,8 @@ import pytest
 
 from portal import metrics
 from portal.metrics.hooks import init_metrics
-from tests.attachments.conftest import PDF, downloaded, rows, upload
-from tests.metrics.conftest import requests_counted, scrape, value
+from tests.support.files import PDF, downloaded, rows, upload
+from tests.support.metrics import requests_counted, scrape, value
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, live_server, sign_in  # noqa: F401  (a fixture)
-from tests.conftest import PASSWORD
-from tests.migration.conftest import s3_config
 from tests.migration.factory import many_legacy
+from tests.support.accounts import PASSWORD
+from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, sign_in
+from tests.support.migration import s3_config
 
 pytestmark = pytest.mark.browser
 

@@ -17,8 +17,8 @@ from portal.migration.models import MigrationRun, utcnow
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
 from portal.models import Attachment
-from tests.migration.conftest import object_keys
 from tests.migration.factory import payload
+from tests.support.buckets import object_keys
 
 
 def migrate_everything() -> MigrationRun:
@@ -240,9 +240,9 @@ def test_bad_durations(text):
 def test_a_database_not_at_head_gives_one_clear_line(tmp_path, moto_endpoint, bucket_name, revision, command):
     from flask_migrate import upgrade
 
-    from tests.conftest import make_app
     from tests.databases import scratch_database
-    from tests.migration.conftest import s3_config
+    from tests.support.apps import make_app
+    from tests.support.migration import s3_config
     from tests.support.stores import S3Server
 
     with scratch_database(tmp_path / "old") as url:  # its own database: the shared one stays at head

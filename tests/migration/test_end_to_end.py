@@ -13,9 +13,11 @@ from sqlalchemy import text
 
 from portal.auth.service import create_user
 from portal.extensions import db, storage
-from tests.conftest import PASSWORD, AuthActions, make_app
 from tests.databases import engines, scratch_database
-from tests.migration.conftest import empty_bucket, s3_config
+from tests.support.accounts import PASSWORD, AuthActions
+from tests.support.apps import make_app
+from tests.support.buckets import empty_bucket
+from tests.support.migration import s3_config
 
 LEGACY = {  # attachment id -> (legacy filepath, bytes)
     1: ("2019/03/contract.pdf", b"%PDF-1.4 contract " + os.urandom(40_000)),

@@ -18,8 +18,8 @@ from portal.models import Attachment
 from portal.object_keys import migrated_key
 from portal.storage import ObjectStorageFactory
 from portal.storage.base import SMALL_OBJECT_MAX, ObjectNotFound, StorageMisconfigured, StorageUnavailable
-from tests.migration.conftest import object_keys
 from tests.migration.factory import payload
+from tests.support.buckets import object_keys
 from tests.support.s3_requests import operations, record_requests
 from tests.support.settings import restart_with
 

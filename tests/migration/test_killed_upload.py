@@ -14,9 +14,9 @@ import requests
 
 from portal.extensions import db
 from portal.models import Document
-from tests.conftest import PASSWORD
-from tests.migration.conftest import s3_config
+from tests.support.accounts import PASSWORD
 from tests.support.gunicorn import served_by_gunicorn
+from tests.support.migration import s3_config
 
 MiB = 1024 * 1024
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')

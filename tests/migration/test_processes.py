@@ -16,8 +16,9 @@ from portal.migration.models import MigrationItem, MigrationRun, MigrationWorker
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
 from portal.models import Attachment, AttachmentStaging
-from tests.migration.conftest import flask_subprocess, object_keys
 from tests.migration.factory import many_legacy
+from tests.support.buckets import object_keys
+from tests.support.migration import flask_subprocess
 
 
 def current_run() -> MigrationRun | None:

@@ -15,8 +15,8 @@ from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
 from portal.migration.worker import RunWorker
 from portal.models import Attachment, AttachmentStaging
-from tests.migration.conftest import object_keys
 from tests.migration.factory import payload
+from tests.support.buckets import object_keys
 
 
 def run_all(options: MigrationOptions | None = None, **kwargs) -> MigrationRun:

@@ -4,8 +4,6 @@ HTTP to moto, and the same profile against a Ceph RADOS Gateway)."""
 from __future__ import annotations
 
 import os
-import socket
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,56 +13,10 @@ import requests
 from flask import Flask
 from moto import mock_aws
 
-from portal.config import load_settings
-from portal.storage import Storage
 from portal.storage.base import StorageProvider
-from tests.support.moto_server import moto_endpoint  # noqa: F401  (a fixture used below)
+from tests.support.buckets import empty_bucket, unique_bucket
+from tests.support.storage_apps import KINDS, make_storage_app, s3_settings
 from tests.support.stores import S3Server
-
-MiB = 1024 * 1024
-# The smallest threshold S3 allows keeps the sizes around it (t-1, t, 2t+1) fast.
-THRESHOLD = 5 * MiB
-KINDS = ("local", "s3-mock", "minio-http", pytest.param("rgw", marks=pytest.mark.rgw))
-S3_KINDS = KINDS[1:]  # for ``@pytest.mark.parametrize("harness", S3_KINDS, indirect=True)``
-
-
-def make_storage_app(tmp_path: Path, **overrides) -> Flask:
-    """A bare Flask app with the portal's settings (``overrides`` typed) and a fresh Storage bound to it."""
-    app = Flask(__name__)
-    settings = {
-        "SECRET_KEY": "storage-suite-secret",
-        "S3_MULTIPART_THRESHOLD_MB": THRESHOLD // MiB,
-        "S3_MULTIPART_CHUNK_MB": THRESHOLD // MiB,
-        # A request left waiting on the store fails the test in seconds rather than passing in a minute.
-        "S3_READ_TIMEOUT": 10,
-        **overrides,
-    }
-    app.config.update(load_settings({}, str(tmp_path / "instance"), settings))
-    app.config["TESTING"] = True
-    Storage().init_app(app)
-    return app
-
-
-def s3_settings(bucket: str, **overrides) -> dict:
-    """Settings of an S3 store with test credentials that must never show up in a message or a log."""
-    return {
-        "STORAGE_TYPE": "s3",
-        "S3_BUCKET": bucket,
-        "S3_ACCESS_KEY": "AKIATESTSECRETACCESS",
-        "S3_SECRET_KEY": "wJalrXUtnFEMI-test-secret-key",
-        **overrides,
-    }
-
-
-def unique_bucket() -> str:
-    return f"portal-test-{uuid.uuid4().hex[:12]}"
-
-
-def closed_port() -> int:
-    """A port nothing listens on (bound, then released), so connecting is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -107,16 +59,6 @@ def _pending_uploads(provider) -> Callable[[], list[str]]:
     return leftovers
 
 
-def _empty_bucket(provider) -> None:
-    client, bucket = provider.client, provider.bucket
-    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            client.delete_object(Bucket=bucket, Key=item["Key"])
-    client.delete_bucket(Bucket=bucket)
-
-
 def _http_server(request, kind: str) -> S3Server:
     """moto's server for minio-http, the RADOS Gateway for rgw."""
     if kind == "rgw":
@@ -150,7 +92,7 @@ def harness(request, tmp_path) -> Iterator[Harness]:
             provider = app.extensions["storage"].providers["minio"]
             provider.ensure_ready()
             yield Harness(kind, app, provider, _fetch_with_requests, _pending_uploads(provider))
-            _empty_bucket(provider)  # the server lives all session; give its memory back
+            empty_bucket(provider)  # the server lives all session; give its memory back
 
 
 @pytest.fixture

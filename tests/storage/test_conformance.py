@@ -11,7 +11,7 @@ import pytest
 
 from portal.storage.base import ObjectNotFound, StorageIntegrityError
 from portal.storage.disposition import content_disposition
-from tests.storage.conftest import S3_KINDS, THRESHOLD
+from tests.support.storage_apps import S3_KINDS, THRESHOLD
 
 
 def payload(size: int) -> bytes:

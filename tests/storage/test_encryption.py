@@ -13,7 +13,7 @@ from portal.storage.base import StorageMisconfigured
 from portal.storage.crypto import ciphertext_size
 from portal.storage.encryption import CIPHERTEXT_TYPE, ENVELOPE_METADATA
 from portal.storage.keys import Envelope, KeyRing, MissingPrivateKey, generate_keypair, write_keypair
-from tests.storage.conftest import make_storage_app
+from tests.support.storage_apps import make_storage_app
 
 PAYLOAD = os.urandom(150_000)  # three 64 KiB segments
 

@@ -10,7 +10,7 @@ from itsdangerous import URLSafeSerializer
 
 from portal.storage.base import StorageMisconfigured
 from portal.storage.local import TOKEN_SALT, LocalStorageProvider
-from tests.storage.conftest import make_storage_app
+from tests.support.storage_apps import make_storage_app
 
 UNSAFE_KEYS = {
     "parent": "../outside.txt",

@@ -23,9 +23,10 @@ from portal.storage.base import (
 )
 from portal.storage.s3 import S3StorageProvider
 from portal.storage.s3_transfer import PROBE_SIZE
-from tests.storage.conftest import THRESHOLD, closed_port, make_storage_app, s3_settings, unique_bucket
+from tests.support.buckets import unique_bucket
 from tests.support.s3_requests import operations as operations_sent
 from tests.support.s3_requests import record_requests
+from tests.support.storage_apps import THRESHOLD, closed_port, make_storage_app, s3_settings
 
 SECRETS = ("AKIATESTSECRETACCESS", "wJalrXUtnFEMI-test-secret-key")
 

@@ -16,15 +16,9 @@ import requests
 from portal.storage import s3_direct
 from portal.storage.base import StorageIntegrityError, StorageMisconfigured, StorageUnavailable
 from portal.storage.s3_direct import SMALL_PUT_MAX
-from tests.storage.conftest import (
-    THRESHOLD,
-    _empty_bucket,
-    closed_port,
-    make_storage_app,
-    s3_settings,
-    unique_bucket,
-)
+from tests.support.buckets import empty_bucket, unique_bucket
 from tests.support.moto_fidelity import BadDigest, s3_like_checksums
+from tests.support.storage_apps import THRESHOLD, closed_port, make_storage_app, s3_settings
 
 KEYS = (
     "attachments/plain.bin",
@@ -46,7 +40,7 @@ def http_store(tmp_path, moto_endpoint):
         provider = app.extensions["storage"].providers["s3"]
         provider.ensure_ready()
         yield provider
-        _empty_bucket(provider)
+        empty_bucket(provider)
 
 
 def read(provider, key: str) -> bytes:
@@ -199,7 +193,7 @@ def test_a_small_put_carries_the_configured_server_side_encryption(tmp_path, mot
         provider.ensure_ready()
         put_small(provider, "attachments/sealed", b"sealed at rest")
         assert head(provider, "attachments/sealed")["ServerSideEncryption"] == "AES256"
-        _empty_bucket(provider)
+        empty_bucket(provider)
 
 
 def test_bytes_other_than_expected_are_not_sent(http_store):

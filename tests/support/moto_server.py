@@ -28,6 +28,6 @@ def running_moto_server() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """The endpoint of one moto server shared by the whole run (import this fixture into a conftest)."""
+    """The endpoint of one moto server shared by the whole run (a plugin fixture: tests/conftest.py loads this module)."""
     with running_moto_server() as endpoint:
         yield endpoint

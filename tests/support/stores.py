@@ -121,3 +121,14 @@ def s3_server(request) -> Iterator[S3Server]:
     server = S3Server.of_rgw(rgw)
     yield server
     server.remove_all_buckets()  # a bucket per test, gone with it
+
+
+def pytest_generate_tests(metafunc):
+    """A test on ``s3_server`` runs on moto and on the RGW; one marked ``moto`` (or ``rgw``) on that one only."""
+    if "s3_server" in metafunc.fixturenames:
+        marked = {name for name in ("moto", "rgw") if metafunc.definition.get_closest_marker(name)}
+        metafunc.parametrize("s3_server", server_params(marked), indirect=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_rgw_where_missing(items)

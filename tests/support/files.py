@@ -1,28 +1,20 @@
-"""Fixtures for attachment flows: a document, upload helpers and views of what the store holds."""
+"""What the attachment tests send and look at: sample files, upload and staging requests, rows and stored keys."""
 
 from __future__ import annotations
 
 import io
 import uuid
 
-import pytest
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from portal.extensions import db, storage
-from portal.models import Attachment, AttachmentStaging, Document
-from tests.support.moto_server import moto_endpoint  # noqa: F401  (fixture)
+from portal.models import Attachment, AttachmentStaging
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
+
+
 PDF = b"%PDF-1.7\n" + b"1 0 obj << /Type /Catalog >> endobj\n" * 40 + b"%%EOF\n"
-
-
-@pytest.fixture
-def document(app, staff_user):
-    document = Document(title="Quarterly report", description="", created_by=staff_user.id)
-    db.session.add(document)
-    db.session.commit()
-    return document
 
 
 def legacy_row(document, root, filepath: str, content: bytes = PDF) -> Attachment:
@@ -115,17 +107,3 @@ def downloaded(client, attachment_id: int) -> bytes:
     with client.get(location) as response:
         assert response.status_code == 200
         return response.get_data()
-
-
-@pytest.fixture
-def s3_app_config(s3_server):
-    """Settings that put new files in a fresh bucket on the test's S3 server (moto or the RGW, real HTTP)."""
-    return {
-        "STORAGE_TYPE": "s3",
-        "S3_BUCKET": f"portal-{uuid.uuid4().hex[:12]}",
-        "S3_ENDPOINT_URL": s3_server.endpoint,
-        **s3_server.keys("testing-access", "testing-secret"),
-        "S3_REGION": "us-east-1",
-        "S3_MULTIPART_THRESHOLD_MB": 5,
-        "S3_MULTIPART_CHUNK_MB": 5,
-    }

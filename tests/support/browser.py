@@ -1,4 +1,5 @@
-"""Browser fixtures: the portal on a real HTTP port, and Debian's Chromium driven by Playwright."""
+"""Browser tests: the portal on a real HTTP port, Debian's Chromium driven by Playwright, signing in through the
+real form. Loaded as a plugin by tests/conftest.py, so any suite's browser test has these fixtures."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 from werkzeug.serving import make_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -19,6 +22,14 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def sign_in(page, base_url: str, email: str, password: str) -> None:
+    """Sign in through the real login form."""
+    page.goto(f"{base_url}/auth/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -61,11 +72,3 @@ def page(browser, tmp_path):
     page.set_default_timeout(15000)
     yield page
     context.close()
-
-
-def sign_in(page, base_url: str, email: str, password: str) -> None:
-    """Sign in through the real login form."""
-    page.goto(f"{base_url}/auth/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")

@@ -1,10 +1,8 @@
-"""Helpers for the metrics tests: scrape /metrics and read the samples back with Prometheus's own parser."""
+"""Scrape /metrics and read the samples back with Prometheus's own parser."""
 
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
-
-from tests.attachments.conftest import document  # noqa: F401  (fixture)
 
 
 def parse(text: str) -> dict[tuple[str, frozenset], float]:
