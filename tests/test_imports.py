@@ -143,3 +143,16 @@ def test_the_cli_and_the_dashboard_use_the_migration_only_through_its_service(ca
     graph = import_graph(ROOT)
     used = {name for name in graph[caller] if name.startswith("portal.migration")}
     assert used <= MIGRATION_FACADE, used - MIGRATION_FACADE
+
+
+def test_no_test_imports_a_conftest_module():
+    """Helpers are imported from tests/support and shared fixtures come through pytest_plugins: a conftest
+    module imported by a test would register its fixtures and hooks a second time under another name."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if any(name.split(".")[-1] == "conftest" for name in names):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
