@@ -29,7 +29,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "storage_checks": ("portal/storage/checks.py", ["tests/storage/test_checks.py", "tests/storage/test_local.py"]),
     "storage_streams": (
         "portal/storage/streams.py",
-        ["tests/storage/test_encryption.py", "tests/storage/test_s3.py", "tests/storage/test_extension.py"],
+        ["tests/storage/test_streams.py"],
     ),
     "storage_local": ("portal/storage/local.py", ["tests/storage/test_local.py", "tests/storage/test_conformance.py"]),
     "storage_crypto": ("portal/storage/crypto.py", ["tests/crypto"]),
