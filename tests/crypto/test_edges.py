@@ -1,0 +1,155 @@
+"""The encrypting reader and range decryption at their edges: exact messages, boundaries, and a source
+read no further than its end."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+from portal.storage import crypto
+from portal.storage.crypto import (
+    HEADER_SIZE,
+    TAG_SIZE,
+    DecryptionError,
+    PayloadEncryptor,
+    ciphertext_size,
+    decrypt_payload,
+    decrypt_range,
+)
+from portal.storage.keys import DATA_KEY_SIZE, OBJECT_ID_SIZE, KeyRing, generate_keypair, wrap_data_key
+
+PAIR = generate_keypair()
+RING = KeyRing([PAIR.private])
+KEY, OBJECT_ID = os.urandom(DATA_KEY_SIZE), os.urandom(OBJECT_ID_SIZE)
+
+
+class EndsOnce:
+    """A source that hands out ``data`` in pieces of at most ``step`` and fails if read again after
+    saying it has ended (as a terminal or socket may block, or hand out more, after an empty read)."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data, self._step, self._ended = data, step, False
+
+    def read(self, amount: int = -1) -> bytes:
+        assert not self._ended, "read again after the end"
+        piece, self._data = self._data[: min(amount, self._step)], self._data[min(amount, self._step) :]
+        self._ended = not piece
+        return piece
+
+
+def sealed(plaintext: bytes, segment_size: int = 16) -> bytes:
+    return PayloadEncryptor(io.BytesIO(plaintext), KEY, OBJECT_ID, segment_size=segment_size).read()
+
+
+def test_a_negative_plaintext_size_is_refused():
+    with pytest.raises(ValueError) as caught:
+        ciphertext_size(-1)
+    assert str(caught.value) == "plaintext size cannot be negative"
+
+
+@pytest.mark.parametrize("size", [0, 5, 16, 32, 40])
+@pytest.mark.parametrize("step", [1, 7, 100])
+def test_the_source_is_not_read_after_its_end(size, step):
+    plaintext = os.urandom(size)
+    reader = PayloadEncryptor(EndsOnce(plaintext, step), KEY, OBJECT_ID, segment_size=16)
+    ciphertext = reader.read()
+    assert len(ciphertext) == ciphertext_size(size, 16)
+    assert b"".join(decrypt_payload([ciphertext], KEY, OBJECT_ID)) == plaintext
+    assert reader.plaintext_size == size
+
+
+def test_more_segments_than_the_counter_allows_are_refused(monkeypatch):
+    monkeypatch.setattr(crypto, "MAX_SEGMENTS", 2)
+    assert len(sealed(os.urandom(32))) == ciphertext_size(32, 16)  # two segments: indexes 0 and 1
+    with pytest.raises(ValueError) as caught:
+        sealed(os.urandom(33))  # a third segment would reuse a nonce
+    assert str(caught.value) == "plaintext is too large for this segment size"
+
+
+def test_a_closed_reader_refuses_to_read():
+    reader = PayloadEncryptor(io.BytesIO(b"abc"), KEY, OBJECT_ID, segment_size=16)
+    reader.close()
+    for attempt in (lambda: reader.read(4), lambda: reader.readinto(bytearray(4))):
+        with pytest.raises(ValueError) as caught:
+            attempt()
+        assert str(caught.value) == "read from a closed EncryptingReader"
+
+
+def test_a_zero_byte_read_reads_nothing():
+    plaintext = os.urandom(40)
+    reader = PayloadEncryptor(io.BytesIO(plaintext), KEY, OBJECT_ID, segment_size=16)
+    assert reader.read(0) == b""
+    assert reader.plaintext_size == 0
+    assert reader.read() == sealed(plaintext)
+
+
+def test_a_read_larger_than_the_buffer_limit_is_still_exactly_its_size(monkeypatch):
+    monkeypatch.setattr(crypto, "_MAX_READ_BUFFER", 100)
+    plaintext = os.urandom(1000)
+    whole = sealed(plaintext)
+    reader = PayloadEncryptor(io.BytesIO(plaintext), KEY, OBJECT_ID, segment_size=16)
+    assert reader.read(250) == whole[:250]
+    assert reader.read(250) == whole[250:500]
+    assert reader.read(10_000) == whole[500:]
+    assert reader.read(250) == b""
+
+
+def test_read_all_over_a_megabyte_is_the_same_ciphertext_as_small_reads():
+    plaintext = os.urandom(3 * 1024 * 1024 // 2)
+    reader = PayloadEncryptor(io.BytesIO(plaintext), KEY, OBJECT_ID)
+    pieces = []
+    while piece := reader.read(65536):
+        pieces.append(piece)
+    whole = PayloadEncryptor(io.BytesIO(plaintext), KEY, OBJECT_ID).readall()
+    assert whole == b"".join(pieces)
+    assert b"".join(decrypt_payload([whole], KEY, OBJECT_ID)) == plaintext
+
+
+def encrypted(plaintext: bytes, object_id: bytes = OBJECT_ID) -> tuple[bytes, object]:
+    """(ciphertext, envelope) under KEY, the envelope naming ``object_id``."""
+    return sealed(plaintext), wrap_data_key(KEY, PAIR.public, object_id)
+
+
+def reader_of(ciphertext: bytes, calls: list | None = None, extra: bytes = b""):
+    def read_range(start: int, end: int):
+        if calls is not None:
+            calls.append((start, end))
+        yield ciphertext[start : end + 1] + (extra if start else b"")
+
+    return read_range
+
+
+def test_an_empty_object_has_no_range_to_read():
+    ciphertext, envelope = encrypted(b"")
+    assert len(ciphertext) == HEADER_SIZE + TAG_SIZE
+    with pytest.raises(ValueError) as caught:
+        decrypt_range(reader_of(ciphertext), envelope, RING, 0, 0, len(ciphertext))
+    assert str(caught.value) == "byte range 0-0 is outside the plaintext of 0 bytes"
+
+
+@pytest.mark.parametrize("size", [0, 10, HEADER_SIZE - TAG_SIZE, HEADER_SIZE, HEADER_SIZE + TAG_SIZE - 1])
+def test_a_size_too_small_for_any_ciphertext_fails_before_anything_is_read(size):
+    ciphertext, envelope = encrypted(b"abc")
+    calls: list = []
+    with pytest.raises(DecryptionError) as caught:
+        decrypt_range(reader_of(ciphertext, calls), envelope, RING, 0, 0, size)
+    assert str(caught.value) == f"{size} bytes is not a possible ciphertext size (truncated?)"
+    assert calls == []
+
+
+def test_a_range_read_with_another_objects_envelope_fails():
+    ciphertext, _ = encrypted(b"the plaintext")
+    _, other = encrypted(b"", object_id=os.urandom(OBJECT_ID_SIZE))  # the same data key, another object
+    with pytest.raises(DecryptionError) as caught:
+        decrypt_range(reader_of(ciphertext), other, RING, 0, 3, len(ciphertext))
+    assert "header object id does not match the envelope" in str(caught.value)
+
+
+def test_a_store_that_returns_more_than_the_range_fails():
+    ciphertext, envelope = encrypted(os.urandom(40))
+    plain = decrypt_range(reader_of(ciphertext, extra=b"junk"), envelope, RING, 0, 39, len(ciphertext))
+    with pytest.raises(DecryptionError) as caught:
+        b"".join(plain)
+    assert str(caught.value) == "store returned more ciphertext than the requested range"
