@@ -59,7 +59,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "portal/documents/file_rules.py",
         ["tests/attachments/test_bad_input.py", "tests/attachments/test_upload.py"],
     ),
-    "auth_throttle": ("portal/auth/throttle.py", ["tests/test_lockout.py", "tests/test_auth.py"]),
+    "auth_throttle": ("portal/auth/throttle.py", ["tests/test_throttle.py", "tests/test_lockout.py"]),
 }
 
 
