@@ -153,3 +153,52 @@ def test_a_store_that_returns_more_than_the_range_fails():
     with pytest.raises(DecryptionError) as caught:
         b"".join(plain)
     assert str(caught.value) == "store returned more ciphertext than the requested range"
+
+
+def test_a_segment_past_the_counters_limit_is_refused_on_decryption(monkeypatch):
+    ciphertext = sealed(os.urandom(40))  # three segments: indexes 0, 1 and 2
+    monkeypatch.setattr(crypto, "MAX_SEGMENTS", 3)
+    assert len(b"".join(decrypt_payload([ciphertext], KEY, OBJECT_ID))) == 40
+    monkeypatch.setattr(crypto, "MAX_SEGMENTS", 2)
+    with pytest.raises(DecryptionError) as caught:
+        b"".join(decrypt_payload([ciphertext], KEY, OBJECT_ID))
+    assert str(caught.value) == "ciphertext has more segments than the format allows"
+
+
+def test_segment_sizes_outside_the_format_are_refused():
+    PayloadEncryptor(io.BytesIO(b""), KEY, OBJECT_ID, segment_size=crypto.MIN_SEGMENT_SIZE)
+    PayloadEncryptor(io.BytesIO(b""), KEY, OBJECT_ID, segment_size=crypto.MAX_SEGMENT_SIZE)
+    for size in (crypto.MIN_SEGMENT_SIZE - 1, crypto.MAX_SEGMENT_SIZE + 1):
+        with pytest.raises(ValueError) as caught:
+            PayloadEncryptor(io.BytesIO(b""), KEY, OBJECT_ID, segment_size=size)
+        assert str(caught.value) == "segment size must be between 16 and 16777216 bytes"
+
+
+@pytest.mark.parametrize(
+    "data_key, object_id",
+    [(KEY[:-1], OBJECT_ID), (KEY, OBJECT_ID[:-1]), (KEY + b"x", OBJECT_ID), (KEY, OBJECT_ID + b"x")],
+)
+def test_a_data_key_or_object_id_of_the_wrong_length_is_refused(data_key, object_id):
+    with pytest.raises(ValueError) as caught:
+        PayloadEncryptor(io.BytesIO(b""), data_key, object_id)
+    assert str(caught.value) == f"data key and object id must be {DATA_KEY_SIZE} and {OBJECT_ID_SIZE} bytes"
+
+
+@pytest.mark.parametrize("kept", [HEADER_SIZE + 32 + TAG_SIZE, HEADER_SIZE + 32 + TAG_SIZE - 1, HEADER_SIZE + 32 + 1])
+def test_a_final_segment_cut_to_its_tag_or_less_is_called_truncated(kept):
+    ciphertext = sealed(os.urandom(20))  # a full segment and a final one of 4 bytes
+    with pytest.raises(DecryptionError) as caught:
+        b"".join(decrypt_payload([ciphertext[:kept]], KEY, OBJECT_ID))
+    assert str(caught.value) == "ciphertext truncated: final segment 1 is missing or incomplete"
+
+
+def test_the_header_is_checked_as_soon_as_its_bytes_are_there():
+    ciphertext = sealed(b"secret")
+
+    def store():
+        yield ciphertext[:HEADER_SIZE]
+        raise AssertionError("read past the header before checking it")
+
+    with pytest.raises(DecryptionError) as caught:
+        decrypt_payload(store(), os.urandom(DATA_KEY_SIZE), OBJECT_ID)
+    assert "key commitment mismatch" in str(caught.value)
