@@ -57,7 +57,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     ),
     "documents_file_rules": (
         "portal/documents/file_rules.py",
-        ["tests/attachments/test_bad_input.py", "tests/attachments/test_upload.py"],
+        ["tests/attachments/test_file_rules.py", "tests/attachments/test_bad_input.py"],
     ),
     "auth_throttle": ("portal/auth/throttle.py", ["tests/test_throttle.py", "tests/test_lockout.py"]),
 }
