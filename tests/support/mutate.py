@@ -44,7 +44,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "migration_items": ("portal/migration/items.py", ["tests/migration/test_items.py"]),
     "migration_verify": (
         "portal/migration/verify.py",
-        ["tests/migration/test_items.py", "tests/migration/test_runs.py"],
+        ["tests/migration/test_verify.py", "tests/attachments/test_encrypted_verify.py"],
     ),
     "documents_downloads": (
         "portal/documents/downloads.py",
