@@ -40,7 +40,8 @@ class EndsOnce:
 
 
 def sealed(plaintext: bytes, segment_size: int = 16) -> bytes:
-    return PayloadEncryptor(io.BytesIO(plaintext), KEY, OBJECT_ID, segment_size=segment_size).read()
+    with PayloadEncryptor(io.BytesIO(plaintext), KEY, OBJECT_ID, segment_size=segment_size) as reader:
+        return reader.read()
 
 
 def test_a_negative_plaintext_size_is_refused():
@@ -58,6 +59,7 @@ def test_the_source_is_not_read_after_its_end(size, step):
     assert len(ciphertext) == ciphertext_size(size, 16)
     assert b"".join(decrypt_payload([ciphertext], KEY, OBJECT_ID)) == plaintext
     assert reader.plaintext_size == size
+    reader.close()
 
 
 def test_more_segments_than_the_counter_allows_are_refused(monkeypatch):
@@ -83,6 +85,7 @@ def test_a_zero_byte_read_reads_nothing():
     assert reader.read(0) == b""
     assert reader.plaintext_size == 0
     assert reader.read() == sealed(plaintext)
+    reader.close()
 
 
 def test_a_read_larger_than_the_buffer_limit_is_still_exactly_its_size(monkeypatch):
@@ -94,6 +97,7 @@ def test_a_read_larger_than_the_buffer_limit_is_still_exactly_its_size(monkeypat
     assert reader.read(250) == whole[250:500]
     assert reader.read(10_000) == whole[500:]
     assert reader.read(250) == b""
+    reader.close()
 
 
 def test_read_all_over_a_megabyte_is_the_same_ciphertext_as_small_reads():
@@ -102,7 +106,9 @@ def test_read_all_over_a_megabyte_is_the_same_ciphertext_as_small_reads():
     pieces = []
     while piece := reader.read(65536):
         pieces.append(piece)
-    whole = PayloadEncryptor(io.BytesIO(plaintext), KEY, OBJECT_ID).readall()
+    with PayloadEncryptor(io.BytesIO(plaintext), KEY, OBJECT_ID) as again:
+        whole = again.readall()
+    reader.close()
     assert whole == b"".join(pieces)
     assert b"".join(decrypt_payload([whole], KEY, OBJECT_ID)) == plaintext
 
@@ -166,8 +172,8 @@ def test_a_segment_past_the_counters_limit_is_refused_on_decryption(monkeypatch)
 
 
 def test_segment_sizes_outside_the_format_are_refused():
-    PayloadEncryptor(io.BytesIO(b""), KEY, OBJECT_ID, segment_size=crypto.MIN_SEGMENT_SIZE)
-    PayloadEncryptor(io.BytesIO(b""), KEY, OBJECT_ID, segment_size=crypto.MAX_SEGMENT_SIZE)
+    PayloadEncryptor(io.BytesIO(b""), KEY, OBJECT_ID, segment_size=crypto.MIN_SEGMENT_SIZE).close()
+    PayloadEncryptor(io.BytesIO(b""), KEY, OBJECT_ID, segment_size=crypto.MAX_SEGMENT_SIZE).close()
     for size in (crypto.MIN_SEGMENT_SIZE - 1, crypto.MAX_SEGMENT_SIZE + 1):
         with pytest.raises(ValueError) as caught:
             PayloadEncryptor(io.BytesIO(b""), KEY, OBJECT_ID, segment_size=size)
