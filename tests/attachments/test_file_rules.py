@@ -110,6 +110,8 @@ def test_an_extension_outside_the_list_is_refused_naming_the_list(name):
         ("a.jfif", "jfif", JPEG),
         ("a.docx", "docx", ZIP),  # office files are zip files
         ("a.odt", "odt", ZIP),
+        ("a.ods", "ods", ZIP),  # not among the zip signature's own extensions: its family lets it pass
+        ("a.htm", "htm", b"<!DOCTYPE html><html>"),
         ("a.txt", "txt", b"plain words"),  # no signature to check
         ("a.csv", "csv", b"a,b\n1,2\n"),
         ("a.txt", "txt", PDF),  # a weak match (4 bytes) is not clearly another type
@@ -228,6 +230,8 @@ def test_the_decided_type_needs_the_bytes_to_match(name, head, decided):
         ("pasted", "image/png", "image/png"),
         ("a.exe", "application/x-msdownload", GENERIC_TYPE),
         ("a.html", "text/html", GENERIC_TYPE),
+        ("a.exe", "application/pdf", GENERIC_TYPE),  # a name with an extension: the name decides, not the record
+        ("a.png", "application/pdf", GENERIC_TYPE),
     ],
 )
 def test_a_download_is_served_as_the_recorded_type_only_when_it_is_the_names_passive_type(name, recorded, served):
