@@ -208,3 +208,28 @@ def test_the_header_is_checked_as_soon_as_its_bytes_are_there():
     with pytest.raises(DecryptionError) as caught:
         decrypt_payload(store(), os.urandom(DATA_KEY_SIZE), OBJECT_ID)
     assert "key commitment mismatch" in str(caught.value)
+
+
+def test_each_header_failure_says_what_it_is():
+    ciphertext = sealed(b"secret")
+    cases = [
+        ([ciphertext[: HEADER_SIZE - 1]], KEY, "ciphertext truncated inside its header"),
+        (
+            [ciphertext],
+            os.urandom(DATA_KEY_SIZE),
+            "key commitment mismatch: the data key does not belong to this ciphertext header",
+        ),
+    ]
+    for chunks, key, message in cases:
+        with pytest.raises(DecryptionError) as caught:
+            decrypt_payload(chunks, key, OBJECT_ID)
+        assert str(caught.value) == message
+    with pytest.raises(DecryptionError) as caught:
+        decrypt_payload([ciphertext], KEY, os.urandom(OBJECT_ID_SIZE))
+    assert str(caught.value) == "header object id does not match the envelope (another object's envelope?)"
+
+
+def test_the_largest_segment_size_is_a_valid_header():
+    with PayloadEncryptor(io.BytesIO(b"small"), KEY, OBJECT_ID, segment_size=crypto.MAX_SEGMENT_SIZE) as reader:
+        ciphertext = reader.read()
+    assert b"".join(decrypt_payload([ciphertext], KEY, OBJECT_ID)) == b"small"
