@@ -94,7 +94,7 @@ def test_a_name_ending_in_a_dot_or_space_is_refused(name):
     assert str(caught) == f"“{name}” ends with a dot or space. Rename it and upload it again."
 
 
-@pytest.mark.parametrize("name", ["x.pdf.exe", "pdf", ".pdf", "x.exe", "x"])
+@pytest.mark.parametrize("name", ["x.pdf.exe", "pdf", ".pdf", "x.exe", "x", "scan.pdfX"])
 def test_an_extension_outside_the_list_is_refused_naming_the_list(name):
     caught = rejected(check_extension, name, frozenset({"png", "pdf"}))
     assert str(caught) == f"“{name}” is not an accepted type. Accepted: pdf, png."
@@ -276,6 +276,15 @@ def test_the_replayed_stream_yields_every_byte_in_the_amounts_asked():
     assert stream.read(3) == b"def"  # the rest of the head and the first byte after it
     assert stream.read(10) == b"gh"
     assert stream.read(10) == b""
+
+
+def test_a_zero_byte_read_takes_nothing():
+    source = Recorded(b"abcdefgh")
+    head, stream = peek(source, 4)
+    source.asked.clear()
+    assert stream.read(0) == b""
+    assert source.asked == []
+    assert stream.read() == b"abcdefgh"
 
 
 def test_a_read_of_exactly_the_head_does_not_read_further():
