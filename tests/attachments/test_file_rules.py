@@ -74,6 +74,8 @@ def test_a_long_name_is_cut_to_255_characters_keeping_a_short_extension():
     assert clean_filename("a" * 300 + ".pdf") == "a" * 251 + ".pdf"
     sixteen = "b" * 16
     assert clean_filename("a" * 300 + "." + sixteen) == "a" * 238 + "." + sixteen
+    dotted = "report v1.2 " + "a" * 300 + ".pdf"  # the extension is after the last dot, not the first
+    assert clean_filename(dotted) == dotted[:251] + ".pdf"
     seventeen = "b" * 17
     assert clean_filename("a" * 300 + "." + seventeen) == "a" * 255  # not an extension worth keeping
 
