@@ -233,3 +233,24 @@ def test_the_largest_segment_size_is_a_valid_header():
     with PayloadEncryptor(io.BytesIO(b"small"), KEY, OBJECT_ID, segment_size=crypto.MAX_SEGMENT_SIZE) as reader:
         ciphertext = reader.read()
     assert b"".join(decrypt_payload([ciphertext], KEY, OBJECT_ID)) == b"small"
+
+
+def test_a_failing_segment_is_named_final_only_when_it_is():
+    ciphertext = bytearray(sealed(os.urandom(40)))  # segments 0 and 1 of 16 bytes, final segment 2
+    first = bytearray(ciphertext)
+    first[HEADER_SIZE] ^= 1
+    with pytest.raises(DecryptionError) as caught:
+        b"".join(decrypt_payload([bytes(first)], KEY, OBJECT_ID))
+    assert str(caught.value) == "segment 0 failed authentication (tampered, truncated, reordered or wrong key)"
+    ciphertext[-1] ^= 1
+    with pytest.raises(DecryptionError) as caught:
+        b"".join(decrypt_payload([bytes(ciphertext)], KEY, OBJECT_ID))
+    assert str(caught.value) == "final segment 2 failed authentication (tampered, truncated, reordered or wrong key)"
+
+
+def test_bytes_that_are_not_this_format_are_named_so():
+    ciphertext = bytearray(sealed(b"secret"))
+    ciphertext[0] ^= 1
+    with pytest.raises(DecryptionError) as caught:
+        decrypt_payload([bytes(ciphertext)], KEY, OBJECT_ID)
+    assert str(caught.value) == "not an encrypted portal object (bad magic in header)"
