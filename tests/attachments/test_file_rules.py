@@ -194,6 +194,7 @@ def test_webp_is_a_riff_file_of_kind_webp():
 
 def test_the_passive_type_comes_from_the_extension_or_for_a_bare_name_from_the_record():
     assert passive_type("Scan.PDF").mime_type == "application/pdf"
+    assert passive_type("scan.final.pdf").mime_type == "application/pdf"  # the last dot names it
     assert passive_type("a.exe") is None
     assert passive_type("a.html", "text/html") is None
     assert passive_type("pasted", "Image/PNG; charset=binary").mime_type == "image/png"
@@ -216,6 +217,9 @@ def test_the_passive_type_comes_from_the_extension_or_for_a_bare_name_from_the_r
         ("a.exe", PNG, GENERIC_TYPE),
         ("a.txt", b"words", "text/plain"),
         ("", PNG, "image/png"),
+        (".png", PNG, "image/png"),  # a dot file has no extension: the signature names it
+        (".hidden.pdf", PNG, GENERIC_TYPE),  # but this one is a .pdf
+        ("scan.final.pdf", PDF, "application/pdf"),
     ],
 )
 def test_the_decided_type_needs_the_bytes_to_match(name, head, decided):
