@@ -42,6 +42,7 @@ def test_others_staged_files_are_out_of_reach(app, client, auth, staff_user, adm
     auth.login(staff_user.email)
     assert client.post(f"/staging/{theirs['id']}/delete").status_code == 404
     response = client.post("/documents/new", data={"title": "Mine", "staged_ids": [str(theirs["id"])]})
+    assert response.status_code == 200  # the form again, saying why (docs/uploads.md, Bad input)
     assert "1 of the staged files is no longer available" in response.get_data(as_text=True)
     assert db.session.query(Document).count() == 0
     assert len(rows()[1]) == 1

@@ -40,6 +40,15 @@ def assert_everything_moved_once(store, contents: dict[tuple[str, int], bytes]) 
     assert len(set(keys)) == len(contents)
 
 
+def wait_for_items_done(child, count: int) -> None:
+    """Wait until the child's run has committed ``count`` rows (a paused child stops there)."""
+    deadline = time.monotonic() + 60
+    while (run := current_run()) is None or run.items_done < count:
+        assert child.poll() is None, child.output
+        assert time.monotonic() < deadline, f"the run never reached {count} rows: {run and run.items_done}"
+        time.sleep(0.02)
+
+
 @contextmanager
 def both_claim_their_first_batch_together() -> Iterator[None]:
     """PostgreSQL: hold migration_item so that each process, having locked its first rows, waits to record
@@ -64,18 +73,17 @@ def test_sigkill_in_the_middle_then_a_restart_finishes_the_job(app, files, store
             for key, data in many_legacy(files, 20, 4096, table="attachment_staging").items()
         }
     )
-    child = flask_subprocess(app, "storage", "migrate", "s3", "--batch-size", "10", "--workers", "3")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        run = current_run()
-        if run is not None and run.items_done >= 30:
-            break
-        assert child.poll() is None, child.output
-        time.sleep(0.01)
+    # Copies after the 30th hold until the kill: the child is killed with exactly 30 rows committed
+    # and more claimed and in flight, however fast or slow the machine.
+    child = flask_subprocess(app, "storage", "migrate", "s3", "--batch-size", "10", "--workers", "3", pause_after=30)
+    wait_for_items_done(child, 30)
     os.kill(child.pid, signal.SIGKILL)
     child.finish()
     killed = current_run()
-    assert killed.is_active and 30 <= killed.items_done < len(contents), killed.items_done
+    assert killed.is_active and killed.items_done == 30, killed.items_done
+    assert db.session.scalar(
+        select(func.count()).select_from(MigrationItem).where(MigrationItem.status == "claimed")
+    ), "the kill left no claimed row to release"
     assert processes.live_workers(db.engine, killed.id) == []
 
     code, output = flask_subprocess(app, "storage", "migrate", "s3").finish()
@@ -125,19 +133,15 @@ def test_two_processes_share_one_run_and_move_each_row_exactly_once(app, files, 
 
 def test_sigterm_stops_after_the_files_in_flight_and_the_run_resumes(app, files, store):
     contents = {("attachment", key): data for key, data in many_legacy(files, 200, 4096).items()}
-    child = flask_subprocess(app, "storage", "migrate", "s3", "--batch-size", "10", "--workers", "2")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        run = current_run()
-        if run is not None and run.items_done >= 20:
-            break
-        assert child.poll() is None, child.output
-        time.sleep(0.01)
+    # Copies after the 20th hold until SIGTERM has set the worker's stop: no row is claimed after the
+    # signal, and the ones already claimed (at most batch size + workers) finish and are recorded.
+    child = flask_subprocess(app, "storage", "migrate", "s3", "--batch-size", "10", "--workers", "2", pause_after=20)
+    wait_for_items_done(child, 20)
     os.kill(child.pid, signal.SIGTERM)
     code, output = child.finish()
     assert code == 1 and "interrupted after" in output and "resumes it" in output, output
     stopped = current_run()
-    assert stopped.is_active and stopped.items_done < len(contents)
+    assert stopped.is_active and 20 <= stopped.items_done <= 20 + 10 + 2, stopped.items_done
     assert processes.live_workers(db.engine, stopped.id) == []
     # Every row it claimed was either committed or is released on resume: nothing moved twice.
     code, output = flask_subprocess(app, "storage", "migrate", "s3").finish()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -26,14 +27,17 @@ def s3_config(tmp_path: Path, server: S3Server, bucket: str) -> dict:
 class Child:
     """A `flask ...` child process whose output goes to a file (a pipe nobody reads would block it)."""
 
-    def __init__(self, app, args: tuple[str, ...]):
+    def __init__(self, app, args: tuple[str, ...], pause_after: int | None = None):
         from portal.migration.launch import PROJECT_ROOT, worker_command, worker_environment
 
         self.log = Path(app.instance_path) / f"child-{uuid.uuid4().hex[:8]}.log"
         env = worker_environment(app.config, app.instance_path)
+        command = worker_command(*args)
+        if pause_after is not None:  # tests/migration/paused_child.py: copies hold after that many, until SIGTERM
+            command = [sys.executable, "-m", "tests.migration.paused_child", str(pause_after), *args]
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
-                worker_command(*args),
+                command,
                 cwd=PROJECT_ROOT,
                 env=env,
                 stdout=out,
@@ -57,6 +61,7 @@ class Child:
         return self.process.wait(timeout=timeout), self.output
 
 
-def flask_subprocess(app, *args: str) -> Child:
-    """`flask ...` in a child process that sees exactly this app's settings."""
-    return Child(app, args)
+def flask_subprocess(app, *args: str, pause_after: int | None = None) -> Child:
+    """`flask ...` in a child process that sees exactly this app's settings; with ``pause_after``, its
+    migration copies hold after that many have started, until it gets SIGTERM (or is killed)."""
+    return Child(app, args, pause_after)

@@ -29,7 +29,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "storage_checks": ("portal/storage/checks.py", ["tests/storage/test_checks.py", "tests/storage/test_local.py"]),
     "storage_streams": (
         "portal/storage/streams.py",
-        ["tests/storage/test_encryption.py", "tests/storage/test_s3.py", "tests/storage/test_extension.py"],
+        ["tests/storage/test_streams.py"],
     ),
     "storage_local": ("portal/storage/local.py", ["tests/storage/test_local.py", "tests/storage/test_conformance.py"]),
     "storage_crypto": ("portal/storage/crypto.py", ["tests/crypto"]),
@@ -44,7 +44,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "migration_items": ("portal/migration/items.py", ["tests/migration/test_items.py"]),
     "migration_verify": (
         "portal/migration/verify.py",
-        ["tests/migration/test_items.py", "tests/migration/test_runs.py"],
+        ["tests/migration/test_verify.py", "tests/attachments/test_encrypted_verify.py"],
     ),
     "documents_downloads": (
         "portal/documents/downloads.py",
@@ -55,11 +55,9 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/attachments/test_download_cache.py",
         ],
     ),
-    "documents_file_rules": (
-        "portal/documents/file_rules.py",
-        ["tests/attachments/test_bad_input.py", "tests/attachments/test_upload.py"],
-    ),
-    "auth_throttle": ("portal/auth/throttle.py", ["tests/test_lockout.py", "tests/test_auth.py"]),
+    # Direct tests only: the pages' bad-input tests (tests/attachments/test_bad_input.py) cost a request each.
+    "documents_file_rules": ("portal/documents/file_rules.py", ["tests/attachments/test_file_rules.py"]),
+    "auth_throttle": ("portal/auth/throttle.py", ["tests/test_throttle.py", "tests/test_lockout.py"]),
 }
 
 
