@@ -10,7 +10,7 @@ from portal.cleanup.outbox import OUTBOX
 from portal.extensions import db, storage
 from portal.models import Attachment
 from portal.storage.base import StorageUnavailable
-from tests.attachments.conftest import PDF, downloaded, legacy_row, purge_trash, rows, stored_keys, upload
+from tests.attachments.conftest import PDF, legacy_row, purge_trash, rows, stored_keys, upload
 
 
 def _one(client, document, name="r.pdf", content=PDF) -> Attachment:
