@@ -16,6 +16,7 @@ from portal.cleanup.outbox import forget, record
 from portal.cleanup.startup import retry_owed_deletions, start_retry
 from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging
+from portal.templating import utc_iso
 from tests.attachments.conftest import PDF, downloaded, rows, stage, stored_keys, upload
 from tests.attachments.test_cleanup_outbox import deletes_refused, make_due, outbox  # noqa: F401  (fixture)
 
@@ -265,3 +266,21 @@ def test_a_gunicorn_start_works_off_owed_deletions(app):
         while outbox() and time.monotonic() < deadline:
             time.sleep(0.2)
     assert outbox() == [] and stored_keys() == []
+
+
+# -- what the administrator sees ------------------------------------------------------------------------
+
+
+def test_the_storage_dashboard_shows_the_owed_deletions(app, admin_client):
+    page = admin_client.get("/admin/storage").get_data(as_text=True)
+    assert "Owed deletions" in page and "None: every object the portal let go of is gone" in page
+    then = datetime.now(UTC) - timedelta(days=2)
+    with db.engine.begin() as conn:
+        record(conn, "local", "attachments/2026/11/oldest", "purged", "StorageUnavailable: down", now=then)
+        record(conn, "local", "attachments/2026/11/newer", "discard")
+    page = admin_client.get("/admin/storage").get_data(as_text=True)
+    assert "<strong>2</strong> object deletions" in page
+    since = page[page.index("the oldest owed since") :]
+    assert since.index(f'<time datetime="{utc_iso(then)}">') < since.index("</p>")
+    assert page.index("attachments/2026/11/oldest") < page.index("attachments/2026/11/newer")
+    assert "StorageUnavailable: down" in page
