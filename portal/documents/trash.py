@@ -23,7 +23,12 @@ BATCH = 200  # rows read per purge query, so a large trash never sits in memory
 
 
 class RestoreRefused(Exception):
-    """A restore the user may not make (the attachment's document is someone else's and in the trash)."""
+    """A restore that cannot be made: the attachment's document is someone else's and in the trash, or the row
+    was purged meanwhile; ``reason`` says which (for the audit trail)."""
+
+    def __init__(self, message: str, reason: str = "document in the trash"):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -135,7 +140,9 @@ class TrashService:
             db.session.commit()
         except StaleDataError:  # purged by another process since it was read
             db.session.rollback()
-            raise RestoreRefused("It was purged from the trash meanwhile, so it cannot be restored.") from None
+            raise RestoreRefused(
+                "It was purged from the trash meanwhile, so it cannot be restored.", "purged meanwhile"
+            ) from None
 
     def _untrash_document(self, document: Document) -> int:
         attachments = list(

@@ -175,8 +175,11 @@ class TestProxyHead:
         assert opened == []
 
 
-def test_a_disk_that_refuses_the_delete_keeps_the_attachment(app, staff_client, document, monkeypatch):
+def test_a_disk_that_refuses_the_delete_owes_it_in_the_cleanup_outbox(app, staff_client, document, monkeypatch):
+    from sqlalchemy import select
+
     attachment = _one(staff_client, document)
+    key = attachment.storage_path
 
     def read_only(key):
         raise PermissionError(13, "Read-only file system")
@@ -185,7 +188,8 @@ def test_a_disk_that_refuses_the_delete_keeps_the_attachment(app, staff_client, 
     staff_client.post(f"/attachments/{attachment.id}/delete")
     report = purge_trash()
     assert len(report.failed) == 1 and "Read-only file system" in report.failed[0]
-    assert len(rows()[0]) == 1
+    assert rows() == ([], []) and stored_keys() == [key]
+    assert db.session.scalars(select(OUTBOX.c.key)).all() == [key]
 
 
 def test_a_full_disk_gives_a_storage_page_not_a_crash(app, staff_client, document, monkeypatch):

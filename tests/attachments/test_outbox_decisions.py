@@ -284,3 +284,40 @@ def test_the_storage_dashboard_shows_the_owed_deletions(app, admin_client):
     assert since.index(f'<time datetime="{utc_iso(then)}">') < since.index("</p>")
     assert page.index("attachments/2026/11/oldest") < page.index("attachments/2026/11/newer")
     assert "StorageUnavailable: down" in page
+
+
+# -- a purge and a restore at once ------------------------------------------------------------------------
+
+
+def test_a_purge_leaves_a_row_restored_since_it_was_read(app, staff_client, document):
+    from portal.documents.trash import PurgeReport, TrashService
+
+    upload(staff_client, document.id, ("kept.pdf", PDF))
+    [row], _ = rows()
+    staff_client.post(f"/attachments/{row.id}/delete")
+    db.session.expire_all()
+    stale = db.session.get(Attachment, row.id)
+    assert stale.deleted_at is not None  # what the purge read
+    with db.engine.begin() as conn:  # another request restores it
+        conn.execute(Attachment.__table__.update().where(Attachment.id == row.id).values(deleted_at=None))
+    report = PurgeReport()
+    assert TrashService()._purge_attachment(stale, report) is False
+    [kept], _ = rows()
+    assert kept.deleted_at is None and stored_keys() == [kept.storage_path] and outbox() == []
+    assert downloaded(staff_client, kept.id) == PDF
+
+
+def test_a_restore_of_a_row_purged_meanwhile_says_so(app, staff_client, staff_user, document):
+    from portal.documents.trash import RestoreRefused, TrashService
+
+    upload(staff_client, document.id, ("gone.pdf", PDF))
+    [row], _ = rows()
+    staff_client.post(f"/attachments/{row.id}/delete")
+    db.session.expire_all()
+    stale = db.session.get(Attachment, row.id)
+    stale.document  # noqa: B018  (loaded, as the restore page has it)
+    with db.engine.begin() as conn:  # another process purges it
+        conn.execute(Attachment.__table__.delete().where(Attachment.id == row.id))
+    with pytest.raises(RestoreRefused, match="purged from the trash meanwhile"):
+        TrashService().restore_attachment(stale, staff_user)
+    assert rows() == ([], [])
