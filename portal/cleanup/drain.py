@@ -136,7 +136,6 @@ def drain(
         if taken is None:
             break
         entry, outcome, error = taken
-        skip.add(entry.id)
         if outcome == "dropped":
             report.dropped += 1
             log.info("cleanup outbox: %s/%s is referenced by a row; entry dropped", entry.storage_type, entry.key)
@@ -144,6 +143,7 @@ def drain(
             report.deleted += 1
         else:
             report.failed += 1
+            skip.add(entry.id)  # not again in this pass, whatever the clock says
             report.errors.append(f"{entry.storage_type}:{entry.key}: {error}")
     return report
 
