@@ -34,13 +34,18 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """Print where to point the browser, once, when the first worker has loaded the portal and serves."""
+    """Once, in the first worker that has loaded the portal: say where to point the browser, and retry a small
+    batch of owed object deletions in the background (portal/cleanup/startup.py)."""
     with _announced.get_lock():
         if _announced.value:
             return
         _announced.value = 1
     for address in _browser_addresses(worker.sockets):
         print(f"Document Portal is ready: {address}", file=sys.stderr, flush=True)
+    if hasattr(worker.wsgi, "config"):  # the portal (a Flask app), not some other WSGI callable
+        from portal.cleanup.startup import start_retry
+
+        start_retry(worker.wsgi)
 
 
 def child_exit(server, worker):

@@ -186,8 +186,8 @@ def purge_trash(older_than: str | None, dry_run: bool) -> None:
     )
     if report.failed:
         click.echo(
-            f"{len(report.failed)} attachment{'s' if len(report.failed) != 1 else ''} kept in the trash "
-            "because the store refused to delete the object (run purge-trash again):",
+            f"{len(report.failed)} object{'s' if len(report.failed) != 1 else ''} not deleted yet (the store "
+            "refused); the deletions wait in the cleanup outbox and `flask storage maintain` retries them:",
             err=True,
         )
         for line in report.failed:

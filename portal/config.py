@@ -179,6 +179,18 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("STAGING_MAX_AGE_HOURS", 24, _int(1, 24 * 365), "Default age after which unsaved staging is purged."),
     Setting(
+        "CLEANUP_STARTUP_LIMIT",
+        100,
+        _int(0, 10_000),
+        "Owed object deletions (the cleanup outbox) a gunicorn start retries in the background; 0 retries none.",
+    ),
+    Setting(
+        "CLEANUP_STARTUP_SECONDS",
+        10,
+        _int(1, 600),
+        "After this many seconds the start-up retry takes no further owed deletion (`maintain` does the rest).",
+    ),
+    Setting(
         "TRASH_RETENTION_DAYS",
         30,
         _int(1, 3650),

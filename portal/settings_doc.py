@@ -49,6 +49,8 @@ PLACED: dict[str, str] = {
     "ALLOWED_EXTENSIONS": "uploads",
     "STAGING_MAX_AGE_HOURS": "uploads",
     "TRASH_RETENTION_DAYS": "uploads",
+    "CLEANUP_STARTUP_LIMIT": "tuning",
+    "CLEANUP_STARTUP_SECONDS": "tuning",
     "DOWNLOAD_MODE": "uploads",
     "S3_PRESIGN_EXPIRES": "uploads",
     "LOCAL_URL_EXPIRES": "uploads",

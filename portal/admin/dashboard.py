@@ -8,12 +8,15 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import NumberRange, Optional
 
+from portal.cleanup.drain import oldest, pending
+from portal.extensions import db
 from portal.migration.errors import MigrationError, RunConflict, WorkerNotStarted
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
 from portal.storage.base import StorageError
 
 FAILURES_SHOWN = 200
+OWED_SHOWN = 5  # the longest-owed deletions listed on the dashboard
 
 
 class MigrationForm(FlaskForm):
@@ -85,8 +88,12 @@ def storage_dashboard():
     service = DocumentMigrationService()
     active = service.active_run()
     history = service.recent_runs()
+    owed, owed_since = pending(db.engine)
     return render_template(
         "admin/storage.html",
+        owed=owed,
+        owed_since=owed_since,
+        owed_oldest=oldest(db.engine, OWED_SHOWN) if owed else [],
         stats=service.location_stats(),
         form=_migration_form(),
         verify_form=VerifyForm(),

@@ -1,18 +1,13 @@
-"""Deleting an object now, or recording the deletion in the cleanup outbox when the store refuses it."""
+"""The cleanup outbox table: recording an owed object deletion, withdrawing one, and the retry backoff."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection
 
 from portal.cleanup.models import CleanupOutboxEntry
-from portal.storage.base import StorageProvider
-
-log = logging.getLogger("portal.cleanup")
 
 OUTBOX = CleanupOutboxEntry.__table__
 #: the first retry waits this long, each later one twice as long, up to BACKOFF_MAX
@@ -41,13 +36,15 @@ def record(
     *,
     attempts: int = 0,
     now: datetime | None = None,
-) -> None:
-    """Add one pending deletion in ``conn``'s transaction (the transaction that decides it, where there is one).
+) -> int:
+    """Add one pending deletion in ``conn``'s transaction (the transaction that decides it, where there is one);
+    returns its id.
 
-    It is due at once: the next `flask storage maintain` tries it; backoff starts with maintain's own failures.
+    It is due at once: the caller tries it straight after its commit (drain.settle), and the next
+    `flask storage maintain` retries it if the store refused; backoff starts with the failures.
     """
     now = now or datetime.now(UTC)
-    conn.execute(
+    result = conn.execute(
         insert(OUTBOX).values(
             storage_type=storage_type,
             key=key,
@@ -58,33 +55,15 @@ def record(
             created_at=now,
         )
     )
+    return result.inserted_primary_key[0]
 
 
-def delete_or_record(
-    engine: Engine, provider_for: Callable[[str], StorageProvider], storage_type: str, key: str, reason: str
-) -> bool:
-    """Delete ``key`` from the store named ``storage_type``; when that fails, record it in the outbox in its own
-    short transaction. Returns True when the object is gone now, False when it waits in the outbox.
+def forget(conn: Connection, storage_type: str, key: str) -> int:
+    """Withdraw the pending deletions of ``key`` in ``conn``'s transaction, for a row that is about to point at it
+    again (a restore, a re-upload under the same key); returns how many there were.
 
-    Never raises for the store's failure (the caller is usually cleaning up after another failure); raises
-    the database's error when even the outbox cannot be written, after logging the key it was for.
+    A drain deleting that key right now holds its entry locked (PostgreSQL: the row lock; SQLite: the write
+    lock) until the delete is settled, so this waits for it: afterwards the object is either still there
+    with no deletion owed, or already gone (and a re-upload written after this call is not touched).
     """
-    try:
-        provider_for(storage_type).delete(key)
-        return True
-    except Exception as exc:  # StorageError or an OSError from a failing disk: the store did not confirm
-        error = describe(exc)
-    try:
-        with engine.begin() as conn:
-            record(conn, storage_type, key, reason, error, attempts=1)
-    except Exception:
-        log.error(
-            "could not delete %s/%s nor record it for `flask storage maintain` (%s); "
-            "`flask storage orphans` will find it",
-            storage_type,
-            key,
-            error,
-        )
-        raise
-    log.warning("could not delete %s/%s (%s); recorded for `flask storage maintain`", storage_type, key, error)
-    return False
+    return conn.execute(delete(OUTBOX).where(OUTBOX.c.storage_type == storage_type, OUTBOX.c.key == key)).rowcount

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, select
 
-from portal.cleanup.drain import drain
+from portal.cleanup.drain import settle
 from portal.cleanup.outbox import record
 from portal.models import AttachmentStaging
 from portal.storage.base import StorageProvider
@@ -20,7 +20,7 @@ def purge_expired_staging(engine: Engine, provider_for: Callable[[str], StorageP
     """Remove staged uploads older than ``older_than``; returns how many rows this process removed.
 
     Each row is deleted in the same transaction that records its object in the cleanup outbox (a row
-    another process removed first matches nothing and is skipped); the recorded objects are then deleted
+    another process removed first matches nothing and is skipped); each recorded object is then deleted
     through the outbox, so one the store refuses stays recorded for the next `flask storage maintain`.
     """
     cutoff = datetime.now(UTC) - older_than
@@ -36,12 +36,13 @@ def purge_expired_staging(engine: Engine, provider_for: Callable[[str], StorageP
         if not rows:
             break
         for row in rows:
+            ids = []
             with engine.begin() as conn:
                 if not conn.execute(delete(STAGING).where(STAGING.c.id == row.id)).rowcount:
                     continue
                 if row.storage_path:
-                    record(conn, row.storage_type, row.storage_path, "expired staging")
+                    ids.append(record(conn, row.storage_type, row.storage_path, "expired staging"))
             removed += 1
+            settle(engine, provider_for, ids)
         last = rows[-1].id
-    drain(engine, provider_for)
     return removed

@@ -13,7 +13,8 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from portal import metrics
-from portal.cleanup.outbox import delete_or_record
+from portal.cleanup.drain import discard_unrecorded, settle
+from portal.cleanup.outbox import record
 from portal.documents.file_rules import IncomingFile, UploadRejected, check_file
 from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging, Document, StoredFileMixin, User
@@ -124,20 +125,36 @@ class DocumentStorageService:
         return stored
 
     def discard(self, stored: Iterable[StoredFile], reason: str = "discard") -> None:
-        """Delete written objects that will not get a row; one the store refuses is recorded in the cleanup
-        outbox for `flask storage maintain` (``reason`` says why it is owed)."""
-        for item in stored:
-            self._delete_quietly(item.storage_type, item.key, reason)
+        """Delete written objects that will not get a row: recorded in the cleanup outbox first (a fresh
+        transaction), then deleted through it; one the store refuses waits there for `flask storage maintain`
+        (``reason`` says why it is owed: 'discard' before any commit, 'unrecorded' after a failed one)."""
+        discard_unrecorded(
+            db.engine,
+            storage.get,
+            [(item.storage_type, item.key) for item in stored],
+            reason,
+            delete_unrecorded=reason != "unrecorded",
+        )
 
-    def _record(self, rows: list, stored: list[StoredFile]) -> None:
+    def _record(self, rows: list, stored: list[StoredFile], owed: Iterable[tuple[str, str, str]] = ()) -> list[int]:
+        """Commit ``rows`` for the objects ``stored``, with the deletions ``owed`` ((storage_type, key, reason) of
+        objects those rows replace) recorded in the cleanup outbox in the same transaction; returns their ids.
+
+        When the commit fails, ``stored`` is discarded. The window left: the objects are written and the
+        commit failed, but this process dies (or the database stays down) before the fresh transaction that
+        records them commits; they are then orphans that `flask storage orphans` lists (docs/storage.md).
+        """
         try:
             db.session.add_all(rows)
+            conn = db.session.connection()
+            ids = [record(conn, storage_type, key, reason) for storage_type, key, reason in owed]
             db.session.commit()
         except Exception as exc:
             db.session.rollback()
             self.discard(stored, "unrecorded")
             log.error("could not record %d stored file(s): %s", len(stored), exc)
             raise RecordFailed("The files could not be recorded, so nothing was saved. Please try again.") from exc
+        return ids
 
     def add_attachments(self, document_id: int, files: Iterable[IncomingFile], user: User) -> list[Attachment]:
         """Upload files straight onto document ``document_id``."""
@@ -179,6 +196,7 @@ class DocumentStorageService:
         written, so the one transaction that adds the document and its attachments is short; the
         staging objects are deleted only after it commits. Raises UploadRejected when a staged file
         is no longer there (expired or removed elsewhere), naming how many, and changes nothing.
+        The staging objects' deletions are recorded in the cleanup outbox by that same transaction.
         """
         wanted = sorted(set(staged_ids))
         staged = (
@@ -242,10 +260,8 @@ class DocumentStorageService:
             db.session.rollback()
             self.discard(copies)
             raise UploadRejected("A staged file was removed while the document was being saved. Nothing was saved.")
-        self._record([document, *attachments], copies)
-        for row in staged:
-            if row.storage_path:
-                self._delete_quietly(row.storage_type, row.storage_path)
+        owed = [(row.storage_type, row.storage_path, "promoted") for row in staged if row.storage_path]
+        settle(db.engine, storage.get, self._record([document, *attachments], copies, owed))
         return document, attachments
 
     def _copy_for_attachment(self, row: AttachmentStaging) -> StoredFile:
@@ -283,50 +299,25 @@ class DocumentStorageService:
 
     # -- deleting ------------------------------------------------------------------------------
 
-    def delete_attachment(self, attachment: Attachment) -> None:
-        """Remove the row, then the object; if the object cannot be removed the row is put back.
-
-        Raises StorageError (with the row restored) when the store refuses.
-        """
-        provider, key = self.locate(attachment)
-        snapshot = {column.key: getattr(attachment, column.key) for column in Attachment.__table__.columns}
-        db.session.delete(attachment)
+    def remove_staged(self, row: AttachmentStaging) -> bool:
+        """Delete one staged file: its row and the record of its object's deletion in one transaction, then the
+        object (one the store refuses waits in the cleanup outbox). False when the row was already gone."""
+        storage_type, key, row_id = row.storage_type, row.storage_path, row.id
+        table = AttachmentStaging.__table__
+        db.session.expunge(row)
+        if not db.session.execute(delete(table).where(table.c.id == row_id)).rowcount:
+            db.session.rollback()
+            return False  # removed by another request, which recorded its object
+        ids = [record(db.session.connection(), storage_type, key, "removed")] if key else []
         db.session.commit()
-        try:
-            provider.delete(key)
-        except Exception:  # StorageError, or an OSError from a read-only or failing disk
-            db.session.add(Attachment(**snapshot))
-            db.session.commit()
-            raise
-        log.info("deleted attachment %s (%s/%s)", snapshot["id"], provider.name, key)
-
-    def remove_staged(self, row: AttachmentStaging) -> None:
-        """Delete one staged file: the row first, then its object (a leftover object is only an orphan)."""
-        storage_type, key = row.storage_type, row.storage_path
-        db.session.delete(row)
-        db.session.commit()
-        if key:
-            self._delete_quietly(storage_type, key)
+        settle(db.engine, storage.get, ids)
+        return True
 
     def purge_staging(self, older_than: timedelta) -> int:
         """Remove staged files never promoted within ``older_than``; returns how many."""
-        cutoff = datetime.now(UTC) - older_than
-        count = 0
-        while True:
-            batch = db.session.scalars(
-                select(AttachmentStaging).where(AttachmentStaging.created_at < cutoff).limit(200)
-            ).all()
-            if not batch:
-                return count
-            for row in batch:
-                self.remove_staged(row)
-                count += 1
+        from portal.cleanup.staging import purge_expired_staging
 
-    def _delete_quietly(self, storage_type: str, key: str, reason: str = "removed") -> None:
-        try:
-            delete_or_record(db.engine, storage.get, storage_type, key, reason)
-        except Exception as exc:  # not even the outbox: the object is left as an orphan, never the row
-            log.error("could not delete %s/%s (now an orphan): %s", storage_type, key, exc)
+        return purge_expired_staging(db.engine, storage.get, older_than)
 
 
 class LegacyFiles:

@@ -6,11 +6,14 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy.orm.exc import StaleDataError
 
+from portal.cleanup.drain import settle
+from portal.cleanup.outbox import forget, record
 from portal.documents.downloads import forget_download
 from portal.documents.service import DocumentStorageService
-from portal.extensions import db
+from portal.extensions import db, storage
 from portal.models import Attachment, Document, User
 from portal.storage.base import ObjectNotFound
 
@@ -20,7 +23,12 @@ BATCH = 200  # rows read per purge query, so a large trash never sits in memory
 
 
 class RestoreRefused(Exception):
-    """A restore the user may not make (the attachment's document is someone else's and in the trash)."""
+    """A restore that cannot be made: the attachment's document is someone else's and in the trash, or the row
+    was purged meanwhile; ``reason`` says which (for the audit trail)."""
+
+    def __init__(self, message: str, reason: str = "document in the trash"):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -34,7 +42,8 @@ class TrashContents:
 
 @dataclass
 class PurgeReport:
-    """What a purge removed (or, with dry_run, would remove), and the attachments whose objects it could not delete."""
+    """What a purge removed (or, with dry_run, would remove), and the removed attachments whose objects the store
+    refused to delete (``failed``): those deletions wait in the cleanup outbox for `flask storage maintain`."""
 
     documents: int = 0
     attachments: int = 0
@@ -59,9 +68,10 @@ def _now() -> datetime:
 class TrashService:
     """Moves rows to the trash and back (their objects stay until a purge), and purges the trash.
 
-    Purging is the dual cleanup of a delete: the object first, then the row; a row whose object could not
-    be deleted stays (still in the trash) and is named in the report, so no row ever outlives its object
-    silently and no object is left without its row.
+    Purging removes a row in the same transaction that records its object's deletion in the cleanup outbox,
+    then deletes the object through the outbox; one the store refuses stays recorded (and is named in the
+    report) until `flask storage maintain` gets it done. So no row goes before its object is gone or
+    recorded, and a restore (which withdraws its keys' owed deletions) never loses its object.
     """
 
     # -- to the trash ------------------------------------------------------------------------
@@ -95,7 +105,7 @@ class TrashService:
         Attachments deleted on their own before the document stay in the trash (they were deleted first).
         """
         count = self._untrash_document(document)
-        db.session.commit()
+        self._commit_restore(document)
         return count
 
     def restore_attachment(self, attachment: Attachment, user: User) -> bool:
@@ -113,8 +123,26 @@ class TrashService:
         if with_document:
             self._untrash_document(document)
         attachment.deleted_at, attachment.deleted_by = None, None
-        db.session.commit()  # the document and the attachment come back together, or neither
+        self._withdraw_deletions([attachment])
+        self._commit_restore(attachment)  # the document and the attachment come back together, or neither
         return with_document
+
+    def _withdraw_deletions(self, rows: list[Attachment]) -> None:
+        """In the restore's transaction: no deletion stays owed for a key a restored row points at (waits for a
+        drain deleting one right now; a trashed row's key is only ever owed after a failed commit's cleanup)."""
+        conn = db.session.connection()
+        for row in rows:
+            if row.storage_path:
+                forget(conn, row.storage_type, row.storage_path)
+
+    def _commit_restore(self, what) -> None:
+        try:
+            db.session.commit()
+        except StaleDataError:  # purged by another process since it was read
+            db.session.rollback()
+            raise RestoreRefused(
+                "It was purged from the trash meanwhile, so it cannot be restored.", "purged meanwhile"
+            ) from None
 
     def _untrash_document(self, document: Document) -> int:
         attachments = list(
@@ -126,6 +154,7 @@ class TrashService:
         )
         for row in (document, *attachments):
             row.deleted_at, row.deleted_by = None, None
+        self._withdraw_deletions(attachments)
         return len(attachments)
 
     # -- listing -----------------------------------------------------------------------------
@@ -211,15 +240,53 @@ class TrashService:
                 left = db.session.scalar(select(func.count(Attachment.id)).where(Attachment.document_id == document.id))
                 if dry_run:
                     report.documents += 1
-                elif left == 0:  # an attachment whose object could not be deleted keeps its document too
-                    db.session.delete(document)
-                    db.session.commit()
+                elif left == 0 and self._purge_document(document):  # a kept attachment keeps its document too
                     report.documents += 1
 
+    def _purge_document(self, document: Document) -> bool:
+        """Remove a trashed document with no attachment left, unless it was restored (or given one) meanwhile."""
+        table, attachments = Document.__table__, Attachment.__table__
+        deleted_at = document.deleted_at
+        db.session.expunge(document)
+        removed = db.session.execute(
+            delete(table).where(
+                table.c.id == document.id,
+                table.c.deleted_at == deleted_at,
+                ~exists().where(attachments.c.document_id == table.c.id),
+            )
+        ).rowcount
+        db.session.commit()
+        return bool(removed)
+
     def _purge_attachment(self, row: Attachment, report: PurgeReport) -> bool:
-        """Delete the object, then the row; a failed object delete keeps the row and is reported."""
-        service = DocumentStorageService()
+        """Remove one trashed row, recording its object's deletion in the same transaction, then delete the
+        object; one the store refuses is reported and stays owed in the cleanup outbox.
+
+        The row goes only while it is still trashed as it was when read (a restore meanwhile wins). A legacy
+        row (only a filepath, outside every store) keeps the old order: its file first, then the row.
+        """
         described = f"attachment {row.id} ({row.filename})"
+        table = Attachment.__table__
+        storage_type, key, deleted_at = row.storage_type, row.storage_path, row.deleted_at
+        if not key:
+            return self._purge_legacy(row, report, described)
+        db.session.expunge(row)
+        if not db.session.execute(delete(table).where(table.c.id == row.id, table.c.deleted_at == deleted_at)).rowcount:
+            db.session.rollback()
+            return False  # restored (or purged by another process) meanwhile
+        ids = [record(db.session.connection(), storage_type, key, "purged")]
+        db.session.commit()
+        owed = settle(db.engine, storage.get, ids)
+        if owed:
+            error = next(iter(owed.values())) or "being deleted by another process"
+            log.error("purged %s; its object %s/%s is owed a deletion: %s", described, storage_type, key, error)
+            report.failed.append(f"{described}: {error}")
+        else:
+            log.info("purged %s (%s/%s)", described, storage_type, key)
+        return True
+
+    def _purge_legacy(self, row: Attachment, report: PurgeReport, described: str) -> bool:
+        service = DocumentStorageService()
         try:
             provider, key = service.locate(row)
         except ObjectNotFound:
@@ -231,7 +298,7 @@ class TrashService:
                 log.error(
                     "purge kept %s: its object %s/%s could not be deleted: %s", described, provider.name, key, exc
                 )
-                report.failed.append(f"{described}: {exc}")
+                report.failed.append(f"{described}: kept in the trash (a legacy file): {exc}")
                 return False
         db.session.delete(row)
         db.session.commit()

@@ -93,7 +93,12 @@ def restore_document(document_id: int):
     document = get_trashed_document_or_404(document_id)
     if not may_manage_document(current_user, document):
         abort(403)
-    count = TrashService().restore_document(document)
+    title = document.title
+    try:
+        count = TrashService().restore_document(document)
+    except RestoreRefused as exc:  # purged by another process since the page was read
+        flash(f"“{title}”: {exc}", "error")
+        return redirect(url_for("trash.index"))
     audit.record(
         "document.restore",
         object_type="document",
@@ -110,6 +115,7 @@ def restore_attachment(attachment_id: int):
     attachment = get_trashed_attachment_or_404(attachment_id)
     if not may_manage_attachment(current_user, attachment):
         abort(403)
+    filename = attachment.filename
     try:
         with_document = TrashService().restore_attachment(attachment, current_user)
     except RestoreRefused as exc:
@@ -117,8 +123,8 @@ def restore_attachment(attachment_id: int):
             "attachment.restore",
             outcome="refused",
             object_type="attachment",
-            object_id=attachment.id,
-            detail={"filename": attachment.filename, "reason": "document in the trash"},
+            object_id=attachment_id,
+            detail={"filename": filename, "reason": exc.reason},
         )
         flash(str(exc), "error")
         return redirect(url_for("trash.index"))

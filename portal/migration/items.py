@@ -13,6 +13,8 @@ from typing import BinaryIO
 
 from sqlalchemy import Engine, select, update
 
+from portal.cleanup.drain import discard_unrecorded
+from portal.cleanup.outbox import OUTBOX, forget
 from portal.extensions import storage
 from portal.migration.claims import TABLES, RowSnapshot
 from portal.migration.lifecycle import add_counts
@@ -267,6 +269,7 @@ class ItemMigrator:
         try:
             with self.upload_source(row) as upload:
                 key, phase = upload.key, "target"
+                self._withdraw_deletion(key)
                 stored, sealed = self._send(row, upload)
             # The provider hashed exactly the bytes it sent; they must be the source's.
             if upload.expected_sha256 is not None and stored.sha256 != upload.expected_sha256:
@@ -409,15 +412,24 @@ class ItemMigrator:
         return "the row changed during the copy; the next run moves it as it is now"
 
     def _discard(self, row: RowSnapshot, key: str) -> None:
-        """Delete an object this attempt wrote, unless a row points at it (then it is not ours to delete)."""
-        table = TABLES[row.table]
-        try:
-            with self.engine.connect() as conn:
-                used = conn.execute(select(table.c.id).where(table.c.storage_path == key)).first()
-            if used is None:
-                self.target.delete(key)
-        except Exception as exc:  # a leftover is only an orphan (`flask storage orphans` finds it)
-            log.warning("could not remove %s after a failed attempt: %s", key, exc)
+        """Delete an object this attempt wrote through the cleanup outbox: recorded first, deleted unless a row
+        points at it (then it is not ours to delete); one the store refuses waits for `flask storage maintain`.
+        When the database cannot record it, it is left (`flask storage orphans` finds it)."""
+        discard_unrecorded(
+            self.engine, lambda _name: self.target, [(self.target.name, key)], "migration", delete_unrecorded=False
+        )
+
+    def _withdraw_deletion(self, key: str) -> None:
+        """Before writing ``key`` again (keys are deterministic, so a retry reuses the key an earlier attempt's
+        cleanup may still owe a deletion): withdraw that deletion, waiting for a drain deleting it right now,
+        so what this attempt writes is never deleted under it."""
+        with self.engine.connect() as conn:
+            owed = conn.execute(
+                select(OUTBOX.c.id).where(OUTBOX.c.storage_type == self.target.name, OUTBOX.c.key == key).limit(1)
+            ).first()
+        if owed is not None:
+            with self.engine.begin() as conn:
+                forget(conn, self.target.name, key)
 
     # -- the source -----------------------------------------------------------------------------
 

@@ -26,6 +26,12 @@ def outbox() -> list[CleanupOutboxEntry]:
     return list(db.session.scalars(select(CleanupOutboxEntry).order_by(CleanupOutboxEntry.id)))
 
 
+def make_due() -> None:
+    """Let the backoff pass: every entry is due now."""
+    db.session.execute(OUTBOX.update().values(next_attempt_at=datetime.now(UTC)))
+    db.session.commit()
+
+
 @pytest.fixture
 def deletes_refused(monkeypatch):
     """The store refuses every delete (it went down) until ``state['down']`` is set to False."""
@@ -52,15 +58,15 @@ def test_a_refused_cleanup_is_recorded_and_maintain_finishes_it(
     [entry] = outbox()
     assert (entry.storage_type, entry.key, entry.reason, entry.attempts) == ("local", left, "discard", 1)
     assert "StorageUnavailable" in entry.last_error
+    waiting = runner.invoke(args=["storage", "maintain"])  # backing off after the failed attempt: not tried yet
+    assert waiting.exit_code == 1 and "0 deleted" in waiting.output and "1 deletion(s) still owed" in waiting.output
+    make_due()
     still_down = runner.invoke(args=["storage", "maintain"])
     assert still_down.exit_code == 1 and "1 still refused" in still_down.output
     [entry] = outbox()
     assert entry.attempts == 2 and stored_keys() == [left]
     deletes_refused["down"] = False
-    waiting = runner.invoke(args=["storage", "maintain"])  # backing off: not tried again yet
-    assert "0 deleted" in waiting.output and waiting.exit_code == 1 and stored_keys() == [left]
-    db.session.execute(OUTBOX.update().values(next_attempt_at=datetime.now(UTC)))
-    db.session.commit()
+    make_due()
     done = runner.invoke(args=["storage", "maintain"])
     assert done.exit_code == 0, done.output
     assert "1 deleted" in done.output
@@ -156,8 +162,7 @@ def test_expired_staging_purged_by_maintain_is_recorded_before_its_row_goes(app,
     assert "Staging: 1 upload(s) older than 24 h removed." in result.output and result.exit_code == 1
     assert rows() == ([], []) and [entry.key for entry in outbox()] == [key] and stored_keys() == [key]
     deletes_refused["down"] = False
-    db.session.execute(OUTBOX.update().values(next_attempt_at=datetime.now(UTC)))
-    db.session.commit()
+    make_due()
     assert runner.invoke(args=["storage", "maintain"]).exit_code == 0
     assert outbox() == [] and stored_keys() == []
 
@@ -179,15 +184,37 @@ def test_a_cleanup_neither_done_nor_recorded_is_logged_as_an_orphan(
 ):
     from sqlalchemy.exc import OperationalError
 
-    from portal.cleanup import outbox as outbox_module
+    from portal.cleanup import drain as drain_module
 
     def database_down(*args, **kwargs):
         raise OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
 
-    monkeypatch.setattr(outbox_module, "record", database_down)
+    monkeypatch.setattr(drain_module, "record", database_down)
     response = upload(staff_client, document.id, ("one.pdf", PDF), ("two.pdf", PDF * 20), json=True)
     assert response.status_code == 503
     [left] = stored_keys()
-    assert outbox() == []
+    assert outbox() == [] and deletes_refused["refused"] == 1  # never recorded: deleted directly, refused
     assert f"could not delete local/{left} nor record it" in caplog.text
-    assert f"could not delete local/{left} (now an orphan)" in caplog.text
+    assert "now an orphan, `flask storage orphans` finds it" in caplog.text
+
+
+def test_after_a_failed_commit_an_object_that_cannot_be_recorded_is_left_alone(
+    app, staff_client, document, caplog, monkeypatch
+):
+    """The commit's answer was lost, so it may have succeeded: without the outbox (and its reference check) the
+    object is not deleted blindly; `flask storage orphans` weighs it against the rows later."""
+    from sqlalchemy.exc import OperationalError
+
+    from portal.cleanup import drain as drain_module
+
+    def lost(*args, **kwargs):
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(db.session, "commit", lost)
+    monkeypatch.setattr(drain_module, "record", lost)
+    response = upload(staff_client, document.id, ("a.pdf", PDF), json=True)
+    assert response.status_code == 503
+    monkeypatch.undo()
+    [left] = stored_keys()
+    assert outbox() == [] and rows() == ([], [])
+    assert f"could not record local/{left} for deletion" in caplog.text and "left in place" in caplog.text

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from portal.cleanup.outbox import OUTBOX
 from portal.extensions import db, storage
 from portal.models import Attachment
 from portal.storage.base import StorageUnavailable
-from tests.support.files import PDF, downloaded, legacy_row, purge_trash, rows, stored_keys, upload
+from tests.support.files import PDF, legacy_row, purge_trash, rows, stored_keys, upload
 
 
 def _one(client, document, name="r.pdf", content=PDF) -> Attachment:
@@ -131,9 +134,11 @@ def test_other_staff_cannot_delete_but_an_admin_can(client, auth, staff_user, ad
     assert rows() == ([], []) and stored_keys() == []
 
 
-def test_a_store_that_refuses_the_delete_keeps_the_attachment(app, staff_client, document, monkeypatch):
+def test_a_store_that_refuses_the_delete_owes_it_in_the_cleanup_outbox(app, staff_client, document, monkeypatch):
+    from portal.cleanup.drain import drain, pending
+
     attachment = _one(staff_client, document)
-    attachment_id = attachment.id
+    attachment_id, key = attachment.id, attachment.storage_path
 
     def refuse(key):
         raise StorageUnavailable("the store is down")
@@ -141,12 +146,13 @@ def test_a_store_that_refuses_the_delete_keeps_the_attachment(app, staff_client,
     monkeypatch.setattr(storage.default, "delete", refuse)
     staff_client.post(f"/attachments/{attachment_id}/delete")
     report = purge_trash()
-    assert report.failed == [f"attachment {attachment_id} (r.pdf): the store is down"]
+    assert report.failed == [f"attachment {attachment_id} (r.pdf): StorageUnavailable: the store is down"]
     monkeypatch.undo()
-    (kept,), _ = rows()
-    assert kept.id == attachment_id
-    staff_client.post(f"/trash/attachments/{attachment_id}/restore")
-    assert downloaded(staff_client, attachment_id) == PDF
+    assert rows() == ([], []) and stored_keys() == [key] and pending(db.engine)[0] == 1
+    db.session.execute(OUTBOX.update().values(next_attempt_at=datetime.now(UTC)))
+    db.session.commit()
+    assert drain(db.engine, storage.get).deleted == 1
+    assert stored_keys() == [] and pending(db.engine)[0] == 0
 
 
 def test_unknown_attachment_is_404(staff_client):
@@ -169,8 +175,11 @@ class TestProxyHead:
         assert opened == []
 
 
-def test_a_disk_that_refuses_the_delete_keeps_the_attachment(app, staff_client, document, monkeypatch):
+def test_a_disk_that_refuses_the_delete_owes_it_in_the_cleanup_outbox(app, staff_client, document, monkeypatch):
+    from sqlalchemy import select
+
     attachment = _one(staff_client, document)
+    key = attachment.storage_path
 
     def read_only(key):
         raise PermissionError(13, "Read-only file system")
@@ -179,7 +188,8 @@ def test_a_disk_that_refuses_the_delete_keeps_the_attachment(app, staff_client, 
     staff_client.post(f"/attachments/{attachment.id}/delete")
     report = purge_trash()
     assert len(report.failed) == 1 and "Read-only file system" in report.failed[0]
-    assert len(rows()[0]) == 1
+    assert rows() == ([], []) and stored_keys() == [key]
+    assert db.session.scalars(select(OUTBOX.c.key)).all() == [key]
 
 
 def test_a_full_disk_gives_a_storage_page_not_a_crash(app, staff_client, document, monkeypatch):
