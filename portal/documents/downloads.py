@@ -18,6 +18,7 @@ two settings are chosen. The local store's signed links are made afresh each tim
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ from portal.storage.base import ObjectNotFound, StorageIntegrityError
 
 #: the app.extensions name of the per-process cache of redirects, by attachment id
 RECENT_LINKS = "recent_download_links"
+
+# Not current_app.logger: a streamed body is read after the view has returned, outside the app context.
+log = logging.getLogger("portal.documents.downloads")
 
 
 @dataclass(frozen=True)
@@ -184,25 +188,55 @@ def _streamed(
         return Streamed(row.filename, content_type, size, etag, not_modified=True, disposition=disposition)
     byte_range = _requested_range(conditions, size, etag)
     # HEAD gets the headers only: the object is not opened (nothing to close, no wasted GET).
-    body = () if conditions.head else _abort_on_tamper(service.open(row, byte_range), row)
+    body = () if conditions.head else _started(service.open(row, byte_range), _label(row))
     return Streamed(row.filename, content_type, size, etag, byte_range, body, disposition=disposition)
 
 
-def _abort_on_tamper(body: Iterator[bytes], row: Attachment) -> Iterator[bytes]:
-    """Pass the bytes on; a segment that fails to decrypt is logged and ends the response mid-way.
+def _label(row: Attachment) -> str:
+    """How the log names a row: table, id and filename (taken now: the row is detached once the view returns)."""
+    return f"{row.__tablename__} {row.id} ({row.filename})"
+
+
+def _started(body: Iterable[bytes], label: str) -> Iterator[bytes]:
+    """``body`` with its first chunk already read (for an encrypted object, its first segment decrypted and
+    authenticated), so that a failure there raises in the view and gets the portal's error page instead
+    of the server's bare 500 after the status line has gone out. Later failures end the response mid-way.
+    """
+    chunks = iter(body)
+    try:
+        first = next(chunks, None)
+    except StorageIntegrityError as exc:
+        log.error("download of %s refused: %s", label, exc)
+        _close(chunks)
+        raise
+    except BaseException:
+        _close(chunks)
+        raise
+    return _abort_on_tamper(first, chunks, label)
+
+
+def _abort_on_tamper(first: bytes | None, rest: Iterator[bytes], label: str) -> Iterator[bytes]:
+    """Yield ``first`` then the rest; a segment that fails to decrypt is logged and ends the response mid-way.
 
     The status line is already sent by then, so the only honest signal left is a broken download
-    (the client sees fewer bytes than Content-Length), never silently wrong bytes.
+    (the client sees fewer bytes than Content-Length), never silently wrong bytes. This runs after the
+    view has returned: it needs nothing from the app or the request context.
     """
     try:
-        yield from body
+        if first is not None:
+            yield first
+        yield from rest
     except StorageIntegrityError as exc:
-        current_app.logger.error("download of %s %s stopped: %s", row.__tablename__, row.id, exc)
+        log.error("download of %s stopped: %s", label, exc)
         raise
     finally:
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
+        _close(rest)
+
+
+def _close(chunks: Iterator[bytes]) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 def _requested_range(conditions: Conditions, size: int, etag: str | None) -> tuple[int, int] | None:
