@@ -57,6 +57,7 @@ class Redirect:
     """302 to ``url``: a presigned GET on S3/MinIO, or a signed ``/files/<token>`` link on the local store."""
 
     url: str
+    filename: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,9 @@ def decide_download(attachment_id: int, conditions: Conditions) -> Download:
     links = recent(RECENT_LINKS)
     cached = links.get(attachment_id)
     if cached is not None:
-        link, store, size = cached
+        link, store, size, filename = cached
         metrics.count_download(store, size)
-        return Redirect(link)
+        return Redirect(link, filename)
     loaded_since = links.stamp()
     row = get_attachment_or_404(attachment_id)
     service = DocumentStorageService()
@@ -129,9 +130,9 @@ def decide_download(attachment_id: int, conditions: Conditions) -> Download:
     provider, key = service.locate(row)
     link = provider.url(key, filename=row.filename, content_type=download_type(row.filename, row.content_type))
     keep = min(current_app.config["DOWNLOAD_CACHE_SECONDS"], provider.link_seconds / 10)
-    links.put(row.id, (link, row.storage_type, row.size), keep, loaded_since=loaded_since)
+    links.put(row.id, (link, row.storage_type, row.size, row.filename), keep, loaded_since=loaded_since)
     metrics.count_download(row.storage_type, row.size)
-    return Redirect(link)
+    return Redirect(link, row.filename)
 
 
 def decide_view(attachment_id: int, conditions: Conditions) -> Download:
@@ -156,7 +157,7 @@ def decide_view(attachment_id: int, conditions: Conditions) -> Download:
     if row.encryption or current_app.config["DOWNLOAD_MODE"] == "proxy":
         return _streamed(service, row, conditions, served, "inline")
     provider, key = service.locate(row)
-    return Redirect(provider.url(key, filename=row.filename, content_type=served, disposition="inline"))
+    return Redirect(provider.url(key, filename=row.filename, content_type=served, disposition="inline"), row.filename)
 
 
 def _head(service: DocumentStorageService, row: Attachment) -> bytes:
