@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import json
 import os
 import re
 import stat
@@ -229,6 +230,23 @@ def test_rotate_key_without_the_old_private_key_reports_each_file(app, staff_cli
     result = runner.invoke(args=["storage", "rotate-key"])
     assert result.exit_code == 1
     assert "no private key for key id" in result.output and "Re-wrapped 0; 1 failed." in result.output
+
+
+def test_key_rotation_is_in_the_audit_trail_with_its_counts(app, staff_client, document, runner, keys, tmp_path):
+    from tests.support.audit import admin_trail
+
+    upload(staff_client, document.id, ("a.bin", PAYLOAD))
+    new_id, new_public, new_private = keypair(tmp_path / "keys2")
+    restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public, STORAGE_ENCRYPTION_PRIVATE_KEYS=[new_private])
+    assert runner.invoke(args=["storage", "rotate-key"]).exit_code == 1  # the old private key is missing
+    restart_with(app, STORAGE_ENCRYPTION_PRIVATE_KEYS=[keys[2], new_private])
+    assert runner.invoke(args=["storage", "rotate-key"]).exit_code == 0
+    trail = admin_trail(app, "admin@example.com", PASSWORD)("storage.rotate_key")
+    assert [(row["outcome"], row["address"]) for row in trail] == [("failure", "cli"), ("success", "cli")]
+    assert [json.loads(row["detail"]) for row in trail] == [
+        {"key_id": new_id, "rewrapped": 0, "current": 0, "failed": 1, "remaining": 1},
+        {"key_id": new_id, "rewrapped": 1, "current": 0, "failed": 0, "remaining": 0},
+    ]
 
 
 def test_a_bad_key_file_stops_start_up(tmp_path):
