@@ -54,6 +54,14 @@ def _file_json(row) -> dict:
     }
 
 
+def record_new_attachments(rows) -> None:
+    """One ``attachment.create`` audit event per file now on a document (uploaded, or promoted from staging)."""
+    for row in rows:
+        detail = {"filename": row.filename, "size": row.size, "document": row.document_id}
+        audit.record("attachment.create", object_type="attachment", object_id=row.id, detail=detail, commit=False)
+    db.session.commit()
+
+
 def _rejected(exc: UploadRejected):
     if wants_json():
         return jsonify(error="Upload refused", message=str(exc)), exc.status
@@ -72,6 +80,7 @@ def upload(document_id: int):
         rows = DocumentStorageService().add_attachments(document_id, files, current_user)
     except UploadRejected as exc:
         return _rejected(exc) or redirect(url_for("documents.view", document_id=document_id, _anchor="attachments"))
+    record_new_attachments(rows)
     if wants_json():
         return jsonify(files=[_file_json(row) for row in rows]), 201
     # The page marks the new files and says they were saved (newest first, so they are on page 1).

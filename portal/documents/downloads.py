@@ -8,8 +8,8 @@ Two caches sit on the redirect path, one inside the other:
 - the S3 provider hands the same presigned link out again while it is at most a fifth of its lifetime
   old (S3_PRESIGN_EXPIRES / 5), because signing costs more than the rest of a redirect;
 - this module keeps the redirect per attachment for DOWNLOAD_CACHE_SECONDS, but never longer than a
-  tenth of the provider's link lifetime (``link_seconds`` / 10), so that a repeated download runs no
-  SQL at all.
+  tenth of the provider's link lifetime (``link_seconds`` / 10), so that a repeated download reads no
+  row (the route still writes its audit event unless AUDIT_DOWNLOADS=off).
 
 So a link is at most 1/5 + 1/10 of its lifetime old when it is last handed out, and whoever gets it
 still has 70% of that lifetime left: the download cache never outlives the link it holds, however the
