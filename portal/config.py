@@ -159,6 +159,12 @@ SETTINGS: tuple[Setting, ...] = (
         _int(0, 60),
         "Seconds each process reuses an attachment's redirect without reading its row (0: never).",
     ),
+    Setting(
+        "AUDIT_DOWNLOADS",
+        "on",
+        _choice("on", "off"),
+        "`on` records every download and inline view in the audit trail (who, which file, from where); `off` does not.",
+    ),
     Setting("MAX_UPLOAD_MB", 100, _int(1, 1024 * 1024), "Largest request body (all files of one upload)."),
     Setting(
         "ALLOWED_EXTENSIONS", frozenset(), _extensions, "Comma-separated allow-list, e.g. `pdf,png`; empty allows all."

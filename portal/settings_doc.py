@@ -55,6 +55,7 @@ PLACED: dict[str, str] = {
     "S3_PRESIGN_EXPIRES": "uploads",
     "LOCAL_URL_EXPIRES": "uploads",
     "PROXY_FIX_X_FOR": "security",
+    "AUDIT_DOWNLOADS": "security",
     "LOGIN_MAX_ATTEMPTS": "security",
     "LOGIN_LOCKOUT_MINUTES": "security",
     "LOGIN_CACHE_SECONDS": "security",

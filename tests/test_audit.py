@@ -176,3 +176,20 @@ def test_flask_audit_export_since(trail, runner):
     assert "old@example.com" in everything.stdout
     bad = runner.invoke(args=["audit", "export", "--since", "lately"])
     assert bad.exit_code == 2 and "neither an age" in bad.output
+
+
+def test_attachments_uploaded_or_promoted_from_staging_are_recorded(staff_client, staff_user):
+    from tests.support.files import PDF, multipart, stage
+
+    staged = stage(staff_client, ("staged.pdf", PDF)).get_json()["files"][0]["id"]
+    location = staff_client.post("/documents/new", data={"title": "Lease", "staged_ids": [str(staged)]}).headers[
+        "Location"
+    ]
+    document_id = int(location.rsplit("/", 1)[1])
+    body, content_type = multipart([("direct.pdf", PDF)])
+    staff_client.post(f"/documents/{document_id}/attachments", data=body, content_type=content_type)
+    created = events("attachment.create")
+    assert [json.loads(e.detail)["filename"] for e in created] == ["staged.pdf", "direct.pdf"]
+    assert {(e.actor_id, e.object_type, json.loads(e.detail)["document"]) for e in created} == {
+        (staff_user.id, "attachment", document_id)
+    }

@@ -83,3 +83,19 @@ def test_service_runs_gunicorn_with_the_config_and_a_metrics_folder():
     unit = (OPS / "portal.service").read_text()
     assert "--config gunicorn.conf.py --no-control-socket" in unit
     assert "PROMETHEUS_MULTIPROC_DIR=/run/portal/metrics" in unit and "RuntimeDirectory=portal" in unit
+
+
+def test_the_nginx_site_buffers_bodies_and_its_body_limit_follows_max_upload_mb():
+    """client_max_body_size is MAX_UPLOAD_MB's default plus 1 MiB for the form around the files (tests/test_nginx.py
+    runs the file itself)."""
+    from portal.config import SETTINGS
+
+    default = next(setting.default for setting in SETTINGS if setting.name == "MAX_UPLOAD_MB")
+    directives = dict(
+        line.strip().rstrip(";").split(None, 1)
+        for line in (OPS / "nginx.conf").read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#") and line.strip().endswith(";")
+    )
+    assert directives["client_max_body_size"] == f"{default + 1}m"
+    assert directives["proxy_request_buffering"] == "on"
+    assert directives["client_body_timeout"] == "30s"

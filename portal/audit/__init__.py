@@ -19,15 +19,16 @@ from typing import Any
 
 from flask import has_request_context, request
 from flask_login import current_user
+from sqlalchemy import Connection, insert
 
 from portal.extensions import db
-from portal.models import AuditEvent
+from portal.models import AuditEvent, utcnow
 
 log = logging.getLogger("portal.audit")
 
 #: events under these prefixes are security events: logged at WARNING (others at INFO)
-SECURITY_PREFIXES = ("auth.", "account.", "user.", "audit.")
-OUTCOMES = ("success", "failure", "refused")
+SECURITY_PREFIXES = ("auth.", "account.", "user.", "audit.", "storage.rotate_key")
+OUTCOMES = ("success", "failure", "refused", "cancelled")
 
 
 def record(
@@ -40,17 +41,21 @@ def record(
     object_id: Any = "",
     detail: str | Mapping[str, Any] = "",
     commit: bool = True,
+    connection: Connection | None = None,
 ) -> AuditEvent:
     """Add one audit event (and log it); ``user`` is who acted (default: the signed-in user).
 
     ``email`` names the actor when there is no account behind it (a failed sign-in). ``detail`` may
-    be text or a mapping (stored as JSON). Raises ValueError for an outcome not in OUTCOMES.
+    be text or a mapping (stored as JSON). With ``connection`` the row is inserted through it, in its
+    transaction (neither the session nor ``commit`` is used). Raises ValueError for an outcome not in
+    OUTCOMES.
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"audit outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
     actor = user if user is not None else _signed_in()
     text = json.dumps(dict(detail), sort_keys=True, default=str) if isinstance(detail, Mapping) else str(detail)
-    row = AuditEvent(
+    values = dict(
+        created_at=utcnow(),
         event=event[:64],
         outcome=outcome,
         actor_id=getattr(actor, "id", None),
@@ -60,29 +65,39 @@ def record(
         object_id=str(object_id if object_id is not None else "")[:64],
         detail=text,
     )
-    db.session.add(row)
-    if commit:
-        db.session.commit()
+    row = AuditEvent(**values)
+    if connection is not None:
+        connection.execute(insert(AuditEvent.__table__).values(**values))
+    else:
+        db.session.add(row)
+        if commit:
+            db.session.commit()
+    _log(values)
+    return row
+
+
+def _log(values: dict[str, Any]) -> None:
+    """The event's log line, from the values written (reading the committed row back would cost a SELECT)."""
+    event, text = values["event"], values["detail"]
     level = logging.WARNING if event.startswith(SECURITY_PREFIXES) else logging.INFO
     fields = {
-        "event": row.event,
-        "outcome": outcome,
-        "user": row.actor_email,
-        "address": row.remote_addr,
-        "object": f"{row.object_type}:{row.object_id}" if row.object_type else "",
+        "event": event,
+        "outcome": values["outcome"],
+        "user": values["actor_email"],
+        "address": values["remote_addr"],
+        "object": f"{values['object_type']}:{values['object_id']}" if values["object_type"] else "",
     }
     log.log(
         level,
         "%s %s user=%s address=%s%s%s",
-        row.event,
-        outcome,
-        row.actor_email or "-",
-        row.remote_addr,
+        event,
+        values["outcome"],
+        values["actor_email"] or "-",
+        values["remote_addr"],
         f" object={fields['object']}" if fields["object"] else "",
         f" {text}" if text else "",
         extra={"audit": {**fields, "detail": text}},
     )
-    return row
 
 
 def _signed_in() -> Any:

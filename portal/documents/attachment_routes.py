@@ -14,6 +14,7 @@ from portal.documents.downloads import (
     LegacyFile,
     NotViewable,
     Redirect,
+    Streamed,
     decide_download,
     decide_view,
 )
@@ -53,6 +54,14 @@ def _file_json(row) -> dict:
     }
 
 
+def record_new_attachments(rows) -> None:
+    """One ``attachment.create`` audit event per file now on a document (uploaded, or promoted from staging)."""
+    for row in rows:
+        detail = {"filename": row.filename, "size": row.size, "document": row.document_id}
+        audit.record("attachment.create", object_type="attachment", object_id=row.id, detail=detail, commit=False)
+    db.session.commit()
+
+
 def _rejected(exc: UploadRejected):
     if wants_json():
         return jsonify(error="Upload refused", message=str(exc)), exc.status
@@ -71,6 +80,7 @@ def upload(document_id: int):
         rows = DocumentStorageService().add_attachments(document_id, files, current_user)
     except UploadRejected as exc:
         return _rejected(exc) or redirect(url_for("documents.view", document_id=document_id, _anchor="attachments"))
+    record_new_attachments(rows)
     if wants_json():
         return jsonify(files=[_file_json(row) for row in rows]), 201
     # The page marks the new files and says they were saved (newest first, so they are on page 1).
@@ -116,7 +126,9 @@ def unstage(staging_id: int):
 def download(attachment_id: int):
     """Answer as the download service decides: 302 to the store, a legacy file, or a stream."""
     conditions = Conditions(request.range, request.if_range, request.if_none_match, request.method == "HEAD")
-    return _response(decide_download(attachment_id, conditions))
+    answer = decide_download(attachment_id, conditions)
+    _record_download("attachment.download", attachment_id, answer, conditions)
+    return _response(answer)
 
 
 @bp.get("/attachments/<int:attachment_id>/view")
@@ -124,9 +136,27 @@ def view(attachment_id: int):
     """Show a PDF, image or text file inline; anything else (or bytes that do not match) goes to the download."""
     conditions = Conditions(request.range, request.if_range, request.if_none_match, request.method == "HEAD")
     try:
-        return _response(decide_view(attachment_id, conditions))
+        answer = decide_view(attachment_id, conditions)
     except NotViewable:
         return redirect(url_for("attachments.download", attachment_id=attachment_id), code=302)
+    _record_download("attachment.view", attachment_id, answer, conditions)
+    return _response(answer)
+
+
+def _record_download(event: str, attachment_id: int, answer: Download, conditions: Conditions) -> None:
+    """The audit event of a file handed out (AUDIT_DOWNLOADS=on): a link, a legacy file or a stream.
+
+    HEAD and 304 answers hand out nothing and are not recorded; a byte range is, with its range.
+    """
+    if current_app.config["AUDIT_DOWNLOADS"] != "on" or conditions.head:
+        return
+    if isinstance(answer, Streamed) and answer.not_modified:
+        return
+    via = "redirect" if isinstance(answer, Redirect) else "legacy" if isinstance(answer, LegacyFile) else "stream"
+    detail = {"filename": answer.filename, "via": via}
+    if conditions.byte_range is not None:
+        detail["range"] = conditions.byte_range.to_header()
+    audit.record(event, object_type="attachment", object_id=attachment_id, detail=detail)
 
 
 @bp.app_template_global()

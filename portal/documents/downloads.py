@@ -8,8 +8,8 @@ Two caches sit on the redirect path, one inside the other:
 - the S3 provider hands the same presigned link out again while it is at most a fifth of its lifetime
   old (S3_PRESIGN_EXPIRES / 5), because signing costs more than the rest of a redirect;
 - this module keeps the redirect per attachment for DOWNLOAD_CACHE_SECONDS, but never longer than a
-  tenth of the provider's link lifetime (``link_seconds`` / 10), so that a repeated download runs no
-  SQL at all.
+  tenth of the provider's link lifetime (``link_seconds`` / 10), so that a repeated download reads no
+  row (the route still writes its audit event unless AUDIT_DOWNLOADS=off).
 
 So a link is at most 1/5 + 1/10 of its lifetime old when it is last handed out, and whoever gets it
 still has 70% of that lifetime left: the download cache never outlives the link it holds, however the
@@ -18,6 +18,7 @@ two settings are chosen. The local store's signed links are made afresh each tim
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,9 @@ from portal.storage.base import ObjectNotFound, StorageIntegrityError
 #: the app.extensions name of the per-process cache of redirects, by attachment id
 RECENT_LINKS = "recent_download_links"
 
+# Not current_app.logger: a streamed body is read after the view has returned, outside the app context.
+log = logging.getLogger("portal.documents.downloads")
+
 
 @dataclass(frozen=True)
 class Conditions:
@@ -53,6 +57,7 @@ class Redirect:
     """302 to ``url``: a presigned GET on S3/MinIO, or a signed ``/files/<token>`` link on the local store."""
 
     url: str
+    filename: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,9 +109,9 @@ def decide_download(attachment_id: int, conditions: Conditions) -> Download:
     links = recent(RECENT_LINKS)
     cached = links.get(attachment_id)
     if cached is not None:
-        link, store, size = cached
+        link, store, size, filename = cached
         metrics.count_download(store, size)
-        return Redirect(link)
+        return Redirect(link, filename)
     loaded_since = links.stamp()
     row = get_attachment_or_404(attachment_id)
     service = DocumentStorageService()
@@ -125,9 +130,9 @@ def decide_download(attachment_id: int, conditions: Conditions) -> Download:
     provider, key = service.locate(row)
     link = provider.url(key, filename=row.filename, content_type=download_type(row.filename, row.content_type))
     keep = min(current_app.config["DOWNLOAD_CACHE_SECONDS"], provider.link_seconds / 10)
-    links.put(row.id, (link, row.storage_type, row.size), keep, loaded_since=loaded_since)
+    links.put(row.id, (link, row.storage_type, row.size, row.filename), keep, loaded_since=loaded_since)
     metrics.count_download(row.storage_type, row.size)
-    return Redirect(link)
+    return Redirect(link, row.filename)
 
 
 def decide_view(attachment_id: int, conditions: Conditions) -> Download:
@@ -152,7 +157,7 @@ def decide_view(attachment_id: int, conditions: Conditions) -> Download:
     if row.encryption or current_app.config["DOWNLOAD_MODE"] == "proxy":
         return _streamed(service, row, conditions, served, "inline")
     provider, key = service.locate(row)
-    return Redirect(provider.url(key, filename=row.filename, content_type=served, disposition="inline"))
+    return Redirect(provider.url(key, filename=row.filename, content_type=served, disposition="inline"), row.filename)
 
 
 def _head(service: DocumentStorageService, row: Attachment) -> bytes:
@@ -184,25 +189,55 @@ def _streamed(
         return Streamed(row.filename, content_type, size, etag, not_modified=True, disposition=disposition)
     byte_range = _requested_range(conditions, size, etag)
     # HEAD gets the headers only: the object is not opened (nothing to close, no wasted GET).
-    body = () if conditions.head else _abort_on_tamper(service.open(row, byte_range), row)
+    body = () if conditions.head else _started(service.open(row, byte_range), _label(row))
     return Streamed(row.filename, content_type, size, etag, byte_range, body, disposition=disposition)
 
 
-def _abort_on_tamper(body: Iterator[bytes], row: Attachment) -> Iterator[bytes]:
-    """Pass the bytes on; a segment that fails to decrypt is logged and ends the response mid-way.
+def _label(row: Attachment) -> str:
+    """How the log names a row: table, id and filename (taken now: the row is detached once the view returns)."""
+    return f"{row.__tablename__} {row.id} ({row.filename})"
+
+
+def _started(body: Iterable[bytes], label: str) -> Iterator[bytes]:
+    """``body`` with its first chunk already read (for an encrypted object, its first segment decrypted and
+    authenticated), so that a failure there raises in the view and gets the portal's error page instead
+    of the server's bare 500 after the status line has gone out. Later failures end the response mid-way.
+    """
+    chunks = iter(body)
+    try:
+        first = next(chunks, None)
+    except StorageIntegrityError as exc:
+        log.error("download of %s refused: %s", label, exc)
+        _close(chunks)
+        raise
+    except BaseException:
+        _close(chunks)
+        raise
+    return _abort_on_tamper(first, chunks, label)
+
+
+def _abort_on_tamper(first: bytes | None, rest: Iterator[bytes], label: str) -> Iterator[bytes]:
+    """Yield ``first`` then the rest; a segment that fails to decrypt is logged and ends the response mid-way.
 
     The status line is already sent by then, so the only honest signal left is a broken download
-    (the client sees fewer bytes than Content-Length), never silently wrong bytes.
+    (the client sees fewer bytes than Content-Length), never silently wrong bytes. This runs after the
+    view has returned: it needs nothing from the app or the request context.
     """
     try:
-        yield from body
+        if first is not None:
+            yield first
+        yield from rest
     except StorageIntegrityError as exc:
-        current_app.logger.error("download of %s %s stopped: %s", row.__tablename__, row.id, exc)
+        log.error("download of %s stopped: %s", label, exc)
         raise
     finally:
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
+        _close(rest)
+
+
+def _close(chunks: Iterator[bytes]) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 def _requested_range(conditions: Conditions, size: int, etag: str | None) -> tuple[int, int] | None:

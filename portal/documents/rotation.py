@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import func, select
 
+from portal import audit
 from portal.documents.service import DocumentStorageService
 from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging
@@ -56,7 +57,8 @@ class KeyRotationService:
         return (model.encryption.is_not(None), ~model.encryption.contains(f".{self.public_key.key_id}."))
 
     def rotate(self, progress: Callable[[int], None] = lambda n: None) -> RotationReport:
-        """Re-wrap every stale row, in batches by id; each row commits on its own."""
+        """Re-wrap every stale row, in batches by id; each row commits on its own. Ends with a
+        ``storage.rotate_key`` audit event: the key id and the counts."""
         report = RotationReport()
         for model in (Attachment, AttachmentStaging):
             last_id = 0
@@ -73,6 +75,17 @@ class KeyRotationService:
                         self._rotate_row(row, report)
                     progress(1)
         report.remaining = self.pending()
+        audit.record(
+            "storage.rotate_key",
+            outcome="failure" if report.failures or report.remaining else "success",
+            detail={
+                "key_id": self.public_key.key_id,
+                "rewrapped": report.rewrapped,
+                "current": report.current,
+                "failed": len(report.failures),
+                "remaining": report.remaining,
+            },
+        )
         return report
 
     def _rotate_row(self, row, report: RotationReport) -> None:

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 
 from portal import audit
+from portal.documents.attachment_routes import record_new_attachments
 from portal.documents.file_rules import UploadRejected
 from portal.documents.forms import DocumentForm
 from portal.documents.listing import (
@@ -59,6 +60,7 @@ def new():
                 object_id=document.id,
                 detail={"title": document.title, "attachments": len(attachments)},
             )
+            record_new_attachments(attachments)
             count = len(attachments)
             with_files = f" with {count} attachment{'s' if count != 1 else ''}." if count else "."
             flash(f"“{document.title}” was created{with_files}", "success")

@@ -10,6 +10,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
+from portal import audit
 from portal.formatting import format_duration, format_size, parse_duration
 from portal.migration.errors import MigrationError, RunConflict
 from portal.migration.models import MigrationRun
@@ -246,7 +247,13 @@ def verify_command(deep: bool, workers: int, run_id: int | None) -> None:
             click.echo(f"  ... {counted[0]} checked", err=True)
 
     try:
+        audit.record("verification.start", detail={"deep": deep})
         report = service.verify_migration(deep, workers=workers, on_row=on_row)
+        audit.record(
+            "verification.finish",
+            outcome="success" if report.passed else "failure",
+            detail={"deep": deep, "checked": report.checked, "ok": report.ok, "mismatched": report.problem_count},
+        )
     except SQLAlchemyError as exc:
         _fail(_database_error(exc))
     kind = "deep" if deep else "size"

@@ -7,7 +7,7 @@ import os
 from sqlalchemy import Engine, delete, exists, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal import metrics
+from portal import audit, metrics
 from portal.migration.errors import MigrationError, RunConflict
 from portal.migration.models import ITEM, RUN, WORKER, MigrationRun, utcnow
 from portal.migration.options import MigrationOptions
@@ -51,6 +51,7 @@ def create_run(
     try:
         with writing(engine) as conn:
             run_id = conn.execute(insert(RUN).values(**values)).inserted_primary_key[0]
+            _audit(conn, kind, "start", run_id, target=values["target"], items=items_total, bytes=bytes_total)
     except IntegrityError:
         raise RunConflict(active_run(engine)) from None
     return fetch_run(engine, run_id)
@@ -145,7 +146,9 @@ def finish_run(engine: Engine, run_id: int, *, status: str | None = None, messag
     now = utcnow()
     with writing(engine) as conn:
         current = conn.execute(
-            select(RUN.c.kind, RUN.c.status, RUN.c.items_failed, RUN.c.message).where(RUN.c.id == run_id)
+            select(
+                RUN.c.kind, RUN.c.status, RUN.c.items_failed, RUN.c.message, *[RUN.c[name] for name in AUDITED_COUNTS]
+            ).where(RUN.c.id == run_id)
         ).one()
         final = status or {"cancelling": "cancelled", "failing": "failed"}.get(current.status, "completed")
         conn.execute(delete(ITEM).where(ITEM.c.run_id == run_id, ITEM.c.status == "claimed"))
@@ -160,9 +163,28 @@ def finish_run(engine: Engine, run_id: int, *, status: str | None = None, messag
                 message=message or current.message or _default_message(final, current.items_failed),
             )
         ).rowcount
+        if done == 1:
+            counts = {name: current._mapping[name] for name in AUDITED_COUNTS}
+            _audit(conn, current.kind, "finish", run_id, _outcome(final, current.items_failed), status=final, **counts)
     if done == 1:
         metrics.run_finished(current.kind, final)
     return done == 1
+
+
+#: the counters a run's "finish" audit event carries
+AUDITED_COUNTS = ("target", "items_total", "items_done", "items_failed", "items_skipped", "bytes_done")
+
+
+def _audit(conn, kind: str, verb: str, run_id: int, outcome: str = "success", **detail) -> None:
+    """The run's audit event (migration.start, verification.finish, ...), in the caller's transaction."""
+    event = f"{'migration' if kind == 'migrate' else 'verification'}.{verb}"
+    audit.record(event, outcome=outcome, object_type="migration_run", object_id=run_id, detail=detail, connection=conn)
+
+
+def _outcome(status: str, failed: int) -> str:
+    if status == "cancelled":
+        return "cancelled"
+    return "failure" if status == "failed" or failed else "success"
 
 
 def _default_message(status: str, failed: int) -> str:
@@ -182,6 +204,8 @@ def request_cancel(engine: Engine, run_id: int) -> MigrationRun:
         changed = conn.execute(
             update(RUN).where(RUN.c.id == run_id, RUN.c.status == "running").values(status="cancelling")
         ).rowcount
+        if changed:
+            _audit(conn, conn.execute(select(RUN.c.kind).where(RUN.c.id == run_id)).scalar_one(), "cancel", run_id)
     if not changed:
         raise MigrationError(f"run #{run_id} is not running (or is already stopping), so there is nothing to cancel")
     release_dead_claims(engine, run_id)

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
+import json
 import os
+import re
 import stat
 
 import pytest
+import requests
 
 from portal.extensions import storage
 from portal.models import Attachment
-from portal.storage.crypto import ciphertext_size
+from portal.storage.crypto import HEADER_SIZE, SEGMENT_SIZE, TAG_SIZE, ciphertext_size
 from portal.storage.encryption import ENVELOPE_METADATA
-from portal.storage.keys import Envelope, write_keypair
-from tests.support.files import PDF, downloaded, purge_trash, rows, upload
+from portal.storage.keys import DecryptionError, Envelope, write_keypair
+from tests.support.accounts import PASSWORD
+from tests.support.apps import fresh
+from tests.support.files import PDF, downloaded, multipart, purge_trash, rows, upload
 from tests.support.settings import restart_with
 
 PAYLOAD = os.urandom(200_000)  # several 64 KiB segments
+CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
 def keypair(folder, pq=False) -> tuple[str, str, str]:
@@ -106,18 +113,72 @@ def test_a_host_with_only_the_public_key_uploads_but_cannot_read(app, staff_clie
     assert f"this portal has no private key for key id {keys[0]}" in response.get_data(as_text=True)
 
 
+def tamper(row: Attachment, position: int) -> None:
+    """Flip one bit of the stored ciphertext at ``position``."""
+    path = storage.default.local_path(row.storage_path)
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
 def test_a_tampered_object_never_yields_wrong_bytes(app, staff_client, document, caplog):
     upload(staff_client, document.id, ("secret.bin", PAYLOAD))
     (row,), _ = rows()
-    path = storage.default.local_path(row.storage_path)
-    data = bytearray(path.read_bytes())
-    data[150_000] ^= 0x01
-    path.write_bytes(bytes(data))
-    with pytest.raises(Exception) as caught:
-        with staff_client.get(f"/attachments/{row.id}/download") as response:
-            response.get_data()
-    assert "segment" in str(caught.value)
-    assert f"download of attachment {row.id} stopped" in caplog.text
+    tamper(row, HEADER_SIZE + 2 * (SEGMENT_SIZE + TAG_SIZE) + 10)  # in the third segment
+    response = fresh(staff_client, f"/attachments/{row.id}/download")
+    assert response.status_code == 200  # the first segment was fine: the answer has started
+    # The body is read as a server reads it: after the view returned, outside any app or request context.
+    with pytest.raises(DecryptionError, match="segment 2"):
+        contextvars.Context().run(response.get_data)
+    response.close()
+    [line] = [r.getMessage() for r in caplog.records if "stopped" in r.getMessage()]
+    assert line.startswith(f"download of attachment {row.id} (secret.bin) stopped: ") and "segment 2" in line
+
+
+@pytest.mark.parametrize("headers", [{}, {"Range": "bytes=10-20"}], ids=["whole", "range"])
+def test_a_tampered_first_segment_gets_the_error_page(app, staff_client, document, caplog, headers):
+    upload(staff_client, document.id, ("secret.bin", PAYLOAD))
+    (row,), _ = rows()
+    tamper(row, HEADER_SIZE + 100)
+    response = fresh(staff_client, f"/attachments/{row.id}/download", headers=headers)
+    assert response.status_code == 503
+    page = response.get_data(as_text=True)
+    assert "failed its integrity check" in page and "tell an administrator" in page
+    assert f"download of attachment {row.id} (secret.bin) refused: " in caplog.text
+
+
+def test_through_gunicorn_a_tampered_first_segment_is_the_portals_503_page(app, staff_user, document, tmp_path):
+    """A real server: the first segment is checked before the status line goes out; a later one is logged."""
+    from tests.support.gunicorn import served_by_gunicorn
+
+    log = tmp_path / "gunicorn.log"
+    with served_by_gunicorn(app, log=log) as (base, _):
+        session = requests.Session()
+        token = CSRF.search(session.get(f"{base}/auth/login", timeout=30).text).group(1)
+        session.post(
+            f"{base}/auth/login",
+            data={"email": staff_user.email, "password": PASSWORD, "csrf_token": token},
+            timeout=30,
+        )
+        token = CSRF.search(session.get(f"{base}/documents/{document.id}", timeout=30).text).group(1)
+        body, content_type = multipart([("first.bin", PAYLOAD), ("later.bin", PAYLOAD)], csrf_token=token)
+        session.post(
+            f"{base}/documents/{document.id}/attachments",
+            data=body,
+            headers={"Content-Type": content_type},
+            timeout=60,
+        )
+        first, later = sorted(rows()[0], key=lambda row: row.filename)
+        tamper(first, HEADER_SIZE + 100)
+        tamper(later, HEADER_SIZE + 2 * (SEGMENT_SIZE + TAG_SIZE) + 10)
+        refused = session.get(f"{base}/attachments/{first.id}/download", timeout=30)
+        assert refused.status_code == 503 and refused.headers["Content-Type"].startswith("text/html")
+        assert "failed its integrity check" in refused.text and PAYLOAD[:100] not in refused.content
+        with pytest.raises(requests.RequestException):  # cut off mid-way: fewer bytes than Content-Length
+            session.get(f"{base}/attachments/{later.id}/download", timeout=30).raise_for_status()
+    text = log.read_text()
+    assert f"download of attachment {first.id} (first.bin) refused: " in text
+    assert f"download of attachment {later.id} (later.bin) stopped: " in text and "segment 2" in text
 
 
 def test_a_tampered_header_gets_an_error_page(staff_client, document):
@@ -170,6 +231,23 @@ def test_rotate_key_without_the_old_private_key_reports_each_file(app, staff_cli
     result = runner.invoke(args=["storage", "rotate-key"])
     assert result.exit_code == 1
     assert "no private key for key id" in result.output and "Re-wrapped 0; 1 failed." in result.output
+
+
+def test_key_rotation_is_in_the_audit_trail_with_its_counts(app, staff_client, document, runner, keys, tmp_path):
+    from tests.support.audit import admin_trail
+
+    upload(staff_client, document.id, ("a.bin", PAYLOAD))
+    new_id, new_public, new_private = keypair(tmp_path / "keys2")
+    restart_with(app, STORAGE_ENCRYPTION_PUBLIC_KEY=new_public, STORAGE_ENCRYPTION_PRIVATE_KEYS=[new_private])
+    assert runner.invoke(args=["storage", "rotate-key"]).exit_code == 1  # the old private key is missing
+    restart_with(app, STORAGE_ENCRYPTION_PRIVATE_KEYS=[keys[2], new_private])
+    assert runner.invoke(args=["storage", "rotate-key"]).exit_code == 0
+    trail = admin_trail(app, "admin@example.com", PASSWORD)("storage.rotate_key")
+    assert [(row["outcome"], row["address"]) for row in trail] == [("failure", "cli"), ("success", "cli")]
+    assert [json.loads(row["detail"]) for row in trail] == [
+        {"key_id": new_id, "rewrapped": 0, "current": 0, "failed": 1, "remaining": 1},
+        {"key_id": new_id, "rewrapped": 1, "current": 0, "failed": 0, "remaining": 0},
+    ]
 
 
 def test_a_bad_key_file_stops_start_up(tmp_path):

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import requests
 
@@ -21,9 +22,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def served_by_gunicorn(app) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start gunicorn on ``app``'s settings, wait until /healthz answers, yield (base URL, master); stop it after."""
+def served_by_gunicorn(app, *, threads: int = 2, log: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start gunicorn on ``app``'s settings, wait until /healthz answers, yield (base URL, master); stop it after.
+
+    ``log``: a file that gets gunicorn's and the portal's log lines (standard error), else they are dropped.
+    """
     port = free_port()
+    output = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115  (closed below)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -32,7 +37,7 @@ def served_by_gunicorn(app) -> Iterator[tuple[str, subprocess.Popen]]:
             "--workers",
             "1",
             "--threads",
-            "2",
+            str(threads),
             "--bind",
             f"127.0.0.1:{port}",
             "--control-socket",
@@ -42,7 +47,7 @@ def served_by_gunicorn(app) -> Iterator[tuple[str, subprocess.Popen]]:
         cwd=PROJECT_ROOT,
         env=worker_environment(app.config, app.instance_path),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=output,
     )
     base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
     try:
@@ -57,3 +62,5 @@ def served_by_gunicorn(app) -> Iterator[tuple[str, subprocess.Popen]]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        if log is not None:
+            output.close()
