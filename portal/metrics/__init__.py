@@ -49,4 +49,3 @@ def lockout() -> None:
 def run_finished(kind: str, status: str) -> None:
     """A migration ('migrate') or verification ('verify') run ended with ``status``."""
     instruments.MIGRATION_RUNS_FINISHED.labels(kind, status).inc()
-
