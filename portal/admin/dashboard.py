@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, jsonify, redirect, render_template, url_for
+from datetime import UTC, datetime
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import NumberRange, Optional
 
+from portal.extensions import db
 from portal.migration.errors import MigrationError, RunConflict, WorkerNotStarted
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
 from portal.storage.base import StorageError
+from portal.upkeep.status import upkeep
 
 FAILURES_SHOWN = 200
 
@@ -85,6 +89,7 @@ def storage_dashboard():
     service = DocumentMigrationService()
     active = service.active_run()
     history = service.recent_runs()
+    integrity, jobs = upkeep(db.engine, datetime.now(UTC), current_app.config["SCRUB_INTERVAL_DAYS"])
     return render_template(
         "admin/storage.html",
         stats=service.location_stats(),
@@ -95,6 +100,8 @@ def storage_dashboard():
         history=history,
         states={run.id: service.state_of(run) for run in history},
         stores=_object_stores(),
+        integrity=integrity,
+        jobs=jobs,
     )
 
 

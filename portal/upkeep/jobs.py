@@ -8,6 +8,7 @@ MAINTAIN_INTERVAL_MINUTES across all hosts, so N hosts with the same timer do no
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,8 @@ from portal.extensions import db, storage
 from portal.formatting import format_duration, format_size
 from portal.storage.base import StorageError
 from portal.upkeep import leases
+
+log = logging.getLogger("portal.upkeep")
 
 #: how long a claimed job is protected from a second host; the scrub's lease adds its budget
 LEASE = timedelta(hours=1)
@@ -208,9 +211,10 @@ class Outcome:
 def run_job(
     job: Job, options: dict, *, holder: str, every: timedelta, now: Callable[[], datetime] | None = None
 ) -> Outcome:
-    """Claim ``job``'s lease, run it, record how it went; an exception is recorded as 'failed' and raised again."""
+    """Claim ``job``'s lease, run it, record how it went. A job that raises has failed (its error is the
+    result and goes to the log with its traceback), so the jobs after it still run."""
     now = now or (lambda: datetime.now(UTC))
-    lease = LEASE + (options.get("budget") or timedelta() if job.name == "scrub" else timedelta())
+    lease = LEASE + (options.get("budget") or timedelta(0) if job.name == "scrub" else timedelta(0))
     claim = leases.claim(db.engine, job.name, holder, now=now(), lease=lease, every=every)
     if not claim.won:
         return Outcome(job, claim.reason, claim=claim)
@@ -218,8 +222,8 @@ def run_job(
         result = job.run(options)
     except Exception as exc:
         db.session.rollback()
-        leases.finish(db.engine, job.name, holder, now=now(), ok=False, summary=f"{type(exc).__name__}: {exc}")
-        raise
+        log.exception("maintain: %s failed", job.name)
+        result = JobResult(ok=False, errors=[f"{job.title}: failed: {type(exc).__name__}: {exc}"])
     leases.finish(
         db.engine,
         job.name,

@@ -74,3 +74,28 @@ def integrity(conn: Connection, now: datetime, days: int) -> Integrity:
         .limit(PROBLEMS_LISTED)
     ).all()
     return found
+
+
+@dataclass(frozen=True)
+class JobLine:
+    """One job as the dashboard lists it: its title, state ('never', 'running', 'interrupted', 'ok', 'failed'), row."""
+
+    name: str
+    title: str
+    state: str
+    row: object | None
+
+
+def upkeep(engine, now: datetime, days: int) -> tuple[Integrity, list[JobLine]]:
+    """The dashboard's upkeep section: the integrity promise and every maintain job's last run."""
+    from portal.upkeep.jobs import JOBS
+    from portal.upkeep.leases import jobs
+
+    with engine.connect() as conn:
+        found = integrity(conn, now, days)
+    rows = jobs(engine)
+    lines = [
+        JobLine(job.name, job.title, rows[job.name].state(now) if job.name in rows else "never", rows.get(job.name))
+        for job in JOBS
+    ]
+    return found, lines

@@ -1,0 +1,72 @@
+"""Upkeep suite helpers: attachments written through the portal's own service, objects damaged behind its back."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from portal.documents.file_rules import IncomingFile
+from portal.documents.service import DocumentStorageService
+from portal.extensions import db
+from portal.models import Attachment
+from tests.attachments.conftest import document, s3_app_config  # noqa: F401  (fixtures)
+
+
+class FakeTime:
+    """A monotonic clock that moves only when slept on: budgets and rates are checked by count, not by waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def add(app, document, staff_user):
+    """add(data, name) -> the Attachment, written to STORAGE_TYPE (encrypted when STORAGE_ENCRYPTION is on)."""
+
+    def add(data: bytes, name: str = "scan.bin") -> Attachment:
+        [row] = DocumentStorageService().add_attachments(
+            document.id, [IncomingFile(name, "application/octet-stream", io.BytesIO(data))], staff_user
+        )
+        return row
+
+    return add
+
+
+def attachment(row_id: int) -> Attachment:
+    db.session.expire_all()
+    return db.session.get(Attachment, row_id)
+
+
+def verified_order() -> list[int]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(Attachment.id).order_by(Attachment.last_verified_at.is_(None), Attachment.last_verified_at)
+        )
+    )
+
+
+def stamp(row_id: int, days_ago: float, outcome: str = "ok") -> None:
+    """Pretend the scrub checked the row ``days_ago`` days ago and found ``outcome``."""
+    db.session.execute(
+        Attachment.__table__.update()
+        .where(Attachment.id == row_id)
+        .values(last_verified_at=datetime.now(UTC) - timedelta(days=days_ago), verify_outcome=outcome)
+    )
+    db.session.commit()
