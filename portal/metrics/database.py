@@ -1,4 +1,4 @@
-"""Gauges read from the database at scrape time (staging, migration runs), with cheap count/sum queries.
+"""Gauges read from the database at scrape time (staging, trash, migration runs, the scrub, upkeep jobs), with cheap count/sum queries.
 
 A feature that keeps its state in a table adds a probe with ``@database_gauge``: a function that takes an
 open connection and the current time and yields metric families. Probes run in registration order, in one
@@ -209,13 +209,13 @@ def upkeep_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
     finished = GaugeMetricFamily(
         "portal_maintenance_job_last_finished_timestamp_seconds",
         "When each `flask storage maintain` job last finished (Unix time).",
-        labels=("job",),
+        labels=("task",),
     )
     succeeded = GaugeMetricFamily(
-        "portal_maintenance_job_last_ok", "1 when the job's last run went well, 0 when it failed.", labels=("job",)
+        "portal_maintenance_job_last_ok", "1 when the job's last run went well, 0 when it failed.", labels=("task",)
     )
     running = GaugeMetricFamily(
-        "portal_maintenance_job_running", "1 while a host holds the job's lease.", labels=("job",)
+        "portal_maintenance_job_running", "1 while a host holds the job's lease.", labels=("task",)
     )
     for row in job_rows:
         lease = _aware(row.lease_until)

@@ -32,6 +32,6 @@ def test_scrub_and_job_gauges(app, client, add, runner):
     assert value(after, "portal_scrub_last_bytes_checked") == 4000
     assert value(after, "portal_scrub_last_finished_timestamp_seconds") >= int(started)
     assert value(after, "portal_scrub_oldest_proof_age_seconds") < 3600
-    assert value(after, "portal_maintenance_job_last_ok", job="scrub") == 0
-    assert value(after, "portal_maintenance_job_running", job="scrub") == 0
-    assert value(after, "portal_maintenance_job_last_finished_timestamp_seconds", job="scrub") >= int(started)
+    assert value(after, "portal_maintenance_job_last_ok", task="scrub") == 0
+    assert value(after, "portal_maintenance_job_running", task="scrub") == 0
+    assert value(after, "portal_maintenance_job_last_finished_timestamp_seconds", task="scrub") >= int(started)
