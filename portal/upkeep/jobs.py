@@ -36,10 +36,12 @@ class JobResult:
     items: int = 0
     size: int = 0
     problems: int = 0
+    #: the errors belong in the summary the dashboard shows (the scrub's findings have their own table there)
+    errors_in_summary: bool = True
 
     @property
     def summary(self) -> str:
-        return " ".join(self.lines + self.errors[:5])
+        return " ".join(self.lines + (self.errors[:3] if self.errors_in_summary else []))
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ def uploads_job(options: dict) -> JobResult:
         else:
             result.lines.append(f"{store.name}: {aborted} incomplete upload(s) aborted.")
         result.items += aborted
+    if not result.lines and not result.errors:
+        result.lines.append("Incomplete uploads: no object store is configured.")
     return result
 
 
@@ -171,7 +175,13 @@ def scrubber(budget: timedelta | None, rate: int | None, *, clock=None, sleep=No
 def scrub_result(report, budget: timedelta | None) -> JobResult:
     """The scrub's report as a job's result: its summary line, each problem, each store it could not reach."""
     counts = report.outcomes
-    result = JobResult(ok=report.passed, items=report.checked, size=report.bytes, problems=report.problem_count)
+    result = JobResult(
+        ok=report.passed,
+        items=report.checked,
+        size=report.bytes,
+        problems=report.problem_count,
+        errors_in_summary=False,
+    )
     stopped = (
         f"stopped after its budget of {format_duration(budget.total_seconds())}; the next scrub goes on from there"
         if report.stopped == "budget" and budget is not None

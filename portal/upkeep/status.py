@@ -55,9 +55,12 @@ def integrity(conn: Connection, now: datetime, days: int) -> Integrity:
     found.proven = conn.execute(
         select(func.count()).where(has_bytes, outcome == "ok", verified >= now - timedelta(days=days))
     ).scalar_one()
-    found.oldest = _aware(
-        conn.execute(select(func.min(func.coalesce(verified, ATTACHMENT.c.created_at))).where(has_bytes)).scalar()
+    # Two minimums instead of one over coalesce(): the first is read off the (last_verified_at, id) index.
+    oldest_check = _aware(conn.execute(select(func.min(verified)).where(has_bytes)).scalar())
+    oldest_unchecked = _aware(
+        conn.execute(select(func.min(ATTACHMENT.c.created_at)).where(has_bytes, verified.is_(None))).scalar()
     )
+    found.oldest = min((value for value in (oldest_check, oldest_unchecked) if value is not None), default=None)
     found.problems = conn.execute(
         select(
             ATTACHMENT.c.id,
