@@ -10,38 +10,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 
+from portal.cleanup.cli import outbox_job, staging_job, uploads_job
 from portal.extensions import db, storage
 from portal.formatting import format_duration, format_size
-from portal.storage.base import StorageError
 from portal.upkeep import leases
+from portal.upkeep.result import JobResult
 
 log = logging.getLogger("portal.upkeep")
 
 #: how long a claimed job is protected from a second host; the scrub's lease adds its budget
 LEASE = timedelta(hours=1)
-
-
-@dataclass
-class JobResult:
-    """How a job went: ``ok``, a one-line summary, lines for stdout and stderr, and what it counted."""
-
-    ok: bool = True
-    lines: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    items: int = 0
-    size: int = 0
-    problems: int = 0
-    #: the errors belong in the summary the dashboard shows (the scrub's findings have their own table there)
-    errors_in_summary: bool = True
-
-    @property
-    def summary(self) -> str:
-        return " ".join(self.lines + (self.errors[:3] if self.errors_in_summary else []))
 
 
 @dataclass(frozen=True)
@@ -52,51 +35,6 @@ class Job:
     title: str
     run: Callable[[dict], JobResult]
     spaced: bool
-
-
-def outbox_job(options: dict) -> JobResult:
-    """Retry the deletions the stores refused (the cleanup outbox's own drain)."""
-    from portal.cleanup.drain import drain
-
-    report = drain(db.engine, storage.get, limit=options.get("limit"))
-    result = JobResult(ok=not report.failed, items=report.deleted + report.dropped, problems=report.failed)
-    result.lines.append(
-        f"Cleanup outbox: {report.deleted} deleted, {report.dropped} dropped (a row points at the key again), "
-        f"{report.failed} still refused."
-    )
-    result.errors.extend(report.errors[:20])
-    return result
-
-
-def uploads_job(options: dict) -> JobResult:
-    """Abort multipart uploads left incomplete longer than ``upload_age`` in every object store."""
-    from portal.migration import orphans
-    from portal.migration.service import DocumentMigrationService
-
-    result = JobResult()
-    for store in DocumentMigrationService().object_stores():
-        aborted = 0
-        try:
-            for upload in orphans.incomplete_uploads(store.provider):
-                aborted += orphans.abort_incomplete(store.provider, upload, options["upload_age"]) == "aborted"
-        except StorageError as exc:
-            result.ok = False
-            result.errors.append(f"{store.name}: incomplete uploads not checked: {exc}")
-        else:
-            result.lines.append(f"{store.name}: {aborted} incomplete upload(s) aborted.")
-        result.items += aborted
-    if not result.lines and not result.errors:
-        result.lines.append("Incomplete uploads: no object store is configured.")
-    return result
-
-
-def staging_job(options: dict) -> JobResult:
-    """Remove staged uploads older than STAGING_MAX_AGE_HOURS (through the cleanup outbox)."""
-    from portal.cleanup.staging import purge_expired_staging
-
-    hours = current_app.config["STAGING_MAX_AGE_HOURS"]
-    removed = purge_expired_staging(db.engine, storage.get, timedelta(hours=hours))
-    return JobResult(lines=[f"Staging: {removed} upload(s) older than {hours} h removed."], items=removed)
 
 
 def trash_job(options: dict) -> JobResult:
