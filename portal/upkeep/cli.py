@@ -34,16 +34,18 @@ def _rate(value: str | None) -> int | None:
         raise click.BadParameter(str(exc), param_hint="--rate") from None
 
 
-def _budget(value: str | None) -> timedelta | None:
-    """--budget as a duration; the SCRUB_BUDGET_MINUTES setting when not given; None ('none') for no limit."""
+def _budget(value: str | None, option: str = "--budget", allow_zero: bool = False) -> timedelta | None:
+    """A budget option as a duration; the SCRUB_BUDGET_MINUTES setting when not given; None ('none') for no limit."""
     if value is None:
         return timedelta(minutes=current_app.config["SCRUB_BUDGET_MINUTES"])
     if value.strip().lower() in ("none", "unlimited"):
         return None
+    if allow_zero and value.strip() == "0":
+        return timedelta(0)
     try:
-        return parse_duration(value, allow_zero=False)
+        return parse_duration(value, allow_zero=allow_zero)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--budget") from None
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 def _print(outcome: Outcome) -> None:
@@ -105,7 +107,7 @@ def maintain_command(limit: int, upload_age: str, scrub_budget: str | None, only
     options = {
         "limit": limit,
         "upload_age": _age(upload_age, "--upload-age"),
-        "budget": timedelta(0) if scrub_budget in ("0", "0s", "0m") else _budget(scrub_budget),
+        "budget": _budget(scrub_budget, "--scrub-budget", allow_zero=True),
         "rate": current_app.config["SCRUB_RATE"],
     }
     spacing = timedelta(minutes=current_app.config["MAINTAIN_INTERVAL_MINUTES"])

@@ -162,7 +162,9 @@ def run_job(
     """Claim ``job``'s lease, run it, record how it went. A job that raises has failed (its error is the
     result and goes to the log with its traceback), so the jobs after it still run."""
     now = now or (lambda: datetime.now(UTC))
-    lease = LEASE + (options.get("budget") or timedelta(0) if job.name == "scrub" else timedelta(0))
+    lease = LEASE
+    if job.name == "scrub":  # its lease must outlast its budget (a day when it has none)
+        lease += options["budget"] if options.get("budget") is not None else timedelta(days=1)
     claim = leases.claim(db.engine, job.name, holder, now=now(), lease=lease, every=every)
     if not claim.won:
         return Outcome(job, claim.reason, claim=claim)

@@ -168,13 +168,36 @@ def test_a_scrub_that_finds_damage_fails_maintain_and_shows_on_the_dashboard(app
     assert job_rows()["scrub"].last_outcome == "failed" and job_rows()["scrub"].problems == 1
 
 
-def test_settings_of_zero_leave_the_quarantine_and_the_scrub_alone(app, due_work, runner):
+@pytest.mark.parametrize("budget", ["0", "0m"])
+def test_settings_of_zero_leave_the_quarantine_and_the_scrub_alone(app, due_work, runner, budget):
     app.config["QUARANTINE_RETENTION_DAYS"] = 0
-    result = runner.invoke(args=["storage", "maintain", "--scrub-budget", "0"])
+    result = runner.invoke(args=["storage", "maintain", "--scrub-budget", budget])
     assert result.exit_code == 0, result.output
     assert "Quarantine: left alone (QUARANTINE_RETENTION_DAYS=0)." in result.output
     assert "Scrub: off (SCRUB_BUDGET_MINUTES=0)." in result.output
     assert due_work["quarantined"].exists() and attachment(due_work["kept"][0].id).last_verified_at is None
+
+
+def test_the_scrub_budget_setting_of_zero_turns_the_scrub_off(app, due_work, runner):
+    app.config["SCRUB_BUDGET_MINUTES"] = 0
+    result = runner.invoke(args=["storage", "maintain", "--only", "scrub"])
+    assert result.exit_code == 0 and "Scrub: off (SCRUB_BUDGET_MINUTES=0)." in result.output
+
+
+def test_maintain_gives_the_scrub_its_budget_and_rate(app, due_work, runner, monkeypatch, fake_time):
+    import portal.upkeep.jobs as jobs
+
+    made = jobs.scrubber
+    monkeypatch.setattr(
+        jobs, "scrubber", lambda budget, rate, **kw: made(budget, rate, clock=fake_time.clock, sleep=fake_time.sleep)
+    )
+    app.config["SCRUB_RATE"] = 1000  # the kept files are 3000 bytes: three seconds each on the fake clock
+    result = runner.invoke(args=["storage", "maintain", "--only", "scrub", "--scrub-budget", "4s"])
+    assert result.exit_code == 0, result.output
+    assert "Scrub: 2 object(s)" in result.output
+    assert "stopped after its budget of 4 s; the next scrub goes on from there" in result.output
+    assert sum(fake_time.sleeps) == pytest.approx(6.0)
+    assert leases.jobs(db.engine)["scrub"].lease_until is None
 
 
 def test_only_runs_the_named_jobs(app, due_work, runner):
