@@ -142,6 +142,8 @@ def scrub_command(budget: str | None, rate: str | None) -> None:
     authenticates every segment. Exit 1 when an object is missing or wrong, or a store cannot be reached.
     """
     limit, pace = _budget(budget), _rate(rate)
+    if limit is not None and not limit:
+        limit = None  # SCRUB_BUDGET_MINUTES=0 keeps maintain from scrubbing; asked by hand, the scrub has no limit
     holder, now = leases.holder_name(), datetime.now(UTC)
     claim = leases.claim(
         db.engine, "scrub", holder, now=now, lease=timedelta(hours=1) + (limit or timedelta(days=1)), every=timedelta(0)

@@ -102,6 +102,13 @@ def test_the_cli_budget_applies(app, add, runner, monkeypatch, fake_time):
     assert "2 of 4 objects were re-hashed and matched within the last 30 days; 2 never checked" in result.output
 
 
+def test_by_hand_a_budget_setting_of_zero_means_no_limit(app, add, runner):
+    app.config["SCRUB_BUDGET_MINUTES"] = 0
+    add(b"data")
+    result = runner.invoke(args=["storage", "scrub"])
+    assert result.exit_code == 0 and "Scrub: 1 object(s)" in result.output
+
+
 def test_the_rate_limit_paces_the_reads(app, add, fake_time):
     size = CHUNK_SIZE * 5 // 2  # three chunks each
     rows = [add(os.urandom(size), f"{n}.bin") for n in range(2)]
