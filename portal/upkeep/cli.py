@@ -179,7 +179,7 @@ def scrub_command(budget: str | None, rate: str | None) -> None:
     for line in result.lines:
         click.echo(f"{line} ({format_duration((datetime.now(UTC) - now).total_seconds())})")
     for name, why in report.unavailable.items():
-        click.echo(f"{name}: not scrubbed, the store is unavailable: {why}", err=True)
+        click.echo(f"{name}: not scrubbed, the store cannot be used: {why}", err=True)
     click.echo(_coverage_line())
     if not result.ok:
         raise SystemExit(1)

@@ -131,7 +131,7 @@ def scrub_result(report, budget: timedelta | None) -> JobResult:
     )
     result.errors.extend(report.problems[:50])
     result.errors.extend(
-        f"{name}: not scrubbed, the store is unavailable: {why}" for name, why in report.unavailable.items()
+        f"{name}: not scrubbed, the store cannot be used: {why}" for name, why in report.unavailable.items()
     )
     return result
 

@@ -80,6 +80,7 @@ class Scrubber:
         self.budget, self.clock, self.now = budget, clock, now
         limit = ByteRate(rate, clock=clock, sleep=sleep) if rate else None
         self._providers: dict[str, StorageProvider] = {}
+        self._trouble: dict[str, str | None] = {}
         self._provider_for, self._limit = provider_for, limit
         self.checker = RowChecker(self.provider, deep=True, encryption=encryption)
 
@@ -102,7 +103,7 @@ class Scrubber:
             outcome, reason = self._check(row)
             if outcome is None:
                 report.unavailable[row.storage_type] = reason or "unavailable"
-                log.warning("scrub: %s is unavailable, its rows wait for the next pass: %s", row.storage_type, reason)
+                log.warning("scrub: %s cannot be used, its rows wait for the next pass: %s", row.storage_type, reason)
                 continue
             if not self._record(row, outcome, reason):
                 continue  # the row changed (moved, restored, purged) while it was checked: its check says nothing
@@ -119,10 +120,30 @@ class Scrubber:
         return report
 
     def _check(self, row: RowSnapshot) -> tuple[str | None, str | None]:
+        """(outcome, reason), or (None, why) when the row's store cannot be used in this pass."""
+        trouble = self._store_trouble(row.storage_type)
+        if trouble is not None:
+            return None, trouble
         try:
             return self.checker.outcome(row)
         except StorageUnavailable as exc:
             return None, str(exc)
+
+    def _store_trouble(self, storage_type: str) -> str | None:
+        """Why ``storage_type``'s store cannot be scrubbed now (checked once a pass), or None.
+
+        A store that is down or misconfigured (no bucket, refused credentials, a missing folder) says nothing
+        about its objects: their rows keep their last finding and their place instead of all becoming 'unreadable'.
+        """
+        if storage_type not in self._trouble:
+            try:
+                found = self.legacy.provider if storage_type == LEGACY else self._provider_for(storage_type)
+                found.check()
+            except StorageError as exc:
+                self._trouble[storage_type] = str(exc)
+            else:
+                self._trouble[storage_type] = None
+        return self._trouble[storage_type]
 
     def _rows(self, began: datetime) -> Iterator[RowSnapshot]:
         """Never-verified rows by id, then rows verified before ``began`` oldest first (keyset batches)."""

@@ -9,7 +9,7 @@ import pytest
 
 from portal.extensions import db, storage
 from portal.models import Attachment
-from portal.storage.base import CHUNK_SIZE, StorageUnavailable
+from portal.storage.base import CHUNK_SIZE, StorageMisconfigured, StorageUnavailable
 from portal.upkeep import leases
 from portal.upkeep.jobs import scrubber
 from tests.attachments.conftest import legacy_row
@@ -164,8 +164,23 @@ def test_an_unreachable_store_is_reported_and_its_rows_keep_their_place(app, add
     result = runner.invoke(args=["storage", "scrub"])
     assert result.exit_code == 1
     assert (
-        "local: not scrubbed, the store is unavailable: the store is unavailable (connection refused)" in result.output
+        "local: not scrubbed, the store cannot be used: the store is unavailable (connection refused)" in result.output
     )
+    after = attachment(row.id)
+    assert after.verify_outcome == "ok" and (datetime.now(UTC) - after.last_verified_at.replace(tzinfo=UTC)).days == 5
+
+
+def test_a_misconfigured_store_leaves_its_rows_as_they_were(app, add, runner, monkeypatch):
+    row = add(b"data")
+    stamp(row.id, days_ago=5)
+
+    def refused():
+        raise StorageMisconfigured("access to bucket 'b' at http://127.0.0.1:9 was refused (403); check ...")
+
+    monkeypatch.setattr(storage.get("local"), "check", refused)
+    result = runner.invoke(args=["storage", "scrub"])
+    assert result.exit_code == 1
+    assert "local: not scrubbed, the store cannot be used: access to bucket 'b'" in result.output
     after = attachment(row.id)
     assert after.verify_outcome == "ok" and (datetime.now(UTC) - after.last_verified_at.replace(tzinfo=UTC)).days == 5
 
