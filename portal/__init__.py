@@ -89,6 +89,7 @@ def register_extensions(app: Flask) -> None:
     from portal.documents.search_index import init_search_index
     from portal.extensions import csrf, db, migrate, storage
     from portal.migration import models as migration_models  # noqa: F401  (the run tables)
+    from portal.upkeep import models as upkeep_models  # noqa: F401  (the maintenance jobs)
 
     db.init_app(app)
     init_search_index()
@@ -138,13 +139,14 @@ def register_errorhandlers(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     """`flask users ...`, `flask storage ...` (the migration's commands included) and `flask audit ...`."""
     from portal.audit.cli import audit_cli
-    from portal.cleanup.cli import maintain_command
     from portal.cli import storage_cli, users_cli
     from portal.migration.cli import COMMANDS as migration_commands
+    from portal.upkeep.cli import maintain_command, scrub_command
 
     for command in migration_commands:
         storage_cli.add_command(command)
     storage_cli.add_command(maintain_command)
+    storage_cli.add_command(scrub_command)
     app.cli.add_command(users_cli)
     app.cli.add_command(storage_cli)
     app.cli.add_command(audit_cli)

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from portal.addresses import parse_address_list
+from portal.formatting import parse_rate
 
 
 class ConfigError(Exception):
@@ -30,6 +31,15 @@ class Setting:
 
 def _text(name: str, raw: str) -> str:
     return raw.strip()
+
+
+def _rate(name: str, raw: str) -> int:
+    if raw.strip().lower() in ("0", "0/s", "off", "unlimited"):
+        return 0
+    try:
+        return parse_rate(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def _int(low: int, high: int) -> Callable[[str, str], int]:
@@ -201,6 +211,40 @@ SETTINGS: tuple[Setting, ...] = (
         30,
         _int(1, 3650),
         "Days deleted documents and attachments stay in the trash before `flask storage purge-trash` removes them.",
+    ),
+    Setting(
+        "QUARANTINE_RETENTION_DAYS",
+        7,
+        _int(0, 3650),
+        "Days migrated local files wait in QUARANTINE_PATH before `flask storage maintain` deletes them; "
+        "0: maintain leaves the quarantine alone (`purge-quarantine` by hand).",
+    ),
+    Setting(
+        "MAINTAIN_INTERVAL_MINUTES",
+        50,
+        _int(0, 10080),
+        "`flask storage maintain` skips a job that started less than this long ago on any host (50 suits an "
+        "hourly timer on every host); 0: every run does every job.",
+    ),
+    Setting(
+        "SCRUB_INTERVAL_DAYS",
+        30,
+        _int(1, 3650),
+        "The storage dashboard's promise: every object re-hashed within this many days (size the scrub to keep it).",
+    ),
+    Setting(
+        "SCRUB_BUDGET_MINUTES",
+        10,
+        _int(0, 1440),
+        "Minutes each `flask storage maintain` spends re-hashing objects (the default of `scrub --budget`); "
+        "0: maintain does not scrub.",
+    ),
+    Setting(
+        "SCRUB_RATE",
+        20_000_000,
+        _rate,
+        "Bytes a second the scrub reads at most, e.g. `20MB/s` or `50MiB/s`, so downloads are not starved; "
+        "`0`: no limit.",
     ),
     Setting(
         "STORAGE_ENCRYPTION", "off", _choice("off", "hybrid"), "Encrypt new objects with HPKE envelope encryption."

@@ -87,3 +87,40 @@ def parse_duration(text: str, *, allow_zero: bool = True) -> timedelta:
     if not allow_zero and not duration:
         raise ValueError(f"{text!r} is no time at all; give a duration above zero, e.g. 30m or 24h")
     return duration
+
+
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)")
+_SIZE_FACTORS = {
+    "": 1,
+    "b": 1,
+    **{unit: 1000**power for power, unit in enumerate(("kb", "mb", "gb", "tb"), start=1)},
+    **{unit.lower(): 1024**power for power, unit in enumerate(SIZE_UNITS[:4], start=1)},
+}
+
+
+def parse_size(text: str) -> int:
+    """'500', '500B', '64KiB', '20MB', '1.5 GiB' -> bytes (KB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB of 1024).
+
+    Case and spaces do not matter. Raises ValueError for anything else.
+    """
+    match = _SIZE.fullmatch(text.strip().lower())
+    if match is None or match.group(2) not in _SIZE_FACTORS:
+        raise ValueError(f"{text!r} is not a size; write e.g. 500KB, 20MB or 1GiB")
+    return int(float(match.group(1)) * _SIZE_FACTORS[match.group(2)])
+
+
+def parse_rate(text: str) -> int:
+    """'20MB/s', '512KiB/s', '1048576/s' or the same without '/s' -> bytes per second, above zero.
+
+    Raises ValueError with what to write instead.
+    """
+    cleaned = text.strip()
+    if cleaned.lower().endswith("/s"):
+        cleaned = cleaned[:-2]
+    try:
+        rate = parse_size(cleaned)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a rate; write e.g. 20MB/s, 512KiB/s or 1000000/s") from None
+    if rate <= 0:
+        raise ValueError(f"{text!r} is no rate at all; give bytes per second above zero, e.g. 20MB/s")
+    return rate

@@ -205,6 +205,8 @@ class Attachment(StoredFileMixin, db.Model):
     __tablename__ = "attachment"
     __table_args__ = (
         *file_table_args("attachment", "document_id", "uploaded_by", "deleted_at")[:-1],
+        Index("ix_attachment_last_verified_at", "last_verified_at", "id"),
+        Index("ix_attachment_verify_outcome", "verify_outcome"),
         {"schema": DOCUMENT_SCHEMA},
     )
 
@@ -214,6 +216,11 @@ class Attachment(StoredFileMixin, db.Model):
     #: when the attachment went to the trash (alone, or with its document), and by whom; None while it is live
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deleted_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    #: when `flask storage scrub` last re-hashed the object, what it found ('ok', 'mismatch', 'missing',
+    #: 'unreadable') and why; None until the first scrub reaches the row (portal.upkeep.scrub)
+    last_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verify_outcome: Mapped[str | None] = mapped_column(String(20))
+    verify_detail: Mapped[str | None] = mapped_column(String(500))
 
     document: Mapped[Document] = relationship(backref=db.backref("attachments", lazy="dynamic"))
     uploader: Mapped[User | None] = relationship(foreign_keys=[uploaded_by])

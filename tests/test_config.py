@@ -50,6 +50,8 @@ def test_defaults_are_sqlite_and_local_storage(tmp_path):
         ({"DATABASE_URL": "postgres://u@h/db"}, "write 'postgresql+psycopg://' instead"),
         ({"PORTAL_ENV": "production"}, "SECRET_KEY is required when PORTAL_ENV=production"),
         ({"S3_MULTIPART_CHUNK_MB": "64"}, "S3_UPLOAD_BUFFER_MB=48 must hold two parts of S3_MULTIPART_CHUNK_MB=64"),
+        ({"SCRUB_RATE": "fast"}, "SCRUB_RATE: 'fast' is not a rate; write e.g. 20MB/s, 512KiB/s or 1000000/s"),
+        ({"SCRUB_INTERVAL_DAYS": "0"}, "SCRUB_INTERVAL_DAYS=0 is out of range"),
     ],
 )
 def test_bad_values_stop_start_up_with_one_clear_line(tmp_path, environ, fragment):
@@ -192,3 +194,8 @@ def test_a_secret_setting_that_does_not_parse_is_named_but_never_quoted(tmp_path
     with pytest.raises(ConfigError) as caught:
         load_settings({"S3_SECRET_KEY": "hunter2-very-secret", "S3_BUCKET": "b"}, str(tmp_path))
     assert str(caught.value) == "S3_SECRET_KEY is not accepted (its value is not shown)"
+
+
+@pytest.mark.parametrize(("raw", "rate"), [("20MB/s", 20_000_000), ("50MiB/s", 50 * 1024**2), ("0", 0), ("off", 0)])
+def test_scrub_rate_reads_sizes_a_second(tmp_path, raw, rate):
+    assert load_settings({"SCRUB_RATE": raw}, str(tmp_path))["SCRUB_RATE"] == rate

@@ -1,5 +1,6 @@
 """The README documents every setting and `.env.example` lists them (both generated from portal/config.py)."""
 
+import re
 from pathlib import Path
 
 from portal.settings_doc import env_example, settings_markdown
@@ -31,7 +32,7 @@ def test_readme_tells_a_newcomer_how_to_run_it():
 def test_readme_production_steps_serve_without_the_shared_socket_and_schedule_upkeep():
     production = README.split("## Running in production")[1].split("\n## ")[0]
     assert "gunicorn --config gunicorn.conf.py --no-control-socket" in production
-    assert "storage purge-staging" in production and "storage purge-quarantine --older-than" in production
+    assert "storage maintain" in production and "hourly" in production
     makefile = (ROOT / "Makefile").read_text()
     assert "gunicorn --config gunicorn.conf.py --no-control-socket" in makefile
 
@@ -60,3 +61,41 @@ def test_storage_doc_names_every_storage_module():
         listed += [Path(name).name for name in re.findall(r"`([\w/]+\.py)`", first_cell)]
     modules = sorted(path.name for path in (ROOT / "portal" / "storage").glob("*.py"))
     assert sorted(listed) == modules
+
+
+def _guide(name: str) -> str:
+    return (ROOT / "docs" / name).read_text()
+
+
+def test_implementation_summary_lists_every_module_and_only_real_ones():
+    summary = _guide("implementation-summary.md")
+    manifest = summary.split("## File manifest")[1].split("\n## ")[0]
+    listed = set(re.findall(r"^\| `(portal/[\w/]+\.py)` \| \S", manifest, re.M))
+    modules = {path.relative_to(ROOT).as_posix() for path in (ROOT / "portal").rglob("*.py")}
+    assert not modules - listed, f"add to docs/implementation-summary.md: {sorted(modules - listed)}"
+    assert not listed - modules, f"no such module: {sorted(listed - modules)}"
+
+
+def _source_text() -> str:
+    """Every string the portal can print, with adjacent literals ("a " "b", f"a " f"b") joined as Python joins them."""
+    text = "\n".join(path.read_text() for path in sorted((ROOT / "portal").rglob("*.py")))
+    text += "\n".join(path.read_text() for path in sorted((ROOT / "templates").rglob("*.html")))
+    return re.sub(r"\"\s*\n\s*[rbfRBF]*\"", "", text)
+
+
+def test_troubleshooting_quotes_messages_the_portal_prints():
+    section = _guide("integration-guide.md").split("## 8. Troubleshooting")[1]
+    messages = [match.group(2) for match in re.finditer(r"^### (`+) ?(.+?) ?\1$", section, re.M)]
+    assert len(messages) >= 15
+    source = _source_text()
+    for message in messages:
+        for fragment in filter(None, message.split("…")):
+            assert fragment in source, f"{message!r}: {fragment!r} is not in portal/ any more"
+
+
+def test_integration_guide_covers_the_storage_layer_end_to_end():
+    guide = _guide("integration-guide.md")
+    for topic in ("### Local disk", "### AWS S3", "### MinIO", "S3_PUBLIC_ENDPOINT_URL", "## 3. Encryption at rest"):
+        assert topic in guide
+    for command in ("storage migrate", "storage verify --deep", "storage scrub", "storage maintain", "/metrics"):
+        assert command in guide

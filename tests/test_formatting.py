@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from portal.file_kinds import file_kind
-from portal.formatting import format_duration, format_size, parse_duration
+from portal.formatting import format_duration, format_size, parse_duration, parse_rate, parse_size
 
 KiB, MiB, GiB, TiB = 1024, 1024**2, 1024**3, 1024**4
 
@@ -169,3 +169,31 @@ def test_zero_is_refused_when_asked(text):
 def test_content_types_have_friendly_names_and_icons(content_type, filename, label, icon):
     kind = file_kind(content_type, filename)
     assert (kind.label, kind.icon) == (label, icon)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("500", 500), ("500B", 500), ("64 KiB", 65536), ("20MB", 20_000_000), ("1.5GiB", 1610612736), ("2tb", 2 * 10**12)],
+)
+def test_parse_size(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize(("text", "rate"), [("20MB/s", 20_000_000), ("512KiB/s", 524288), ("1000000/s", 1_000_000)])
+def test_parse_rate(text, rate):
+    assert parse_rate(text) == rate
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("fast", "'fast' is not a rate"),
+        ("20 MBs", "'20 MBs' is not a rate"),
+        ("-1/s", "'-1/s' is not a rate"),
+        ("0/s", "'0/s' is no rate at all"),
+        ("20 bits/s", "'20 bits/s' is not a rate"),
+    ],
+)
+def test_parse_rate_refuses_what_is_not_a_rate(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_rate(text)

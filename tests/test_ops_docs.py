@@ -63,10 +63,10 @@ def _scheduled_commands() -> list[list[str]]:
     return commands
 
 
-def test_upkeep_jobs_are_the_purge_commands():
-    commands = {tuple(words) for words in _scheduled_commands()}
-    assert ("storage", "purge-staging") in commands
-    assert ("storage", "purge-quarantine", "--older-than", "7d") in commands
+def test_upkeep_is_maintain_on_a_timer_and_in_cron():
+    commands = [tuple(words) for words in _scheduled_commands()]
+    assert commands == [("storage", "maintain"), ("storage", "maintain")]  # the service unit and the cron line
+    assert "OnCalendar=hourly" in (OPS / "portal-maintain.timer").read_text()
 
 
 @pytest.mark.parametrize("words", _scheduled_commands(), ids=" ".join)

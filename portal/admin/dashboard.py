@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, jsonify, redirect, render_template, url_for
+from datetime import UTC, datetime
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
@@ -14,6 +16,7 @@ from portal.migration.errors import MigrationError, RunConflict, WorkerNotStarte
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
 from portal.storage.base import StorageError
+from portal.upkeep.status import upkeep
 
 FAILURES_SHOWN = 200
 OWED_SHOWN = 5  # the longest-owed deletions listed on the dashboard
@@ -89,6 +92,7 @@ def storage_dashboard():
     active = service.active_run()
     history = service.recent_runs()
     owed, owed_since = pending(db.engine)
+    integrity, jobs = upkeep(db.engine, datetime.now(UTC), current_app.config["SCRUB_INTERVAL_DAYS"])
     return render_template(
         "admin/storage.html",
         owed=owed,
@@ -102,6 +106,8 @@ def storage_dashboard():
         history=history,
         states={run.id: service.state_of(run) for run in history},
         stores=_object_stores(),
+        integrity=integrity,
+        jobs=jobs,
     )
 
 

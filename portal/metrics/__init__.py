@@ -8,11 +8,9 @@ database-backed gauges register with ``portal.metrics.database.database_gauge``.
 
 from __future__ import annotations
 
-import time
-
 from portal.metrics import instruments
 
-__all__ = ["count_upload", "count_download", "storage_op", "login_failed", "lockout", "run_finished", "scrub_finished"]
+__all__ = ["count_upload", "count_download", "storage_op", "login_failed", "lockout", "run_finished"]
 
 
 def _positive(value: float) -> float:
@@ -51,9 +49,3 @@ def lockout() -> None:
 def run_finished(kind: str, status: str) -> None:
     """A migration ('migrate') or verification ('verify') run ended with ``status``."""
     instruments.MIGRATION_RUNS_FINISHED.labels(kind, status).inc()
-
-
-def scrub_finished(problems: int, finished_at: float | None = None) -> None:
-    """A scrub ended (at ``finished_at``, Unix time; default now) having found ``problems``."""
-    instruments.SCRUB_LAST_FINISHED.set(time.time() if finished_at is None else finished_at)
-    instruments.SCRUB_LAST_PROBLEMS.set(_positive(problems))

@@ -1,4 +1,4 @@
-"""Gauges read from the database at scrape time (staging, migration runs), with cheap count/sum queries.
+"""Gauges read from the database at scrape time (staging, trash, migration runs, the scrub, upkeep jobs), with cheap count/sum queries.
 
 A feature that keeps its state in a table adds a probe with ``@database_gauge``: a function that takes an
 open connection and the current time and yields metric families. Probes run in registration order, in one
@@ -157,6 +157,73 @@ def cleanup_outbox_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
         "Age of the oldest owed deletion (0 when none).",
         value=_age(now, first),
     )
+
+
+@database_gauge
+def upkeep_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
+    """The scrub (attachments by last outcome, the oldest proof, the last pass) and each `maintain` job's last run."""
+    from flask import current_app, has_app_context
+
+    from portal.upkeep.models import MaintenanceJob
+    from portal.upkeep.scrub import PROBLEM_OUTCOMES
+    from portal.upkeep.status import integrity
+
+    days = current_app.config["SCRUB_INTERVAL_DAYS"] if has_app_context() else 30
+    found = integrity(conn, now, days)
+    rows = GaugeMetricFamily(
+        "portal_scrub_rows", "Attachments by what the scrub last found ('never': not checked yet).", labels=("outcome",)
+    )
+    for outcome in ("ok", *PROBLEM_OUTCOMES):
+        rows.add_metric((outcome,), found.outcomes.get(outcome, 0))
+    rows.add_metric(("never",), found.never)
+    yield rows
+    yield GaugeMetricFamily(
+        "portal_scrub_rows_proven_recently",
+        "Attachments re-hashed and found right within SCRUB_INTERVAL_DAYS (all of them when the promise holds).",
+        value=found.proven,
+    )
+    yield GaugeMetricFamily(
+        "portal_scrub_oldest_proof_age_seconds",
+        "Age of the oldest proof still standing: the longest-ago scrub check (a never-checked row counts from its upload).",
+        value=_age(now, found.oldest),
+    )
+    table = MaintenanceJob.__table__
+    job_rows = conn.execute(select(table)).all()
+    scrub = next((row for row in job_rows if row.name == "scrub" and row.last_finished_at is not None), None)
+    yield GaugeMetricFamily(
+        "portal_scrub_last_finished_timestamp_seconds",
+        "When the last scrub pass finished (Unix time; 0 before the first).",
+        value=_aware(scrub.last_finished_at).timestamp() if scrub else 0,
+    )
+    yield GaugeMetricFamily(
+        "portal_scrub_last_problems",
+        "Objects missing or wrong found by the last scrub pass.",
+        value=scrub.problems if scrub else 0,
+    )
+    yield GaugeMetricFamily(
+        "portal_scrub_last_rows_checked", "Objects the last scrub pass re-hashed.", value=scrub.items if scrub else 0
+    )
+    yield GaugeMetricFamily(
+        "portal_scrub_last_bytes_checked", "Bytes the last scrub pass re-hashed.", value=scrub.bytes if scrub else 0
+    )
+    finished = GaugeMetricFamily(
+        "portal_maintenance_job_last_finished_timestamp_seconds",
+        "When each `flask storage maintain` job last finished (Unix time).",
+        labels=("task",),
+    )
+    succeeded = GaugeMetricFamily(
+        "portal_maintenance_job_last_ok", "1 when the job's last run went well, 0 when it failed.", labels=("task",)
+    )
+    running = GaugeMetricFamily(
+        "portal_maintenance_job_running", "1 while a host holds the job's lease.", labels=("task",)
+    )
+    for row in job_rows:
+        lease = _aware(row.lease_until)
+        running.add_metric((row.name,), 1 if lease is not None and lease > now else 0)
+        if row.last_finished_at is not None:
+            finished.add_metric((row.name,), _aware(row.last_finished_at).timestamp())
+            succeeded.add_metric((row.name,), 1 if row.last_outcome == "ok" else 0)
+    yield from (finished, succeeded, running)
 
 
 class DatabaseGauges(Collector):

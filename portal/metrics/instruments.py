@@ -61,12 +61,3 @@ MIGRATION_RUNS_FINISHED = Counter(
     "Migration and verification runs that ended, by kind and final status.",
     ("kind", "status"),
 )
-# mostrecent: the value of whichever process (a worker, or `flask storage scrub`) set it last.
-SCRUB_LAST_FINISHED = Gauge(
-    "portal_scrub_last_finished_timestamp_seconds",
-    "When the last `flask storage scrub` finished (Unix time).",
-    multiprocess_mode="mostrecent",
-)
-SCRUB_LAST_PROBLEMS = Gauge(
-    "portal_scrub_last_problems", "Problems the last scrub found.", multiprocess_mode="mostrecent"
-)

@@ -13,6 +13,7 @@ from portal.storage.base import (
     StorageError,
     StorageIntegrityError,
     StorageProvider,
+    StorageUnavailable,
 )
 from portal.storage.crypto import ciphertext_size
 from portal.storage.encryption import StorageEncryption
@@ -59,6 +60,10 @@ class Problem:
     reason: str
 
 
+#: a deep check of a row without a recorded SHA-256 proves nothing about its content
+UNPROVABLE = "no SHA-256 is recorded for this row, so its content cannot be proven"
+
+
 class RowChecker:
     """Checks one object-storage row against its object: existence and size, and with ``deep`` the SHA-256.
 
@@ -81,6 +86,26 @@ class RowChecker:
             reason = f"could not be checked: {exc}"
         return Problem(row.table, row.id, row.storage_path, reason) if reason else None
 
+    def outcome(self, row) -> tuple[str, str | None]:
+        """('ok', None) or (what is wrong, why): 'missing', 'mismatch' (size, SHA-256, or failed authenticated
+        decryption), or 'unreadable' (no SHA-256 to compare, no private key, a key the store refuses).
+
+        Raises StorageUnavailable: a store that cannot be reached says nothing about the object.
+        """
+        try:
+            reason = self._reason(row)
+        except ObjectNotFound:
+            return "missing", "object missing from the store"
+        except StorageIntegrityError as exc:
+            return "mismatch", str(exc)
+        except StorageUnavailable:
+            raise
+        except StorageError as exc:
+            return "unreadable", f"could not be checked: {exc}"
+        if reason is None:
+            return "ok", None
+        return ("unreadable" if reason == UNPROVABLE else "mismatch"), reason
+
     def _reason(self, row) -> str | None:
         provider = self.provider_for(row.storage_type)
         expected = ciphertext_size(row.size) if row.encryption else row.size
@@ -92,7 +117,7 @@ class RowChecker:
         if not self.deep:
             return None
         if not row.sha256:
-            return "no SHA-256 is recorded for this row, so its content cannot be proven"
+            return UNPROVABLE
         if row.encryption:
             size, sha256 = self.encryption.read_back(provider, row.storage_path, row.encryption)
         else:
