@@ -73,13 +73,6 @@
     });
   }
 
-  // Deleting asks first; the question is data, never script, so a filename cannot run code.
-  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
-    form.addEventListener("submit", function (event) {
-      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
-    });
-  });
-
   // --- direct upload on a document page -------------------------------------------------------
   var uploadForm = document.getElementById("upload-form");
   if (uploadForm) {

@@ -8,12 +8,16 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import NumberRange, Optional
 
+from portal.confirmation import Question, ask, confirmed
 from portal.migration.errors import MigrationError, RunConflict, WorkerNotStarted
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
 from portal.storage.base import StorageError
 
 FAILURES_SHOWN = 200
+CANCEL_NOTE = (
+    "Files being copied now finish; the rest stay where they are, and a later run picks them up. Nothing is lost."
+)
 
 
 class MigrationForm(FlaskForm):
@@ -95,6 +99,7 @@ def storage_dashboard():
         history=history,
         states={run.id: service.state_of(run) for run in history},
         stores=_object_stores(),
+        cancel_note=CANCEL_NOTE,
     )
 
 
@@ -152,6 +157,7 @@ def storage_run(run_id: int):
         failures=service.failures(run.id, FAILURES_SHOWN),
         options=run.option_values,
         log=service.log_path(run.id),
+        cancel_note=CANCEL_NOTE,
     )
 
 
@@ -168,8 +174,20 @@ def storage_run_progress(run_id: int):
 
 
 def cancel_run(run_id: int):
-    """Ask the run's processes to stop after the files in flight."""
-    _run_or_404(run_id)
+    """Ask the run's processes to stop after the files in flight (once confirmed)."""
+    run = _run_or_404(run_id)
+    if not confirmed():
+        return ask(
+            Question(
+                question=f"Cancel run #{run.id} ({run.label})?",
+                note=CANCEL_NOTE,
+                button="Cancel run",
+                label=f"Cancel run #{run.id}",
+                action=url_for("admin.cancel_run", run_id=run.id),
+                cancel=url_for("admin.storage_run", run_id=run.id),
+                keep="Keep it running",
+            )
+        )
     try:
         run = DocumentMigrationService().cancel(run_id)
     except MigrationError as exc:

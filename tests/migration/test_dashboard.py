@@ -134,7 +134,7 @@ def test_cancel_and_resume_a_stalled_run(admin_client, files, store):
     stalled = DocumentMigrationService().start_run(MigrationOptions())
     db.session.execute(update(MigrationRun).values(heartbeat_at=utcnow() - processes.STALE_AFTER))
     db.session.commit()
-    admin_client.post(f"/admin/storage/runs/{stalled.id}/cancel")
+    admin_client.post(f"/admin/storage/runs/{stalled.id}/cancel", data={"confirmed": "yes"})
     assert run_state.fetch_run(db.engine, stalled.id).status == "cancelled"
 
 
