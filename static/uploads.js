@@ -174,6 +174,23 @@
         .then(function (response) { if (response.ok) row.remove(); });
     });
 
+    // Leaving with files uploaded or fields filled in asks first; Save and Cancel (which removes the
+    // staged files) are deliberate ways out and do not.
+    var leaving = false;
+    form.addEventListener("submit", function () { leaving = true; });
+    var somethingToLose = function () {
+      if (pendingUploads > 0 || stagedList.querySelector("li[data-staging-id]")) return true;
+      return Array.prototype.some.call(form.querySelectorAll("input[type=text], input[type=date], textarea"), function (field) {
+        return field.value.trim() !== field.defaultValue.trim();
+      });
+    };
+    window.addEventListener("beforeunload", function (event) {
+      if (leaving || !somethingToLose()) return;
+      event.preventDefault();
+      event.returnValue = "";  // older browsers ask only when this is set
+    });
+    window.addEventListener("pageshow", function () { leaving = false; });
+
     // A pasted image goes to staging as a data: URL (base64).
     document.addEventListener("paste", function (event) {
       var items = (event.clipboardData && event.clipboardData.items) || [];
