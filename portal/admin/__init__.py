@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from portal.admin import dashboard, users
+from portal.admin import dashboard, names, users
 from portal.audit import views as audit_views
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(users.require_admin)
+names.register(bp)
+bp.add_app_template_global(dashboard.bytes_percent, "bytes_percent")
 
 bp.add_url_rule("/users", view_func=users.users, methods=["GET", "POST"])
 bp.add_url_rule("/users/<int:user_id>/toggle", view_func=users.toggle_user, methods=["POST"])

@@ -8,6 +8,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import NumberRange, Optional
 
+from portal.admin.failures import failure_rows
+from portal.admin.names import run_state_label, run_tone
 from portal.confirmation import Question, ask, confirmed
 from portal.migration.errors import MigrationError, RunConflict, WorkerNotStarted
 from portal.migration.options import MigrationOptions
@@ -15,6 +17,12 @@ from portal.migration.service import DocumentMigrationService
 from portal.storage.base import StorageError
 
 FAILURES_SHOWN = 200
+NO_STORE_TO_VERIFY = (
+    "No object store is configured, so there is nothing to verify: every file is on the local disk. "
+    "Set S3_BUCKET (and S3_ENDPOINT_URL for MinIO) to use one."
+)
+#: failures the live JSON carries (the page shows FAILURES_SHOWN once the run has ended)
+FAILURES_LIVE = 50
 CANCEL_NOTE = (
     "Files being copied now finish; the rest stay where they are, and a later run picks them up. Nothing is lost."
 )
@@ -91,7 +99,7 @@ def storage_dashboard():
     history = service.recent_runs()
     return render_template(
         "admin/storage.html",
-        stats=service.location_stats(),
+        stats=with_shares(service.location_stats()),
         form=_migration_form(),
         verify_form=VerifyForm(),
         active=active,
@@ -100,7 +108,29 @@ def storage_dashboard():
         states={run.id: service.state_of(run) for run in history},
         stores=_object_stores(),
         cancel_note=CANCEL_NOTE,
+        active_failures=failure_rows(service.failures(active.id, FAILURES_LIVE)) if active else [],
+        live_shown=FAILURES_LIVE,
+        no_store_to_verify=NO_STORE_TO_VERIFY,
     )
+
+
+def with_shares(stats: list[dict]) -> list[dict]:
+    """Each location's share of its table's files and bytes, in whole percent (rounded down, so 100 means all)."""
+    totals: dict[str, list[int]] = {}
+    for row in stats:
+        files, size = totals.setdefault(row["table"], [0, 0])
+        totals[row["table"]] = [files + row["files"], size + row["bytes"]]
+    shared = []
+    for row in stats:
+        files, size = totals[row["table"]]
+        shared.append(
+            {
+                **row,
+                "files_share": row["files"] * 100 // files if files else 0,
+                "bytes_share": row["bytes"] * 100 // size if size else (100 if row["files"] == files else 0),
+            }
+        )
+    return shared
 
 
 def start_migration():
@@ -134,6 +164,9 @@ def start_verification():
     form = VerifyForm()
     if not form.validate_on_submit():
         abort(400)
+    if not _object_stores():
+        flash(NO_STORE_TO_VERIFY, "error")
+        return redirect(url_for("admin.storage"))
     try:
         run = DocumentMigrationService().start_verify_run(
             form.deep.data, created_by=current_user.id, created_from="dashboard"
@@ -154,10 +187,12 @@ def storage_run(run_id: int):
         "admin/storage_run.html",
         run=run,
         progress=service.progress(run),
-        failures=service.failures(run.id, FAILURES_SHOWN),
+        failures=failure_rows(service.failures(run.id, FAILURES_SHOWN)),
+        shown=FAILURES_SHOWN,
         options=run.option_values,
         log=service.log_path(run.id),
         cancel_note=CANCEL_NOTE,
+        can_verify=bool(_object_stores()),
     )
 
 
@@ -165,12 +200,20 @@ def storage_run_progress(run_id: int):
     """JSON for static/migration.js: counts, bytes, percent, rate, time left, state."""
     run = _run_or_404(run_id)
     service = DocumentMigrationService()
-    body = service.progress(run).to_dict()
-    body["failures"] = [
-        {"table": item.table_name, "row_id": item.row_id, "status": item.status, "error": item.error}
-        for item in service.failures(run.id, 10)
-    ]
+    progress = service.progress(run)
+    body = progress.to_dict()
+    body["state_label"] = run_state_label(progress.state, run.kind, progress.items_failed)
+    body["tone"] = run_tone(progress.state, progress.items_failed)
+    body["bytes_percent"] = bytes_percent(progress)
+    body["failures"] = failure_rows(service.failures(run.id, FAILURES_LIVE))
     return jsonify(body)
+
+
+def bytes_percent(progress) -> int:
+    """How much of the run's bytes are done, 0 to 100 (its files' share is ``progress.percent``)."""
+    if not progress.bytes_total:
+        return progress.percent
+    return min(100, int(progress.bytes_done * 100 / progress.bytes_total))
 
 
 def cancel_run(run_id: int):
