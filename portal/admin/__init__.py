@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from portal.admin import dashboard, names, users
+from portal.admin import dashboard, missing_views, names, users
 from portal.audit import views as audit_views
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -29,3 +29,5 @@ bp.add_url_rule("/storage/runs/<int:run_id>/progress", view_func=dashboard.stora
 bp.add_url_rule("/storage/runs/<int:run_id>/cancel", view_func=dashboard.cancel_run, methods=["POST"])
 bp.add_url_rule("/storage/runs/<int:run_id>/retry", view_func=dashboard.retry_run, methods=["POST"])
 bp.add_url_rule("/storage/runs/<int:run_id>/resume", view_func=dashboard.resume_run, methods=["POST"])
+bp.add_url_rule("/storage/missing", view_func=missing_views.missing_files)
+bp.add_url_rule("/storage/missing/<int:item_id>/lost", view_func=missing_views.mark_lost, methods=["POST"])

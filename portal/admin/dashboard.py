@@ -9,6 +9,7 @@ from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import NumberRange, Optional
 
 from portal.admin.failures import failure_rows
+from portal.admin.missing_views import missing_count
 from portal.admin.names import run_state_label, run_tone
 from portal.confirmation import Question, ask, confirmed
 from portal.migration.errors import MigrationError, RunConflict, WorkerNotStarted
@@ -111,6 +112,7 @@ def storage_dashboard():
         active_failures=failure_rows(service.failures(active.id, FAILURES_LIVE)) if active else [],
         live_shown=FAILURES_LIVE,
         no_store_to_verify=NO_STORE_TO_VERIFY,
+        missing=missing_count(),
     )
 
 

@@ -50,6 +50,7 @@ def failure_rows(items) -> list[dict]:
             "error": item.error or "",
             "document_url": None,
             "note": "",
+            "missing": (item.error or "").startswith(("source missing", "object missing")),
         }
         if item.table_name == "attachment" and item.row_id in attachments:
             found = attachments[item.row_id]
