@@ -214,7 +214,7 @@ def storage_run_progress(run_id: int):
 def bytes_percent(progress) -> int:
     """How much of the run's bytes are done, 0 to 100 (its files' share is ``progress.percent``)."""
     if not progress.bytes_total:
-        return progress.percent
+        return 100 if progress.state == "completed" and not progress.items_failed else 0
     return min(100, int(progress.bytes_done * 100 / progress.bytes_total))
 
 
