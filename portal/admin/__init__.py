@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from portal.admin import dashboard, missing_views, names, users
+from portal.admin import dashboard, missing_views, names, purge_views, users
 from portal.audit import views as audit_views
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -31,3 +31,5 @@ bp.add_url_rule("/storage/runs/<int:run_id>/retry", view_func=dashboard.retry_ru
 bp.add_url_rule("/storage/runs/<int:run_id>/resume", view_func=dashboard.resume_run, methods=["POST"])
 bp.add_url_rule("/storage/missing", view_func=missing_views.missing_files)
 bp.add_url_rule("/storage/missing/<int:item_id>/lost", view_func=missing_views.mark_lost, methods=["POST"])
+bp.add_url_rule("/storage/purge-trash", view_func=purge_views.purge_trash, methods=["POST"])
+bp.add_url_rule("/storage/purge-quarantine", view_func=purge_views.purge_quarantine, methods=["POST"])

@@ -11,6 +11,7 @@ from wtforms.validators import NumberRange, Optional
 from portal.admin.failures import failure_rows
 from portal.admin.missing_views import missing_count
 from portal.admin.names import run_state_label, run_tone
+from portal.admin.purge_views import QUARANTINE_AGE, trash_due
 from portal.confirmation import Question, ask, confirmed
 from portal.migration.errors import MigrationError, RunConflict, WorkerNotStarted
 from portal.migration.options import MigrationOptions
@@ -113,6 +114,8 @@ def storage_dashboard():
         live_shown=FAILURES_LIVE,
         no_store_to_verify=NO_STORE_TO_VERIFY,
         missing=missing_count(),
+        trash_due=trash_due(),
+        quarantine_age=QUARANTINE_AGE,
     )
 
 

@@ -284,3 +284,50 @@ def test_failures_show_up_live_and_failed_runs_look_failed(browser, live_server,
     _fits(page, viewport["width"])
     _shot(page, f"run-live-failures-{viewport['width']}")
     context.close()
+
+
+def test_purging_the_expired_trash_asks_with_its_numbers(browser, live_server, admin_user, document):
+    import io
+
+    from portal.extensions import db, storage
+    from portal.models import Attachment
+
+    old = datetime.now(UTC) - timedelta(days=40)
+    for name in ("Rechnung 2024-001.pdf", "Rechnung 2024-002.pdf"):
+        key = f"attachments/2026/10/{name}"
+        stored = storage.default.save(key, io.BytesIO(b"%PDF-1.4 old"), content_type="application/pdf")
+        db.session.add(
+            Attachment(
+                document_id=document.id,
+                filename=name,
+                content_type="application/pdf",
+                size=stored.size,
+                sha256=stored.sha256,
+                storage_path=key,
+                storage_type="local",
+                deleted_at=old,
+                deleted_by=admin_user.id,
+            )
+        )
+    db.session.commit()
+
+    def left() -> int:
+        db.session.expire_all()
+        return db.session.query(Attachment).count()
+
+    context, page = _signed_in(browser, live_server, admin_user.email, PHONE)
+    page.goto(f"{live_server}/admin/storage")
+    button = page.get_by_role("button", name="Remove the expired trash for good")
+    button.click()
+    dialog = page.locator("#confirm-dialog")
+    assert "Remove 2 attachments (" in dialog.inner_text()
+    _fits(page, PHONE["width"])
+    _shot(page, "confirm-purge-trash-390")
+    dialog.get_by_role("button", name="Cancel").click()
+    assert left() == 2
+    button.click()
+    with page.expect_navigation():
+        dialog.get_by_role("button", name="Remove the expired trash for good").click()
+    assert "Removed 2 attachments (" in page.locator(".flashes").inner_text()
+    assert left() == 0
+    context.close()
