@@ -128,14 +128,17 @@ def with_shares(stats: list[dict]) -> list[dict]:
     shared = []
     for row in stats:
         files, size = totals[row["table"]]
-        shared.append(
-            {
-                **row,
-                "files_share": row["files"] * 100 // files if files else 0,
-                "bytes_share": row["bytes"] * 100 // size if size else (100 if row["files"] == files else 0),
-            }
-        )
+        bytes_share = _share(row["bytes"], size) if size else ("100" if row["files"] == files else "0")
+        shared.append({**row, "files_share": _share(row["files"], files), "bytes_share": bytes_share})
     return shared
+
+
+def _share(part: int, whole: int) -> str:
+    """``part`` of ``whole`` in whole percent, rounded down, with '<1' for a share too small to show as 1."""
+    if not whole:
+        return "0"
+    percent = part * 100 // whole
+    return "<1" if part and not percent else str(percent)
 
 
 def start_migration():

@@ -98,3 +98,15 @@ def test_shares_by_files_and_by_bytes(admin_client, files, store):
     stats = stats.split("</table>")[0]
     assert "S3 object store" in stats and "Local disk (older files)" in stats
     assert "50% of the files, 75% of the bytes" in stats and "50% of the files, 25% of the bytes" in stats
+
+
+def test_shares_round_down_and_a_sliver_is_not_zero():
+    from portal.admin.dashboard import with_shares
+
+    stats = [
+        {"table": "attachment", "location": "legacy", "files": 1, "bytes": 10},
+        {"table": "attachment", "location": "s3", "files": 2999, "bytes": 10**9},
+        {"table": "attachment_staging", "location": "local", "files": 3, "bytes": 0},
+    ]
+    shares = [(row["files_share"], row["bytes_share"]) for row in with_shares(stats)]
+    assert shares == [("<1", "<1"), ("99", "99"), ("100", "100")]
