@@ -61,7 +61,7 @@ def init_errors(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if isinstance(exc, InternalServerError):
             return server_error(exc)
-        message = exc.description if exc.code in (400, 404, 410) and _custom(exc) else None
+        message = exc.description if exc.code in (400, 403, 404, 410) and _custom(exc) else None
         return render_error(exc.code or 500, message)
 
     @app.errorhandler(StorageError)

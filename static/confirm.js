@@ -1,21 +1,37 @@
-// Delete links lead to a confirmation page; where <dialog> works, the same question is asked in place.
+// Destructive links and forms ask first. Links lead to a confirmation page and forms post unconfirmed (and
+// get that page back) when no script runs; where <dialog> works, the same question is asked in place.
 (function () {
   "use strict";
   var dialog = document.getElementById("confirm-dialog");
   if (!dialog || typeof dialog.showModal !== "function") return;
   var form = dialog.querySelector("form");
   var submit = dialog.querySelector(".confirm-submit");
-  dialog.querySelector(".confirm-cancel").addEventListener("click", function () { dialog.close(); });
+  var cancel = dialog.querySelector(".confirm-cancel");
+  cancel.addEventListener("click", function () { dialog.close(); });
+
+  // The question, the note and the buttons' words are data attributes (text, never markup or script).
+  function open(source, action) {
+    form.action = action;
+    dialog.querySelector(".confirm-question").textContent = source.dataset.confirm;
+    dialog.querySelector(".confirm-note").textContent = source.dataset.confirmNote || "";
+    submit.textContent = source.dataset.confirmButton || "Delete";
+    cancel.textContent = source.dataset.confirmKeep || "Cancel";
+    submit.setAttribute("aria-label", source.dataset.confirmLabel || source.getAttribute("aria-label") || submit.textContent);
+    dialog.showModal();
+    submit.focus();
+  }
+
   Array.prototype.forEach.call(document.querySelectorAll("a[data-confirm][data-confirm-action]"), function (link) {
     link.addEventListener("click", function (event) {
       if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
       event.preventDefault();
-      form.action = link.dataset.confirmAction;
-      dialog.querySelector(".confirm-question").textContent = link.dataset.confirm;
-      dialog.querySelector(".confirm-note").textContent = link.dataset.confirmNote || "";
-      submit.setAttribute("aria-label", link.getAttribute("aria-label") || "Delete");
-      dialog.showModal();
-      submit.focus();
+      open(link, link.dataset.confirmAction);
+    });
+  });
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (source) {
+    source.addEventListener("submit", function (event) {
+      event.preventDefault();
+      open(source, source.action);
     });
   });
 })();

@@ -73,13 +73,6 @@
     });
   }
 
-  // Deleting asks first; the question is data, never script, so a filename cannot run code.
-  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
-    form.addEventListener("submit", function (event) {
-      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
-    });
-  });
-
   // --- direct upload on a document page -------------------------------------------------------
   var uploadForm = document.getElementById("upload-form");
   if (uploadForm) {
@@ -180,6 +173,23 @@
       fetch(button.dataset.removeUrl, { method: "POST", headers: { "X-CSRFToken": csrf, "Accept": "application/json" } })
         .then(function (response) { if (response.ok) row.remove(); });
     });
+
+    // Leaving with files uploaded or fields filled in asks first; Save and Cancel (which removes the
+    // staged files) are deliberate ways out and do not.
+    var leaving = false;
+    form.addEventListener("submit", function () { leaving = true; });
+    var somethingToLose = function () {
+      if (pendingUploads > 0 || stagedList.querySelector("li[data-staging-id]")) return true;
+      return Array.prototype.some.call(form.querySelectorAll("input[type=text], input[type=date], textarea"), function (field) {
+        return field.value.trim() !== field.defaultValue.trim();
+      });
+    };
+    window.addEventListener("beforeunload", function (event) {
+      if (leaving || !somethingToLose()) return;
+      event.preventDefault();
+      event.returnValue = "";  // older browsers ask only when this is set
+    });
+    window.addEventListener("pageshow", function () { leaving = false; });
 
     // A pasted image goes to staging as a data: URL (base64).
     document.addEventListener("paste", function (event) {

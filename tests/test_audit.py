@@ -67,7 +67,7 @@ def test_account_changes_and_reset_links_are_recorded(app, admin_client, admin_u
     )
     used = events("account.reset_used")[-1]
     assert used.object_id == str(staff_user.id) and used.actor_id is None
-    admin_client.post(f"/admin/users/{staff_user.id}/toggle")
+    admin_client.post(f"/admin/users/{staff_user.id}/toggle", data={"confirmed": "yes"})
     assert events("user.deactivate")[-1].object_id == str(staff_user.id)
     admin_client.post(
         "/account/password",

@@ -137,7 +137,9 @@ def test_admin_creates_a_staff_account(admin_client, auth):
 
 
 def test_admin_cannot_deactivate_themselves(admin_client, admin_user):
-    response = admin_client.post(f"/admin/users/{admin_user.id}/toggle", follow_redirects=True)
+    response = admin_client.post(
+        f"/admin/users/{admin_user.id}/toggle", data={"confirmed": "yes"}, follow_redirects=True
+    )
     assert "You cannot deactivate your own account." in response.get_data(as_text=True)
     assert db.session.get(User, admin_user.id).is_active
 

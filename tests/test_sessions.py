@@ -114,7 +114,9 @@ def test_reactivation_revives_no_session(app, staff_user, admin_user):
     remembered, copied = cookie(staff, REMEMBER), cookie(staff, "session")
     admin = app.test_client()
     fresh(admin, "/auth/login", "post", data={"email": admin_user.email, "password": PASSWORD})
-    assert fresh(admin, f"/admin/users/{staff_user.id}/toggle", "post").status_code == 302  # deactivate
+    assert (
+        fresh(admin, f"/admin/users/{staff_user.id}/toggle", "post", data={"confirmed": "yes"}).status_code == 302
+    )  # deactivate
     assert not signed_in(staff)
     assert fresh(admin, f"/admin/users/{staff_user.id}/toggle", "post").status_code == 302  # reactivate
     assert not signed_in(staff)

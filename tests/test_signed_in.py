@@ -62,7 +62,9 @@ def test_a_deactivation_by_an_admin_applies_at_once(app, clock, staff_client, st
     assert fresh(staff_client, "/").status_code == 200
     admin = app.test_client()
     contextvars.Context().run(AuthActions(admin).login, admin_user.email)
-    page = fresh(admin, f"/admin/users/{staff_user.id}/toggle", "post", follow_redirects=True).get_data(as_text=True)
+    page = fresh(
+        admin, f"/admin/users/{staff_user.id}/toggle", "post", data={"confirmed": "yes"}, follow_redirects=True
+    ).get_data(as_text=True)
     assert "staff@example.com is now deactivated." in page
     response = fresh(staff_client, "/")
     assert response.status_code == 302 and response.headers["Location"].startswith("/auth/login")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from portal.admin import dashboard, users
+from portal.admin import dashboard, missing_views, names, purge_views, users
 from portal.audit import views as audit_views
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(users.require_admin)
+names.register(bp)
+bp.add_app_template_global(dashboard.bytes_percent, "bytes_percent")
 
 bp.add_url_rule("/users", view_func=users.users, methods=["GET", "POST"])
 bp.add_url_rule("/users/<int:user_id>/toggle", view_func=users.toggle_user, methods=["POST"])
@@ -27,3 +29,7 @@ bp.add_url_rule("/storage/runs/<int:run_id>/progress", view_func=dashboard.stora
 bp.add_url_rule("/storage/runs/<int:run_id>/cancel", view_func=dashboard.cancel_run, methods=["POST"])
 bp.add_url_rule("/storage/runs/<int:run_id>/retry", view_func=dashboard.retry_run, methods=["POST"])
 bp.add_url_rule("/storage/runs/<int:run_id>/resume", view_func=dashboard.resume_run, methods=["POST"])
+bp.add_url_rule("/storage/missing", view_func=missing_views.missing_files)
+bp.add_url_rule("/storage/missing/<int:item_id>/lost", view_func=missing_views.mark_lost, methods=["POST"])
+bp.add_url_rule("/storage/purge-trash", view_func=purge_views.purge_trash, methods=["POST"])
+bp.add_url_rule("/storage/purge-quarantine", view_func=purge_views.purge_quarantine, methods=["POST"])

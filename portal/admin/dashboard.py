@@ -10,7 +10,12 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import NumberRange, Optional
 
+from portal.admin.failures import failure_rows
+from portal.admin.missing_views import missing_count
+from portal.admin.names import run_state_label, run_tone
+from portal.admin.purge_views import QUARANTINE_AGE, trash_due
 from portal.cleanup.drain import oldest, pending
+from portal.confirmation import Question, ask, confirmed
 from portal.extensions import db
 from portal.migration.errors import MigrationError, RunConflict, WorkerNotStarted
 from portal.migration.options import MigrationOptions
@@ -20,6 +25,15 @@ from portal.upkeep.status import upkeep
 
 FAILURES_SHOWN = 200
 OWED_SHOWN = 5  # the longest-owed deletions listed on the dashboard
+NO_STORE_TO_VERIFY = (
+    "No object store is configured, so there is nothing to verify: every file is on the local disk. "
+    "Set S3_BUCKET (and S3_ENDPOINT_URL for MinIO) to use one."
+)
+#: failures the live JSON carries (the page shows FAILURES_SHOWN once the run has ended)
+FAILURES_LIVE = 50
+CANCEL_NOTE = (
+    "Files being copied now finish; the rest stay where they are, and a later run picks them up. Nothing is lost."
+)
 
 
 class MigrationForm(FlaskForm):
@@ -98,7 +112,7 @@ def storage_dashboard():
         owed=owed,
         owed_since=owed_since,
         owed_oldest=oldest(db.engine, OWED_SHOWN) if owed else [],
-        stats=service.location_stats(),
+        stats=with_shares(service.location_stats()),
         form=_migration_form(),
         verify_form=VerifyForm(),
         active=active,
@@ -108,7 +122,36 @@ def storage_dashboard():
         stores=_object_stores(),
         integrity=integrity,
         jobs=jobs,
+        cancel_note=CANCEL_NOTE,
+        active_failures=failure_rows(service.failures(active.id, FAILURES_LIVE)) if active else [],
+        live_shown=FAILURES_LIVE,
+        no_store_to_verify=NO_STORE_TO_VERIFY,
+        missing=missing_count(),
+        trash_due=trash_due(),
+        quarantine_age=QUARANTINE_AGE,
     )
+
+
+def with_shares(stats: list[dict]) -> list[dict]:
+    """Each location's share of its table's files and bytes, in whole percent (rounded down, so 100 means all)."""
+    totals: dict[str, list[int]] = {}
+    for row in stats:
+        files, size = totals.setdefault(row["table"], [0, 0])
+        totals[row["table"]] = [files + row["files"], size + row["bytes"]]
+    shared = []
+    for row in stats:
+        files, size = totals[row["table"]]
+        bytes_share = _share(row["bytes"], size) if size else ("100" if row["files"] == files else "0")
+        shared.append({**row, "files_share": _share(row["files"], files), "bytes_share": bytes_share})
+    return shared
+
+
+def _share(part: int, whole: int) -> str:
+    """``part`` of ``whole`` in whole percent, rounded down, with '<1' for a share too small to show as 1."""
+    if not whole:
+        return "0"
+    percent = part * 100 // whole
+    return "<1" if part and not percent else str(percent)
 
 
 def start_migration():
@@ -142,6 +185,9 @@ def start_verification():
     form = VerifyForm()
     if not form.validate_on_submit():
         abort(400)
+    if not _object_stores():
+        flash(NO_STORE_TO_VERIFY, "error")
+        return redirect(url_for("admin.storage"))
     try:
         run = DocumentMigrationService().start_verify_run(
             form.deep.data, created_by=current_user.id, created_from="dashboard"
@@ -162,9 +208,12 @@ def storage_run(run_id: int):
         "admin/storage_run.html",
         run=run,
         progress=service.progress(run),
-        failures=service.failures(run.id, FAILURES_SHOWN),
+        failures=failure_rows(service.failures(run.id, FAILURES_SHOWN)),
+        shown=FAILURES_SHOWN,
         options=run.option_values,
         log=service.log_path(run.id),
+        cancel_note=CANCEL_NOTE,
+        can_verify=bool(_object_stores()),
     )
 
 
@@ -172,17 +221,37 @@ def storage_run_progress(run_id: int):
     """JSON for static/migration.js: counts, bytes, percent, rate, time left, state."""
     run = _run_or_404(run_id)
     service = DocumentMigrationService()
-    body = service.progress(run).to_dict()
-    body["failures"] = [
-        {"table": item.table_name, "row_id": item.row_id, "status": item.status, "error": item.error}
-        for item in service.failures(run.id, 10)
-    ]
+    progress = service.progress(run)
+    body = progress.to_dict()
+    body["state_label"] = run_state_label(progress.state, run.kind, progress.items_failed)
+    body["tone"] = run_tone(progress.state, progress.items_failed)
+    body["bytes_percent"] = bytes_percent(progress)
+    body["failures"] = failure_rows(service.failures(run.id, FAILURES_LIVE))
     return jsonify(body)
 
 
+def bytes_percent(progress) -> int:
+    """How much of the run's bytes are done, 0 to 100 (its files' share is ``progress.percent``)."""
+    if not progress.bytes_total:
+        return 100 if progress.state == "completed" and not progress.items_failed else 0
+    return min(100, int(progress.bytes_done * 100 / progress.bytes_total))
+
+
 def cancel_run(run_id: int):
-    """Ask the run's processes to stop after the files in flight."""
-    _run_or_404(run_id)
+    """Ask the run's processes to stop after the files in flight (once confirmed)."""
+    run = _run_or_404(run_id)
+    if not confirmed():
+        return ask(
+            Question(
+                question=f"Cancel run #{run.id} ({run.label})?",
+                note=CANCEL_NOTE,
+                button="Cancel run",
+                label=f"Cancel run #{run.id}",
+                action=url_for("admin.cancel_run", run_id=run.id),
+                cancel=url_for("admin.storage_run", run_id=run.id),
+                keep="Keep it running",
+            )
+        )
     try:
         run = DocumentMigrationService().cancel(run_id)
     except MigrationError as exc:

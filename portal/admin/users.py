@@ -11,6 +11,7 @@ from portal.auth.forms import ConfirmForm, EditUserForm, UserForm
 from portal.auth.mail import MailError, mail_configured, reset_message, send
 from portal.auth.resets import issue_reset_link, reset_url
 from portal.auth.service import AccountError, create_user, set_active
+from portal.confirmation import Question, ask, confirmed
 from portal.extensions import db
 from portal.models import User
 
@@ -39,8 +40,20 @@ def users():
 
 
 def toggle_user(user_id: int):
-    """Deactivate or reactivate an account; an admin cannot lock themselves out."""
+    """Deactivate (once confirmed) or reactivate an account; an admin cannot lock themselves out."""
     user = db.get_or_404(User, user_id)
+    if user.is_active and not confirmed():
+        return ask(
+            Question(
+                question=f"Deactivate {user.name} ({user.email})?",
+                note="Every session of the account ends at once and it cannot sign in until it is reactivated. "
+                "Its documents and files stay.",
+                button="Deactivate",
+                label=f"Deactivate {user.email}",
+                action=url_for("admin.toggle_user", user_id=user.id),
+                cancel=url_for("admin.users"),
+            )
+        )
     try:
         set_active(user, not user.is_active, changed_by=current_user.id)
     except AccountError as exc:

@@ -32,11 +32,16 @@ from portal.documents.file_rules import download_type, passive_type
 from portal.documents.lookups import get_attachment_or_404
 from portal.documents.service import DocumentStorageService
 from portal.expiring_cache import recent
+from portal.extensions import storage
 from portal.models import Attachment
-from portal.storage.base import ObjectNotFound, StorageIntegrityError
+from portal.storage.base import ObjectNotFound, StorageIntegrityError, StorageProvider, StorageUnavailable
 
 #: the app.extensions name of the per-process cache of redirects, by attachment id
 RECENT_LINKS = "recent_download_links"
+#: the app.extensions name of the per-process memory of whether each store answers, by store name
+STORE_REACHABLE = "store_reachable"
+#: how long a store that answered is taken to be up, and one that did not to be down
+REACHABLE_SECONDS, UNREACHABLE_SECONDS = 5.0, 2.0
 
 # Not current_app.logger: a streamed body is read after the view has returned, outside the app context.
 log = logging.getLogger("portal.documents.downloads")
@@ -110,6 +115,7 @@ def decide_download(attachment_id: int, conditions: Conditions) -> Download:
     cached = links.get(attachment_id)
     if cached is not None:
         link, store, size, filename = cached
+        _check_reachable(store)
         metrics.count_download(store, size)
         return Redirect(link, filename)
     loaded_since = links.stamp()
@@ -128,6 +134,7 @@ def decide_download(attachment_id: int, conditions: Conditions) -> Download:
             metrics.count_download(row.storage_type, last - first + 1)
         return answer
     provider, key = service.locate(row)
+    _check_reachable(row.storage_type, provider)
     link = provider.url(key, filename=row.filename, content_type=download_type(row.filename, row.content_type))
     keep = min(current_app.config["DOWNLOAD_CACHE_SECONDS"], provider.link_seconds / 10)
     links.put(row.id, (link, row.storage_type, row.size, row.filename), keep, loaded_since=loaded_since)
@@ -169,6 +176,25 @@ def _head(service: DocumentStorageService, row: Attachment) -> bytes:
         close = getattr(body, "close", None)
         if close is not None:
             close()
+
+
+def _check_reachable(store: str, provider: StorageProvider | None = None) -> None:
+    """Raise StorageUnavailable when the store a redirect would send the browser to does not answer.
+
+    A redirect to a store that is down takes the user out of the portal to the browser's "site can't
+    be reached"; this keeps them on the portal's "storage unavailable" page instead. It costs one
+    HeadBucket per store and process every REACHABLE_SECONDS (UNREACHABLE_SECONDS after a failure),
+    never one per download: an outage that starts within that window may still send a few browsers
+    to the store (docs/uploads.md).
+    """
+    answers = recent(STORE_REACHABLE)
+    known = answers.get(store)
+    if known is None:
+        provider = provider or storage.get(store)
+        known = provider.reachable()
+        answers.put(store, known, REACHABLE_SECONDS if known else UNREACHABLE_SECONDS)
+    if not known:
+        raise StorageUnavailable(f"the {store} store does not answer, so no download link was handed out")
 
 
 def forget_download(attachment_id: int) -> None:

@@ -69,6 +69,20 @@ def new():
     return render_template("documents/form.html", form=form, document=None, staged=staged)
 
 
+@bp.post("/documents/new/cancel")
+def cancel_new():
+    """Leave "New document" without saving: the user's own staged files of the form are removed."""
+    staged_ids = [int(value) for value in request.form.getlist("staged_ids") if value.isdigit()]
+    staged = own_staged_files(staged_ids, current_user)
+    service = DocumentStorageService()
+    for row in staged:
+        service.remove_staged(row)
+    if staged:
+        count = len(staged)
+        flash(f"Nothing was saved; {count} uploaded file{'s were' if count != 1 else ' was'} removed.", "info")
+    return redirect(url_for("documents.index"))
+
+
 @bp.route("/documents/<int:document_id>")
 def view(document_id: int):
     document = get_document_or_404(document_id)

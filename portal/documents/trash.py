@@ -197,7 +197,8 @@ class TrashService:
     # -- purging -----------------------------------------------------------------------------
 
     def purge(self, older_than: timedelta, dry_run: bool = False) -> PurgeReport:
-        """Remove attachments and documents in the trash for longer than ``older_than``: objects, then rows.
+        """Remove attachments and documents in the trash for longer than ``older_than``: each row with its object's
+        deletion recorded in the cleanup outbox, then the object.
 
         An attachment of a purged document goes with it, however recently it was trashed; a document is
         removed only once none of its attachments is left. With ``dry_run`` nothing changes.

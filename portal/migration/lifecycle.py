@@ -147,10 +147,17 @@ def finish_run(engine: Engine, run_id: int, *, status: str | None = None, messag
     with writing(engine) as conn:
         current = conn.execute(
             select(
-                RUN.c.kind, RUN.c.status, RUN.c.items_failed, RUN.c.message, *[RUN.c[name] for name in AUDITED_COUNTS]
+                RUN.c.kind,
+                RUN.c.status,
+                RUN.c.items_done,
+                RUN.c.items_failed,
+                RUN.c.message,
+                *[RUN.c[name] for name in AUDITED_COUNTS if name not in ("items_done", "items_failed")],
             ).where(RUN.c.id == run_id)
         ).one()
         final = status or {"cancelling": "cancelled", "failing": "failed"}.get(current.status, "completed")
+        if final == "completed" and current.kind == "migrate" and current.items_failed and not current.items_done:
+            final = "failed"  # every file it tried failed: calling that "completed" would be untrue
         conn.execute(delete(ITEM).where(ITEM.c.run_id == run_id, ITEM.c.status == "claimed"))
         done = conn.execute(
             update(RUN)
@@ -190,6 +197,8 @@ def _outcome(status: str, failed: int) -> str:
 def _default_message(status: str, failed: int) -> str:
     if status == "cancelled":
         return "cancelled; rows not reached stay where they were and a new run picks them up"
+    if status == "failed" and failed:
+        return f"all {failed} file(s) failed, nothing was moved; their rows still read from their local files"
     if failed:
         return f"finished with {failed} failed item(s); their rows still read from their local files"
     return "finished"

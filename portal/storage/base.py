@@ -140,6 +140,14 @@ class StorageProvider(abc.ABC):
         """
         return None
 
+    def reachable(self) -> bool:
+        """False when the store does not answer at all (down, unreachable, 5xx); a refusal is an answer.
+
+        What a download checks before sending the browser to a url() of this store. Stores whose links
+        the portal serves itself need no check.
+        """
+        return True
+
     def exists(self, key: str) -> bool:
         """True when ``key`` is stored."""
         try:

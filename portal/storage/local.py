@@ -62,6 +62,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+#: what a tampered, cut-short or foreign /files link answers (it is about the link, not the account)
+BAD_LINK = (
+    "This download link is not valid: it was changed or cut short on the way. "
+    "Go back to the document and click its download link again."
+)
+
+
 class _FileChunks:
     """Iterator over part of an open file that closes it when exhausted or closed."""
 
@@ -317,13 +324,13 @@ class LocalStorageProvider(StorageProvider):
         Range and conditional requests are answered by werkzeug (send_file with conditional=True).
         """
         if not self._secret_keys:
-            abort(403)
+            abort(403, description=BAD_LINK)
         try:
             payload = self._serializer().loads(token)
         except BadSignature:
-            abort(403)
+            abort(403, description=BAD_LINK)
         if not isinstance(payload, dict) or not isinstance(payload.get("e"), int):
-            abort(403)
+            abort(403, description=BAD_LINK)
         if payload["e"] < time.time():
             abort(410, description="This download link has expired. Go back to the document and download it again.")
         key = payload.get("k")

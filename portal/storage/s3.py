@@ -410,6 +410,17 @@ class S3StorageProvider(IncompleteUploads, StorageProvider):
                     f"bucket '{self.bucket}' at {self.endpoint}",
                 )
 
+    def reachable(self):
+        """One HeadBucket, one attempt: False when the store does not answer or answers 5xx."""
+        try:
+            self._client("check").head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            return status < 500
+        except BotoCoreError:
+            return False
+        return True
+
     def ensure_ready(self):
         """Create the bucket if it is missing (LocationConstraint outside us-east-1), then check it."""
         with self._op("ensure_ready", None):

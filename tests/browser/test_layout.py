@@ -67,6 +67,7 @@ def pages_of(office) -> dict[str, list[tuple]]:
             ("storage", "/admin/storage"),
             ("run", f"/admin/storage/runs/{office.run_id}"),
             ("running-run", f"/admin/storage/runs/{office.run_id + 2}"),
+            ("missing-files", "/admin/storage/missing"),
             ("dry-run", "/admin/storage", dry_run),
             ("not-found", "/no/such/page"),
             ("trash", "/trash"),

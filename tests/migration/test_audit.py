@@ -80,12 +80,12 @@ def test_a_cancel_from_the_dashboard_is_recorded_and_the_run_finishes_cancelled(
     files.legacy(payload(100))
     run = DocumentMigrationService().start_run(MigrationOptions())
     stall()
-    admin_client.post(f"/admin/storage/runs/{run.id}/cancel")
+    admin_client.post(f"/admin/storage/runs/{run.id}/cancel", data={"confirmed": "yes"})
     [cancelled] = trail("migration.cancel")
     assert summary(cancelled) == ("success", "admin@example.com", "127.0.0.1", "migration_run", str(run.id))
     [finished] = trail("migration.finish")
     assert finished["outcome"] == "cancelled" and json.loads(finished["detail"])["status"] == "cancelled"
-    again = admin_client.post(f"/admin/storage/runs/{run.id}/cancel", follow_redirects=True)
+    again = admin_client.post(f"/admin/storage/runs/{run.id}/cancel", data={"confirmed": "yes"}, follow_redirects=True)
     assert "nothing to cancel" in again.get_data(as_text=True)
     assert len(trail("migration.cancel")) == 1  # a refused cancel changes nothing and records nothing
 

@@ -58,7 +58,8 @@ def test_dashboard_counts_files_and_bytes_per_table_and_location(admin_client, f
     page = admin_client.get("/admin/storage").get_data(as_text=True)
     stats = page.split('id="storage-stats"')[1].split("</table>")[0]
     assert "store-legacy" in stats and ">2<" in stats and "3.9 KiB" in stats
-    assert "attachment_staging" in stats and "store-local" in stats and "500 B" in stats
+    assert "Staged uploads (not saved yet)" in stats and "store-local" in stats and "500 B" in stats
+    assert "100% of the files, 100% of the bytes" in stats
     assert 'href="/admin/storage"' in page  # in the admin navigation
 
 
@@ -126,7 +127,7 @@ def test_cancel_and_resume_a_stalled_run(admin_client, files, store):
     db.session.execute(update(MigrationRun).values(heartbeat_at=utcnow() - processes.STALE_AFTER))
     db.session.commit()
     page = admin_client.get(f"/admin/storage/runs/{run.id}").get_data(as_text=True)
-    assert "stalled" in page and "Resume" in page
+    assert "Stalled" in page and "Resume" in page
     admin_client.post(f"/admin/storage/runs/{run.id}/resume")
     assert wait_for_end(run.id).status == "completed"
     again = admin_client.post(f"/admin/storage/runs/{run.id}/resume", follow_redirects=True).get_data(as_text=True)
@@ -134,7 +135,7 @@ def test_cancel_and_resume_a_stalled_run(admin_client, files, store):
     stalled = DocumentMigrationService().start_run(MigrationOptions())
     db.session.execute(update(MigrationRun).values(heartbeat_at=utcnow() - processes.STALE_AFTER))
     db.session.commit()
-    admin_client.post(f"/admin/storage/runs/{stalled.id}/cancel")
+    admin_client.post(f"/admin/storage/runs/{stalled.id}/cancel", data={"confirmed": "yes"})
     assert run_state.fetch_run(db.engine, stalled.id).status == "cancelled"
 
 

@@ -135,7 +135,10 @@ def test_link_is_relative_to_the_application_root(app, local):
 def test_tampered_token_is_forbidden(app, link):
     token = link.rsplit("/", 1)[1]
     for bad in (token[:-2] + ("AA" if not token.endswith("AA") else "BB"), token[:20], "garbage"):
-        assert app.test_client().get(f"/files/{bad}").status_code == 403
+        response = app.test_client().get(f"/files/{bad}")
+        page = response.get_data(as_text=True)
+        assert response.status_code == 403
+        assert "This download link is not valid: it was changed or cut short on the way." in page
 
 
 def test_token_signed_elsewhere_is_forbidden(app, local):

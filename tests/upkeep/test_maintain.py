@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from portal.documents.file_rules import IncomingFile
 from portal.documents.service import DocumentStorageService
+from portal.documents.trash import TrashService
 from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging, AuditEvent
 from portal.upkeep import leases
@@ -137,10 +138,14 @@ def test_a_lease_left_by_a_dead_host_runs_out(app, due_work, runner, admin_clien
 
 
 def test_a_job_that_fails_is_recorded_and_the_others_still_run(app, due_work, runner, admin_client, monkeypatch):
+    counted = TrashService.purge
+
     def broken(self, older_than, dry_run=False):
+        if dry_run:  # the dashboard's count of what is due still works
+            return counted(self, older_than, dry_run=True)
         raise RuntimeError("the trash table is locked")
 
-    monkeypatch.setattr("portal.documents.trash.TrashService.purge", broken)
+    monkeypatch.setattr(TrashService, "purge", broken)
     result = runner.invoke(args=["storage", "maintain"])
     assert result.exit_code == 1
     assert "Trash purge: failed: RuntimeError: the trash table is locked" in result.output

@@ -1,0 +1,144 @@
+"""Rows whose bytes are missing: found by runs (a migration's "source missing", a verification's "object
+missing"), checked again where they should be and in the quarantine, and settled ("lost") by an administrator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import aliased
+
+from portal.documents.service import DocumentStorageService
+from portal.extensions import db
+from portal.migration.models import MigrationItem
+from portal.migration.quarantine import Quarantine
+from portal.models import Attachment, AttachmentStaging
+from portal.storage.base import ObjectNotFound, StorageError
+
+MODELS = {"attachment": Attachment, "attachment_staging": AttachmentStaging}
+#: the reasons runs record when a row's bytes are not where the row says
+MISSING_REASONS = ("source missing%", "object missing%")
+
+
+@dataclass
+class MissingFile:
+    """One row a run found without its bytes, as it stands now.
+
+    ``state``: 'missing' (nowhere: not where the row says, not in the quarantine), 'quarantined' (a copy
+    waits in the quarantine, ``where`` says where), 'present' (found again where the row says), or
+    'unknown' (the store could not be asked; ``where`` says why).
+    """
+
+    item: MigrationItem
+    row: Attachment | AttachmentStaging
+    state: str
+    where: str = ""
+
+    @property
+    def table(self) -> str:
+        return self.item.table_name
+
+
+def reported_missing():
+    """The latest "missing" failure of each row that still exists and has not been moved since, newest first."""
+    later = aliased(MigrationItem)
+    latest = (
+        select(func.max(MigrationItem.id))
+        .where(
+            MigrationItem.status.in_(("failed", "mismatch")),
+            or_(*(MigrationItem.error.like(reason) for reason in MISSING_REASONS)),
+        )
+        .group_by(MigrationItem.table_name, MigrationItem.row_id)
+    )
+    moved_since = exists().where(
+        later.table_name == MigrationItem.table_name,
+        later.row_id == MigrationItem.row_id,
+        later.id > MigrationItem.id,
+        later.status == "done",
+    )
+    still_there = or_(
+        *(
+            and_(MigrationItem.table_name == name, exists().where(model.id == MigrationItem.row_id))
+            for name, model in MODELS.items()
+        )
+    )
+    return (
+        select(MigrationItem)
+        .where(MigrationItem.id.in_(latest), ~moved_since, still_there)
+        .order_by(MigrationItem.id.desc())
+    )
+
+
+def inspect(item: MigrationItem) -> MissingFile | None:
+    """Where ``item``'s row's bytes are now (None when the row is gone)."""
+    row = db.session.get(MODELS[item.table_name], item.row_id)
+    if row is None:
+        return None
+    service = DocumentStorageService()
+    try:
+        provider, key = service.locate(row)
+        if provider.exists(key):
+            return MissingFile(item, row, "present", provider.name)
+    except ObjectNotFound:
+        pass
+    except (StorageError, OSError) as exc:
+        return MissingFile(item, row, "unknown", f"the store could not be asked: {exc}")
+    copy = quarantined_copy(item.table_name, row.id)
+    if copy is not None:
+        return MissingFile(item, row, "quarantined", str(copy))
+    return MissingFile(item, row, "missing")
+
+
+def quarantined_copy(table: str, row_id: int) -> Path | None:
+    """A file the quarantine holds for the row (moved there by a run that migrated it), if any."""
+    quarantine = Quarantine(current_app.config["QUARANTINE_PATH"])
+    legacy = DocumentStorageService().legacy_store()
+    sources = db.session.scalars(
+        select(MigrationItem.source).where(
+            MigrationItem.table_name == table,
+            MigrationItem.row_id == row_id,
+            MigrationItem.status == "done",
+            MigrationItem.source.is_not(None),
+        )
+    )
+    for source in sources:
+        candidates = [quarantine.root / "local" / source]
+        try:
+            candidates.append(quarantine.root / "legacy" / legacy.key_for(source))
+        except StorageError:
+            pass
+        for path in candidates:
+            # The same path quarantined twice keeps both copies, the second as "<name>.1" (Quarantine._free_name).
+            if path.is_file() or any(path.parent.glob(f"{path.name}.[0-9]*")):
+                return path
+    return None
+
+
+def lost_detail(found: MissingFile) -> dict:
+    """What the audit trail keeps of a row marked lost: enough to recognise it, or recreate it if the bytes turn up."""
+    row = found.row
+    detail = {
+        "table": found.table,
+        "filename": row.filename,
+        "content_type": row.content_type,
+        "size": row.size,
+        "sha256": row.sha256,
+        "storage_type": row.storage_type,
+        "storage_path": row.storage_path,
+        "filepath": row.filepath,
+        "created_at": row.created_at,
+        "reason": found.item.error,
+        "run": found.item.run_id,
+    }
+    if isinstance(row, Attachment):
+        detail.update(document_id=row.document_id, uploaded_by=row.uploaded_by, in_trash=row.deleted_at is not None)
+    else:
+        detail.update(owner_id=row.owner_id)
+    return detail
+
+
+def remove_lost(found: MissingFile) -> None:
+    """Delete the row of a file whose bytes are missing everywhere (the caller has checked, and records it)."""
+    db.session.delete(found.row)

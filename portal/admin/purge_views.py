@@ -1,0 +1,122 @@
+"""Purging from the storage dashboard: the trash past its retention, the quarantine past an age; each asks first,
+says exactly what would go, and is recorded (the same services as `flask storage purge-trash|purge-quarantine`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app, flash, redirect, request, url_for
+
+from portal import audit
+from portal.confirmation import Question, ask, confirmed
+from portal.documents.trash import TrashService
+from portal.formatting import format_size, parse_duration
+from portal.migration.service import DocumentMigrationService
+
+#: the quarantine age the dashboard offers first (files migrated more than this long ago)
+QUARANTINE_AGE = "30d"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _documents_and_attachments(documents: int, attachments: int) -> str:
+    """'2 documents and 5 attachments', leaving out a part that is zero ('3 attachments')."""
+    parts = [_plural(count, word) for count, word in ((documents, "document"), (attachments, "attachment")) if count]
+    return " and ".join(parts) or "nothing"
+
+
+def trash_age() -> timedelta:
+    return timedelta(days=current_app.config["TRASH_RETENTION_DAYS"])
+
+
+def trash_due() -> dict:
+    """What a trash purge would remove now (a dry run): for the dashboard's card and its question."""
+    report = TrashService().purge(trash_age(), dry_run=True)
+    what = _documents_and_attachments(report.documents, report.attachments)
+    return {
+        "documents": report.documents,
+        "attachments": report.attachments,
+        "bytes": report.bytes,
+        "what": what,
+        "question": f"Remove {what} ({format_size(report.bytes)}) for good?",
+        "note": f"They have been in the trash for more than {current_app.config['TRASH_RETENTION_DAYS']} days. "
+        "Their files are deleted from storage; this cannot be undone.",
+    }
+
+
+def purge_trash():
+    """Empty the trash of what has been there longer than TRASH_RETENTION_DAYS, once confirmed."""
+    due = trash_due()
+    if not (due["documents"] or due["attachments"]):
+        flash("Nothing in the trash is older than its retention; nothing was removed.", "info")
+        return redirect(url_for("admin.storage"))
+    if not confirmed():
+        return ask(
+            Question(
+                question=due["question"],
+                note=due["note"],
+                button="Remove for good",
+                label="Remove the expired trash for good",
+                action=url_for("admin.purge_trash"),
+                cancel=url_for("admin.storage"),
+            )
+        )
+    age = trash_age()
+    report = TrashService().purge(age)
+    audit.record(
+        "trash.purge",
+        outcome="failure" if report.failed else "success",
+        detail={
+            "older_than": str(age),
+            "documents": report.documents,
+            "attachments": report.attachments,
+            "bytes": report.bytes,
+            "failed": len(report.failed),
+            "from": "dashboard",
+        },
+    )
+    removed = _documents_and_attachments(report.documents, report.attachments)
+    flash(f"Removed {removed} ({format_size(report.bytes)}) from the trash for good.", "success")
+    if report.failed:
+        flash(
+            f"{_plural(len(report.failed), 'attachment')} stayed in the trash because the store refused to delete "
+            "its file; try again later. The portal's log names them.",
+            "error",
+        )
+    return redirect(url_for("admin.storage"))
+
+
+def purge_quarantine():
+    """Delete migrated local files that have waited in the quarantine longer than the age given, once confirmed."""
+    text = (request.values.get("older_than") or "").strip()
+    try:
+        age = parse_duration(text, allow_zero=False)
+    except ValueError as exc:
+        flash(f"Quarantine: {exc}. Nothing was deleted.", "error")
+        return redirect(url_for("admin.storage"))
+    service = DocumentMigrationService()
+    due = service.purge_quarantine(age, dry_run=True)
+    if not due.files:
+        flash(f"No quarantined file is older than {text}; nothing was deleted.", "info")
+        return redirect(url_for("admin.storage"))
+    if not confirmed():
+        return ask(
+            Question(
+                question=f"Delete {_plural(due.files, 'quarantined file')} ({format_size(due.bytes)}) for good?",
+                note=f"They were moved to the quarantine more than {text} ago, once "
+                "their copies in object storage were verified. Deleted, they cannot be restored from the quarantine.",
+                button="Delete for good",
+                label="Delete the quarantined files for good",
+                action=url_for("admin.purge_quarantine", older_than=text),
+                cancel=url_for("admin.storage"),
+            )
+        )
+    report = service.purge_quarantine(age)
+    audit.record(
+        "quarantine.purge",
+        detail={"older_than": str(age), "files": report.files, "bytes": report.bytes, "from": "dashboard"},
+    )
+    flash(f"Deleted {_plural(report.files, 'quarantined file')} ({format_size(report.bytes)}) for good.", "success")
+    return redirect(url_for("admin.storage"))
