@@ -11,7 +11,7 @@ from portal.extensions import db
 from tests.conftest import make_app
 from tests.databases import engines, scratch_database
 
-HEAD = "0008_cleanup_outbox"
+HEAD = "0009_migration_source"
 STORAGE_INDEXES = {
     "ix_attachment_storage_path",
     "ix_attachment_storage_type",

@@ -18,10 +18,10 @@ from portal.migration.errors import MigrationError, RunConflict, WorkerNotStarte
 from portal.migration.items import ItemMigrator, ItemResult
 from portal.migration.launch import launch, log_path
 from portal.migration.models import MigrationItem, MigrationRun
-from portal.migration.options import TARGETS, MigrationOptions
+from portal.migration.options import OBJECT_STORES, TARGETS, MigrationOptions
 from portal.migration.processes import live_workers
 from portal.migration.progress import progress_of
-from portal.migration.quarantine import PurgeReport, Quarantine
+from portal.migration.quarantine import ObjectQuarantine, PurgeReport, Quarantine
 from portal.migration.reports import DryRunReport, Progress, RunChoice, VerifyReport
 from portal.migration.run_state import active_run, fetch_run, run_state
 from portal.migration.verify import Problem, RowChecker
@@ -35,7 +35,8 @@ VERIFY_LISTED = 1000
 
 
 class DocumentMigrationService:
-    """Moves local files (legacy filepath rows and local-store rows) into S3/MinIO and proves nothing was lost.
+    """Moves files between stores (the local disk: legacy filepath rows and local-store rows; S3; MinIO), in
+    any direction, and proves nothing was lost.
 
     Single rows: migrate_attachment, migrate_attachment_staging. Everything: a run (start_run, then
     migrate_all_attachments in this process or launch_worker for a detached one; claimed in batches,
@@ -53,28 +54,62 @@ class DocumentMigrationService:
         return db.engine
 
     def target(self, name: str) -> StorageProvider:
-        """The object store called ``name``; raises MigrationError unless it is configured and not local."""
+        """The store called ``name``; raises MigrationError unless it is configured."""
         if name not in TARGETS:
-            raise MigrationError(f"{name!r} is not an object store; migrate to one of {', '.join(TARGETS)}")
+            raise MigrationError(f"{name!r} is not a store; migrate to one of {', '.join(TARGETS)}")
         try:
             return storage.get(name)
         except StorageError as exc:
             raise MigrationError(str(exc)) from None
 
     def targets(self) -> list[str]:
-        """The object stores configured on this host, by name."""
+        """The stores configured on this host, by name (each once: `minio` is left out where it names the
+        S3 store)."""
         return [name for name in storage.names if name in TARGETS]
+
+    def source_types(self, options: MigrationOptions) -> tuple[str, ...] | None:
+        """The storage types of the rows a run with ``options`` moves: None for the local disk (legacy and
+        local rows), else every name the source store answers to ('s3' and 'minio' where they are one)."""
+        if options.source_store == "local":
+            return None
+        provider = self.target(options.source_store)
+        return tuple(name for name in OBJECT_STORES if self._named(name) is provider)
+
+    def _named(self, name: str) -> StorageProvider | None:
+        try:
+            return storage.get(name)
+        except StorageError:
+            return None
+
+    def direction(self, options: MigrationOptions) -> tuple[StorageProvider | None, StorageProvider]:
+        """(source object store or None for the local disk, target) of a run with ``options``.
+
+        Raises MigrationError for a store not configured here, or for two names of one store (the S3_* store
+        answers to both `s3` and `minio` without MINIO_*; two settings may name one bucket).
+        """
+        target = self.target(options.target)
+        source = None if options.source_store == "local" else self.target(options.source_store)
+        origin = source if source is not None else storage.get("local")
+        if origin is target or origin.location == target.location:
+            raise MigrationError(
+                f"{options.source_store!r} and {options.target!r} are the same store here; "
+                "set MINIO_* for a separate minio store"
+            )
+        return source, target
 
     def quarantine(self) -> Quarantine:
         return Quarantine(self.config["QUARANTINE_PATH"])
 
     def migrator(self, options: MigrationOptions) -> ItemMigrator:
+        source, target = self.direction(options)
         return ItemMigrator(
             self.db_engine,
             self.documents,
-            self.target(options.target),
+            target,
             verify=options.verify,
             quarantine=self.quarantine(),
+            source=source,
+            source_types=self.source_types(options),
         )
 
     # -- single rows ----------------------------------------------------------------------------
@@ -137,8 +172,10 @@ class DocumentMigrationService:
 
         Raises RunConflict pointing at the active run, MigrationError for a bad target.
         """
-        self.target(options.target)
-        items, size = count_pending(self.db_engine, options.include_staging, options.limit, options.retry_of)
+        self.direction(options)
+        items, size = count_pending(
+            self.db_engine, options.include_staging, options.limit, options.retry_of, self.source_types(options)
+        )
         return lifecycle.create_run(
             self.db_engine,
             "migrate",
@@ -213,7 +250,7 @@ class DocumentMigrationService:
         if run.kind == "verify":
             args = ["storage", "verify", "--run-id", str(run.id)]
         else:
-            args = ["storage", "migrate", run.target, "--run-id", str(run.id)]
+            args = ["storage", "migrate", run.target, "--from", run.source or "local", "--run-id", str(run.id)]
         try:
             return launch(current_app._get_current_object(), run.id, args)
         except OSError as exc:
@@ -287,12 +324,13 @@ class DocumentMigrationService:
 
     def dry_run(self, options: MigrationOptions) -> DryRunReport:
         """What migrate would move (sizes read from the files) and which rows have lost their file; changes nothing."""
-        self.target(options.target)
+        self.direction(options)
+        source_types = self.source_types(options)
         report, seen = DryRunReport(), 0
         for table in tables_for(options.include_staging):
             report.files.setdefault(table, 0)
             report.bytes.setdefault(table, 0)
-            for row in iter_pending(self.db_engine, table):
+            for row in iter_pending(self.db_engine, table, source_types=source_types):
                 if options.limit is not None and seen >= options.limit:
                     return report
                 seen += 1
@@ -317,8 +355,13 @@ class DocumentMigrationService:
     # -- housekeeping ---------------------------------------------------------------------------
 
     def purge_quarantine(self, older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
-        """Delete (or with ``dry_run`` count) files quarantined more than ``older_than`` ago."""
-        return self.quarantine().purge(older_than, dry_run=dry_run)
+        """Delete (or with ``dry_run`` count) files and objects quarantined more than ``older_than`` ago, in the
+        quarantine folder and under each object store's quarantine/ prefix. Raises StorageError."""
+        total = self.quarantine().purge(older_than, dry_run=dry_run)
+        for store in self.object_stores():
+            found = ObjectQuarantine(store.provider).purge(older_than, dry_run=dry_run)
+            total = PurgeReport(total.files + found.files, total.bytes + found.bytes)
+        return total
 
     def object_stores(self) -> list[orphans.ObjectStore]:
         """Each configured object store once, with every storage_type its rows may carry."""
@@ -333,7 +376,7 @@ class DocumentMigrationService:
 
     def _storage_types_of(self, provider: StorageProvider) -> tuple[str, ...]:
         found = []
-        for name in TARGETS:
+        for name in OBJECT_STORES:
             try:
                 if storage.get(name) is provider:
                     found.append(name)

@@ -140,6 +140,11 @@ class StorageProvider(abc.ABC):
         """
         return None
 
+    @property
+    def location(self) -> tuple[str, ...]:
+        """Where the bytes live (a folder; an endpoint and bucket): two providers at one location are one store."""
+        return (type(self).__name__, str(id(self)))
+
     def exists(self, key: str) -> bool:
         """True when ``key`` is stored."""
         try:
