@@ -4,6 +4,7 @@ Revision ID: 0009_migration_source
 Revises: 0008_cleanup_outbox
 Create Date: 2026-11-30
 """
+
 import sqlalchemy as sa
 from alembic import op
 

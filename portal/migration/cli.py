@@ -209,10 +209,7 @@ def migrate_command(
     except SQLAlchemyError as exc:
         _fail(_database_error(exc))
     if getattr(run, "interrupted", False):
-        _fail(
-            f"interrupted after {run.items_done} moved; run #{run.id} stays active and "
-            f"`{again}` resumes it"
-        )
+        _fail(f"interrupted after {run.items_done} moved; run #{run.id} stays active and `{again}` resumes it")
     _summary(service, run)
     checked = getattr(run, "checked_by", {})
     click.echo(
