@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.validators import NumberRange, Optional
 
+from portal.formatting import format_size
 from portal.migration.errors import MigrationError, RunConflict, WorkerNotStarted
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
@@ -19,6 +20,7 @@ FAILURES_SHOWN = 200
 class MigrationForm(FlaskForm):
     """The options of `flask storage migrate`, as a form."""
 
+    source = SelectField("Move from", choices=[], default="local")
     target = SelectField("Move to", choices=[])
     batch_size = IntegerField("Batch size", default=100, validators=[NumberRange(1, 10_000)])
     workers = IntegerField("Files copied at once", default=4, validators=[NumberRange(1, 64)])
@@ -32,12 +34,13 @@ class MigrationForm(FlaskForm):
         ],
     )
     include_staging = BooleanField("Include staged uploads", default=True)
-    delete_source = BooleanField("Move each local file to the quarantine once its copy is verified")
+    delete_source = BooleanField("Move each source file (or object) to the quarantine once its copy is verified")
     dry_run = BooleanField("Dry run: only report what would move")
 
     def options(self) -> MigrationOptions:
         return MigrationOptions(
             target=self.target.data,
+            source=None if self.source.data == "local" else self.source.data,
             batch_size=self.batch_size.data,
             workers=self.workers.data,
             limit=self.limit.data,
@@ -53,13 +56,31 @@ class VerifyForm(FlaskForm):
     deep = BooleanField("Deep: read every object back and compare its SHA-256")
 
 
+#: how the pickers name each store
+STORE_NAMES = {"local": "Local disk", "s3": "S3", "minio": "MinIO"}
+
+
 def _object_stores() -> list[tuple[str, str]]:
-    return [(name, name.upper() if name == "s3" else "MinIO") for name in DocumentMigrationService().targets()]
+    return [(name, STORE_NAMES[name]) for name in DocumentMigrationService().targets() if name != "local"]
+
+
+def _store_choices() -> list[tuple[str, str]]:
+    """Every configured store with the files and bytes it holds, e.g. ('s3', 'S3: 120 files, 4.2 MiB')."""
+    totals = DocumentMigrationService().store_totals()
+    return [
+        (name, f"{STORE_NAMES[name]}: {files} file{'s' if files != 1 else ''}, {format_size(size)}")
+        for name, (files, size) in totals.items()
+    ]
 
 
 def _migration_form() -> MigrationForm:
     form = MigrationForm()
-    form.target.choices = _object_stores()
+    choices = _store_choices()
+    form.source.choices = choices
+    # Leaving the disk is what most runs do: the first object store is the target offered first.
+    form.target.choices = [choice for choice in choices if choice[0] != "local"] + [
+        choice for choice in choices if choice[0] == "local"
+    ]
     return form
 
 

@@ -160,6 +160,22 @@ class DocumentMigrationService:
         """Files and bytes per table and location ('legacy', 'local', 's3', 'minio')."""
         return stats.location_stats(self.db_engine)
 
+    def store_totals(self) -> dict[str, tuple[int, int]]:
+        """(files, bytes) in each configured store, by the name a run takes: 'local' counts legacy and
+        local-store rows; a store answering to both 's3' and 'minio' counts the rows of both names."""
+        by_type: dict[str, list[int]] = {}
+        for row in self.location_stats():
+            kind = "local" if row["location"] == "legacy" else row["location"]
+            found = by_type.setdefault(kind, [0, 0])
+            found[0], found[1] = found[0] + row["files"], found[1] + row["bytes"]
+        totals = {}
+        for name in self.targets():
+            names = (name,) if name == "local" else self.source_types(MigrationOptions(target="local", source=name))
+            files = sum(by_type.get(kind, [0, 0])[0] for kind in names)
+            size = sum(by_type.get(kind, [0, 0])[1] for kind in names)
+            totals[name] = (files, size)
+        return totals
+
     def log_path(self, run_id: int) -> Path:
         return log_path(current_app, run_id)
 

@@ -59,8 +59,14 @@ def minio_settings(s3_server, endpoint: str) -> dict:
 
 
 @pytest.fixture
-def app_config(tmp_path, s3_server, bucket_name, request):
-    endpoint = s3_server.endpoint if s3_server.name == "rgw" else request.getfixturevalue("second_moto_endpoint")
+def one_endpoint(s3_server) -> bool:
+    """Whether `minio` is a second bucket on the `s3` store's own endpoint (a test may parametrize it)."""
+    return s3_server.name == "rgw"
+
+
+@pytest.fixture
+def app_config(tmp_path, s3_server, bucket_name, one_endpoint, request):
+    endpoint = s3_server.endpoint if one_endpoint else request.getfixturevalue("second_moto_endpoint")
     return {**s3_config(tmp_path, s3_server, bucket_name), **minio_settings(s3_server, endpoint)}
 
 
@@ -81,10 +87,11 @@ def files(app, stores) -> Files:
 
 
 @pytest.fixture
-def client(app):
-    create_user("staff@example.com", "Sam Staff", PASSWORD)
+def reader(app):
+    """A signed-in staff member's client: what downloads see."""
+    create_user("reader@example.com", "Rita Reader", PASSWORD)
     client = app.test_client()
-    AuthActions(client).login("staff@example.com")
+    AuthActions(client).login("reader@example.com")
     return client
 
 
@@ -141,26 +148,26 @@ def verify_deep(runner, count: int) -> None:
     assert result.exit_code == 0 and f"{count} ok, 0 mismatched" in result.output, result.output
 
 
-def test_local_to_s3_to_minio_to_local_round_trip(app, files, stores, client):
+def test_local_to_s3_to_minio_to_local_round_trip(app, files, stores, reader):
     s3, minio = stores
     contents = some_rows(files)
     runner = app.test_cli_runner()
 
     moved = migrate(runner, "s3")
     assert f"{len(contents)} moved" in moved.output
-    assert_all_in("s3", contents, client)
+    assert_all_in("s3", contents, reader)
     verify_deep(runner, len(contents))
 
     moved = migrate(runner, "minio", "--from", "s3", "--batch-size", "2")
     assert f"migration from s3 to minio, {len(contents)} file(s)" in moved.output
     assert f"{len(contents)} moved" in moved.output and "0 failed" in moved.output
-    assert_all_in("minio", contents, client)
+    assert_all_in("minio", contents, reader)
     assert len(object_keys(minio)) == len(contents)
     verify_deep(runner, len(contents))
 
     moved = migrate(runner, "local", "--from", "minio")
     assert f"{len(contents)} moved" in moved.output
-    assert_all_in("local", contents, client)
+    assert_all_in("local", contents, reader)
     local = storage.get("local")
     for _, row in rows():
         assert local.local_path(row.storage_path).read_bytes() == contents[row.__tablename__, row.id]
@@ -217,7 +224,7 @@ def _bytes(data: bytes):
     return io.BytesIO(data)
 
 
-def test_encrypted_rows_move_as_ciphertext_and_stay_readable(app, files, stores, client, tmp_path):
+def test_encrypted_rows_move_as_ciphertext_and_stay_readable(app, files, stores, reader, tmp_path):
     from portal.storage.encryption import ENVELOPE_METADATA
     from portal.storage.keys import write_keypair
     from tests.support.settings import restart_with
@@ -236,10 +243,10 @@ def test_encrypted_rows_move_as_ciphertext_and_stay_readable(app, files, stores,
     assert all(envelopes.values())
 
     migrate(runner, "minio", "--from", "s3")
-    assert_all_in("minio", contents, client)
+    assert_all_in("minio", contents, reader)
     verify_deep(runner, len(contents))
     migrate(runner, "local", "--from", "minio")
-    assert_all_in("local", contents, client)
+    assert_all_in("local", contents, reader)
     local = storage.get("local")
     for _, row in rows():
         assert row.encryption == envelopes[row.id]  # the same envelope: nothing was decrypted or re-encrypted
@@ -272,44 +279,24 @@ def test_delete_source_quarantines_objects_in_their_own_bucket(app, files, store
 
 
 @pytest.mark.moto
-def test_buckets_on_one_endpoint_copy_inside_the_store(tmp_path, s3_server, bucket_name, monkeypatch, request):
+@pytest.mark.parametrize("one_endpoint", [True])
+def test_buckets_on_one_endpoint_copy_inside_the_store(app, files, stores, monkeypatch, one_endpoint):
     """Same endpoint, same keys: CopyObject, never a byte through the portal, proven by the copy's checksum."""
-    from tests.conftest import make_app
+    _, minio = stores
+    contents = {("attachment", files.legacy(data).id): data for data in (payload(100), payload(300_000))}
+    runner = app.test_cli_runner()
+    migrate(runner, "s3")
 
-    config = {**s3_config(tmp_path, s3_server, bucket_name), **minio_settings(s3_server, s3_server.endpoint)}
-    database = request.getfixturevalue("database_at_head")
-    if database.startswith("sqlite:///"):
-        import shutil
+    def no_upload(*args, **kwargs):
+        raise AssertionError("a server-side move must not upload through the portal")
 
-        shutil.copyfile(database.removeprefix("sqlite:///"), tmp_path / "portal.db")
-        database = f"sqlite:///{tmp_path / 'portal.db'}"
-    app = make_app(tmp_path, database, **config)
-    with app.app_context():
-        storage.get("local").ensure_ready()
-        s3, minio = storage.get("s3"), storage.get("minio")
-        s3.ensure_ready()
-        minio.ensure_ready()
-        try:
-            files = Files(app)
-            contents = {("attachment", files.legacy(data).id): data for data in (payload(100), payload(300_000))}
-            runner = app.test_cli_runner()
-            migrate(runner, "s3")
-
-            def no_upload(*args, **kwargs):
-                raise AssertionError("a server-side move must not upload through the portal")
-
-            monkeypatch.setattr(S3StorageProvider, "save", no_upload)
-            moved = migrate(runner, "minio", "--from", "s3")
-            assert f"{len(contents)} moved" in moved.output
-            assert f"{len(contents)} by the store's SHA-256 checksum" in moved.output
-            for _, row in rows():
-                assert row.storage_type == "minio"
-                assert b"".join(minio.open(row.storage_path)) == contents["attachment", row.id]
-        finally:
-            empty_bucket(s3)
-            empty_bucket(minio)
-            db.session.remove()
-            db.engine.dispose()
+    monkeypatch.setattr(S3StorageProvider, "save", no_upload)
+    moved = migrate(runner, "minio", "--from", "s3")
+    assert f"{len(contents)} moved" in moved.output
+    assert f"{len(contents)} by the store's SHA-256 checksum" in moved.output
+    for _, row in rows():
+        assert row.storage_type == "minio"
+        assert b"".join(minio.open(row.storage_path)) == contents["attachment", row.id]
 
 
 @pytest.mark.moto
@@ -362,3 +349,31 @@ def test_a_run_needs_two_different_stores(app, stores, args, message):
     result = app.test_cli_runner().invoke(args=["storage", "migrate", *args])
     assert result.exit_code == 1 and message in result.output, result.output
     assert db.session.scalar(select(MigrationRun)) is None
+
+
+def test_the_dashboard_picks_source_and_target_and_shows_the_direction(app, files, stores, admin_client):
+    from tests.migration.test_dashboard import wait_for_end
+
+    contents = some_rows(files)
+    migrate(app.test_cli_runner(), "s3")
+    page = admin_client.get("/admin/storage").get_data(as_text=True)
+    form = page.split('action="/admin/storage/runs"')[1].split("</form>")[0]
+    assert f"S3: {len(contents)} files" in form and "MinIO: 0 files, 0 B" in form and "Local disk: 0 files" in form
+
+    start = {"source": "s3", "target": "minio", "batch_size": "10", "workers": "2", "verify": "readback"}
+    dry = admin_client.post("/admin/storage/runs", data={**start, "dry_run": "y", "include_staging": "y"})
+    assert "Dry run: migration from s3 to minio" in dry.get_data(as_text=True)
+    assert db.session.scalar(select(MigrationRun)).source == "local"  # the dry run started nothing
+
+    started = admin_client.post("/admin/storage/runs", data={**start, "include_staging": "y"})
+    assert started.status_code == 302
+    run = wait_for_end(int(started.location.rsplit("/", 1)[1]))
+    assert (run.source, run.target, run.status, run.items_done) == ("s3", "minio", "completed", len(contents))
+    assert all(row.storage_type == "minio" for _, row in rows())
+    detail = admin_client.get(f"/admin/storage/runs/{run.id}").get_data(as_text=True)
+    assert "migration from s3 to minio" in detail and "s3 → minio" in detail
+    history = admin_client.get("/admin/storage").get_data(as_text=True).split('id="run-history"')[1]
+    assert "s3 → minio" in history and "local → s3" in history
+
+    same = admin_client.post("/admin/storage/runs", data={**start, "source": "minio"}, follow_redirects=True)
+    assert "Not started: source and target are both &#39;minio&#39;" in same.get_data(as_text=True)
