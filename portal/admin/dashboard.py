@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, jsonify, redirect, render_template, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField
@@ -81,6 +81,13 @@ def _migration_form() -> MigrationForm:
     form.target.choices = [choice for choice in choices if choice[0] != "local"] + [
         choice for choice in choices if choice[0] == "local"
     ]
+    if not form.is_submitted():
+        # Offered first: from the store holding the most files to where new uploads go (else the next store).
+        totals = DocumentMigrationService().store_totals()
+        form.source.data = max(totals, key=lambda name: totals[name][0], default="local")
+        others = [name for name, _ in form.target.choices if name != form.source.data]
+        default = current_app.config.get("STORAGE_TYPE")
+        form.target.data = default if default in others else next(iter(others), None)
     return form
 
 

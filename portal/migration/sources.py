@@ -29,7 +29,7 @@ def read_small(provider: StorageProvider, key: str) -> bytes:
     never more than SMALL_OBJECT_MAX + one chunk is held.
     """
     parts, held = [], 0
-    chunks = provider.open(key)
+    chunks = provider.open_small(key)
     try:
         for chunk in chunks:
             held += len(chunk)

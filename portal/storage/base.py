@@ -132,6 +132,11 @@ class StorageProvider(abc.ABC):
         """
         return hash_chunks(self.open(key))
 
+    def open_small(self, key: str) -> Iterator[bytes]:
+        """open(key) for a caller that will hold the whole of a small object (a migration's reads): providers
+        whose ordinary read costs more than such an object (S3's SDK) override it. Raises ObjectNotFound."""
+        return self.open(key)
+
     def local_path(self, key: str) -> Path | None:
         """The file on this host's disk holding ``key``, for a store that keeps files (else None).
 

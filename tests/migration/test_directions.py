@@ -218,6 +218,24 @@ def test_a_tampered_source_fails_its_row_and_a_tampered_target_is_caught(app, fi
     assert f"MISMATCH attachment #{good.id} minio:" in verified.output, verified.output
 
 
+def test_a_source_object_gone_fails_its_row_and_the_rest_move(app, files, stores):
+    s3, minio = stores
+    contents = some_rows(files)
+    runner = app.test_cli_runner()
+    migrate(runner, "s3")
+    small, large = rows()[0][1], rows()[2][1]  # 100 bytes (read whole) and 300 KiB (streamed)
+    for row in (small, large):
+        s3.delete(row.storage_path)
+    moved = runner.invoke(args=["storage", "migrate", "minio", "--from", "s3"])
+    assert moved.exit_code == 1
+    assert f"{len(contents) - 2} moved" in moved.output and "2 failed" in moved.output
+    for row in (small, large):
+        assert f"failed: attachment #{row.id} ({row.storage_path}): source missing: no object" in moved.output
+    db.session.expire_all()
+    assert {db.session.get(Attachment, row.id).storage_type for row in (small, large)} == {"s3"}
+    assert len(object_keys(minio)) == len(contents) - 2
+
+
 def _bytes(data: bytes):
     import io
 
