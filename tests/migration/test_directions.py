@@ -395,3 +395,51 @@ def test_the_dashboard_picks_source_and_target_and_shows_the_direction(app, file
 
     same = admin_client.post("/admin/storage/runs", data={**start, "source": "minio"}, follow_redirects=True)
     assert "Not started: source and target are both &#39;minio&#39;" in same.get_data(as_text=True)
+
+
+def test_orphans_after_leaving_a_store_are_the_objects_left_behind(app, files, stores):
+    contents = some_rows(files)
+    runner = app.test_cli_runner()
+    migrate(runner, "s3")
+    left = sorted(row.storage_path for _, row in rows())
+    migrate(runner, "minio", "--from", "s3")
+    found = runner.invoke(args=["storage", "orphans"])
+    assert found.exit_code == 1
+    listed = sorted(line.split("s3:", 1)[1].split(" (")[0] for line in found.output.splitlines() if "s3:" in line)
+    assert listed == left
+    assert "minio:" not in found.output  # every minio object has its row
+    assert f"{len(contents)} orphan(s) remain." in found.output
+
+
+def test_rotate_key_rewraps_rows_in_both_object_stores(app, files, stores, tmp_path):
+    from portal.storage.encryption import ENVELOPE_METADATA
+    from portal.storage.keys import Envelope, write_keypair
+    from tests.support.settings import restart_with
+
+    old, new = write_keypair(tmp_path / "old"), write_keypair(tmp_path / "new")
+    keys = [str(tmp_path / "old" / f"{old}.key.pem"), str(tmp_path / "new" / f"{new}.key.pem")]
+    restart_with(
+        app,
+        STORAGE_ENCRYPTION="hybrid",
+        STORAGE_ENCRYPTION_PUBLIC_KEY=str(tmp_path / "old" / f"{old}.pub.pem"),
+        STORAGE_ENCRYPTION_PRIVATE_KEYS=keys[:1],
+    )
+    contents = {("attachment", files.legacy(data).id): data for data in (payload(1000), payload(2000))}
+    runner = app.test_cli_runner()
+    migrate(runner, "s3")
+    migrate(runner, "minio", "--from", "s3", "--limit", "1")
+    assert sorted(row.storage_type for _, row in rows()) == ["minio", "s3"]
+
+    restart_with(
+        app,
+        STORAGE_ENCRYPTION="hybrid",
+        STORAGE_ENCRYPTION_PUBLIC_KEY=str(tmp_path / "new" / f"{new}.pub.pem"),
+        STORAGE_ENCRYPTION_PRIVATE_KEYS=keys,
+    )
+    rotated = app.test_cli_runner().invoke(args=["storage", "rotate-key"])
+    assert rotated.exit_code == 0, rotated.output
+    service = DocumentStorageService()
+    for _, row in rows():
+        assert Envelope.from_text(row.encryption).key_id == new
+        assert storage.get(row.storage_type).stat(row.storage_path).metadata[ENVELOPE_METADATA] == row.encryption
+        assert b"".join(service.open(row)) == contents["attachment", row.id]
