@@ -73,7 +73,7 @@ class DocumentMigrationService:
         if options.source_store == "local":
             return None
         provider = self.target(options.source_store)
-        return tuple(name for name in OBJECT_STORES if self._named(name) is provider)
+        return self._storage_types_of(provider)
 
     def _named(self, name: str) -> StorageProvider | None:
         try:
@@ -384,21 +384,21 @@ class DocumentMigrationService:
         found, seen = [], set()
         for name in storage.names:
             provider = storage.get(name)
-            if name == "local" or id(provider) in seen:
+            # Two names for one bucket (MINIO_* set to the S3_* bucket) are one store: its objects are
+            # referenced by the rows of both, and listing it twice would call half of them orphans.
+            if name == "local" or provider.location in seen:
                 continue
-            seen.add(id(provider))
+            seen.add(provider.location)
             found.append(orphans.ObjectStore(name, provider, self._storage_types_of(provider)))
         return found
 
     def _storage_types_of(self, provider: StorageProvider) -> tuple[str, ...]:
-        found = []
-        for name in OBJECT_STORES:
-            try:
-                if storage.get(name) is provider:
-                    found.append(name)
-            except StorageError:
-                continue
-        return tuple(found)
+        """Every object-store name whose provider keeps its bytes where ``provider`` does."""
+        return tuple(
+            name
+            for name in OBJECT_STORES
+            if (other := self._named(name)) is not None and other.location == provider.location
+        )
 
     def unreferenced_objects(self, store: orphans.ObjectStore) -> Iterator[StoredObject]:
         """Objects under the portal's key prefixes that no row points at (raises StorageError)."""

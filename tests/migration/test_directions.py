@@ -65,9 +65,18 @@ def one_endpoint(s3_server) -> bool:
 
 
 @pytest.fixture
-def app_config(tmp_path, s3_server, bucket_name, one_endpoint, request):
+def one_bucket() -> bool:
+    """Whether MINIO_* name the S3_* bucket itself (a test may parametrize it)."""
+    return False
+
+
+@pytest.fixture
+def app_config(tmp_path, s3_server, bucket_name, one_endpoint, one_bucket, request):
     endpoint = s3_server.endpoint if one_endpoint else request.getfixturevalue("second_moto_endpoint")
-    return {**s3_config(tmp_path, s3_server, bucket_name), **minio_settings(s3_server, endpoint)}
+    minio = minio_settings(s3_server, endpoint)
+    if one_bucket:
+        minio.update(MINIO_BUCKET=bucket_name, MINIO_ENDPOINT_URL=s3_server.endpoint)
+    return {**s3_config(tmp_path, s3_server, bucket_name), **minio}
 
 
 @pytest.fixture
@@ -77,7 +86,7 @@ def stores(app):
     for provider in (s3, minio):
         provider.ensure_ready()
     yield s3, minio
-    for provider in (s3, minio):
+    for provider in (s3, minio) if s3.location != minio.location else (s3,):
         empty_bucket(provider)
 
 
@@ -443,3 +452,21 @@ def test_rotate_key_rewraps_rows_in_both_object_stores(app, files, stores, tmp_p
         assert Envelope.from_text(row.encryption).key_id == new
         assert storage.get(row.storage_type).stat(row.storage_path).metadata[ENVELOPE_METADATA] == row.encryption
         assert b"".join(service.open(row)) == contents["attachment", row.id]
+
+
+@pytest.mark.moto
+@pytest.mark.parametrize("one_bucket", [True])
+def test_minio_settings_naming_the_s3_bucket_are_one_store(app, files, stores, one_bucket):
+    """Rows written as `minio` before MINIO_* existed, with MINIO_* then set to that same bucket: neither
+    name's objects are orphans of the other, and no run moves between them."""
+    some_rows(files)
+    runner = app.test_cli_runner()
+    migrate(runner, "s3")
+    first = rows()[0][1]
+    db.session.execute(Attachment.__table__.update().where(Attachment.id == first.id).values(storage_type="minio"))
+    db.session.commit()
+    found = runner.invoke(args=["storage", "orphans"])
+    assert found.exit_code == 0 and "No orphans." in found.output, found.output
+    refused = runner.invoke(args=["storage", "migrate", "minio", "--from", "s3"])
+    assert refused.exit_code == 1 and "are the same store here" in refused.output
+    verify_deep(runner, len(rows()))
