@@ -136,8 +136,6 @@ def migrate_objects(config: dict, verify: str, workers: int, watch_memory: bool 
     samples = watch.stop() if watch else []
     if process.returncode != 0 or " 0 failed" not in output:
         raise SystemExit(f"the migration failed:\n{output}")
-    if os.environ.get("BENCH_SHOW_OUTPUT"):
-        print(output[-6000:])
     if verify == "readback" and " 0 read back" in output:
         raise SystemExit(f"nothing was read back:\n{output}")
     return elapsed, samples
