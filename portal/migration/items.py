@@ -220,11 +220,8 @@ class ItemMigrator:
         #: the object store rows are moved from, and the storage types its rows carry (None: the local disk)
         self.source, self.source_types = source, source_types
         # Two buckets one set of credentials reaches on one endpoint: objects are copied inside the store.
-        self.server_side = (
-            source is not None
-            and bool(getattr(target, "shares_account_with", None))
-            and (target.shares_account_with(source))
-        )
+        shares = getattr(target, "shares_account_with", None)
+        self.server_side = source is not None and shares is not None and shares(source)
         self._sql = _Statements(target.name)
         # With STORAGE_ENCRYPTION=hybrid, plaintext rows are encrypted as they are copied.
         self.encryption = storage.encryption if storage.encryption.enabled else None
