@@ -470,3 +470,22 @@ def test_minio_settings_naming_the_s3_bucket_are_one_store(app, files, stores, o
     refused = runner.invoke(args=["storage", "migrate", "minio", "--from", "s3"])
     assert refused.exit_code == 1 and "are the same store here" in refused.output
     verify_deep(runner, len(rows()))
+
+
+def test_deleting_rows_deletes_from_the_store_each_names(app, files, stores):
+    s3, minio = stores
+    some_rows(files)
+    runner = app.test_cli_runner()
+    migrate(runner, "s3")
+    migrate(runner, "minio", "--from", "s3", "--limit", "2")
+    in_s3 = [row for table, row in rows() if table == "attachment" and row.storage_type == "s3"]
+    in_minio = [row for table, row in rows() if table == "attachment" and row.storage_type == "minio"]
+    assert in_s3 and in_minio
+    service = DocumentStorageService()
+    for row, store in ((in_s3[0], s3), (in_minio[0], minio)):
+        key = row.storage_path
+        assert store.exists(key)
+        service.delete_attachment(row)
+        assert not store.exists(key)
+    assert all(s3.exists(row.storage_path) for row in in_s3[1:])
+    assert all(minio.exists(row.storage_path) for row in in_minio[1:])
