@@ -203,7 +203,7 @@ def cancel_run(run_id: int):
     except MigrationError as exc:
         flash(str(exc), "error")
     else:
-        flash(f"Run #{run_id} is {run.status}: files in flight finish, the rest stay local.", "success")
+        flash(f"Run #{run_id} is {run.status}: files in flight finish, the rest stay where they are.", "success")
     return redirect(url_for("admin.storage_run", run_id=run_id))
 
 

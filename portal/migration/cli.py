@@ -269,7 +269,7 @@ def verify_command(deep: bool, workers: int, run_id: int | None) -> None:
 @click.argument("run_id", type=int)
 @with_appcontext
 def cancel_command(run_id: int) -> None:
-    """Stop a run after the files in flight; rows not reached stay local."""
+    """Stop a run after the files in flight; rows not reached stay in their store."""
     try:
         run = DocumentMigrationService().cancel(run_id)
     except MigrationError as exc:
