@@ -103,7 +103,8 @@ class ItemResult:
 
 
 def describe(exc: BaseException, phase: str) -> str:
-    """A one-line reason for the failures list; ``phase`` is 'source' (reading the local file) or 'target'.
+    """A one-line reason for the failures list; ``phase`` is 'source' (reading the source), 'copy' (a copy
+    inside the store, which reads the source and writes the target) or 'target'.
 
     Storage messages are safe to show (they name no credential).
     """
@@ -112,7 +113,7 @@ def describe(exc: BaseException, phase: str) -> str:
         return text if text.startswith("checksum mismatch") else f"checksum mismatch: {text}"
     if isinstance(exc, OSError):
         return f"cannot read source: {exc.strerror or exc}"
-    if phase == "source" and isinstance(exc, ObjectNotFound):
+    if phase in ("source", "copy") and isinstance(exc, ObjectNotFound):  # a copy inside the store reads the source
         return f"source missing: {exc}"
     if phase == "source" and isinstance(exc, StorageError):
         return f"source unreadable: {exc}"
@@ -287,8 +288,9 @@ class ItemMigrator:
                 provider, source_key = self.documents.locate(row)
                 planned = plan_inside_copy(row, provider, source_key)
                 if planned is not None:
-                    key, phase = planned[0], "target"
+                    key, phase = planned[0], "copy"
                     inside = copy_inside(self.target, row, provider, source_key, planned)
+                    phase = "target"
                     checked_by = verify_copy(
                         self.target, inside.key, inside.size, inside.sha256, self.verify, inside.store_sha256
                     )

@@ -227,7 +227,8 @@ def test_a_tampered_source_fails_its_row_and_a_tampered_target_is_caught(app, fi
     assert f"MISMATCH attachment #{good.id} minio:" in verified.output, verified.output
 
 
-def test_a_source_object_gone_fails_its_row_and_the_rest_move(app, files, stores):
+@pytest.mark.parametrize("one_endpoint", [False, True], ids=["through-the-portal", "inside-the-store"])
+def test_a_source_object_gone_fails_its_row_and_the_rest_move(app, files, stores, one_endpoint):
     s3, minio = stores
     contents = some_rows(files)
     runner = app.test_cli_runner()
