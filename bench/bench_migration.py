@@ -4,6 +4,7 @@ Prints the time of each, the two ratios (verification by reading back, and by th
 at write time) against their goals, and the migration's memory over 10,000 rows.
 
     .venv/bin/python bench/bench_migration.py [--files 2000] [--size 16384] [--rows 10000] [--rounds 3]
+    .venv/bin/python bench/bench_migration.py --mode object   # s3 -> minio against rclone (bench/_object_mode.py)
 
 The moto server runs in this process; the aws CLI and the migration each run as a child process, so
 they pay the same start-up and reach the server the same way. The migration runs with LOG_LEVEL=warning
@@ -277,6 +278,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="each side's best of this many")
     parser.add_argument("--workers", type=int, default=4, help="the migration's --workers (default: the CLI's own)")
     parser.add_argument("--database-url", help="a scratch PostgreSQL database (it is wiped); default SQLite")
+    parser.add_argument(
+        "--mode",
+        choices=("local", "object"),
+        default="local",
+        help="local: the disk to one moto against aws s3 sync; object: one moto to another against rclone",
+    )
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log would cost both sides alike
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -290,6 +297,19 @@ def main() -> None:
     endpoint = f"http://{host}:{port}"
     work = Path(tempfile.mkdtemp(prefix="bench-migration-"))
     results: dict[str, list] = {"sync": [], "readback": [], "checksum": []}
+    if args.mode == "object":
+        import _object_mode
+
+        second = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        second.start()
+        args.work = str(work)
+        try:
+            _object_mode.run(args, (endpoint, "http://{}:{}".format(*second.get_host_and_port())))
+        finally:
+            second.stop()
+            server.stop()
+            shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         files_root = work / "files"
         paths = make_files(files_root, args.files, args.size)

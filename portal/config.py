@@ -116,7 +116,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("STORAGE_TYPE", "local", _choice("local", "s3", "minio"), "Where new files are written."),
     Setting("LOCAL_STORAGE_PATH", "", _text, "Folder of the local store. Default: `instance/storage`."),
-    Setting("S3_BUCKET", "", _text, "Bucket for `s3`/`minio`; required when STORAGE_TYPE is one of them."),
+    Setting(
+        "S3_BUCKET",
+        "",
+        _text,
+        "Bucket of the `s3` store (and of `minio` while MINIO_BUCKET is empty); required when STORAGE_TYPE names it.",
+    ),
     Setting("S3_REGION", "us-east-1", _text, "Region of the bucket."),
     Setting("S3_ACCESS_KEY", "", _text, "Access key id; empty uses boto3's usual credential chain.", secret=True),
     Setting("S3_SECRET_KEY", "", _text, "Secret access key.", secret=True),
@@ -156,6 +161,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("S3_CONNECT_TIMEOUT", 5, _int(1, 300), "Seconds to wait for a connection to the store."),
     Setting("S3_READ_TIMEOUT", 60, _int(1, 3600), "Seconds to wait for the store to answer."),
     Setting("S3_MAX_ATTEMPTS", 3, _int(1, 20), "Attempts per request, retries included."),
+    Setting(
+        "MINIO_BUCKET",
+        "",
+        _text,
+        "Bucket of a second object store, `minio`, beside the S3_* one (`s3`); with MINIO_ENDPOINT_URL. "
+        "Empty: `minio` names the S3_* store reached through S3_ENDPOINT_URL.",
+    ),
+    Setting("MINIO_ENDPOINT_URL", "", _text, "Endpoint of the `minio` store, e.g. `http://127.0.0.1:9000`."),
+    Setting("MINIO_REGION", "us-east-1", _text, "Region of the `minio` bucket."),
+    Setting("MINIO_ACCESS_KEY", "", _text, "Access key id of the `minio` store.", secret=True),
+    Setting("MINIO_SECRET_KEY", "", _text, "Secret access key of the `minio` store.", secret=True),
+    Setting(
+        "MINIO_PUBLIC_ENDPOINT_URL",
+        "",
+        _text,
+        "Endpoint browsers use for the `minio` store's presigned links when it differs from MINIO_ENDPOINT_URL.",
+    ),
     Setting("LOCAL_URL_EXPIRES", 300, _int(1, 7 * 24 * 3600), "Seconds a signed local download link stays valid."),
     Setting(
         "DOWNLOAD_MODE",
@@ -372,7 +394,7 @@ def _derive_defaults(values: dict, instance: Path) -> None:
         values["LOCAL_STORAGE_PATH"] = str(instance / "storage")
     values["LEGACY_FILES_ROOT"] = values["LEGACY_FILES_ROOT"] or values["LOCAL_STORAGE_PATH"]
     values["QUARANTINE_PATH"] = values["QUARANTINE_PATH"] or str(instance / "quarantine")
-    if values["STORAGE_TYPE"] == "minio":
+    if values["STORAGE_TYPE"] == "minio" and not values["MINIO_BUCKET"]:
         values["S3_ADDRESSING_STYLE"] = values["S3_ADDRESSING_STYLE"] or "path"
         values["S3_CHECKSUMS"] = values["S3_CHECKSUMS"] or "when_required"
     if values["S3_ENDPOINT_URL"]:
@@ -444,11 +466,14 @@ def _validate(values: dict) -> None:
     if values["PORTAL_ENV"] == "production":
         _check_production_key(values["SECRET_KEY"])
     _check_mail(values)
-    if values["STORAGE_TYPE"] in ("s3", "minio") and not values["S3_BUCKET"]:
-        raise ConfigError(f"S3_BUCKET is required when STORAGE_TYPE={values['STORAGE_TYPE']}; name the bucket")
-    if values["STORAGE_TYPE"] == "minio" and not values["S3_ENDPOINT_URL"]:
+    _check_minio(values)
+    minio_apart = bool(values["MINIO_BUCKET"])
+    if values["STORAGE_TYPE"] == "s3" or (values["STORAGE_TYPE"] == "minio" and not minio_apart):
+        if not values["S3_BUCKET"]:
+            raise ConfigError(f"S3_BUCKET is required when STORAGE_TYPE={values['STORAGE_TYPE']}; name the bucket")
+    if values["STORAGE_TYPE"] == "minio" and not minio_apart and not values["S3_ENDPOINT_URL"]:
         raise ConfigError("S3_ENDPOINT_URL is required when STORAGE_TYPE=minio, e.g. http://127.0.0.1:9000")
-    for name in ("S3_ENDPOINT_URL", "S3_PUBLIC_ENDPOINT_URL"):
+    for name in ("S3_ENDPOINT_URL", "S3_PUBLIC_ENDPOINT_URL", "MINIO_ENDPOINT_URL", "MINIO_PUBLIC_ENDPOINT_URL"):
         url = values[name]
         if url and not url.startswith(("http://", "https://")):
             shown = f"…@{url.rpartition('@')[2]}" if "@" in url else url  # before '@': a user name and password
@@ -473,6 +498,26 @@ def _validate(values: dict) -> None:
     _check_key_files(values)
     if values["DATABASE_URL"].startswith("postgres://"):
         raise ConfigError("DATABASE_URL uses 'postgres://'; write 'postgresql+psycopg://' instead")
+
+
+def _check_minio(values: dict) -> None:
+    """MINIO_* make `minio` a store of its own: a bucket and an endpoint, keys both or neither."""
+    if not values["MINIO_BUCKET"]:
+        stray = [name for name in MINIO_STORE_SETTINGS if values[name]]
+        if stray:
+            raise ConfigError(
+                f"{stray[0]} is set but MINIO_BUCKET is not; set MINIO_BUCKET and MINIO_ENDPOINT_URL "
+                "for a separate minio store, or leave every MINIO_* setting empty"
+            )
+        return
+    if not values["MINIO_ENDPOINT_URL"]:
+        raise ConfigError("MINIO_ENDPOINT_URL is required with MINIO_BUCKET, e.g. http://127.0.0.1:9000")
+    if bool(values["MINIO_ACCESS_KEY"]) != bool(values["MINIO_SECRET_KEY"]):
+        raise ConfigError("MINIO_ACCESS_KEY and MINIO_SECRET_KEY go together; set both or neither")
+
+
+#: the settings that, with MINIO_BUCKET, describe the separate minio store (MINIO_REGION has a default)
+MINIO_STORE_SETTINGS = ("MINIO_ENDPOINT_URL", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "MINIO_PUBLIC_ENDPOINT_URL")
 
 
 def _check_production_key(key: str) -> None:

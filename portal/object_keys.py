@@ -9,6 +9,8 @@ from datetime import datetime
 TABLE_PREFIXES = {"attachment": "attachments", "attachment_staging": "staging"}
 #: every prefix the portal writes under (`flask storage orphans` lists these)
 PREFIXES = tuple(f"{prefix}/" for prefix in TABLE_PREFIXES.values())
+#: where `--delete-source` keeps a migrated object inside its own bucket until `flask storage purge-quarantine`
+QUARANTINE_PREFIX = "quarantine/"
 
 
 def upload_key(prefix: str, now: datetime) -> str:
@@ -25,3 +27,9 @@ def migrated_key(table: str, row_id: int, sha256: str) -> str:
     """The object key of a migrated row: the same for the same row and bytes, so a retry overwrites its own
     object instead of leaving a second one (``attachments/migrated/<id>/<sha256>``)."""
     return f"{TABLE_PREFIXES[table]}/migrated/{row_id}/{sha256}"
+
+
+def quarantine_key(key: str, now: datetime) -> str:
+    """Where an object store keeps ``key`` once its row moved elsewhere: ``quarantine/<UTC time>/<key>``,
+    so the same key quarantined twice keeps both, and restoring is a copy back to ``key``."""
+    return f"{QUARANTINE_PREFIX}{now:%Y%m%dT%H%M%S%fZ}/{key}"

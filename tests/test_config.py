@@ -52,6 +52,13 @@ def test_defaults_are_sqlite_and_local_storage(tmp_path):
         ({"S3_MULTIPART_CHUNK_MB": "64"}, "S3_UPLOAD_BUFFER_MB=48 must hold two parts of S3_MULTIPART_CHUNK_MB=64"),
         ({"SCRUB_RATE": "fast"}, "SCRUB_RATE: 'fast' is not a rate; write e.g. 20MB/s, 512KiB/s or 1000000/s"),
         ({"SCRUB_INTERVAL_DAYS": "0"}, "SCRUB_INTERVAL_DAYS=0 is out of range"),
+        ({"MINIO_BUCKET": "b"}, "MINIO_ENDPOINT_URL is required with MINIO_BUCKET"),
+        ({"MINIO_ENDPOINT_URL": "http://127.0.0.1:9000"}, "MINIO_ENDPOINT_URL is set but MINIO_BUCKET is not"),
+        (
+            {"MINIO_BUCKET": "b", "MINIO_ENDPOINT_URL": "http://m:9000", "MINIO_ACCESS_KEY": "AKIAEXAMPLE"},
+            "MINIO_ACCESS_KEY and MINIO_SECRET_KEY go together",
+        ),
+        ({"MINIO_BUCKET": "b", "MINIO_ENDPOINT_URL": "m:9000"}, "MINIO_ENDPOINT_URL='m:9000' must be an http://"),
     ],
 )
 def test_bad_values_stop_start_up_with_one_clear_line(tmp_path, environ, fragment):
@@ -199,3 +206,22 @@ def test_a_secret_setting_that_does_not_parse_is_named_but_never_quoted(tmp_path
 @pytest.mark.parametrize(("raw", "rate"), [("20MB/s", 20_000_000), ("50MiB/s", 50 * 1024**2), ("0", 0), ("off", 0)])
 def test_scrub_rate_reads_sizes_a_second(tmp_path, raw, rate):
     assert load_settings({"SCRUB_RATE": raw}, str(tmp_path))["SCRUB_RATE"] == rate
+
+
+def test_minio_settings_make_a_store_of_their_own(tmp_path):
+    """With MINIO_*, STORAGE_TYPE=minio needs neither S3_BUCKET nor S3_ENDPOINT_URL, and leaves the S3 defaults alone."""
+    settings = load_settings(
+        {"STORAGE_TYPE": "minio", "MINIO_BUCKET": "m", "MINIO_ENDPOINT_URL": "http://127.0.0.1:9000"}, str(tmp_path)
+    )
+    assert settings["MINIO_BUCKET"] == "m"
+    assert settings["MINIO_REGION"] == "us-east-1"
+    assert settings["S3_ADDRESSING_STYLE"] == "auto"
+    assert settings["S3_CHECKSUMS"] == "when_supported"
+
+
+def test_minio_secret_never_shown_in_a_config_error(tmp_path):
+    environ = {"MINIO_BUCKET": "b", "MINIO_ENDPOINT_URL": "http://m:9000", "MINIO_SECRET_KEY": SECRET}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ, str(tmp_path))
+    assert "MINIO_ACCESS_KEY and MINIO_SECRET_KEY go together" in str(caught.value)
+    assert SECRET not in str(caught.value)

@@ -11,7 +11,7 @@ from portal.extensions import db
 from tests.databases import engines, scratch_database
 from tests.support.apps import make_app
 
-HEAD = "0009_scrub_and_upkeep"
+HEAD = "0010_migration_source"
 STORAGE_INDEXES = {
     "ix_attachment_storage_path",
     "ix_attachment_storage_type",

@@ -17,6 +17,7 @@ from portal.admin.purge_views import QUARANTINE_AGE, trash_due
 from portal.cleanup.drain import oldest, pending
 from portal.confirmation import Question, ask, confirmed
 from portal.extensions import db
+from portal.formatting import format_size
 from portal.migration.errors import MigrationError, RunConflict, WorkerNotStarted
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
@@ -39,6 +40,7 @@ CANCEL_NOTE = (
 class MigrationForm(FlaskForm):
     """The options of `flask storage migrate`, as a form."""
 
+    source = SelectField("Move from", choices=[], default="local")
     target = SelectField("Move to", choices=[])
     batch_size = IntegerField("Batch size", default=100, validators=[NumberRange(1, 10_000)])
     workers = IntegerField("Files copied at once", default=4, validators=[NumberRange(1, 64)])
@@ -52,12 +54,13 @@ class MigrationForm(FlaskForm):
         ],
     )
     include_staging = BooleanField("Include staged uploads", default=True)
-    delete_source = BooleanField("Move each local file to the quarantine once its copy is verified")
+    delete_source = BooleanField("Move each source file (or object) to the quarantine once its copy is verified")
     dry_run = BooleanField("Dry run: only report what would move")
 
     def options(self) -> MigrationOptions:
         return MigrationOptions(
             target=self.target.data,
+            source=None if self.source.data == "local" else self.source.data,
             batch_size=self.batch_size.data,
             workers=self.workers.data,
             limit=self.limit.data,
@@ -73,13 +76,38 @@ class VerifyForm(FlaskForm):
     deep = BooleanField("Deep: read every object back and compare its SHA-256")
 
 
+#: how the pickers name each store
+STORE_NAMES = {"local": "Local disk", "s3": "S3", "minio": "MinIO"}
+
+
 def _object_stores() -> list[tuple[str, str]]:
-    return [(name, name.upper() if name == "s3" else "MinIO") for name in DocumentMigrationService().targets()]
+    return [(name, STORE_NAMES[name]) for name in DocumentMigrationService().targets() if name != "local"]
+
+
+def _store_choices() -> list[tuple[str, str]]:
+    """Every configured store with the files and bytes it holds, e.g. ('s3', 'S3: 120 files, 4.2 MiB')."""
+    totals = DocumentMigrationService().store_totals()
+    return [
+        (name, f"{STORE_NAMES[name]}: {files} file{'s' if files != 1 else ''}, {format_size(size)}")
+        for name, (files, size) in totals.items()
+    ]
 
 
 def _migration_form() -> MigrationForm:
     form = MigrationForm()
-    form.target.choices = _object_stores()
+    choices = _store_choices()
+    form.source.choices = choices
+    # Leaving the disk is what most runs do: the first object store is the target offered first.
+    form.target.choices = [choice for choice in choices if choice[0] != "local"] + [
+        choice for choice in choices if choice[0] == "local"
+    ]
+    if not form.is_submitted():
+        # Offered first: from the store holding the most files to where new uploads go (else the next store).
+        totals = DocumentMigrationService().store_totals()
+        form.source.data = max(totals, key=lambda name: totals[name][0], default="local")
+        others = [name for name, _ in form.target.choices if name != form.source.data]
+        default = current_app.config.get("STORAGE_TYPE")
+        form.target.data = default if default in others else next(iter(others), None)
     return form
 
 
@@ -257,7 +285,7 @@ def cancel_run(run_id: int):
     except MigrationError as exc:
         flash(str(exc), "error")
     else:
-        flash(f"Run #{run_id} is {run.status}: files in flight finish, the rest stay local.", "success")
+        flash(f"Run #{run_id} is {run.status}: files in flight finish, the rest stay where they are.", "success")
     return redirect(url_for("admin.storage_run", run_id=run_id))
 
 

@@ -1,4 +1,4 @@
-"""Which rows still live on the local disk, read in keyset batches, and how a run claims them."""
+"""Which rows a run moves (those on the local disk, or in one object store), read in keyset batches, and how a run claims them."""
 
 from __future__ import annotations
 
@@ -56,9 +56,12 @@ class RowSnapshot:
         return not self.storage_path
 
 
-def pending(table: Table):
-    """Rows whose bytes are on the local disk: legacy (no storage_path) or in the local store."""
-    return or_(table.c.storage_path.is_(None), table.c.storage_type == "local")
+def pending(table: Table, source_types: tuple[str, ...] | None = None):
+    """Rows a run from ``source_types`` moves: with None (the local disk), legacy rows (no storage_path) and
+    local-store rows; else rows kept in an object store under one of those storage types."""
+    if source_types is None:
+        return or_(table.c.storage_path.is_(None), table.c.storage_type == "local")
+    return and_(table.c.storage_path.is_not(None), table.c.storage_type.in_(source_types))
 
 
 def stored(table: Table):
@@ -80,14 +83,18 @@ def snapshot(table_name: str, row, item_id: int | None = None) -> RowSnapshot:
 
 
 def count_pending(
-    engine: Engine, include_staging: bool, limit: int | None = None, retry_of: int | None = None
+    engine: Engine,
+    include_staging: bool,
+    limit: int | None = None,
+    retry_of: int | None = None,
+    source_types: tuple[str, ...] | None = None,
 ) -> tuple[int, int]:
     """(rows, bytes recorded in their size column) a run with these options would move."""
     items = size = 0
     with engine.connect() as conn:
         for name in tables_for(include_staging):
             table = TABLES[name]
-            query = select(func.count(), func.coalesce(func.sum(table.c.size), 0)).where(pending(table))
+            query = select(func.count(), func.coalesce(func.sum(table.c.size), 0)).where(pending(table, source_types))
             if retry_of is not None:
                 query = query.where(_failed_in(retry_of, name, table))
             count, total = conn.execute(query).one()
@@ -98,10 +105,12 @@ def count_pending(
     return items, size
 
 
-def iter_pending(engine: Engine, table_name: str, batch_size: int = 500) -> Iterator[RowSnapshot]:
+def iter_pending(
+    engine: Engine, table_name: str, batch_size: int = 500, source_types: tuple[str, ...] | None = None
+) -> Iterator[RowSnapshot]:
     """Every pending row of one table, in id order, read batch by batch (never all at once)."""
     table = TABLES[table_name]
-    return _by_batches(engine, table_name, pending(table), batch_size)
+    return _by_batches(engine, table_name, pending(table, source_types), batch_size)
 
 
 def iter_stored(engine: Engine, table_name: str, batch_size: int = 500) -> Iterator[RowSnapshot]:
@@ -142,6 +151,7 @@ def claim_batch(
     *,
     limit: int | None = None,
     retry_of: int | None = None,
+    source_types: tuple[str, ...] | None = None,
 ) -> list[RowSnapshot]:
     """Claim up to ``size`` pending rows of ``table_name`` with id > ``after`` for this worker.
 
@@ -163,7 +173,7 @@ def claim_batch(
                 return []
         query = (
             select(*_columns(table))
-            .where(pending(table), table.c.id > after, ~claimed_already)
+            .where(pending(table, source_types), table.c.id > after, ~claimed_already)
             .order_by(table.c.id)
             .limit(size)
         )

@@ -14,7 +14,7 @@ from portal import audit
 from portal.formatting import format_duration, format_size, parse_duration
 from portal.migration.errors import MigrationError, RunConflict
 from portal.migration.models import MigrationRun
-from portal.migration.options import TARGETS, VERIFY_MODES, MigrationOptions
+from portal.migration.options import STORES, TARGETS, VERIFY_MODES, MigrationOptions
 from portal.migration.reports import Progress
 from portal.migration.service import DocumentMigrationService
 from portal.storage.base import StorageError
@@ -107,17 +107,18 @@ def _choose_run(
     return run
 
 
-def _print_dry_run(report) -> None:
+def _print_dry_run(report, source: str = "local") -> None:
+    what = "local file" if source == "local" else f"object in {source}"
     click.echo("Dry run: nothing was copied, switched or deleted.")
     for table, files in report.files.items():
         click.echo(f"  {table}: {files} file(s), {format_size(report.bytes[table])} would move")
     click.echo(f"  total: {report.total_files} file(s), {format_size(report.total_bytes)} ({report.total_bytes} bytes)")
     if report.missing_count:
-        click.echo(f"{report.missing_count} row(s) would fail because their local file is missing:")
+        click.echo(f"{report.missing_count} row(s) would fail because their {what} is missing:")
         for table, row_id, source, reason in report.missing:
             click.echo(f"  {table} #{row_id}: {source} ({reason})")
     else:
-        click.echo("No row has lost its local file.")
+        click.echo(f"No row has lost its {what}.")
 
 
 def _summary(service: DocumentMigrationService, run: MigrationRun) -> None:
@@ -142,6 +143,12 @@ def _summary(service: DocumentMigrationService, run: MigrationRun) -> None:
 @click.command("migrate")
 @click.argument("target", type=click.Choice(TARGETS))
 @click.option(
+    "--from",
+    "source",
+    type=click.Choice(STORES),
+    help="The store to move files from (default: the local disk, legacy paths and the local store).",
+)
+@click.option(
     "--batch-size", default=100, show_default=True, type=click.IntRange(1, 10_000), help="Rows claimed at a time."
 )
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Files copied at once.")
@@ -149,7 +156,7 @@ def _summary(service: DocumentMigrationService, run: MigrationRun) -> None:
 @click.option(
     "--delete-source",
     is_flag=True,
-    help="Move each local file to the quarantine once its copy is verified and its row switched.",
+    help="Move each source file (or object) to the quarantine once its copy is verified and its row switched.",
 )
 @click.option("--no-staging", is_flag=True, help="Leave staged uploads where they are.")
 @click.option("--limit", type=click.IntRange(1), help="Move at most this many rows.")
@@ -166,14 +173,17 @@ def _summary(service: DocumentMigrationService, run: MigrationRun) -> None:
 @click.option("--retry-failed", "retry_of", type=int, metavar="RUN_ID", help="Retry the failed rows of a finished run.")
 @with_appcontext
 def migrate_command(
-    target, batch_size, workers, dry_run, delete_source, no_staging, limit, verify_mode, join, run_id, retry_of
+    target, source, batch_size, workers, dry_run, delete_source, no_staging, limit, verify_mode, join, run_id, retry_of
 ) -> None:
-    """Move local files (legacy paths and the local store) to S3/MinIO, verified; exit 1 if any item failed."""
+    """Move files to TARGET (local, s3, minio) from --from (default: the local disk), verified; exit 1 if any
+    item failed."""
     service = DocumentMigrationService()
     run = None
+    again = f"flask storage migrate {target}" + (f" --from {source}" if source else "")
     try:
         options = MigrationOptions(
             target=target,
+            source=source,
             batch_size=batch_size,
             workers=workers,
             delete_source=delete_source,
@@ -182,7 +192,7 @@ def migrate_command(
             verify=verify_mode,
         )
         if dry_run:
-            _print_dry_run(service.dry_run(options))
+            _print_dry_run(service.dry_run(options), options.source_store)
             return
         if retry_of is not None:
             options = service.retry_options(retry_of, workers=workers, batch_size=batch_size)
@@ -194,16 +204,13 @@ def migrate_command(
         printer.finish(run)
     except KeyboardInterrupt:
         where = f"run #{run.id} stays active and " if run is not None else ""
-        _fail(f"interrupted; {where}`flask storage migrate {target}` resumes it", 130)
+        _fail(f"interrupted; {where}`{again}` resumes it", 130)
     except (MigrationError, StorageError) as exc:
         _fail(str(exc))
     except SQLAlchemyError as exc:
         _fail(_database_error(exc))
     if getattr(run, "interrupted", False):
-        _fail(
-            f"interrupted after {run.items_done} moved; run #{run.id} stays active and "
-            f"`flask storage migrate {target}` resumes it"
-        )
+        _fail(f"interrupted after {run.items_done} moved; run #{run.id} stays active and `{again}` resumes it")
     _summary(service, run)
     checked = getattr(run, "checked_by", {})
     click.echo(
@@ -269,7 +276,7 @@ def verify_command(deep: bool, workers: int, run_id: int | None) -> None:
 @click.argument("run_id", type=int)
 @with_appcontext
 def cancel_command(run_id: int) -> None:
-    """Stop a run after the files in flight; rows not reached stay local."""
+    """Stop a run after the files in flight; rows not reached stay in their store."""
     try:
         run = DocumentMigrationService().cancel(run_id)
     except MigrationError as exc:

@@ -19,7 +19,8 @@ from portal.extensions import storage
 from portal.migration.claims import TABLES, RowSnapshot
 from portal.migration.lifecycle import add_counts
 from portal.migration.models import ITEM, utcnow
-from portal.migration.quarantine import Quarantine, other_references
+from portal.migration.quarantine import ObjectQuarantine, Quarantine, other_references
+from portal.migration.sources import copy_inside, object_metadata, plan_inside_copy, read_small, stored_size
 from portal.migration.transactions import writing
 from portal.migration.verify import verify_copy
 from portal.object_keys import migrated_key
@@ -31,7 +32,7 @@ from portal.storage.base import (
     StorageProvider,
     StoredObject,
 )
-from portal.storage.encryption import EncryptedObject
+from portal.storage.encryption import CIPHERTEXT_TYPE, EncryptedObject
 from portal.storage.streams import open_regular_file
 
 log = logging.getLogger("portal.migration")
@@ -104,7 +105,8 @@ class ItemResult:
 
 
 def describe(exc: BaseException, phase: str) -> str:
-    """A one-line reason for the failures list; ``phase`` is 'source' (reading the local file) or 'target'.
+    """A one-line reason for the failures list; ``phase`` is 'source' (reading the source), 'copy' (a copy
+    inside the store, which reads the source and writes the target) or 'target'.
 
     Storage messages are safe to show (they name no credential).
     """
@@ -113,7 +115,7 @@ def describe(exc: BaseException, phase: str) -> str:
         return text if text.startswith("checksum mismatch") else f"checksum mismatch: {text}"
     if isinstance(exc, OSError):
         return f"cannot read source: {exc.strerror or exc}"
-    if phase == "source" and isinstance(exc, ObjectNotFound):
+    if phase in ("source", "copy") and isinstance(exc, ObjectNotFound):  # a copy inside the store reads the source
         return f"source missing: {exc}"
     if phase == "source" and isinstance(exc, StorageError):
         return f"source unreadable: {exc}"
@@ -213,9 +215,16 @@ class ItemMigrator:
         *,
         verify: str = "auto",
         quarantine: Quarantine | None = None,
+        source: StorageProvider | None = None,
+        source_types: tuple[str, ...] | None = None,
     ):
         self.engine, self.documents, self.target = engine, documents, target
         self.verify, self.quarantine = verify, quarantine
+        #: the object store rows are moved from, and the storage types its rows carry (None: the local disk)
+        self.source, self.source_types = source, source_types
+        # Two buckets one set of credentials reaches on one endpoint: objects are copied inside the store.
+        shares = getattr(target, "shares_account_with", None)
+        self.server_side = source is not None and shares is not None and shares(source)
         self._sql = _Statements(target.name)
         # With STORAGE_ENCRYPTION=hybrid, plaintext rows are encrypted as they are copied.
         self.encryption = storage.encryption if storage.encryption.enabled else None
@@ -231,18 +240,28 @@ class ItemMigrator:
         from the file first otherwise. Raises ObjectNotFound when the source file is gone.
         """
         provider, key = self.documents.locate(row)
-        metadata = {}
-        if not row.is_legacy:
-            metadata = dict(provider.stat(key).metadata)  # e.g. the envelope mirrored in a local sidecar
-        stream = _open_source(provider, key)
-        try:
-            as_is = row.encryption or self.encryption is None
-            # A small file going up as it is is read once: the same bytes give the key's SHA-256 and go up
-            # whole, with their size, so the target can take them in one request (S3: a direct PUT).
-            body = _small_file(stream) if as_is else None
-            expected = row.sha256 if not row.encryption else None
+        as_is = row.encryption or self.encryption is None
+        expected = row.sha256 if not row.encryption else None
+        on_disk = provider.local_path(key) is not None
+        if not on_disk:
+            # An object store: the row says size and envelope, so no HEAD; a small object is read whole.
+            metadata = object_metadata(row)
+            body = read_small(provider, key) if as_is and stored_size(row) <= SMALL_OBJECT_MAX else None
             if expected is None:
                 expected = hashlib.sha256(body).hexdigest() if body is not None else _hash(provider, key)
+            stream = io.BytesIO(body) if body is not None else ChunkStream(provider.open(key))
+        else:
+            metadata = {}
+            if not row.is_legacy:
+                metadata = dict(provider.stat(key).metadata)  # e.g. the envelope mirrored in a local sidecar
+            stream = _open_source(provider, key)
+        try:
+            if on_disk:
+                # A small file going up as it is is read once: the same bytes give the key's SHA-256 and go up
+                # whole, with their size, so the target can take them in one request (S3: a direct PUT).
+                body = _small_file(stream) if as_is else None
+                if expected is None:
+                    expected = hashlib.sha256(body).hexdigest() if body is not None else _hash(provider, key)
             if as_is:
                 yield Upload(
                     stream, migrated_key(row.table, row.id, expected), expected, row.encryption, metadata, body=body
@@ -267,6 +286,17 @@ class ItemMigrator:
         """
         key, phase = None, "source"
         try:
+            if self.server_side and (row.encryption or self.encryption is None):
+                provider, source_key = self.documents.locate(row)
+                planned = plan_inside_copy(row, provider, source_key)
+                if planned is not None:
+                    key, phase = planned[0], "copy"
+                    inside = copy_inside(self.target, row, provider, source_key, planned)
+                    phase = "target"
+                    checked_by = verify_copy(
+                        self.target, inside.key, inside.size, inside.sha256, self.verify, inside.store_sha256
+                    )
+                    return Copied(row, inside.key, inside.size, inside.sha256, checked_by)
             with self.upload_source(row) as upload:
                 key, phase = upload.key, "target"
                 self._withdraw_deletion(key)
@@ -299,11 +329,12 @@ class ItemMigrator:
         if upload.encrypt:
             sealed = self.encryption.save(self.target, upload.key, upload.stream, metadata=upload.metadata)
             return sealed.stored, sealed
+        content_type = CIPHERTEXT_TYPE if row.encryption else row.content_type
         if upload.body is not None:
             return self.target.save(
                 upload.key,
                 io.BytesIO(upload.body),
-                content_type=row.content_type,
+                content_type=content_type,
                 metadata=upload.metadata,
                 expected_sha256=upload.expected_sha256,
                 size=len(upload.body),
@@ -311,7 +342,7 @@ class ItemMigrator:
         return self.target.save(
             upload.key,
             upload.stream,
-            content_type=row.content_type,
+            content_type=content_type,
             metadata=upload.metadata,
             expected_sha256=upload.expected_sha256,
         ), None
@@ -434,17 +465,23 @@ class ItemMigrator:
     # -- the source -----------------------------------------------------------------------------
 
     def _quarantine(self, row: RowSnapshot) -> str | None:
-        """Move the row's local file to quarantine, after the switch committed; returns why it stayed, if it did."""
-        if self.quarantine is None:
+        """Move the row's source file (or object) to quarantine, after the switch committed; returns why it
+        stayed, if it did."""
+        if self.quarantine is None and self.source is None:
             return "no quarantine folder configured"
         try:
-            holder = other_references(self.engine, row)
+            holder = other_references(self.engine, row, self.source_types or ("local",))
             if holder:
                 return f"kept: {holder} still reads the same file"
             provider, key = self.documents.locate(row)
             path = provider.local_path(key)
             if path is None:
-                return f"kept: the {provider.name} store keeps no file on this host to quarantine"
+                if self.source is None:  # a local run never moves objects
+                    return f"kept: the {provider.name} store keeps no file on this host to quarantine"
+                ObjectQuarantine(provider).move(key)
+                return None
+            if self.quarantine is None:
+                return "no quarantine folder configured"
             self.quarantine.move(row, path, key)
         except (OSError, StorageError) as exc:
             log.warning("could not quarantine the source of %s #%s: %s", row.table, row.id, exc)

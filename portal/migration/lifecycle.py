@@ -31,6 +31,7 @@ def create_run(
     values = dict(
         kind=kind,
         target=options.target if kind == "migrate" else "",
+        source=options.source_store if kind == "migrate" else "",
         status="running",
         active=1,
         options=options.to_json(),

@@ -28,7 +28,7 @@ def aware(value: datetime | None) -> datetime | None:
 
 
 class MigrationRun(db.Model):
-    """One migration (local -> object storage) or verification run, with its options and counters.
+    """One migration (from one store to another) or verification run, with its options and counters.
 
     ``active`` is 1 while the run is running (or cancelling, or failing) and NULL afterwards; its unique constraint
     is what lets the database, not a process, decide that only one run is active at a time.
@@ -40,6 +40,8 @@ class MigrationRun(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), default="migrate")  # 'migrate' or 'verify'
     target: Mapped[str] = mapped_column(String(50), default="")
+    #: the store files are moved from: 'local' (legacy paths and the local store), 's3' or 'minio'
+    source: Mapped[str] = mapped_column(String(50), default="local", server_default="local")
     status: Mapped[str] = mapped_column(String(20), default="running")
     active: Mapped[int | None] = mapped_column(Integer)
     options: Mapped[str] = mapped_column(Text, default="{}")
@@ -69,9 +71,12 @@ class MigrationRun(db.Model):
 
     @property
     def label(self) -> str:
-        """'migration to s3' / 'verification (deep)': how messages name the run."""
+        """'migration to s3' (from the local disk), 'migration from s3 to minio', 'deep verification': how
+        messages name the run."""
         if self.kind == "verify":
             return "deep verification" if self.option_values.get("deep") else "verification"
+        if self.source and self.source != "local":
+            return f"migration from {self.source} to {self.target}"
         return f"migration to {self.target}"
 
 

@@ -7,8 +7,12 @@ from dataclasses import asdict, dataclass, field
 
 from portal.migration.errors import MigrationError
 
+#: the stores a run may move files between ('local': the local store, and legacy paths as a source)
+STORES = ("local", "s3", "minio")
 #: the stores a run may move files to
-TARGETS = ("s3", "minio")
+TARGETS = STORES
+#: the object stores
+OBJECT_STORES = ("s3", "minio")
 #: how a copy is proven: 'auto' (the store's SHA-256 where it keeps one, else read back) or 'readback'
 VERIFY_MODES = ("auto", "readback")
 
@@ -21,6 +25,8 @@ class MigrationOptions:
     """
 
     target: str = "s3"
+    #: where the files come from; None is the local disk (legacy paths and the local store), as 'local'
+    source: str | None = None
     batch_size: int = 100
     workers: int = 4
     delete_source: bool = False
@@ -33,7 +39,11 @@ class MigrationOptions:
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
-            raise MigrationError(f"target {self.target!r} is not an object store; use one of {', '.join(TARGETS)}")
+            raise MigrationError(f"target {self.target!r} is not a store; use one of {', '.join(TARGETS)}")
+        if self.source is not None and self.source not in STORES:
+            raise MigrationError(f"source {self.source!r} is not a store; use one of {', '.join(STORES)}")
+        if self.target == self.source_store:
+            raise MigrationError(f"source and target are both {self.target!r}; choose two different stores")
         if not 1 <= self.batch_size <= 10_000:
             raise MigrationError("batch size must be from 1 to 10000")
         if not 1 <= self.workers <= 64:
@@ -42,6 +52,11 @@ class MigrationOptions:
             raise MigrationError("limit must be at least 1")
         if self.verify not in VERIFY_MODES:
             raise MigrationError(f"verify must be one of {', '.join(VERIFY_MODES)}")
+
+    @property
+    def source_store(self) -> str:
+        """The store files are moved from, by name ('local' when none was given)."""
+        return self.source or "local"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -1,4 +1,4 @@
-"""The quarantine folder: migrated local files wait here (restorable) until purged for good."""
+"""The quarantine: moved rows' source files (a folder) and objects (a prefix of their bucket) wait there, restorable, until purged."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, and_, or_, select
 
 from portal.migration.claims import TABLES, RowSnapshot
+from portal.object_keys import QUARANTINE_PREFIX, quarantine_key
+from portal.storage.base import StorageProvider
 from portal.storage.local import SIDECAR_PREFIX, SIDECAR_SUFFIX
 
 
@@ -81,6 +83,36 @@ class Quarantine:
         return PurgeReport(files, size)
 
 
+class ObjectQuarantine:
+    """Where an object store keeps the objects of rows moved to another store (``--delete-source``): under
+    ``quarantine/<UTC time>/<key>`` in the same bucket, by a server-side copy and then the delete, so
+    restoring is a copy back. purge() deletes those quarantined longer ago than asked (by LastModified,
+    which the copy set), never anything outside the prefix."""
+
+    def __init__(self, provider: StorageProvider):
+        self.provider = provider
+
+    def move(self, key: str) -> str:
+        """Copy ``key`` into the quarantine, then delete it; returns the quarantined key. Raises StorageError
+        (after a failed copy nothing was deleted)."""
+        kept = quarantine_key(key, datetime.now(UTC))
+        self.provider.copy(key, kept)
+        self.provider.delete(key)
+        return kept
+
+    def purge(self, older_than: timedelta, *, dry_run: bool = False, now: datetime | None = None) -> PurgeReport:
+        """Delete (or count) quarantined objects written more than ``older_than`` ago. Raises StorageError."""
+        cutoff = (now or datetime.now(UTC)) - older_than
+        files = size = 0
+        for item in self.provider.list(QUARANTINE_PREFIX):
+            if item.modified is None or item.modified > cutoff:
+                continue
+            files, size = files + 1, size + item.size
+            if not dry_run:
+                self.provider.delete(item.key)
+        return PurgeReport(files, size)
+
+
 def _move(source: Path, target: Path) -> None:
     try:
         os.rename(source, target)
@@ -93,14 +125,15 @@ def _move(source: Path, target: Path) -> None:
         source.unlink()
 
 
-def other_references(engine: Engine, row: RowSnapshot) -> str | None:
-    """Another row that still reads the same local file (then it must not be moved), as 'table #id'."""
+def other_references(engine: Engine, row: RowSnapshot, storage_types: tuple[str, ...] = ("local",)) -> str | None:
+    """Another row that still reads the same local file, or the same object of a store whose rows carry one
+    of ``storage_types`` (then it must not be moved), as 'table #id'."""
     with engine.connect() as conn:
         for name, table in TABLES.items():
             if row.is_legacy:
                 same = and_(table.c.storage_path.is_(None), table.c.filepath == row.filepath)
             else:
-                same = and_(table.c.storage_path == row.storage_path, table.c.storage_type == "local")
+                same = and_(table.c.storage_path == row.storage_path, table.c.storage_type.in_(storage_types))
             found = conn.execute(
                 select(table.c.id).where(same, or_(table.c.id != row.id, name != row.table)).limit(1)
             ).scalar()

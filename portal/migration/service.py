@@ -18,10 +18,10 @@ from portal.migration.errors import MigrationError, RunConflict, WorkerNotStarte
 from portal.migration.items import ItemMigrator, ItemResult
 from portal.migration.launch import launch, log_path
 from portal.migration.models import MigrationItem, MigrationRun
-from portal.migration.options import TARGETS, MigrationOptions
+from portal.migration.options import OBJECT_STORES, TARGETS, MigrationOptions
 from portal.migration.processes import live_workers
 from portal.migration.progress import progress_of
-from portal.migration.quarantine import PurgeReport, Quarantine
+from portal.migration.quarantine import ObjectQuarantine, PurgeReport, Quarantine
 from portal.migration.reports import DryRunReport, Progress, RunChoice, VerifyReport
 from portal.migration.run_state import active_run, fetch_run, run_state
 from portal.migration.verify import Problem, RowChecker
@@ -35,7 +35,8 @@ VERIFY_LISTED = 1000
 
 
 class DocumentMigrationService:
-    """Moves local files (legacy filepath rows and local-store rows) into S3/MinIO and proves nothing was lost.
+    """Moves files between stores (the local disk: legacy filepath rows and local-store rows; S3; MinIO), in
+    any direction, and proves nothing was lost.
 
     Single rows: migrate_attachment, migrate_attachment_staging. Everything: a run (start_run, then
     migrate_all_attachments in this process or launch_worker for a detached one; claimed in batches,
@@ -53,28 +54,62 @@ class DocumentMigrationService:
         return db.engine
 
     def target(self, name: str) -> StorageProvider:
-        """The object store called ``name``; raises MigrationError unless it is configured and not local."""
+        """The store called ``name``; raises MigrationError unless it is configured."""
         if name not in TARGETS:
-            raise MigrationError(f"{name!r} is not an object store; migrate to one of {', '.join(TARGETS)}")
+            raise MigrationError(f"{name!r} is not a store; migrate to one of {', '.join(TARGETS)}")
         try:
             return storage.get(name)
         except StorageError as exc:
             raise MigrationError(str(exc)) from None
 
     def targets(self) -> list[str]:
-        """The object stores configured on this host, by name."""
+        """The stores configured on this host, by name (each once: `minio` is left out where it names the
+        S3 store)."""
         return [name for name in storage.names if name in TARGETS]
+
+    def source_types(self, options: MigrationOptions) -> tuple[str, ...] | None:
+        """The storage types of the rows a run with ``options`` moves: None for the local disk (legacy and
+        local rows), else every name the source store answers to ('s3' and 'minio' where they are one)."""
+        if options.source_store == "local":
+            return None
+        provider = self.target(options.source_store)
+        return self._storage_types_of(provider)
+
+    def _named(self, name: str) -> StorageProvider | None:
+        try:
+            return storage.get(name)
+        except StorageError:
+            return None
+
+    def direction(self, options: MigrationOptions) -> tuple[StorageProvider | None, StorageProvider]:
+        """(source object store or None for the local disk, target) of a run with ``options``.
+
+        Raises MigrationError for a store not configured here, or for two names of one store (the S3_* store
+        answers to both `s3` and `minio` without MINIO_*; two settings may name one bucket).
+        """
+        target = self.target(options.target)
+        source = None if options.source_store == "local" else self.target(options.source_store)
+        origin = source if source is not None else storage.get("local")
+        if origin is target or origin.location == target.location:
+            raise MigrationError(
+                f"{options.source_store!r} and {options.target!r} are the same store here; "
+                "set MINIO_* for a separate minio store"
+            )
+        return source, target
 
     def quarantine(self) -> Quarantine:
         return Quarantine(self.config["QUARANTINE_PATH"])
 
     def migrator(self, options: MigrationOptions) -> ItemMigrator:
+        source, target = self.direction(options)
         return ItemMigrator(
             self.db_engine,
             self.documents,
-            self.target(options.target),
+            target,
             verify=options.verify,
             quarantine=self.quarantine(),
+            source=source,
+            source_types=self.source_types(options),
         )
 
     # -- single rows ----------------------------------------------------------------------------
@@ -125,6 +160,22 @@ class DocumentMigrationService:
         """Files and bytes per table and location ('legacy', 'local', 's3', 'minio')."""
         return stats.location_stats(self.db_engine)
 
+    def store_totals(self) -> dict[str, tuple[int, int]]:
+        """(files, bytes) in each configured store, by the name a run takes: 'local' counts legacy and
+        local-store rows; a store answering to both 's3' and 'minio' counts the rows of both names."""
+        by_type: dict[str, list[int]] = {}
+        for row in self.location_stats():
+            kind = "local" if row["location"] == "legacy" else row["location"]
+            found = by_type.setdefault(kind, [0, 0])
+            found[0], found[1] = found[0] + row["files"], found[1] + row["bytes"]
+        totals = {}
+        for name in self.targets():
+            names = (name,) if name == "local" else self.source_types(MigrationOptions(target="local", source=name))
+            files = sum(by_type.get(kind, [0, 0])[0] for kind in names)
+            size = sum(by_type.get(kind, [0, 0])[1] for kind in names)
+            totals[name] = (files, size)
+        return totals
+
     def log_path(self, run_id: int) -> Path:
         return log_path(current_app, run_id)
 
@@ -137,8 +188,10 @@ class DocumentMigrationService:
 
         Raises RunConflict pointing at the active run, MigrationError for a bad target.
         """
-        self.target(options.target)
-        items, size = count_pending(self.db_engine, options.include_staging, options.limit, options.retry_of)
+        self.direction(options)
+        items, size = count_pending(
+            self.db_engine, options.include_staging, options.limit, options.retry_of, self.source_types(options)
+        )
         return lifecycle.create_run(
             self.db_engine,
             "migrate",
@@ -213,7 +266,7 @@ class DocumentMigrationService:
         if run.kind == "verify":
             args = ["storage", "verify", "--run-id", str(run.id)]
         else:
-            args = ["storage", "migrate", run.target, "--run-id", str(run.id)]
+            args = ["storage", "migrate", run.target, "--from", run.source or "local", "--run-id", str(run.id)]
         try:
             return launch(current_app._get_current_object(), run.id, args)
         except OSError as exc:
@@ -287,12 +340,13 @@ class DocumentMigrationService:
 
     def dry_run(self, options: MigrationOptions) -> DryRunReport:
         """What migrate would move (sizes read from the files) and which rows have lost their file; changes nothing."""
-        self.target(options.target)
+        self.direction(options)
+        source_types = self.source_types(options)
         report, seen = DryRunReport(), 0
         for table in tables_for(options.include_staging):
             report.files.setdefault(table, 0)
             report.bytes.setdefault(table, 0)
-            for row in iter_pending(self.db_engine, table):
+            for row in iter_pending(self.db_engine, table, source_types=source_types):
                 if options.limit is not None and seen >= options.limit:
                     return report
                 seen += 1
@@ -317,29 +371,34 @@ class DocumentMigrationService:
     # -- housekeeping ---------------------------------------------------------------------------
 
     def purge_quarantine(self, older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
-        """Delete (or with ``dry_run`` count) files quarantined more than ``older_than`` ago."""
-        return self.quarantine().purge(older_than, dry_run=dry_run)
+        """Delete (or with ``dry_run`` count) files and objects quarantined more than ``older_than`` ago, in the
+        quarantine folder and under each object store's quarantine/ prefix. Raises StorageError."""
+        total = self.quarantine().purge(older_than, dry_run=dry_run)
+        for store in self.object_stores():
+            found = ObjectQuarantine(store.provider).purge(older_than, dry_run=dry_run)
+            total = PurgeReport(total.files + found.files, total.bytes + found.bytes)
+        return total
 
     def object_stores(self) -> list[orphans.ObjectStore]:
         """Each configured object store once, with every storage_type its rows may carry."""
         found, seen = [], set()
         for name in storage.names:
             provider = storage.get(name)
-            if name == "local" or id(provider) in seen:
+            # Two names for one bucket (MINIO_* set to the S3_* bucket) are one store: its objects are
+            # referenced by the rows of both, and listing it twice would call half of them orphans.
+            if name == "local" or provider.location in seen:
                 continue
-            seen.add(id(provider))
+            seen.add(provider.location)
             found.append(orphans.ObjectStore(name, provider, self._storage_types_of(provider)))
         return found
 
     def _storage_types_of(self, provider: StorageProvider) -> tuple[str, ...]:
-        found = []
-        for name in TARGETS:
-            try:
-                if storage.get(name) is provider:
-                    found.append(name)
-            except StorageError:
-                continue
-        return tuple(found)
+        """Every object-store name whose provider keeps its bytes where ``provider`` does."""
+        return tuple(
+            name
+            for name in OBJECT_STORES
+            if (other := self._named(name)) is not None and other.location == provider.location
+        )
 
     def unreferenced_objects(self, store: orphans.ObjectStore) -> Iterator[StoredObject]:
         """Objects under the portal's key prefixes that no row points at (raises StorageError)."""

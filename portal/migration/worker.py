@@ -60,6 +60,8 @@ class RunWorker:
         #: set by SIGTERM or Ctrl-C: this process stops, the run stays active for a later resume
         self.interrupted = False
         self._previous_sigterm = None
+        #: the storage types whose rows a migration claims (None: the local disk)
+        self.source_types: tuple[str, ...] | None = None
 
     def __enter__(self) -> RunWorker:
         self.worker_id = lifecycle.attach_worker(self.engine, self.run.id, exclusive=self.exclusive)
@@ -132,7 +134,14 @@ class RunWorker:
         except StorageError as exc:
             self.fail(f"the target store is not ready: {exc}")
             return
+        if migrator.source is not None:
+            try:
+                migrator.source.check()
+            except StorageError as exc:
+                self.fail(f"the source store is not ready: {exc}")
+                return
         app = current_app._get_current_object()
+        self.source_types = migrator.source_types
         claims = self._claims(options)
         window = options.batch_size + options.workers
         # Finished copies arrive on a queue: waiting on the futures themselves would lock every one of
@@ -192,6 +201,7 @@ class RunWorker:
                             options.batch_size,
                             limit=options.limit,
                             retry_of=options.retry_of,
+                            source_types=self.source_types,
                         )
                         if not batch:
                             break

@@ -53,8 +53,8 @@ def _files_blueprint() -> Blueprint:
 
 
 class Storage:
-    """Flask extension holding the local provider, the S3 provider when S3_BUCKET is set, and the
-    encryption at rest (its keys loaded once, here).
+    """Flask extension holding the local provider, the S3 provider when S3_BUCKET is set, the MinIO
+    provider when MINIO_BUCKET is set (else `minio` names the S3 one), and the encryption at rest (its keys loaded once, here).
 
     Create it unbound (``storage = Storage()``) and bind it with ``storage.init_app(app)``; its
     properties then answer for ``current_app``.
@@ -123,9 +123,13 @@ class Storage:
         try:
             return state.providers[name]
         except KeyError:
+            how = (
+                "MINIO_BUCKET and MINIO_ENDPOINT_URL (or S3_BUCKET with S3_ENDPOINT_URL)"
+                if name == "minio"
+                else "S3_BUCKET"
+            )
             raise StorageMisconfigured(
-                f"storage {name!r} is not configured on this host; set S3_BUCKET "
-                "(and S3_ENDPOINT_URL for MinIO) to read its files"
+                f"storage {name!r} is not configured on this host; set {how} to read its files"
             ) from None
 
     @property

@@ -132,6 +132,11 @@ class StorageProvider(abc.ABC):
         """
         return hash_chunks(self.open(key))
 
+    def open_small(self, key: str) -> Iterator[bytes]:
+        """open(key) for a caller that will hold the whole of a small object (a migration's reads): providers
+        whose ordinary read costs more than such an object (S3's SDK) override it. Raises ObjectNotFound."""
+        return self.open(key)
+
     def local_path(self, key: str) -> Path | None:
         """The file on this host's disk holding ``key``, for a store that keeps files (else None).
 
@@ -147,6 +152,11 @@ class StorageProvider(abc.ABC):
         the portal serves itself need no check.
         """
         return True
+
+    @property
+    def location(self) -> tuple[str, ...]:
+        """Where the bytes live (a folder; an endpoint and bucket): two providers at one location are one store."""
+        return (type(self).__name__, str(id(self)))
 
     def exists(self, key: str) -> bool:
         """True when ``key`` is stored."""

@@ -1,4 +1,4 @@
-"""ObjectStorageFactory: the one place the LOCAL_* and S3_* settings become the extension's providers."""
+"""ObjectStorageFactory: the one place the LOCAL_*, S3_* and MINIO_* settings become the extension's providers."""
 
 from __future__ import annotations
 
@@ -21,10 +21,15 @@ class ObjectStorageFactory:
         self.config, self.link_for_token = config, link_for_token
 
     def providers(self) -> dict[str, StorageProvider]:
-        """Every configured provider by each name a row's storage_type may carry: 'local' always; 's3'
-        and 'minio' for the S3_* store when S3_BUCKET is set (one provider under both names)."""
+        """Every configured provider by each name a row's storage_type may carry: 'local' always; with
+        MINIO_BUCKET set, 's3' for the S3_* store (when S3_BUCKET is set) and 'minio' for the MINIO_* one;
+        without it, 's3' and 'minio' for the S3_* store when S3_BUCKET is set (one provider, both names)."""
         providers: dict[str, StorageProvider] = {"local": self.local()}
-        if self.config["S3_BUCKET"]:
+        if self.config.get("MINIO_BUCKET"):
+            if self.config["S3_BUCKET"]:
+                providers["s3"] = self.object_store(name="s3")
+            providers["minio"] = self.minio_store()
+        elif self.config["S3_BUCKET"]:
             providers["s3"] = providers["minio"] = self.object_store()
         return providers
 
@@ -66,5 +71,25 @@ class ObjectStorageFactory:
             read_timeout=config["S3_READ_TIMEOUT"],
             max_attempts=config["S3_MAX_ATTEMPTS"],
         )
+        bucket = overrides.pop("bucket", config["S3_BUCKET"])
         options.update(overrides)
-        return S3StorageProvider(config["S3_BUCKET"], **options)
+        return S3StorageProvider(bucket, **options)
+
+    def minio_store(self) -> StorageProvider:
+        """The MINIO_* store: its own bucket, endpoint, region and keys, addressed by path with checksums
+        only where required (as MinIO wants); the S3_* tuning (timeouts, part sizes) applies to it too,
+        S3_SSE does not (its KMS settings belong to the S3 account)."""
+        config = self.config
+        return self.object_store(
+            name="minio",
+            bucket=config["MINIO_BUCKET"],
+            region=config["MINIO_REGION"],
+            access_key=config["MINIO_ACCESS_KEY"],
+            secret_key=config["MINIO_SECRET_KEY"],
+            endpoint_url=config["MINIO_ENDPOINT_URL"],
+            public_endpoint_url=config["MINIO_PUBLIC_ENDPOINT_URL"],
+            addressing_style="path",
+            checksums="when_required",
+            sse="",
+            sse_kms_key_id=None,
+        )

@@ -116,6 +116,10 @@ class LocalStorageProvider(StorageProvider):
         self._secret_keys = [k for k in ([secret_key] if isinstance(secret_key, str) else secret_key or []) if k]
         self._link_for_token = link_for_token or (lambda token: f"/files/{token}")
 
+    @property
+    def location(self) -> tuple[str, ...]:
+        return ("local", str(self.root))
+
     def path_for(self, key: str) -> Path:
         """Where ``key`` lives; raises StorageMisconfigured for an unsafe key or a missing storage folder."""
         return resolve_key(self._existing_root(), key)

@@ -255,3 +255,11 @@ def test_a_database_not_at_head_gives_one_clear_line(tmp_path, moto_endpoint, bu
     assert result.exit_code == 1
     assert "Error: the database refused (" in result.output and "`flask db upgrade`" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.moto
+def test_s3_and_minio_without_minio_settings_are_one_store(runner, store):
+    result = runner.invoke(args=["storage", "migrate", "minio", "--from", "s3"])
+    assert result.exit_code == 1
+    assert "'s3' and 'minio' are the same store here; set MINIO_* for a separate minio store" in result.output
+    assert db.session.scalar(select(MigrationRun)) is None

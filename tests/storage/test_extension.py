@@ -76,6 +76,60 @@ def test_one_s3_provider_answers_to_both_names(tmp_path, storage_type):
         assert storage.default.name == storage_type
 
 
+def minio_settings(bucket: str, endpoint: str = "http://127.0.0.1:9000", **overrides) -> dict:
+    return {
+        "MINIO_BUCKET": bucket,
+        "MINIO_ENDPOINT_URL": endpoint,
+        "MINIO_ACCESS_KEY": "AKIAMINIOTESTACCESS",
+        "MINIO_SECRET_KEY": "minio-test-secret-key",
+        **overrides,
+    }
+
+
+def test_minio_settings_make_two_stores(tmp_path):
+    s3_bucket, minio_bucket = unique_bucket(), unique_bucket()
+    app = make_storage_app(
+        tmp_path,
+        **s3_settings(s3_bucket, STORAGE_TYPE="minio"),
+        **minio_settings(minio_bucket, MINIO_REGION="eu-west-1"),
+    )
+    storage = Storage()
+    with app.app_context():
+        assert storage.names == ("local", "s3", "minio")
+        s3, minio = storage.get("s3"), storage.get("minio")
+        assert s3 is not minio
+        assert (s3.name, s3.bucket, s3.endpoint_url) == ("s3", s3_bucket, None)
+        assert (minio.name, minio.bucket, minio.endpoint_url) == ("minio", minio_bucket, "http://127.0.0.1:9000")
+        assert minio.region == "eu-west-1"
+        assert storage.default is minio
+
+
+def test_minio_alone_leaves_s3_unconfigured(tmp_path):
+    app = make_storage_app(tmp_path, STORAGE_TYPE="minio", **minio_settings(unique_bucket()))
+    storage = Storage()
+    with app.app_context():
+        assert storage.names == ("local", "minio")
+        with pytest.raises(StorageMisconfigured, match="storage 's3' is not configured on this host; set S3_BUCKET"):
+            storage.get("s3")
+
+
+def test_check_reports_each_store_by_name(tmp_path):
+    """/healthz's report: the minio store down is named as minio, the s3 store answers for itself."""
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    app = make_storage_app(
+        tmp_path,
+        **s3_settings(unique_bucket(), S3_ENDPOINT_URL=endpoint, S3_MAX_ATTEMPTS=1, S3_CONNECT_TIMEOUT=1),
+        **minio_settings(unique_bucket(), endpoint),
+    )
+    with app.app_context():
+        Storage().get("local").ensure_ready()
+        report = Storage().check()
+    assert sorted(report) == ["local", "minio", "s3"]
+    assert report["local"] == "ok"
+    assert report["s3"] != "ok" and report["minio"] != "ok"
+    assert "minio-test-secret-key" not in str(report)
+
+
 def test_s3_configured_but_local_default(tmp_path):
     app = make_storage_app(tmp_path, **s3_settings(unique_bucket(), STORAGE_TYPE="local"))
     with app.app_context():
