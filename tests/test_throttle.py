@@ -84,8 +84,10 @@ def test_a_pair_counts_to_its_limit_and_then_refuses_as_locked(clock):
 def test_a_full_pair_is_locked_for_its_lock_time_and_then_counts_afresh(clock):
     for _ in range(3):
         throttle.claim(PAIR)
+    version = row(PAIR.key).version
     assert throttle.lock_if_full(PAIR) is True
     assert blocked_until(PAIR.key) == START + WINDOW
+    assert row(PAIR.key).version == version + 1  # an attempt that read the counter before must read it again
     assert throttle.lock_if_full(PAIR) is False  # already locked: this call did not lock it
     clock["now"] = START + WINDOW - timedelta(seconds=30)
     caught = refused(PAIR)
@@ -94,6 +96,15 @@ def test_a_full_pair_is_locked_for_its_lock_time_and_then_counts_afresh(clock):
     throttle.claim(PAIR)
     assert (row(PAIR.key).failures, blocked_until(PAIR.key)) == (1, None)
     assert aware(row(PAIR.key).first_failure_at) == START + WINDOW
+
+
+def test_a_full_pair_whose_lock_ends_now_is_locked_again(clock):
+    for _ in range(3):
+        throttle.claim(PAIR)
+    assert throttle.lock_if_full(PAIR) is True
+    clock["now"] = START + WINDOW  # the lock ends exactly now; the counts are still there
+    assert throttle.lock_if_full(PAIR) is True
+    assert blocked_until(PAIR.key) == START + 2 * WINDOW
 
 
 def test_a_pair_below_its_limit_is_not_locked(clock):
@@ -156,6 +167,10 @@ def test_giving_back_undoes_one_claim_and_never_goes_below_zero(clock):
     assert row(PAIR.key).failures == 0
     throttle.give_back(Rule("pair:nobody", 3, WINDOW))  # no counter: nothing to give back
     assert row("pair:nobody") is None
+    throttle.claim(PAIR)
+    throttle.claim(ACCOUNT)
+    throttle.give_back(ACCOUNT)
+    assert (row(PAIR.key).failures, row(ACCOUNT.key).failures) == (1, 0)  # only its own counter
 
 
 def test_a_counter_changed_by_another_attempt_is_read_again(clock, monkeypatch):
@@ -200,13 +215,16 @@ def test_an_attempt_that_never_wins_the_compare_and_set_is_turned_away(clock, mo
 
 
 def test_clear_forgets_named_counters_and_those_under_a_prefix(clock):
-    for key in ("pair:a@example.com|1", "pair:a@example.com|2", "pair:a%b|1", "account:a@example.com", "other"):
+    keys = ("pair:a@example.com|1", "pair:a@example.com|2", "pair:ab|1", "account:a@example.com", "other")
+    for key in keys:
         throttle.claim(Rule(key, 3, WINDOW))
     assert throttle.clear("account:a@example.com", prefix="pair:a@example.com|") == 3
-    assert {key for key in db.session.scalars(select(LoginThrottle.key))} == {"pair:a%b|1", "other"}
-    assert throttle.clear("pair:a%b|1") == 1
+    assert {key for key in db.session.scalars(select(LoginThrottle.key))} == {"pair:ab|1", "other"}
     assert throttle.clear(prefix="pair:a%") == 0  # a prefix is literal, never a pattern
+    assert throttle.clear(prefix="pair:a_|") == 0
+    assert throttle.clear("pair:ab|1") == 1
     assert throttle.clear("missing") == 0
+    assert [key for key in db.session.scalars(select(LoginThrottle.key))] == ["other"]
 
 
 def test_blocked_counts_only_counters_that_refuse_now(clock):
