@@ -147,10 +147,41 @@ def test_an_account_waits_a_doubling_delay_from_its_limit_on(clock):
     assert row(ACCOUNT.key).failures == 4
 
 
+def test_each_claim_bumps_its_own_counters_version_by_one(clock):
+    throttle.claim(PAIR)
+    throttle.claim(ACCOUNT)  # both at version 1
+    throttle.claim(PAIR)
+    assert (row(PAIR.key).version, row(ACCOUNT.key).version) == (2, 1)
+    assert (row(PAIR.key).failures, row(ACCOUNT.key).failures) == (2, 1)
+
+
+def test_a_first_failure_that_loses_the_insert_is_counted_on_the_winners_row(clock, monkeypatch):
+    execute = db.session.execute
+    raced = []
+
+    def another_attempt_inserts_first(statement, *args, **kwargs):
+        if statement.is_insert and not raced:
+            raced.append(True)
+            with db.engine.begin() as conn:
+                conn.execute(
+                    LoginThrottle.__table__.insert().values(
+                        key=PAIR.key, failures=1, version=1, first_failure_at=START, last_failure_at=START
+                    )
+                )
+        return execute(statement, *args, **kwargs)
+
+    monkeypatch.setattr(db.session, "execute", another_attempt_inserts_first)
+    throttle.claim(PAIR)
+    assert raced and (row(PAIR.key).failures, row(PAIR.key).version) == (2, 2)
+
+
 def test_a_limit_of_one_delays_from_the_first_failure(clock):
     rule = Rule("address:192.0.2.9", 1, WINDOW)
     throttle.claim(rule)
     assert blocked_until(rule.key) == START + timedelta(seconds=2)
+    two = Rule("address:192.0.2.10", 2, WINDOW)
+    throttle.claim(two)
+    assert blocked_until(two.key) is None  # a limit of two: the first failure is not delayed
     pair = Rule("pair:b@example.com|192.0.2.9", 1, WINDOW, lock=WINDOW)
     throttle.claim(pair)
     assert blocked_until(pair.key) is None  # a pair is locked after the password check, not before
