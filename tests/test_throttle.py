@@ -107,6 +107,15 @@ def test_a_full_pair_whose_lock_ends_now_is_locked_again(clock):
     assert blocked_until(PAIR.key) == START + 2 * WINDOW
 
 
+def test_locking_a_full_pair_locks_no_other(clock):
+    other = Rule("pair:b@example.com|192.0.2.1", 3, WINDOW, lock=WINDOW)
+    for _ in range(3):
+        throttle.claim(PAIR)
+        throttle.claim(other)
+    assert throttle.lock_if_full(PAIR) is True
+    assert blocked_until(other.key) is None
+
+
 def test_a_pair_below_its_limit_is_not_locked(clock):
     throttle.claim(PAIR)
     throttle.claim(PAIR)
