@@ -84,8 +84,10 @@ def test_a_pair_counts_to_its_limit_and_then_refuses_as_locked(clock):
 def test_a_full_pair_is_locked_for_its_lock_time_and_then_counts_afresh(clock):
     for _ in range(3):
         throttle.claim(PAIR)
+    version = row(PAIR.key).version
     assert throttle.lock_if_full(PAIR) is True
     assert blocked_until(PAIR.key) == START + WINDOW
+    assert row(PAIR.key).version == version + 1  # an attempt that read the counter before must read it again
     assert throttle.lock_if_full(PAIR) is False  # already locked: this call did not lock it
     clock["now"] = START + WINDOW - timedelta(seconds=30)
     caught = refused(PAIR)
@@ -94,6 +96,24 @@ def test_a_full_pair_is_locked_for_its_lock_time_and_then_counts_afresh(clock):
     throttle.claim(PAIR)
     assert (row(PAIR.key).failures, blocked_until(PAIR.key)) == (1, None)
     assert aware(row(PAIR.key).first_failure_at) == START + WINDOW
+
+
+def test_a_full_pair_whose_lock_ends_now_is_locked_again(clock):
+    for _ in range(3):
+        throttle.claim(PAIR)
+    assert throttle.lock_if_full(PAIR) is True
+    clock["now"] = START + WINDOW  # the lock ends exactly now; the counts are still there
+    assert throttle.lock_if_full(PAIR) is True
+    assert blocked_until(PAIR.key) == START + 2 * WINDOW
+
+
+def test_locking_a_full_pair_locks_no_other(clock):
+    other = Rule("pair:b@example.com|192.0.2.1", 3, WINDOW, lock=WINDOW)
+    for _ in range(3):
+        throttle.claim(PAIR)
+        throttle.claim(other)
+    assert throttle.lock_if_full(PAIR) is True
+    assert blocked_until(other.key) is None
 
 
 def test_a_pair_below_its_limit_is_not_locked(clock):
@@ -136,10 +156,41 @@ def test_an_account_waits_a_doubling_delay_from_its_limit_on(clock):
     assert row(ACCOUNT.key).failures == 4
 
 
+def test_each_claim_bumps_its_own_counters_version_by_one(clock):
+    throttle.claim(PAIR)
+    throttle.claim(ACCOUNT)  # both at version 1
+    throttle.claim(PAIR)
+    assert (row(PAIR.key).version, row(ACCOUNT.key).version) == (2, 1)
+    assert (row(PAIR.key).failures, row(ACCOUNT.key).failures) == (2, 1)
+
+
+def test_a_first_failure_that_loses_the_insert_is_counted_on_the_winners_row(clock, monkeypatch):
+    execute = db.session.execute
+    raced = []
+
+    def another_attempt_inserts_first(statement, *args, **kwargs):
+        if statement.is_insert and not raced:
+            raced.append(True)
+            with db.engine.begin() as conn:
+                conn.execute(
+                    LoginThrottle.__table__.insert().values(
+                        key=PAIR.key, failures=1, version=1, first_failure_at=START, last_failure_at=START
+                    )
+                )
+        return execute(statement, *args, **kwargs)
+
+    monkeypatch.setattr(db.session, "execute", another_attempt_inserts_first)
+    throttle.claim(PAIR)
+    assert raced and (row(PAIR.key).failures, row(PAIR.key).version) == (2, 2)
+
+
 def test_a_limit_of_one_delays_from_the_first_failure(clock):
     rule = Rule("address:192.0.2.9", 1, WINDOW)
     throttle.claim(rule)
     assert blocked_until(rule.key) == START + timedelta(seconds=2)
+    two = Rule("address:192.0.2.10", 2, WINDOW)
+    throttle.claim(two)
+    assert blocked_until(two.key) is None  # a limit of two: the first failure is not delayed
     pair = Rule("pair:b@example.com|192.0.2.9", 1, WINDOW, lock=WINDOW)
     throttle.claim(pair)
     assert blocked_until(pair.key) is None  # a pair is locked after the password check, not before
@@ -156,6 +207,10 @@ def test_giving_back_undoes_one_claim_and_never_goes_below_zero(clock):
     assert row(PAIR.key).failures == 0
     throttle.give_back(Rule("pair:nobody", 3, WINDOW))  # no counter: nothing to give back
     assert row("pair:nobody") is None
+    throttle.claim(PAIR)
+    throttle.claim(ACCOUNT)
+    throttle.give_back(ACCOUNT)
+    assert (row(PAIR.key).failures, row(ACCOUNT.key).failures) == (1, 0)  # only its own counter
 
 
 def test_a_counter_changed_by_another_attempt_is_read_again(clock, monkeypatch):
@@ -200,13 +255,16 @@ def test_an_attempt_that_never_wins_the_compare_and_set_is_turned_away(clock, mo
 
 
 def test_clear_forgets_named_counters_and_those_under_a_prefix(clock):
-    for key in ("pair:a@example.com|1", "pair:a@example.com|2", "pair:a%b|1", "account:a@example.com", "other"):
+    keys = ("pair:a@example.com|1", "pair:a@example.com|2", "pair:ab|1", "account:a@example.com", "other")
+    for key in keys:
         throttle.claim(Rule(key, 3, WINDOW))
     assert throttle.clear("account:a@example.com", prefix="pair:a@example.com|") == 3
-    assert {key for key in db.session.scalars(select(LoginThrottle.key))} == {"pair:a%b|1", "other"}
-    assert throttle.clear("pair:a%b|1") == 1
+    assert {key for key in db.session.scalars(select(LoginThrottle.key))} == {"pair:ab|1", "other"}
     assert throttle.clear(prefix="pair:a%") == 0  # a prefix is literal, never a pattern
+    assert throttle.clear(prefix="pair:a_|") == 0
+    assert throttle.clear("pair:ab|1") == 1
     assert throttle.clear("missing") == 0
+    assert [key for key in db.session.scalars(select(LoginThrottle.key))] == ["other"]
 
 
 def test_blocked_counts_only_counters_that_refuse_now(clock):

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from portal.storage import Storage, StorageEncryption
-from portal.storage.base import StorageMisconfigured
+from portal.storage.base import StorageIntegrityError, StorageMisconfigured
 from portal.storage.crypto import ciphertext_size
 from portal.storage.encryption import CIPHERTEXT_TYPE, ENVELOPE_METADATA
 from portal.storage.keys import Envelope, KeyRing, MissingPrivateKey, generate_keypair, write_keypair
@@ -98,3 +98,33 @@ def test_without_a_public_key_nothing_is_encrypted_or_rewrapped(local):
     )
     with pytest.raises(StorageMisconfigured, match="no STORAGE_ENCRYPTION_PUBLIC_KEY"):
         reader_only.rewrap(envelope)
+
+
+def test_each_missing_piece_is_named():
+    with pytest.raises(StorageMisconfigured) as caught:
+        StorageEncryption(enabled=True, public_key=None, keyring=KeyRing())
+    assert str(caught.value) == "STORAGE_ENCRYPTION=hybrid needs STORAGE_ENCRYPTION_PUBLIC_KEY"
+    read_only = StorageEncryption(enabled=False, public_key=None, keyring=KeyRing())
+    with pytest.raises(StorageMisconfigured) as caught:
+        read_only.save(None, "attachments/x", io.BytesIO(b"abc"))
+    assert str(caught.value) == "no STORAGE_ENCRYPTION_PUBLIC_KEY is configured to encrypt to"
+
+
+def test_a_declared_size_the_stream_does_not_hold_stores_nothing(local):
+    pair = generate_keypair()
+    encryption = StorageEncryption(enabled=True, public_key=pair.public, keyring=KeyRing([pair.private]))
+    for declared in (len(PAYLOAD) - 1, len(PAYLOAD) + 1):
+        with pytest.raises(StorageIntegrityError):
+            encryption.save(local, "attachments/declared", io.BytesIO(PAYLOAD), size=declared)
+        assert list(local.list("attachments/")) == []
+    saved = encryption.save(local, "attachments/declared", io.BytesIO(PAYLOAD), size=len(PAYLOAD))
+    assert saved.stored.size == ciphertext_size(len(PAYLOAD))
+
+
+def test_a_byte_range_needs_the_plaintext_size(local):
+    pair = generate_keypair()
+    encryption = StorageEncryption(enabled=True, public_key=pair.public, keyring=KeyRing([pair.private]))
+    saved = encryption.save(local, "attachments/ranged", io.BytesIO(PAYLOAD))
+    with pytest.raises(ValueError) as caught:
+        encryption.open(local, "attachments/ranged", saved.envelope, (0, 9))
+    assert str(caught.value) == "decrypting a byte range needs the plaintext size"
