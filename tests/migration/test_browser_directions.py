@@ -50,10 +50,10 @@ def test_admin_moves_files_from_s3_to_minio(live_server, admin_user, app, stores
         assert "s3 → minio" in page.locator(".direction").inner_text()
         for _ in range(300):
             page.goto(page.url)
-            if page.locator("[data-field=state]").text_content() == "completed":
+            if page.locator("[data-field=state]").text_content() == "Completed":
                 break
             page.wait_for_timeout(200)
-        assert page.locator("[data-field=state]").text_content() == "completed"
+        assert page.locator("[data-field=state]").text_content() == "Completed"
         page.goto(f"{live_server}/admin/storage")
         assert "MINIO\t30" in page.locator("#storage-stats").inner_text()
         history = page.locator("#run-history").inner_text()

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from portal.auth.service import create_user
 from portal.documents.service import DocumentStorageService
+from portal.documents.trash import TrashService
 from portal.extensions import db, storage
 from portal.migration.models import MigrationRun
 from portal.migration.quarantine import ObjectQuarantine
@@ -476,11 +477,13 @@ def test_deleting_rows_deletes_from_the_store_each_names(app, files, stores):
     in_s3 = [row for table, row in rows() if table == "attachment" and row.storage_type == "s3"]
     in_minio = [row for table, row in rows() if table == "attachment" and row.storage_type == "minio"]
     assert in_s3 and in_minio
-    service = DocumentStorageService()
+    admin = create_user("purger@example.com", "Pat Purger", PASSWORD, is_admin=True)
+    trash = TrashService()
     for row, store in ((in_s3[0], s3), (in_minio[0], minio)):
         key = row.storage_path
         assert store.exists(key)
-        service.delete_attachment(row)
+        trash.trash_attachment(row, admin)
+        assert trash.purge(timedelta(0)).attachments == 1
         assert not store.exists(key)
     assert all(s3.exists(row.storage_path) for row in in_s3[1:])
     assert all(minio.exists(row.storage_path) for row in in_minio[1:])
