@@ -55,7 +55,7 @@ def test_admin_moves_files_from_s3_to_minio(live_server, admin_user, app, stores
             page.wait_for_timeout(200)
         assert page.locator("[data-field=state]").text_content() == "Completed"
         page.goto(f"{live_server}/admin/storage")
-        assert "MINIO\t30" in page.locator("#storage-stats").inner_text()
+        assert "MINIO OBJECT STORE\t30\t120 KiB" in page.locator("#storage-stats").inner_text()
         history = page.locator("#run-history").inner_text()
         assert "Migration s3 → minio" in history and "Migration local → s3" in history
         page.set_viewport_size({"width": 390, "height": 900})
