@@ -150,18 +150,11 @@ def purge_staging(older_than: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Say what would be removed and change nothing.")
 def purge_trash(older_than: str | None, dry_run: bool) -> None:
     """Remove documents and attachments that have been in the trash longer than their retention."""
-    from flask import current_app
-
-    from portal import audit
-    from portal.documents.trash import TrashService
+    from portal.documents.trash import TrashService, record_purge, retention
     from portal.formatting import format_size, parse_duration
 
     try:
-        age = (
-            parse_duration(older_than, allow_zero=False)
-            if older_than
-            else timedelta(days=current_app.config["TRASH_RETENTION_DAYS"])
-        )
+        age = parse_duration(older_than, allow_zero=False) if older_than else retention()
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
     report = TrashService().purge(age, dry_run=dry_run)
@@ -173,17 +166,7 @@ def purge_trash(older_than: str | None, dry_run: bool) -> None:
     )
     if dry_run:
         return
-    audit.record(
-        "trash.purge",
-        outcome="failure" if report.failed else "success",
-        detail={
-            "older_than": str(age),
-            "documents": report.documents,
-            "attachments": report.attachments,
-            "bytes": report.bytes,
-            "failed": len(report.failed),
-        },
-    )
+    record_purge(report, age, "cli")
     if report.failed:
         click.echo(
             f"{len(report.failed)} object{'s' if len(report.failed) != 1 else ''} not deleted yet (the store "

@@ -3,13 +3,11 @@ says exactly what would go, and is recorded (the same services as `flask storage
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import current_app, flash, redirect, request, url_for
 
 from portal import audit
 from portal.confirmation import Question, ask, confirmed
-from portal.documents.trash import TrashService
+from portal.documents.trash import TrashService, record_purge, retention
 from portal.formatting import format_size, parse_duration
 from portal.migration.service import DocumentMigrationService
 
@@ -27,13 +25,9 @@ def _documents_and_attachments(documents: int, attachments: int) -> str:
     return " and ".join(parts) or "nothing"
 
 
-def trash_age() -> timedelta:
-    return timedelta(days=current_app.config["TRASH_RETENTION_DAYS"])
-
-
 def trash_due() -> dict:
     """What a trash purge would remove now (a dry run): for the dashboard's card and its question."""
-    report = TrashService().purge(trash_age(), dry_run=True)
+    report = TrashService().purge(retention(), dry_run=True)
     what = _documents_and_attachments(report.documents, report.attachments)
     return {
         "documents": report.documents,
@@ -63,26 +57,15 @@ def purge_trash():
                 cancel=url_for("admin.storage"),
             )
         )
-    age = trash_age()
+    age = retention()
     report = TrashService().purge(age)
-    audit.record(
-        "trash.purge",
-        outcome="failure" if report.failed else "success",
-        detail={
-            "older_than": str(age),
-            "documents": report.documents,
-            "attachments": report.attachments,
-            "bytes": report.bytes,
-            "failed": len(report.failed),
-            "from": "dashboard",
-        },
-    )
+    record_purge(report, age, "dashboard")
     removed = _documents_and_attachments(report.documents, report.attachments)
     flash(f"Removed {removed} ({format_size(report.bytes)}) from the trash for good.", "success")
     if report.failed:
         flash(
-            f"{_plural(len(report.failed), 'attachment')} stayed in the trash because the store refused to delete "
-            "its file; try again later. The portal's log names them.",
+            f"The store refused to delete the files of {_plural(len(report.failed), 'attachment')}: the deletions "
+            "are owed (see Owed deletions) and `flask storage maintain` retries them.",
             "error",
         )
     return redirect(url_for("admin.storage"))

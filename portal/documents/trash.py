@@ -6,9 +6,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
+from portal import audit
 from portal.cleanup.drain import settle
 from portal.cleanup.outbox import forget, record
 from portal.documents.downloads import forget_download
@@ -49,6 +51,28 @@ class PurgeReport:
     attachments: int = 0
     bytes: int = 0
     failed: list[str] = field(default_factory=list)
+
+
+def retention() -> timedelta:
+    """How long things stay in the trash before a purge may remove them (TRASH_RETENTION_DAYS)."""
+    return timedelta(days=current_app.config["TRASH_RETENTION_DAYS"])
+
+
+def record_purge(report: PurgeReport, older_than: timedelta, source: str) -> None:
+    """The ``trash.purge`` audit event of a purge: what went, how many deletions are still owed, and where it was
+    asked for (``source``: cli, dashboard, maintain)."""
+    audit.record(
+        "trash.purge",
+        outcome="failure" if report.failed else "success",
+        detail={
+            "older_than": str(older_than),
+            "documents": report.documents,
+            "attachments": report.attachments,
+            "bytes": report.bytes,
+            "failed": len(report.failed),
+            "from": source,
+        },
+    )
 
 
 def may_manage_document(user: User, document: Document) -> bool:

@@ -39,30 +39,20 @@ class Job:
 
 def trash_job(options: dict) -> JobResult:
     """What `flask storage purge-trash` does with its default age (TRASH_RETENTION_DAYS), audited the same way."""
-    from portal import audit
-    from portal.documents.trash import TrashService
+    from portal.documents.trash import TrashService, record_purge, retention
 
-    age = timedelta(days=current_app.config["TRASH_RETENTION_DAYS"])
+    age = retention()
     report = TrashService().purge(age)
-    audit.record(
-        "trash.purge",
-        outcome="failure" if report.failed else "success",
-        detail={
-            "older_than": str(age),
-            "documents": report.documents,
-            "attachments": report.attachments,
-            "bytes": report.bytes,
-            "failed": len(report.failed),
-            "by": "maintain",
-        },
-    )
+    record_purge(report, age, "maintain")
     result = JobResult(ok=not report.failed, items=report.attachments, size=report.bytes, problems=len(report.failed))
     result.lines.append(
         f"Trash: {report.documents} document(s) and {report.attachments} attachment(s) ({format_size(report.bytes)}) "
         f"in the trash for longer than {age.days} d removed."
     )
     if report.failed:
-        result.errors.append(f"Trash: {len(report.failed)} attachment(s) kept because the store refused the delete:")
+        result.errors.append(
+            f"Trash: {len(report.failed)} file deletion(s) the store refused, owed in the cleanup outbox:"
+        )
         result.errors.extend(f"  {line}" for line in report.failed[:20])
     return result
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from portal.extensions import db
+from portal.cleanup.models import CleanupOutboxEntry
+from portal.extensions import db, storage
 from portal.models import Attachment, AuditEvent
+from portal.storage.base import StorageUnavailable
 from tests.support.files import PDF, rows, stored_keys, upload
 
 
@@ -62,6 +64,24 @@ def test_a_confirmed_trash_purge_removes_only_what_is_past_its_retention(admin_c
     assert [row.filename for row in rows()[0]] == ["recent.pdf"] and len(stored_keys()) == 1
     [event] = _events("trash.purge")
     assert '"attachments": 2' in event.detail and '"from": "dashboard"' in event.detail
+
+
+def test_a_dashboard_purge_the_store_refuses_says_the_deletions_are_owed(admin_client, expired_trash, monkeypatch):
+    def refuse(key):
+        raise StorageUnavailable("the store is down")
+
+    monkeypatch.setattr(storage.default, "delete", refuse)
+    page = admin_client.post("/admin/storage/purge-trash", data={"confirmed": "yes"}, follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "Removed 2 attachments (" in page
+    assert "The store refused to delete the files of 2 attachments: the deletions are owed" in page
+    # the rows left the trash; their objects wait in the cleanup outbox, listed on the same page
+    assert [row.filename for row in rows()[0]] == ["recent.pdf"] and len(stored_keys()) == 3
+    assert len(db.session.scalars(select(CleanupOutboxEntry)).all()) == 2
+    assert "2</strong> object deletions the stores refused" in page
+    [event] = _events("trash.purge")
+    assert event.outcome == "failure" and '"failed": 2' in event.detail
 
 
 def test_nothing_expired_means_nothing_to_confirm(admin_client, document):
