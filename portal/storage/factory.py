@@ -40,7 +40,7 @@ class ObjectStorageFactory:
         return LocalStorageProvider(
             config["LOCAL_STORAGE_PATH"],
             secret_key=keys,
-            url_expires=config.get("LOCAL_URL_EXPIRES", 300),
+            url_expires=config["LOCAL_URL_EXPIRES"],
             link_for_token=self.link_for_token,
         )
 
@@ -64,9 +64,9 @@ class ObjectStorageFactory:
             sse_kms_key_id=config["S3_SSE_KMS_KEY_ID"],
             multipart_threshold=config["S3_MULTIPART_THRESHOLD_MB"] * MiB,
             multipart_chunksize=config["S3_MULTIPART_CHUNK_MB"] * MiB,
-            streamed_put_max=config.get("S3_STREAMED_PUT_MAX_MB", 512) * MiB,
+            streamed_put_max=config["S3_STREAMED_PUT_MAX_MB"] * MiB,
             max_concurrency=config["S3_MAX_CONCURRENCY"],
-            upload_buffer=config.get("S3_UPLOAD_BUFFER_MB", 64) * MiB,
+            upload_buffer=config["S3_UPLOAD_BUFFER_MB"] * MiB,
             connect_timeout=config["S3_CONNECT_TIMEOUT"],
             read_timeout=config["S3_READ_TIMEOUT"],
             max_attempts=config["S3_MAX_ATTEMPTS"],
