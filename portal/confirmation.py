@@ -23,6 +23,7 @@ class Question:
     action: str  # where the confirmed form posts (the same route)
     cancel: str  # where "keep" goes back to
     keep: str = "Cancel"
+    fields: tuple[tuple[str, str], ...] = ()  # what the asking form carried besides csrf (posted again as is)
 
     @property
     def title(self) -> str:

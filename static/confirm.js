@@ -7,10 +7,24 @@
   var form = dialog.querySelector("form");
   var submit = dialog.querySelector(".confirm-submit");
   var cancel = dialog.querySelector(".confirm-cancel");
+  var pending = null; // the form whose own fields a confirmed dialog sends
   cancel.addEventListener("click", function () { dialog.close(); });
+  // A confirmed form posts itself, every field it carries and confirmed=yes; a confirmed link posts the dialog.
+  form.addEventListener("submit", function (event) {
+    if (!pending) return;
+    event.preventDefault();
+    var yes = document.createElement("input");
+    yes.type = "hidden";
+    yes.name = "confirmed";
+    yes.value = "yes";
+    pending.appendChild(yes);
+    dialog.close();
+    pending.submit();
+  });
 
   // The question, the note and the buttons' words are data attributes (text, never markup or script).
-  function open(source, action) {
+  function open(source, action, sourceForm) {
+    pending = sourceForm || null;
     form.action = action;
     dialog.querySelector(".confirm-question").textContent = source.dataset.confirm;
     dialog.querySelector(".confirm-note").textContent = source.dataset.confirmNote || "";
@@ -31,7 +45,7 @@
   Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (source) {
     source.addEventListener("submit", function (event) {
       event.preventDefault();
-      open(source, source.action);
+      open(source, source.action, source);
     });
   });
 })();

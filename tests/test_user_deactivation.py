@@ -39,3 +39,27 @@ def test_the_users_list_names_each_button_and_carries_the_question(admin_client,
     assert f'aria-label="Deactivate {staff_user.email}"' in page
     assert f'data-confirm="Deactivate {staff_user.name} ({staff_user.email})?"' in page
     assert 'id="confirm-dialog"' in page and "confirm.js" in page
+
+
+def test_a_second_confirmed_deactivation_leaves_the_account_deactivated(admin_client, staff_user):
+    """A double click on the confirming button, or two admins at once: the second post asks for the same state."""
+    for _ in range(2):
+        response = admin_client.post(
+            f"/admin/users/{staff_user.id}/toggle", data={"active": "0", "confirmed": "yes"}, follow_redirects=True
+        )
+    assert f"{staff_user.email} is already deactivated." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert not db.session.get(User, staff_user.id).is_active
+
+
+def test_the_question_page_posts_the_asked_state_again(admin_client, staff_user):
+    page = admin_client.post(f"/admin/users/{staff_user.id}/toggle", data={"active": "0"}).get_data(as_text=True)
+    assert '<input type="hidden" name="active" value="0">' in page
+
+
+def test_one_cannot_deactivate_oneself_and_is_not_asked_first(admin_client, admin_user):
+    response = admin_client.post(f"/admin/users/{admin_user.id}/toggle", data={"active": "0"}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "You cannot deactivate your own account." in page and "Deactivate Ada Admin" not in page
+    db.session.expire_all()
+    assert db.session.get(User, admin_user.id).is_active

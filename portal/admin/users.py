@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -40,9 +40,20 @@ def users():
 
 
 def toggle_user(user_id: int):
-    """Deactivate (once confirmed) or reactivate an account; an admin cannot lock themselves out."""
+    """Deactivate (once confirmed) or reactivate an account; an admin cannot lock themselves out.
+
+    The form posts the state it asks for (``active``), so a second confirmed post (a double click, two admins
+    at once) changes nothing instead of flipping the account back.
+    """
     user = db.get_or_404(User, user_id)
-    if user.is_active and not confirmed():
+    wanted = request.form.get("active", "0" if user.is_active else "1") == "1"
+    if user.id == current_user.id:
+        flash("You cannot deactivate your own account.", "error")
+        return redirect(url_for("admin.users"))
+    if wanted == user.is_active:
+        flash(f"{user.email} is already {'active' if user.is_active else 'deactivated'}.", "info")
+        return redirect(url_for("admin.users"))
+    if not wanted and not confirmed():
         return ask(
             Question(
                 question=f"Deactivate {user.name} ({user.email})?",
@@ -52,10 +63,11 @@ def toggle_user(user_id: int):
                 label=f"Deactivate {user.email}",
                 action=url_for("admin.toggle_user", user_id=user.id),
                 cancel=url_for("admin.users"),
+                fields=(("active", "0"),),
             )
         )
     try:
-        set_active(user, not user.is_active, changed_by=current_user.id)
+        set_active(user, wanted, changed_by=current_user.id)
     except AccountError as exc:
         flash(str(exc), "error")
     else:
