@@ -42,7 +42,7 @@ def post_worker_init(worker):
         _announced.value = 1
     for address in _browser_addresses(worker.sockets):
         print(f"Document Portal is ready: {address}", file=sys.stderr, flush=True)
-    if hasattr(worker.wsgi, "config"):  # the portal (a Flask app), not some other WSGI callable
+    if "storage" in getattr(worker.wsgi, "extensions", {}):  # the portal, not another app served with this file
         from portal.cleanup.startup import start_retry
 
         start_retry(worker.wsgi)

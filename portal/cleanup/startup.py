@@ -19,7 +19,7 @@ def retry_owed_deletions(app: Flask) -> DrainReport | None:
 
     Never raises: a start-up must not fail because a store or the database is still coming up.
     """
-    limit = app.config["CLEANUP_STARTUP_LIMIT"]
+    limit = app.config.get("CLEANUP_STARTUP_LIMIT")
     if not limit:
         return None
     with app.app_context():
@@ -41,7 +41,7 @@ def retry_owed_deletions(app: Flask) -> DrainReport | None:
 def start_retry(app: Flask) -> threading.Thread | None:
     """Run retry_owed_deletions in a daemon thread, so serving never waits for it (gunicorn.conf.py calls this
     in the first worker). Returns the thread, or None when CLEANUP_STARTUP_LIMIT is 0."""
-    if not app.config["CLEANUP_STARTUP_LIMIT"]:
+    if not app.config.get("CLEANUP_STARTUP_LIMIT"):
         return None
     thread = threading.Thread(target=retry_owed_deletions, args=(app,), name="cleanup-startup-retry", daemon=True)
     thread.start()
