@@ -197,6 +197,12 @@ SETTINGS: tuple[Setting, ...] = (
         _choice("on", "off"),
         "`on` records every download and inline view in the audit trail (who, which file, from where); `off` does not.",
     ),
+    Setting(
+        "AUDIT_FLUSH_SECONDS",
+        1,
+        _int(0, 60),
+        "Download events wait at most this long to be written to the audit trail in one batch; `0` writes each at once.",
+    ),
     Setting("MAX_UPLOAD_MB", 100, _int(1, 1024 * 1024), "Largest request body (all files of one upload)."),
     Setting(
         "ALLOWED_EXTENSIONS", frozenset(), _extensions, "Comma-separated allow-list, e.g. `pdf,png`; empty allows all."

@@ -67,6 +67,7 @@ PLACED: dict[str, str] = {
     "LOCAL_URL_EXPIRES": "uploads",
     "PROXY_FIX_X_FOR": "security",
     "AUDIT_DOWNLOADS": "security",
+    "AUDIT_FLUSH_SECONDS": "tuning",
     "LOGIN_MAX_ATTEMPTS": "security",
     "LOGIN_LOCKOUT_MINUTES": "security",
     "LOGIN_CACHE_SECONDS": "security",

@@ -11,6 +11,7 @@ from datetime import datetime
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select, select
 
+from portal.audit import pending
 from portal.extensions import db
 from portal.models import AuditEvent
 
@@ -43,6 +44,7 @@ class AuditFilter:
 
 
 def events_page(where: AuditFilter, page: int, per_page: int) -> Pagination:
+    pending().flush()  # this process's download events first (another worker's follow within a second)
     return db.paginate(where.statement(), page=page, per_page=per_page, error_out=False)
 
 
@@ -68,6 +70,7 @@ def csv_lines(where: AuditFilter, batch: int = 500) -> Iterator[str]:
         return buffer.getvalue()
 
     yield line(CSV_COLUMNS)
+    pending().flush()
     rows = db.session.execute(where.statement().execution_options(yield_per=batch)).scalars()
     for event in rows:
         yield line(

@@ -146,7 +146,9 @@ def view(attachment_id: int):
 def _record_download(event: str, attachment_id: int, answer: Download, conditions: Conditions) -> None:
     """The audit event of a file handed out (AUDIT_DOWNLOADS=on): a link, a legacy file or a stream.
 
-    HEAD and 304 answers hand out nothing and are not recorded; a byte range is, with its range.
+    HEAD and 304 answers hand out nothing and are not recorded; a byte range is, with its range. The row is
+    written with others within a second (audit.record_later): a transaction per download would cost more
+    than the download.
     """
     if current_app.config["AUDIT_DOWNLOADS"] != "on" or conditions.head:
         return
@@ -156,7 +158,7 @@ def _record_download(event: str, attachment_id: int, answer: Download, condition
     detail = {"filename": answer.filename, "via": via}
     if conditions.byte_range is not None:
         detail["range"] = conditions.byte_range.to_header()
-    audit.record(event, object_type="attachment", object_id=attachment_id, detail=detail)
+    audit.record_later(event, object_type="attachment", object_id=attachment_id, detail=detail)
 
 
 @bp.app_template_global()
