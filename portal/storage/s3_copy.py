@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from portal.storage.base import StoredObject
 from portal.storage.checks import check_key
 from portal.storage.s3_transfer import answered_sha256
+
+
+def endpoint_identity(url: str | None) -> str | None:
+    """An endpoint as it names a store: scheme and host in lower case, no default port, no trailing slash
+    (``http://MinIO:9000/`` and ``http://minio:9000`` are one store; None for AWS itself)."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port and (scheme, parts.port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{parts.port}"
+    return f"{scheme}://{host}{parts.path.rstrip('/')}"
 
 
 class CrossBucketCopy:
@@ -17,16 +32,16 @@ class CrossBucketCopy:
     def location(self) -> tuple[str, ...]:
         """Where the objects live: the endpoint (AWS by region) and the bucket; two providers with the same
         location are one store, whatever they are called."""
-        return ("s3", self.endpoint_url or f"aws:{self.region}", self.bucket)
+        return ("s3", endpoint_identity(self.endpoint_url) or f"aws:{self.region}", self.bucket)
 
     def shares_account_with(self, other: Any) -> bool:
         """True when ``other`` is an S3 provider on the same endpoint and region with the same credentials, so
         one CopyObject request can read its bucket and write this one."""
-        return isinstance(other, CrossBucketCopy) and (self.endpoint_url, self.region, self._credentials) == (
-            other.endpoint_url,
-            other.region,
-            other._credentials,
-        )
+        return isinstance(other, CrossBucketCopy) and (
+            endpoint_identity(self.endpoint_url),
+            self.region,
+            self._credentials,
+        ) == (endpoint_identity(other.endpoint_url), other.region, other._credentials)
 
     def copy_from(self, source: Any, src_key: str, dst_key: str, size: int) -> StoredObject:
         """Copy ``src_key`` of ``source``'s bucket to ``dst_key`` here inside the store (type and metadata

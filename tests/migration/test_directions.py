@@ -69,8 +69,9 @@ def one_bucket() -> bool:
 def app_config(tmp_path, s3_server, bucket_name, one_endpoint, one_bucket, request):
     endpoint = s3_server.endpoint if one_endpoint else request.getfixturevalue("second_moto_endpoint")
     minio = minio_settings(s3_server, endpoint)
-    if one_bucket:
-        minio.update(MINIO_BUCKET=bucket_name, MINIO_ENDPOINT_URL=s3_server.endpoint)
+    if one_bucket:  # True, or how else the same endpoint may be written ("/": with a trailing slash)
+        suffix = one_bucket if isinstance(one_bucket, str) else ""
+        minio.update(MINIO_BUCKET=bucket_name, MINIO_ENDPOINT_URL=s3_server.endpoint + suffix)
     return {**s3_config(tmp_path, s3_server, bucket_name), **minio}
 
 
@@ -451,7 +452,7 @@ def test_rotate_key_rewraps_rows_in_both_object_stores(app, files, stores, tmp_p
 
 
 @pytest.mark.moto
-@pytest.mark.parametrize("one_bucket", [True])
+@pytest.mark.parametrize("one_bucket", [True, "/"], ids=["same-endpoint", "endpoint-with-slash"])
 def test_minio_settings_naming_the_s3_bucket_are_one_store(app, files, stores, one_bucket):
     """Rows written as `minio` before MINIO_* existed, with MINIO_* then set to that same bucket: neither
     name's objects are orphans of the other, and no run moves between them."""
