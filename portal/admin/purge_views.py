@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import current_app, flash, redirect, request, url_for
 
-from portal import audit
 from portal.confirmation import Question, ask, confirmed
 from portal.documents.trash import TrashService, record_purge, retention
 from portal.formatting import format_size, parse_duration
@@ -81,6 +80,10 @@ def purge_quarantine():
         return redirect(url_for("admin.storage"))
     service = DocumentMigrationService()
     due = service.purge_quarantine(age, dry_run=True)
+    for error in due.errors:
+        flash(f"Not counted, try again later: {error}", "error")
+    if not due.files and due.errors:
+        return redirect(url_for("admin.storage"))
     if not due.files:
         flash(f"No quarantined file is older than {text}; nothing was deleted.", "info")
         return redirect(url_for("admin.storage"))
@@ -88,18 +91,17 @@ def purge_quarantine():
         return ask(
             Question(
                 question=f"Delete {_plural(due.files, 'quarantined file')} ({format_size(due.bytes)}) for good?",
-                note=f"They were moved to the quarantine more than {text} ago, once "
-                "their copies in object storage were verified. Deleted, they cannot be restored from the quarantine.",
+                note=f"{'It was' if due.files == 1 else 'They were'} moved to the quarantine more than {text} ago, "
+                "once the copies a run made of them were verified. Deleted, "
+                f"{'it' if due.files == 1 else 'they'} cannot be restored from the quarantine.",
                 button="Delete for good",
                 label="Delete the quarantined files for good",
                 action=url_for("admin.purge_quarantine", older_than=text),
                 cancel=url_for("admin.storage"),
             )
         )
-    report = service.purge_quarantine(age)
-    audit.record(
-        "quarantine.purge",
-        detail={"older_than": str(age), "files": report.files, "bytes": report.bytes, "from": "dashboard"},
-    )
+    report = service.purge_quarantine(age, source="dashboard")
     flash(f"Deleted {_plural(report.files, 'quarantined file')} ({format_size(report.bytes)}) for good.", "success")
+    for error in report.errors:
+        flash(f"Not purged, try again later: {error}", "error")
     return redirect(url_for("admin.storage"))

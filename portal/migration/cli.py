@@ -294,9 +294,13 @@ def purge_quarantine_command(older_than: str, dry_run: bool) -> None:
         age = parse_duration(older_than)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
-    report = DocumentMigrationService().purge_quarantine(age, dry_run=dry_run)
+    report = DocumentMigrationService().purge_quarantine(age, dry_run=dry_run, source="cli")
     verb = "Would delete" if dry_run else "Deleted"
     click.echo(f"{verb} {report.files} quarantined file(s), {format_size(report.bytes)}, older than {older_than}.")
+    for error in report.errors:
+        click.echo(f"Not purged: {error}", err=True)
+    if report.errors:
+        raise SystemExit(1)
 
 
 @click.command("orphans")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,10 +19,32 @@ from portal.storage.local import SIDECAR_PREFIX, SIDECAR_SUFFIX
 
 @dataclass(frozen=True)
 class PurgeReport:
-    """What a purge deleted (or, as a dry run, would delete): files and their bytes."""
+    """What a purge deleted (or, as a dry run, would delete): files and their bytes; ``errors`` names each place
+    (the folder, a store's prefix) that could not be purged, the others were."""
 
     files: int
     bytes: int
+    errors: tuple[str, ...] = field(default=())
+
+    def __add__(self, other: PurgeReport) -> PurgeReport:
+        return PurgeReport(self.files + other.files, self.bytes + other.bytes, self.errors + other.errors)
+
+
+def record_purge(report: PurgeReport, older_than: timedelta, source: str) -> None:
+    """The ``quarantine.purge`` audit event of a purge, and where it was asked for (cli, dashboard, maintain)."""
+    from portal import audit
+
+    audit.record(
+        "quarantine.purge",
+        outcome="failure" if report.errors else "success",
+        detail={
+            "older_than": str(older_than),
+            "files": report.files,
+            "bytes": report.bytes,
+            "errors": list(report.errors),
+            "from": source,
+        },
+    )
 
 
 class Quarantine:

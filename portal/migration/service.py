@@ -21,7 +21,7 @@ from portal.migration.models import MigrationItem, MigrationRun
 from portal.migration.options import OBJECT_STORES, TARGETS, MigrationOptions
 from portal.migration.processes import live_workers
 from portal.migration.progress import progress_of
-from portal.migration.quarantine import ObjectQuarantine, PurgeReport, Quarantine
+from portal.migration.quarantine import ObjectQuarantine, PurgeReport, Quarantine, record_purge
 from portal.migration.reports import DryRunReport, Progress, RunChoice, VerifyReport
 from portal.migration.run_state import active_run, fetch_run, run_state
 from portal.migration.verify import Problem, RowChecker
@@ -370,13 +370,21 @@ class DocumentMigrationService:
 
     # -- housekeeping ---------------------------------------------------------------------------
 
-    def purge_quarantine(self, older_than: timedelta, *, dry_run: bool = False) -> PurgeReport:
+    def purge_quarantine(self, older_than: timedelta, *, dry_run: bool = False, source: str = "") -> PurgeReport:
         """Delete (or with ``dry_run`` count) files and objects quarantined more than ``older_than`` ago, in the
-        quarantine folder and under each object store's quarantine/ prefix. Raises StorageError."""
-        total = self.quarantine().purge(older_than, dry_run=dry_run)
-        for store in self.object_stores():
-            found = ObjectQuarantine(store.provider).purge(older_than, dry_run=dry_run)
-            total = PurgeReport(total.files + found.files, total.bytes + found.bytes)
+        quarantine folder and under each object store's quarantine/ prefix. A place that fails (a store that is
+        down) is named in the report's errors; the others are purged all the same. A purge (not a dry run) is
+        recorded in the audit trail with ``source`` (cli, dashboard, maintain)."""
+        places = [("quarantine folder", self.quarantine())]
+        places += [(store.name, ObjectQuarantine(store.provider)) for store in self.object_stores()]
+        total = PurgeReport(0, 0)
+        for name, place in places:
+            try:
+                total += place.purge(older_than, dry_run=dry_run)
+            except (StorageError, OSError) as exc:
+                total += PurgeReport(0, 0, (f"{name}: {exc}",))
+        if not dry_run:
+            record_purge(total, older_than, source)
         return total
 
     def object_stores(self) -> list[orphans.ObjectStore]:

@@ -64,11 +64,15 @@ def quarantine_job(options: dict) -> JobResult:
     days = current_app.config["QUARANTINE_RETENTION_DAYS"]
     if not days:
         return JobResult(lines=["Quarantine: left alone (QUARANTINE_RETENTION_DAYS=0)."])
-    report = DocumentMigrationService().purge_quarantine(timedelta(days=days))
+    age = timedelta(days=days)
+    report = DocumentMigrationService().purge_quarantine(age, source="maintain")
     return JobResult(
+        ok=not report.errors,
         lines=[f"Quarantine: {report.files} file(s), {format_size(report.bytes)}, older than {days} d deleted."],
+        errors=[f"Quarantine not purged: {error}" for error in report.errors],
         items=report.files,
         size=report.bytes,
+        problems=len(report.errors),
     )
 
 

@@ -16,9 +16,10 @@ from portal.migration.cli import ProgressPrinter
 from portal.migration.models import MigrationRun, utcnow
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
-from portal.models import Attachment
+from portal.models import Attachment, AuditEvent
 from tests.migration.factory import payload
 from tests.support.buckets import object_keys
+from tests.support.store_faults import refusing
 
 
 def migrate_everything() -> MigrationRun:
@@ -173,6 +174,22 @@ def test_purge_quarantine_deletes_only_what_is_old_enough(runner, files, store, 
     bad = runner.invoke(args=["storage", "purge-quarantine", "--older-than", "soon"])
     assert bad.exit_code == 2 and "'soon' is not a duration" in bad.output
     del old, new
+
+
+def test_purge_quarantine_with_a_store_down_purges_the_rest_and_says_which(runner, files, store, tmp_path):
+    files.legacy(payload(100), path="a/old.pdf")
+    assert runner.invoke(args=["storage", "migrate", "s3", "--delete-source"]).exit_code == 0
+    quarantine = tmp_path / "quarantine" / "legacy"
+    week_ago = time.time() - 8 * 86400
+    os.utime(quarantine / "a/old.pdf", (week_ago, week_ago))
+    outage = refusing(store)  # the bucket's own quarantine/ prefix cannot be listed
+    result = runner.invoke(args=["storage", "purge-quarantine", "--older-than", "7d"])
+    outage.down = False
+    assert result.exit_code == 1
+    assert "Deleted 1 quarantined file(s), 100 B, older than 7d." in result.output
+    assert "Not purged: s3: " in result.output and not (quarantine / "a").exists()
+    [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.event == "quarantine.purge")).all()
+    assert event.outcome == "failure" and '"files": 1' in event.detail and '"from": "cli"' in event.detail
 
 
 def test_orphans_both_ways_and_delete(runner, files, store):
