@@ -291,6 +291,7 @@ class ItemMigrator:
                 planned = plan_inside_copy(row, provider, source_key)
                 if planned is not None:
                     key, phase = planned[0], "copy"
+                    self._withdraw_deletion(key)
                     inside = copy_inside(self.target, row, provider, source_key, planned)
                     phase = "target"
                     checked_by = verify_copy(

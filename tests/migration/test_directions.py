@@ -22,16 +22,22 @@ from portal.auth.service import create_user
 from portal.documents.service import DocumentStorageService
 from portal.documents.trash import TrashService
 from portal.extensions import db, storage
+from portal.migration import items
 from portal.migration.models import MigrationRun
+from portal.migration.options import MigrationOptions
 from portal.migration.quarantine import ObjectQuarantine
+from portal.migration.service import DocumentMigrationService
 from portal.models import Attachment, AttachmentStaging
 from portal.object_keys import QUARANTINE_PREFIX
+from portal.storage.base import StorageIntegrityError
 from portal.storage.s3 import S3StorageProvider
 from tests.migration.factory import Files, many_legacy, payload
 from tests.support.accounts import PASSWORD, AuthActions
 from tests.support.buckets import empty_bucket, object_keys
+from tests.support.files import owed_keys
 from tests.support.migration import ACCESS_KEY, SECRET_KEY, flask_subprocess, s3_config
 from tests.support.moto_server import running_moto_server
+from tests.support.store_faults import refusing
 
 MODELS = {"attachment": Attachment, "attachment_staging": AttachmentStaging}
 
@@ -321,6 +327,36 @@ def test_buckets_on_one_endpoint_copy_inside_the_store(app, files, stores, monke
     for _, row in rows():
         assert row.storage_type == "minio"
         assert b"".join(minio.open(row.storage_path)) == contents["attachment", row.id]
+
+
+@pytest.mark.parametrize("one_endpoint", [True])
+def test_a_retried_copy_inside_the_store_withdraws_the_deletion_its_failed_attempt_left(
+    app, files, stores, monkeypatch, one_endpoint
+):
+    """Keys are deterministic: the first attempt's refused cleanup owes a deletion of the very key the retry
+    copies to; the retry withdraws it first, so no `maintain` can delete the copy its row then points at."""
+    _, minio = stores
+    data = payload(20_000)
+    row = files.legacy(data)
+    runner = app.test_cli_runner()
+    migrate(runner, "s3")
+
+    def mismatch(*args, **kwargs):
+        raise StorageIntegrityError("checksum mismatch: the store holds other bytes")
+
+    monkeypatch.setattr(items, "verify_copy", mismatch)
+    to_minio = MigrationOptions(target="minio", source="s3")
+    deletes = refusing(minio, "DeleteObject")
+    first = DocumentMigrationService().migrate_attachment(db.session.get(Attachment, row.id), to_minio)
+    assert first.status == "failed" and deletes.refused >= 1
+    assert owed_keys() == [first.key] and first.key in object_keys(minio)
+    monkeypatch.undo()
+    deletes.down = False
+    second = DocumentMigrationService().migrate_attachment(db.session.get(Attachment, row.id), to_minio)
+    assert second.status == "done" and second.key == first.key, second.error
+    assert owed_keys() == []
+    assert "0 deleted, 0 dropped" in runner.invoke(args=["storage", "maintain"]).output
+    assert b"".join(minio.open(second.key)) == data
 
 
 @pytest.mark.moto

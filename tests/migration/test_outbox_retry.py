@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import select
-
-from portal.cleanup.outbox import OUTBOX
 from portal.extensions import db
 from portal.migration import items
 from portal.migration.service import DocumentMigrationService
@@ -16,12 +13,8 @@ from portal.object_keys import migrated_key
 from portal.storage.base import StorageIntegrityError
 from tests.migration.factory import payload
 from tests.support.buckets import object_keys
+from tests.support.files import owed_keys
 from tests.support.store_faults import refusing
-
-
-def owed() -> list[str]:
-    with db.engine.connect() as conn:
-        return list(conn.execute(select(OUTBOX.c.key)).scalars())
 
 
 def test_a_retry_withdraws_the_deletion_its_failed_attempt_left(app, files, store, runner, monkeypatch):
@@ -36,13 +29,13 @@ def test_a_retry_withdraws_the_deletion_its_failed_attempt_left(app, files, stor
     deletes = refusing(store, "DeleteObject")
     first = DocumentMigrationService().migrate_attachment(row)
     assert first.status == "failed" and deletes.refused >= 1
-    assert owed() == [key] and key in object_keys(store)  # written, its cleanup refused: owed
+    assert owed_keys() == [key] and key in object_keys(store)  # written, its cleanup refused: owed
     monkeypatch.undo()
     deletes.down = False
 
     second = DocumentMigrationService().migrate_attachment(db.session.get(Attachment, row.id))
     assert second.status == "done" and second.key == key, second.error
-    assert owed() == []  # withdrawn before the write, not left for a drain to weigh
+    assert owed_keys() == []  # withdrawn before the write, not left for a drain to weigh
     result = runner.invoke(args=["storage", "maintain"])
     assert "0 deleted, 0 dropped" in result.output, result.output
     db.session.expire_all()

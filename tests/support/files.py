@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import uuid
 
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
@@ -107,3 +108,11 @@ def downloaded(client, attachment_id: int) -> bytes:
     with client.get(location) as response:
         assert response.status_code == 200
         return response.get_data()
+
+
+def owed_keys() -> list[str]:
+    """The keys whose deletion the cleanup outbox still owes a store."""
+    from portal.cleanup.outbox import OUTBOX
+
+    with db.engine.connect() as conn:
+        return list(conn.execute(select(OUTBOX.c.key)).scalars())
