@@ -3,17 +3,17 @@ missing"), checked again where they should be and in the quarantine, and settled
 
 from __future__ import annotations
 
+import glob
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from portal.documents.service import DocumentStorageService
-from portal.extensions import db
-from portal.migration.models import MigrationItem
-from portal.migration.quarantine import Quarantine
+from portal.extensions import db, storage
+from portal.migration.models import MigrationItem, MigrationRun
+from portal.migration.quarantine import ObjectQuarantine, Quarantine
 from portal.models import Attachment, AttachmentStaging
 from portal.storage.base import ObjectNotFound, StorageError
 
@@ -85,25 +85,37 @@ def inspect(item: MigrationItem) -> MissingFile | None:
         pass
     except (StorageError, OSError) as exc:
         return MissingFile(item, row, "unknown", f"the store could not be asked: {exc}")
-    copy = quarantined_copy(item.table_name, row.id)
+    try:
+        copy = quarantined_copy(item.table_name, row.id)
+    except (StorageError, OSError) as exc:
+        return MissingFile(item, row, "unknown", f"the quarantine could not be asked: {exc}")
     if copy is not None:
-        return MissingFile(item, row, "quarantined", str(copy))
+        return MissingFile(item, row, "quarantined", copy)
     return MissingFile(item, row, "missing")
 
 
-def quarantined_copy(table: str, row_id: int) -> Path | None:
-    """A file the quarantine holds for the row (moved there by a run that migrated it), if any."""
+def quarantined_copy(table: str, row_id: int) -> str | None:
+    """Where the quarantine holds the row's bytes (a run moved them there with "delete source"), if it does: a
+    file under QUARANTINE_PATH, or an object under its own store's quarantine/ prefix. Raises StorageError when
+    a store holding such a copy cannot be asked."""
     quarantine = Quarantine(current_app.config["QUARANTINE_PATH"])
     legacy = DocumentStorageService().legacy_store()
-    sources = db.session.scalars(
-        select(MigrationItem.source).where(
+    moves = db.session.execute(
+        select(MigrationItem.source, MigrationRun.source)
+        .join(MigrationRun, MigrationRun.id == MigrationItem.run_id)
+        .where(
             MigrationItem.table_name == table,
             MigrationItem.row_id == row_id,
             MigrationItem.status == "done",
             MigrationItem.source.is_not(None),
         )
     )
-    for source in sources:
+    for source, store in moves:
+        if store and store != "local":
+            kept = ObjectQuarantine(storage.get(store)).find(source)
+            if kept is not None:
+                return f"{store}:{kept}"
+            continue
         candidates = [quarantine.root / "local" / source]
         try:
             candidates.append(quarantine.root / "legacy" / legacy.key_for(source))
@@ -111,8 +123,8 @@ def quarantined_copy(table: str, row_id: int) -> Path | None:
             pass
         for path in candidates:
             # The same path quarantined twice keeps both copies, the second as "<name>.1" (Quarantine._free_name).
-            if path.is_file() or any(path.parent.glob(f"{path.name}.[0-9]*")):
-                return path
+            if path.is_file() or any(path.parent.glob(f"{glob.escape(path.name)}.[0-9]*")):
+                return str(path)
     return None
 
 

@@ -122,6 +122,13 @@ class ObjectQuarantine:
         self.provider.delete(key)
         return kept
 
+    def find(self, key: str) -> str | None:
+        """The quarantined copy of ``key`` (its quarantine key), if the quarantine holds one. Raises StorageError."""
+        for item in self.provider.list(QUARANTINE_PREFIX):
+            if item.key[len(QUARANTINE_PREFIX) :].partition("/")[2] == key:
+                return item.key
+        return None
+
     def purge(self, older_than: timedelta, *, dry_run: bool = False, now: datetime | None = None) -> PurgeReport:
         """Delete (or count) quarantined objects written more than ``older_than`` ago. Raises StorageError."""
         cutoff = (now or datetime.now(UTC)) - older_than

@@ -23,7 +23,7 @@ from portal.documents.service import DocumentStorageService
 from portal.documents.trash import TrashService
 from portal.extensions import db, storage
 from portal.migration import items
-from portal.migration.models import MigrationRun
+from portal.migration.models import MigrationItem, MigrationRun
 from portal.migration.options import MigrationOptions
 from portal.migration.quarantine import ObjectQuarantine
 from portal.migration.service import DocumentMigrationService
@@ -306,6 +306,29 @@ def test_delete_source_quarantines_objects_in_their_own_bucket(app, files, store
     assert report.files == len(contents)
     assert object_keys(s3, QUARANTINE_PREFIX) == []
     assert len(object_keys(minio)) == len(contents)  # the moved copies are untouched
+
+
+def test_a_row_whose_object_the_source_bucket_quarantined_is_never_marked_lost(app, files, stores, admin_client):
+    """s3 → minio with "delete source" keeps the s3 object under quarantine/; minio then loses its copy: the
+    missing list points at the quarantined object and "mark as lost" refuses to remove the row."""
+    _, minio = stores
+    row = files.legacy(payload(100), name="moved.pdf")
+    runner = app.test_cli_runner()
+    migrate(runner, "s3")
+    migrate(runner, "minio", "--from", "s3", "--delete-source")
+    db.session.expire_all()
+    minio.delete(db.session.get(Attachment, row.id).storage_path)
+    service = DocumentMigrationService()
+    service.verify_run(service.start_verify_run(False))
+    page = admin_client.get("/admin/storage/missing").get_data(as_text=True)
+    assert "In the quarantine" in page and f"s3:{QUARANTINE_PREFIX}" in page and "Mark moved.pdf as lost" not in page
+    [found] = db.session.scalars(select(MigrationItem.id).where(MigrationItem.status != "done")).all()
+    refused = admin_client.post(
+        f"/admin/storage/missing/{found}/lost", data={"confirmed": "yes"}, follow_redirects=True
+    )
+    assert "moved.pdf is not lost: a copy waits in the quarantine" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Attachment, row.id) is not None
 
 
 @pytest.mark.moto
