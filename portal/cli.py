@@ -175,6 +175,15 @@ def purge_trash(older_than: str | None, dry_run: bool) -> None:
         )
         for line in report.failed:
             click.echo(f"  {line}", err=True)
+    if report.kept:
+        click.echo(
+            f"{len(report.kept)} legacy file{'s' if len(report.kept) != 1 else ''} could not be deleted; "
+            "their rows stay in the trash and the next purge tries again:",
+            err=True,
+        )
+        for line in report.kept:
+            click.echo(f"  {line}", err=True)
+    if report.failed or report.kept:
         raise SystemExit(1)
 
 

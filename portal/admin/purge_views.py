@@ -67,6 +67,13 @@ def purge_trash():
             "are owed (see Owed deletions) and `flask storage maintain` retries them.",
             "error",
         )
+    if report.kept:
+        flash(
+            f"{_plural(len(report.kept), 'attachment')} stayed in the trash: "
+            f"{'its legacy file' if len(report.kept) == 1 else 'their legacy files'} could not be deleted; "
+            "the next purge tries again. The portal's log names them.",
+            "error",
+        )
     return redirect(url_for("admin.storage"))
 
 

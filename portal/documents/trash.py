@@ -44,13 +44,16 @@ class TrashContents:
 
 @dataclass
 class PurgeReport:
-    """What a purge removed (or, with dry_run, would remove), and the removed attachments whose objects the store
-    refused to delete (``failed``): those deletions wait in the cleanup outbox for `flask storage maintain`."""
+    """What a purge removed (or, with dry_run, would remove); the removed attachments whose objects the store
+    refused to delete (``failed``: those deletions wait in the cleanup outbox for `flask storage maintain`); and
+    the legacy rows kept in the trash because their file could not be deleted (``kept``: the next purge tries
+    again)."""
 
     documents: int = 0
     attachments: int = 0
     bytes: int = 0
     failed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
 
 
 def retention() -> timedelta:
@@ -63,13 +66,14 @@ def record_purge(report: PurgeReport, older_than: timedelta, source: str) -> Non
     asked for (``source``: cli, dashboard, maintain)."""
     audit.record(
         "trash.purge",
-        outcome="failure" if report.failed else "success",
+        outcome="failure" if report.failed or report.kept else "success",
         detail={
             "older_than": str(older_than),
             "documents": report.documents,
             "attachments": report.attachments,
             "bytes": report.bytes,
             "failed": len(report.failed),
+            "kept": len(report.kept),
             "from": source,
         },
     )
@@ -323,7 +327,7 @@ class TrashService:
                 log.error(
                     "purge kept %s: its object %s/%s could not be deleted: %s", described, provider.name, key, exc
                 )
-                report.failed.append(f"{described}: kept in the trash (a legacy file): {exc}")
+                report.kept.append(f"{described}: {exc}")
                 return False
         db.session.delete(row)
         db.session.commit()

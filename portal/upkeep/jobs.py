@@ -44,7 +44,12 @@ def trash_job(options: dict) -> JobResult:
     age = retention()
     report = TrashService().purge(age)
     record_purge(report, age, "maintain")
-    result = JobResult(ok=not report.failed, items=report.attachments, size=report.bytes, problems=len(report.failed))
+    result = JobResult(
+        ok=not (report.failed or report.kept),
+        items=report.attachments,
+        size=report.bytes,
+        problems=len(report.failed) + len(report.kept),
+    )
     result.lines.append(
         f"Trash: {report.documents} document(s) and {report.attachments} attachment(s) ({format_size(report.bytes)}) "
         f"in the trash for longer than {age.days} d removed."
@@ -54,6 +59,9 @@ def trash_job(options: dict) -> JobResult:
             f"Trash: {len(report.failed)} file deletion(s) the store refused, owed in the cleanup outbox:"
         )
         result.errors.extend(f"  {line}" for line in report.failed[:20])
+    if report.kept:
+        result.errors.append(f"Trash: {len(report.kept)} attachment(s) kept, their legacy file could not be deleted:")
+        result.errors.extend(f"  {line}" for line in report.kept[:20])
     return result
 
 

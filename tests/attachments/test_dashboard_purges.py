@@ -15,7 +15,7 @@ from portal.cleanup.models import CleanupOutboxEntry
 from portal.extensions import db, storage
 from portal.models import Attachment, AuditEvent
 from portal.storage.base import StorageUnavailable
-from tests.support.files import PDF, rows, stored_keys, upload
+from tests.support.files import PDF, legacy_row, rows, stored_keys, upload
 
 
 @pytest.fixture
@@ -82,6 +82,33 @@ def test_a_dashboard_purge_the_store_refuses_says_the_deletions_are_owed(admin_c
     assert "2</strong> object deletions the stores refused" in page
     [event] = _events("trash.purge")
     assert event.outcome == "failure" and '"failed": 2' in event.detail
+
+
+def test_a_legacy_file_that_cannot_be_deleted_keeps_its_row_in_the_trash_and_says_so(
+    app, admin_client, document, admin_user, tmp_path, monkeypatch
+):
+    row = legacy_row(document, tmp_path / "storage", "legacy/2019/old scan.pdf")
+    db.session.execute(
+        update(Attachment)
+        .where(Attachment.id == row.id)
+        .values(deleted_at=datetime.now(UTC) - timedelta(days=31), deleted_by=admin_user.id)
+    )
+    db.session.commit()
+
+    def read_only(key):
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(type(storage.get("local")), "delete", lambda self, key: read_only(key))
+    page = admin_client.post("/admin/storage/purge-trash", data={"confirmed": "yes"}, follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "1 attachment stayed in the trash: its legacy file could not be deleted" in page
+    assert "deletions are owed" not in page
+    db.session.expire_all()
+    assert db.session.get(Attachment, row.id).deleted_at is not None  # still in the trash, restorable
+    assert db.session.scalars(select(CleanupOutboxEntry)).all() == []
+    [event] = _events("trash.purge")
+    assert event.outcome == "failure" and '"kept": 1' in event.detail
 
 
 def test_nothing_expired_means_nothing_to_confirm(admin_client, document):
