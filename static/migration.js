@@ -74,7 +74,7 @@
       fields.items_total.textContent = p.items_total;
       fields.bytes.textContent = bytes(p.bytes_done) + " of " + bytes(p.bytes_total);
       fields.rate.textContent = whole(p.items_per_second) + " " + unit + "/s, " + bytes(p.bytes_per_second) + "/s";
-      fields.eta.textContent = duration(p.eta_seconds);
+      if (fields.eta) fields.eta.textContent = duration(p.eta_seconds);
       fields.failed.textContent = p.items_failed;
       fields.message.textContent = p.message || "";
       if (failures) showFailures(failures, p.failures || []);

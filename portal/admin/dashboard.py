@@ -84,30 +84,31 @@ def _object_stores() -> list[tuple[str, str]]:
     return [(name, STORE_NAMES[name]) for name in DocumentMigrationService().targets() if name != "local"]
 
 
-def _store_choices() -> list[tuple[str, str]]:
+def _store_choices(totals: dict[str, tuple[int, int]]) -> list[tuple[str, str]]:
     """Every configured store with the files and bytes it holds, e.g. ('s3', 'S3: 120 files, 4.2 MiB')."""
-    totals = DocumentMigrationService().store_totals()
     return [
         (name, f"{STORE_NAMES[name]}: {files} file{'s' if files != 1 else ''}, {format_size(size)}")
         for name, (files, size) in totals.items()
     ]
 
 
-def _migration_form() -> MigrationForm:
+def _migration_form(totals: dict[str, tuple[int, int]] | None = None) -> MigrationForm:
     form = MigrationForm()
-    choices = _store_choices()
+    totals = DocumentMigrationService().store_totals() if totals is None else totals
+    choices = _store_choices(totals)
     form.source.choices = choices
     # Leaving the disk is what most runs do: the first object store is the target offered first.
     form.target.choices = [choice for choice in choices if choice[0] != "local"] + [
         choice for choice in choices if choice[0] == "local"
     ]
     if not form.is_submitted():
-        # Offered first: from the store holding the most files to where new uploads go (else the next store).
-        totals = DocumentMigrationService().store_totals()
-        form.source.data = max(totals, key=lambda name: totals[name][0], default="local")
-        others = [name for name, _ in form.target.choices if name != form.source.data]
+        # Offered first: to where new uploads go (STORAGE_TYPE, else the first object store), from the other
+        # store holding the most files; never a move away from where the portal stores.
+        targets = [name for name, _ in form.target.choices]
         default = current_app.config.get("STORAGE_TYPE")
-        form.target.data = default if default in others else next(iter(others), None)
+        form.target.data = default if default in targets and default != "local" else next(iter(targets), None)
+        others = [name for name in totals if name != form.target.data]
+        form.source.data = max(others, key=lambda name: totals[name][0], default="local")
     return form
 
 
@@ -133,6 +134,7 @@ def storage_dashboard():
     service = DocumentMigrationService()
     active = service.active_run()
     history = service.recent_runs()
+    location_stats = service.location_stats()
     owed, owed_since = pending(db.engine)
     integrity, jobs = upkeep(db.engine, datetime.now(UTC), current_app.config["SCRUB_INTERVAL_DAYS"])
     return render_template(
@@ -140,8 +142,8 @@ def storage_dashboard():
         owed=owed,
         owed_since=owed_since,
         owed_oldest=oldest(db.engine, OWED_SHOWN) if owed else [],
-        stats=with_shares(service.location_stats()),
-        form=_migration_form(),
+        stats=with_shares(location_stats),
+        form=_migration_form(service.store_totals(location_stats)),
         verify_form=VerifyForm(),
         active=active,
         active_progress=service.progress(active) if active else None,

@@ -28,14 +28,16 @@ def trash_due() -> dict:
     """What a trash purge would remove now (a dry run): for the dashboard's card and its question."""
     report = TrashService().purge(retention(), dry_run=True)
     what = _documents_and_attachments(report.documents, report.attachments)
+    one = report.documents + report.attachments == 1
     return {
         "documents": report.documents,
         "attachments": report.attachments,
         "bytes": report.bytes,
         "what": what,
         "question": f"Remove {what} ({format_size(report.bytes)}) for good?",
-        "note": f"They have been in the trash for more than {current_app.config['TRASH_RETENTION_DAYS']} days. "
-        "Their files are deleted from storage; this cannot be undone.",
+        "note": f"{'It has' if one else 'They have'} been in the trash for more than "
+        f"{current_app.config['TRASH_RETENTION_DAYS']} days. {'Its files are' if one else 'Their files are'} "
+        "deleted from storage; this cannot be undone.",
     }
 
 

@@ -61,6 +61,15 @@ def retention() -> timedelta:
     return timedelta(days=current_app.config["TRASH_RETENTION_DAYS"])
 
 
+def _due(cutoff: datetime):
+    """Attachments a purge at ``cutoff`` removes: trashed before it, or trashed with a document trashed before it."""
+    expired_documents = select(Document.id).where(Document.deleted_at < cutoff)
+    return or_(
+        Attachment.deleted_at < cutoff,
+        and_(Attachment.deleted_at.is_not(None), Attachment.document_id.in_(expired_documents)),
+    )
+
+
 def record_purge(report: PurgeReport, older_than: timedelta, source: str) -> None:
     """The ``trash.purge`` audit event of a purge: what went, how many deletions are still owed, and where it was
     asked for (``source``: cli, dashboard, maintain)."""
@@ -229,15 +238,18 @@ class TrashService:
         deletion recorded in the cleanup outbox, then the object.
 
         An attachment of a purged document goes with it, however recently it was trashed; a document is
-        removed only once none of its attachments is left. With ``dry_run`` nothing changes.
+        removed only once none of its attachments is left. With ``dry_run`` nothing changes: the report is
+        what is due (two counting queries).
         """
         cutoff = _now() - older_than
+        due = _due(cutoff)
+        if dry_run:
+            attachments, size = db.session.execute(
+                select(func.count(Attachment.id), func.coalesce(func.sum(Attachment.size), 0)).where(due)
+            ).one()
+            documents = db.session.scalar(select(func.count(Document.id)).where(Document.deleted_at < cutoff))
+            return PurgeReport(documents=documents, attachments=attachments, bytes=size)
         report = PurgeReport()
-        expired_documents = select(Document.id).where(Document.deleted_at < cutoff)
-        due = or_(
-            Attachment.deleted_at < cutoff,
-            and_(Attachment.deleted_at.is_not(None), Attachment.document_id.in_(expired_documents)),
-        )
         last = 0
         while True:
             batch = list(
@@ -249,7 +261,7 @@ class TrashService:
                 break
             last = batch[-1].id
             for row in batch:
-                if dry_run or self._purge_attachment(row, report):
+                if self._purge_attachment(row, report):
                     report.attachments += 1
                     report.bytes += row.size or 0
         last = 0
@@ -266,10 +278,7 @@ class TrashService:
                 return report
             last = documents[-1].id
             for document in documents:
-                left = db.session.scalar(select(func.count(Attachment.id)).where(Attachment.document_id == document.id))
-                if dry_run:
-                    report.documents += 1
-                elif left == 0 and self._purge_document(document):  # a kept attachment keeps its document too
+                if self._purge_document(document):  # only once no attachment is left: a kept one keeps it too
                     report.documents += 1
 
     def _purge_document(self, document: Document) -> bool:

@@ -148,12 +148,7 @@ def finish_run(engine: Engine, run_id: int, *, status: str | None = None, messag
     with writing(engine) as conn:
         current = conn.execute(
             select(
-                RUN.c.kind,
-                RUN.c.status,
-                RUN.c.items_done,
-                RUN.c.items_failed,
-                RUN.c.message,
-                *[RUN.c[name] for name in AUDITED_COUNTS if name not in ("items_done", "items_failed")],
+                RUN.c.kind, RUN.c.status, RUN.c.message, RUN.c.source, *[RUN.c[name] for name in AUDITED_COUNTS]
             ).where(RUN.c.id == run_id)
         ).one()
         final = status or {"cancelling": "cancelled", "failing": "failed"}.get(current.status, "completed")
@@ -168,7 +163,9 @@ def finish_run(engine: Engine, run_id: int, *, status: str | None = None, messag
                 active=None,
                 finished_at=now,
                 heartbeat_at=now,
-                message=message or current.message or _default_message(final, current.items_failed),
+                message=message
+                or current.message
+                or _default_message(current.kind, current.source, final, current.items_failed),
             )
         ).rowcount
         if done == 1:
@@ -195,13 +192,16 @@ def _outcome(status: str, failed: int) -> str:
     return "failure" if status == "failed" or failed else "success"
 
 
-def _default_message(status: str, failed: int) -> str:
+def _default_message(kind: str, source: str | None, status: str, failed: int) -> str:
     if status == "cancelled":
         return "cancelled; rows not reached stay where they were and a new run picks them up"
+    if kind != "migrate":
+        return f"finished with {failed} problem(s) found" if failed else "finished"
+    where = "on the local disk" if source in (None, "local") else f"in {source}"
     if status == "failed" and failed:
-        return f"all {failed} file(s) failed, nothing was moved; their rows still read from their local files"
+        return f"all {failed} file(s) failed, nothing was moved; their rows were left as they were, pointing {where}"
     if failed:
-        return f"finished with {failed} failed item(s); their rows still read from their local files"
+        return f"finished with {failed} failed file(s); their rows were left as they were, pointing {where}"
     return "finished"
 
 

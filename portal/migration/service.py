@@ -160,11 +160,12 @@ class DocumentMigrationService:
         """Files and bytes per table and location ('legacy', 'local', 's3', 'minio')."""
         return stats.location_stats(self.db_engine)
 
-    def store_totals(self) -> dict[str, tuple[int, int]]:
+    def store_totals(self, location_stats: list[dict] | None = None) -> dict[str, tuple[int, int]]:
         """(files, bytes) in each configured store, by the name a run takes: 'local' counts legacy and
-        local-store rows; a store answering to both 's3' and 'minio' counts the rows of both names."""
+        local-store rows; a store answering to both 's3' and 'minio' counts the rows of both names.
+        ``location_stats``: what location_stats() answered already (else it is asked)."""
         by_type: dict[str, list[int]] = {}
-        for row in self.location_stats():
+        for row in self.location_stats() if location_stats is None else location_stats:
             kind = "local" if row["location"] == "legacy" else row["location"]
             found = by_type.setdefault(kind, [0, 0])
             found[0], found[1] = found[0] + row["files"], found[1] + row["bytes"]

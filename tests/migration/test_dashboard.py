@@ -175,3 +175,14 @@ def test_a_worker_that_cannot_start_fails_its_run_at_once(admin_client, files, s
     assert "could not start its worker process" in page
     run = latest_run()
     assert (run.status, run.active) == ("failed", None)
+
+
+def test_one_dashboard_load_counts_the_stores_once(admin_client, files, store, monkeypatch):
+    """The location table, the pickers' totals and the defaults all come from one count over both tables."""
+    from portal.migration import stats
+
+    counted = []
+    real = stats.location_stats
+    monkeypatch.setattr(stats, "location_stats", lambda engine: counted.append(1) or real(engine))
+    assert admin_client.get("/admin/storage").status_code == 200
+    assert len(counted) == 1

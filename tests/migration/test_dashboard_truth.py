@@ -31,7 +31,10 @@ def test_a_retry_in_which_every_file_failed_is_failed_not_completed(admin_client
     retry = _run_to_end(DocumentMigrationService().retry_options(first.id, limit=None))
     assert (retry.status, retry.retry_of, retry.items_failed) == ("failed", first.id, 2)
     assert "all 2 file(s) failed, nothing was moved" in retry.message
+    # they were legacy files: the rows were not moved and still point where they did (not "their local files")
+    assert retry.message.endswith("their rows were left as they were, pointing on the local disk")
     page = admin_client.get(f"/admin/storage/runs/{retry.id}").get_data(as_text=True)
+    assert "time left" not in page and "took " in page  # an ended run has nothing left to wait for
     assert 'class="badge state-badge tone-bad" data-field="state">Failed<' in page
     assert "run-progress tone-bad" in page and "Completed" not in page
     assert "Retry failed (2)" in page

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import time
 import uuid
@@ -329,6 +330,20 @@ def test_a_row_whose_object_the_source_bucket_quarantined_is_never_marked_lost(a
     assert "moved.pdf is not lost: a copy waits in the quarantine" in refused.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Attachment, row.id) is not None
+
+
+def test_the_dashboard_never_offers_first_a_move_away_from_where_the_portal_stores(app, files, stores, admin_client):
+    """Every file already in s3 (STORAGE_TYPE): the form offers s3 as the target, not s3 → the local disk."""
+    some_rows(files)
+    migrate(app.test_cli_runner(), "s3")
+    page = admin_client.get("/admin/storage").get_data(as_text=True)
+
+    def chosen(name: str) -> str:
+        picker = page.split(f'name="{name}"')[1].split("</select>")[0]
+        return re.search(r'<option selected value="(\w+)"', picker).group(1)
+
+    assert app.config["STORAGE_TYPE"] == "s3"
+    assert chosen("target") == "s3" and chosen("source") != "s3"
 
 
 @pytest.mark.moto
