@@ -136,7 +136,7 @@ class RunWorker:
             return
         if migrator.source is not None:
             try:
-                migrator.source.check()
+                migrator.source.check(write=options.delete_source)  # only a source it deletes from is written
             except StorageError as exc:
                 self.fail(f"the source store is not ready: {exc}")
                 return

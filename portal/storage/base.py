@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -124,13 +124,15 @@ class StorageProvider(abc.ABC):
         Raises ObjectNotFound.
         """
 
-    def read_back(self, key: str) -> tuple[int, str]:
+    def read_back(self, key: str, *, through: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None):
         """(size, SHA-256 hex) of the bytes a read of ``key`` returns, streamed and never held whole:
-        the proof that the store gives back what was written. Raises ObjectNotFound.
+        the proof that the store gives back what was written. ``through`` sees the chunks on their way (a
+        rate limit paces them). Raises ObjectNotFound.
 
         Providers whose ordinary read costs more than the bytes (S3's SDK, for small objects) override it.
         """
-        return hash_chunks(self.open(key))
+        chunks = self.open(key)
+        return hash_chunks(through(chunks) if through else chunks)
 
     def open_small(self, key: str) -> Iterator[bytes]:
         """open(key) for a caller that will hold the whole of a small object (a migration's reads): providers
@@ -201,8 +203,10 @@ class StorageProvider(abc.ABC):
         """
 
     @abc.abstractmethod
-    def check(self) -> None:
-        """Raise StorageUnavailable or StorageMisconfigured unless the store is ready for use."""
+    def check(self, *, write: bool = True) -> None:
+        """Raise StorageUnavailable or StorageMisconfigured unless the store is ready for use; with
+        ``write=False`` only for reading (a read-only mount, a source nothing is written to), and nothing is
+        written to find out."""
 
     def ensure_ready(self) -> None:
         """Create what the store needs (folder, bucket) if missing; used by `flask storage init`."""

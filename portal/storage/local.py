@@ -363,13 +363,16 @@ class LocalStorageProvider(StorageProvider):
         response.cache_control.private = True
         return response
 
-    def check(self):
-        """Raise StorageMisconfigured unless the folder exists and the portal may write to it."""
+    def check(self, *, write: bool = True):
+        """Raise StorageMisconfigured unless the folder exists and the portal may write to it (``write``) or read
+        it."""
         with logged(self.name, "check", None):
             if not self.root.is_dir():
                 raise StorageMisconfigured(f"local storage folder {self.root} does not exist; run `flask storage init`")
-            if not os.access(self.root, os.W_OK | os.X_OK):
+            if write and not os.access(self.root, os.W_OK | os.X_OK):
                 raise StorageMisconfigured(f"local storage folder {self.root} is not writable by the portal")
+            if not write and not os.access(self.root, os.R_OK | os.X_OK):
+                raise StorageMisconfigured(f"local storage folder {self.root} is not readable by the portal")
 
     def ensure_ready(self):
         """Create the storage folder (mode 0700 for new folders) if missing, then check it."""

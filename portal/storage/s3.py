@@ -318,12 +318,13 @@ class S3StorageProvider(IncompleteUploads, CrossBucketCopy, StorageProvider):
             head.get("LastModified"),
         )
 
-    def read_back(self, key):
+    def read_back(self, key, *, through=None):
         """Hash a GET signed without botocore's request pipeline (s3_direct): what a download receives,
         for a fraction of the client CPU, which counts when thousands of small objects are read back."""
         with self._op("read_back", key) as record:
             check_key(key)
-            size, sha256 = hash_chunks(self._direct().chunks(key))
+            chunks = self._direct().chunks(key)
+            size, sha256 = hash_chunks(through(chunks) if through else chunks)
             record.size = size
             return size, sha256
 
@@ -403,12 +404,12 @@ class S3StorageProvider(IncompleteUploads, CrossBucketCopy, StorageProvider):
                 self._links.put(ident, link, lifetime / 5)
             return link
 
-    def check(self):
-        """HeadBucket with a single attempt, and with S3_SSE set a probe write that proves the store takes
-        that encryption; raises StorageMisconfigured or StorageUnavailable."""
+    def check(self, *, write: bool = True):
+        """HeadBucket with a single attempt, and (``write``) with S3_SSE set a probe write that proves the store
+        takes that encryption; raises StorageMisconfigured or StorageUnavailable."""
         with self._op("check", None):
             self._client("check").head_bucket(Bucket=self.bucket)
-            if self.sse:
+            if write and self.sse:
                 prove_sse_write(
                     self._client("check"),
                     self.bucket,

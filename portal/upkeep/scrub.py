@@ -138,7 +138,7 @@ class Scrubber:
         if storage_type not in self._trouble:
             try:
                 found = self.legacy.provider if storage_type == LEGACY else self._provider_for(storage_type)
-                found.check()
+                found.check(write=False)  # a scrub only reads: a read-only mount is fine
             except StorageError as exc:
                 self._trouble[storage_type] = str(exc)
             else:

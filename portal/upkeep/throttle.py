@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from portal.storage.base import StorageProvider, hash_chunks
+from portal.storage.base import StorageProvider
 
 
 class ByteRate:
@@ -62,4 +62,5 @@ class Throttled:
         return self.limit.metered(self.provider.open(key, byte_range))
 
     def read_back(self, key: str) -> tuple[int, str]:
-        return hash_chunks(self.open(key))
+        """The provider's own read-back (S3's direct GET, its log line and metrics), paced."""
+        return self.provider.read_back(key, through=self.limit.metered)

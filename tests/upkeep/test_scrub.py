@@ -174,7 +174,7 @@ def test_a_misconfigured_store_leaves_its_rows_as_they_were(app, add, runner, mo
     row = add(b"data")
     stamp(row.id, days_ago=5)
 
-    def refused():
+    def refused(**kwargs):
         raise StorageMisconfigured("access to bucket 'b' at http://127.0.0.1:9 was refused (403); check ...")
 
     monkeypatch.setattr(storage.get("local"), "check", refused)
@@ -243,3 +243,21 @@ def test_a_row_moved_while_it_was_checked_is_not_stamped(app, add, monkeypatch):
     monkeypatch.setattr(storage.get("local"), "read_back", moved_meanwhile)
     report = scrubber(None, None).run()
     assert report.checked == 0 and attachment(row.id).last_verified_at is None
+
+
+def test_a_legacy_folder_mounted_read_only_is_scrubbed_all_the_same(app, document, runner, tmp_path, monkeypatch):
+    """Old files are often mounted read-only: the scrub only reads, so it must not ask for write access."""
+    import hashlib
+    import os
+
+    from portal.storage import local
+
+    root = tmp_path / "storage"
+    kept = legacy_row(document, root, "old/kept.pdf", b"%PDF-1.4 kept")
+    kept.sha256 = hashlib.sha256((root / kept.filepath).read_bytes()).hexdigest()
+    db.session.commit()
+    real_access = os.access
+    monkeypatch.setattr(local.os, "access", lambda path, mode: not (mode & os.W_OK) and real_access(path, mode))
+    result = runner.invoke(args=["storage", "scrub"])
+    assert result.exit_code == 0, result.output
+    assert attachment(kept.id).verify_outcome == "ok"

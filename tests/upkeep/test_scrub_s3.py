@@ -9,6 +9,7 @@ import pytest
 
 from portal.extensions import storage
 from tests.attachments.test_encryption import keypair
+from tests.support.s3_requests import record_requests
 from tests.support.scrub import attachment
 
 
@@ -70,7 +71,11 @@ def test_scrub_on_s3_finds_a_flipped_byte_and_a_missing_object(app, bucket, add,
 
 def test_scrub_on_s3_at_a_limited_rate_proves_an_intact_bucket(app, bucket, add, runner):
     rows = [add(os.urandom(70_000), f"{n}.bin") for n in range(3)]
+    sent = record_requests(storage.get("s3"))
     result = runner.invoke(args=["storage", "scrub", "--rate", "100MB/s", "--budget", "5m"])
     assert result.exit_code == 0, result.output
     assert "3 ok, 0 mismatched, 0 missing, 0 unreadable; every object was checked once" in result.output
     assert all(attachment(row.id).verify_outcome == "ok" for row in rows)
+    if app.config["STORAGE_ENCRYPTION"] != "hybrid":  # paced, and still the store's own read-back: direct GETs
+        reads = [request for request in sent if request.operation == "GetObject"]
+        assert len(reads) == 3 and not any("amz-sdk-invocation-id" in request.headers for request in reads)
