@@ -8,8 +8,8 @@ import click
 from flask.cli import AppGroup
 
 from portal.auth.service import AccountError, create_user, normalize_email
+from portal.cli_options import duration
 from portal.extensions import storage
-from portal.formatting import parse_duration
 from portal.storage.base import StorageError
 
 users_cli = AppGroup("users", help="Manage portal accounts.")
@@ -122,14 +122,6 @@ def storage_init() -> None:
         raise SystemExit(1)
 
 
-def parse_age(value: str) -> timedelta:
-    """'24h', '7d', '30m' -> timedelta (portal.formatting.parse_duration, above zero); click.BadParameter otherwise."""
-    try:
-        return parse_duration(value, allow_zero=False)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an age; write it like 30m, 24h or 7d") from None
-
-
 @storage_cli.command("purge-staging")
 @click.option("--older-than", "older_than", default=None, help="Age like 24h or 7d (default STAGING_MAX_AGE_HOURS).")
 def purge_staging(older_than: str | None) -> None:
@@ -138,7 +130,11 @@ def purge_staging(older_than: str | None) -> None:
 
     from portal.documents.service import DocumentStorageService
 
-    age = parse_age(older_than) if older_than else timedelta(hours=current_app.config["STAGING_MAX_AGE_HOURS"])
+    age = (
+        duration(older_than, "--older-than")
+        if older_than
+        else timedelta(hours=current_app.config["STAGING_MAX_AGE_HOURS"])
+    )
     removed = DocumentStorageService().purge_staging(age)
     click.echo(f"Removed {removed} staged file{'s' if removed != 1 else ''} older than {age}.")
 
@@ -151,12 +147,9 @@ def purge_staging(older_than: str | None) -> None:
 def purge_trash(older_than: str | None, dry_run: bool) -> None:
     """Remove documents and attachments that have been in the trash longer than their retention."""
     from portal.documents.trash import TrashService, record_purge, retention
-    from portal.formatting import format_size, parse_duration
+    from portal.formatting import format_size
 
-    try:
-        age = parse_duration(older_than, allow_zero=False) if older_than else retention()
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    age = duration(older_than, "--older-than") if older_than else retention()
     report = TrashService().purge(age, dry_run=dry_run)
     verb = "Would remove" if dry_run else "Removed"
     click.echo(

@@ -34,10 +34,8 @@ def _text(name: str, raw: str) -> str:
 
 
 def _rate(name: str, raw: str) -> int:
-    if raw.strip().lower() in ("0", "0/s", "off", "unlimited"):
-        return 0
     try:
-        return parse_rate(raw)
+        return parse_rate(raw, allow_off=True)
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
 

@@ -79,7 +79,7 @@ def parse_duration(text: str, *, allow_zero: bool = True) -> timedelta:
     cleaned = text.strip().lower()
     parts = _DURATION_PART.findall(cleaned)
     if not parts or _DURATION_PART.sub("", cleaned).strip() or any(unit not in _UNIT_NAMES for _, unit in parts):
-        raise ValueError(f"{text!r} is not a duration; write e.g. 30m, 24h, 7d or 1w")
+        raise ValueError(f"{text!r} is not a duration; write it like 30m, 24h or 7d (or 1w, 4 min 05 s)")
     try:
         duration = sum((timedelta(**{_UNIT_NAMES[unit]: int(amount)}) for amount, unit in parts), timedelta())
     except OverflowError:
@@ -109,11 +109,18 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * _SIZE_FACTORS[match.group(2)])
 
 
-def parse_rate(text: str) -> int:
-    """'20MB/s', '512KiB/s', '1048576/s' or the same without '/s' -> bytes per second, above zero.
+#: what a rate may say for "no limit" where that is allowed
+NO_LIMIT = ("0", "0/s", "off", "unlimited")
+
+
+def parse_rate(text: str, *, allow_off: bool = False) -> int:
+    """'20MB/s', '512KiB/s', '1048576/s' or the same without '/s' -> bytes per second, above zero; with
+    ``allow_off`` also 0 for no limit (NO_LIMIT's words).
 
     Raises ValueError with what to write instead.
     """
+    if allow_off and text.strip().lower() in NO_LIMIT:
+        return 0
     cleaned = text.strip()
     if cleaned.lower().endswith("/s"):
         cleaned = cleaned[:-2]

@@ -79,7 +79,7 @@ def test_durations_have_two_units_at_most(seconds, text):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        # what `flask storage purge-staging --older-than` (portal/cli.py parse_age) accepts
+        # what `flask storage purge-staging --older-than` (portal/cli_options.py duration) accepts
         ("24h", timedelta(hours=24)),
         ("30d", timedelta(days=30)),
         ("90m", timedelta(minutes=90)),

@@ -11,7 +11,8 @@ from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal import audit
-from portal.formatting import format_duration, format_size, parse_duration
+from portal.cli_options import duration
+from portal.formatting import format_duration, format_size
 from portal.migration.errors import MigrationError, RunConflict
 from portal.migration.models import MigrationRun
 from portal.migration.options import STORES, TARGETS, VERIFY_MODES, MigrationOptions
@@ -290,10 +291,7 @@ def cancel_command(run_id: int) -> None:
 @with_appcontext
 def purge_quarantine_command(older_than: str, dry_run: bool) -> None:
     """Delete migrated local files that have waited in the quarantine longer than --older-than."""
-    try:
-        age = parse_duration(older_than)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    age = duration(older_than, "--older-than", allow_zero=True)
     report = DocumentMigrationService().purge_quarantine(age, dry_run=dry_run, source="cli")
     verb = "Would delete" if dry_run else "Deleted"
     click.echo(f"{verb} {report.files} quarantined file(s), {format_size(report.bytes)}, older than {older_than}.")
@@ -315,10 +313,7 @@ def purge_quarantine_command(older_than: str, dry_run: bool) -> None:
 @with_appcontext
 def orphans_command(delete: bool, min_age: str) -> None:
     """Report objects with no row, incomplete multipart uploads and rows with no object; exit 1 when any remain."""
-    try:
-        age = parse_duration(min_age)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--min-age") from None
+    age = duration(min_age, "--min-age", allow_zero=True)
     service = DocumentMigrationService()
     if delete and (active := service.active_run()) is not None:
         _fail(f"run #{active.id} is active and writes objects before their rows; delete orphans after it ends")

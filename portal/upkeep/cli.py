@@ -8,30 +8,17 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from portal.cli_options import duration, rate
 from portal.extensions import db
-from portal.formatting import format_duration, parse_duration, parse_rate
+from portal.formatting import format_duration
 from portal.upkeep import leases
 from portal.upkeep.jobs import JOBS, Outcome, run_job, scrub_result, scrubber
 from portal.upkeep.status import integrity
 
 
-def _age(value: str, option: str) -> timedelta:
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
-
-
 def _rate(value: str | None) -> int | None:
-    """--rate as bytes a second; None for the SCRUB_RATE setting; 0 for no limit."""
-    if value is None:
-        return current_app.config["SCRUB_RATE"]
-    if value.strip().lower() in ("0", "0/s", "off", "unlimited"):
-        return 0
-    try:
-        return parse_rate(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--rate") from None
+    """--rate as bytes a second; the SCRUB_RATE setting when not given; 0 for no limit."""
+    return current_app.config["SCRUB_RATE"] if value is None else rate(value, "--rate")
 
 
 def _budget(value: str | None, option: str = "--budget", allow_zero: bool = False) -> timedelta | None:
@@ -42,10 +29,7 @@ def _budget(value: str | None, option: str = "--budget", allow_zero: bool = Fals
         return None
     if allow_zero and value.strip() == "0":
         return timedelta(0)
-    try:
-        return parse_duration(value, allow_zero=allow_zero)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
+    return duration(value, option, allow_zero=allow_zero)
 
 
 def _print(outcome: Outcome) -> None:
@@ -106,7 +90,7 @@ def maintain_command(limit: int, upload_age: str, scrub_budget: str | None, only
 
     options = {
         "limit": limit,
-        "upload_age": _age(upload_age, "--upload-age"),
+        "upload_age": duration(upload_age, "--upload-age"),  # 0 would abort uploads still being sent
         "budget": _budget(scrub_budget, "--scrub-budget", allow_zero=True),
         "rate": current_app.config["SCRUB_RATE"],
     }

@@ -234,14 +234,14 @@ def test_progress_line_redraws_in_place_on_a_terminal(files, store):
 
 @pytest.mark.parametrize("text, seconds", [("7d", 604800), ("12h", 43200), ("1w2d", 777600), ("0s", 0), ("30m", 1800)])
 def test_durations(text, seconds):
-    from portal.migration.cli import parse_duration
+    from portal.formatting import parse_duration
 
     assert parse_duration(text).total_seconds() == seconds
 
 
 @pytest.mark.parametrize("text", ["", "7", "d", "7x", "-1d", "7d!"])
 def test_bad_durations(text):
-    from portal.migration.cli import parse_duration
+    from portal.formatting import parse_duration
 
     with pytest.raises(ValueError):
         parse_duration(text)
