@@ -32,6 +32,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(value: datetime | None) -> datetime | None:
+    """``value`` as an aware UTC datetime (SQLite hands DateTime(timezone=True) back naive; every stored time is UTC)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
 class User(UserMixin, db.Model):
     """A member of staff; administrators also manage users and storage."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from flask import current_app, has_request_context, url_for
 from sqlalchemy import select, update
@@ -13,7 +13,7 @@ from portal.auth.accounts import check_new_password, set_password
 from portal.auth.service import AccountError
 from portal.auth.sessions import token_hash
 from portal.extensions import db
-from portal.models import PasswordReset, User, utcnow
+from portal.models import PasswordReset, User, aware, utcnow
 
 
 class ResetLinkInvalid(AccountError):
@@ -71,7 +71,7 @@ def reset_url(token: str) -> str:
 def find_reset(token: str) -> PasswordReset:
     """The live reset for ``token``; raises ResetLinkInvalid."""
     reset = db.session.scalar(select(PasswordReset).where(PasswordReset.token_hash == token_hash(token)))
-    if reset is None or reset.used_at is not None or _aware(reset.expires_at) <= utcnow() or not reset.user.is_active:
+    if reset is None or reset.used_at is not None or aware(reset.expires_at) <= utcnow() or not reset.user.is_active:
         raise ResetLinkInvalid()
     return reset
 
@@ -115,7 +115,3 @@ def recently_mailed(user: User, within: timedelta) -> bool:
         )
         is not None
     )
-
-
-def _aware(value):
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select
 
 from portal.expiring_cache import recent
 from portal.extensions import db
-from portal.models import User, UserSession, utcnow
+from portal.models import User, UserSession, aware, utcnow
 
 # The same per-process map as the user snapshots (one clock, one capacity), under keys of their own.
 _KEPT = "signed_in_users"
@@ -28,11 +28,6 @@ def token_hash(token: str) -> str:
 
 def _kept_key(hashed: str) -> tuple[str, str]:
     return ("session", hashed)
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands DateTime(timezone=True) back naive; every stored time is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def start_session(user: User, *, remember: bool, remote_addr: str, user_agent: str) -> str:
@@ -69,7 +64,7 @@ def session_user_id(token: str) -> int | None:
         ).first()
         if row is None:
             return None
-        found = (row.user_id, _aware(row.expires_at))
+        found = (row.user_id, aware(row.expires_at))
         kept.put(_kept_key(key), found, current_app.config["LOGIN_CACHE_SECONDS"], loaded_since=since)
     user_id, expires_at = found
     return user_id if expires_at > utcnow() else None

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.extensions import db
-from portal.models import LoginThrottle, utcnow
+from portal.models import LoginThrottle, aware, utcnow
 
 #: the first delay of an account or address over its threshold; each further failure doubles it
 FIRST_DELAY_SECONDS = 2
@@ -54,10 +54,6 @@ class Rule:
         return min(timedelta(seconds=FIRST_DELAY_SECONDS * 2**steps), self.max_delay)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def claim(rule: Rule) -> None:
     """Count one failure on ``rule.key`` before the password is checked, and commit.
 
@@ -73,7 +69,7 @@ def claim(rule: Rule) -> None:
             if _insert_first(rule, now):
                 return
             continue
-        blocked_until, last = _aware(row.blocked_until), _aware(row.last_failure_at)
+        blocked_until, last = aware(row.blocked_until), aware(row.last_failure_at)
         if blocked_until is not None and blocked_until > now:
             raise Throttled((blocked_until - now).total_seconds(), locked=rule.lock is not None)
         fresh = last is None or last <= now - rule.window

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from portal.cleanup.models import CleanupOutboxEntry
 from portal.migration.models import MigrationRun
-from portal.models import Attachment, AttachmentStaging
+from portal.models import Attachment, AttachmentStaging, aware
 
 log = logging.getLogger("portal.metrics")
 
@@ -35,13 +35,8 @@ def database_gauge(probe: Probe) -> Probe:
     return probe
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands DateTime(timezone=True) back naive; it was written as UTC.
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def _age(now: datetime, then: datetime | None) -> float:
-    then = _aware(then)
+    then = aware(then)
     return max((now - then).total_seconds(), 0.0) if then is not None else 0.0
 
 
@@ -138,7 +133,7 @@ def migration_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
         .group_by(run.c.kind, run.c.status)
     ).all():
         if last is not None:
-            finished.add_metric((kind, status), _aware(last).timestamp())
+            finished.add_metric((kind, status), aware(last).timestamp())
     yield from (running, items, size, heartbeat, finished)
 
 
@@ -193,7 +188,7 @@ def upkeep_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "portal_scrub_last_finished_timestamp_seconds",
         "When the last scrub pass finished (Unix time; 0 before the first).",
-        value=_aware(scrub.last_finished_at).timestamp() if scrub else 0,
+        value=aware(scrub.last_finished_at).timestamp() if scrub else 0,
     )
     yield GaugeMetricFamily(
         "portal_scrub_last_problems",
@@ -218,10 +213,10 @@ def upkeep_gauges(conn: Connection, now: datetime) -> Iterator[Metric]:
         "portal_maintenance_job_running", "1 while a host holds the job's lease.", labels=("task",)
     )
     for row in job_rows:
-        lease = _aware(row.lease_until)
+        lease = aware(row.lease_until)
         running.add_metric((row.name,), 1 if lease is not None and lease > now else 0)
         if row.last_finished_at is not None:
-            finished.add_metric((row.name,), _aware(row.last_finished_at).timestamp())
+            finished.add_metric((row.name,), aware(row.last_finished_at).timestamp())
             succeeded.add_metric((row.name,), 1 if row.last_outcome == "ok" else 0)
     yield from (finished, succeeded, running)
 

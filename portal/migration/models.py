@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
+from portal.models import aware, utcnow  # noqa: F401  (the migration modules import both from here)
 
 #: statuses of a run that holds the single "active" slot
 ACTIVE_STATUSES = ("running", "cancelling", "failing")
 #: statuses of a finished run
 FINISHED_STATUSES = ("completed", "failed", "cancelled")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """``value`` as an aware UTC datetime (SQLite hands DateTime(timezone=True) back naive)."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 class MigrationRun(db.Model):

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal.upkeep.models import MaintenanceJob, _aware
+from portal.models import aware
+from portal.upkeep.models import MaintenanceJob
 
 JOBS = MaintenanceJob.__table__
 SUMMARY_MAX = 2000
@@ -64,10 +65,10 @@ def claim(engine: Engine, name: str, holder: str, *, now: datetime, lease: timed
         if won:
             return Claim(True, "claimed", holder, now)
         row = conn.execute(select(JOBS).where(JOBS.c.name == name)).one()
-    lease_until = _aware(row.lease_until)
+    lease_until = aware(row.lease_until)
     if lease_until is not None and lease_until >= now:
-        return Claim(False, "running", row.holder, _aware(row.last_started_at))
-    return Claim(False, "not due", row.holder, _aware(row.last_started_at))
+        return Claim(False, "running", row.holder, aware(row.last_started_at))
+    return Claim(False, "not due", row.holder, aware(row.last_started_at))
 
 
 def finish(

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import BigInteger, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands DateTime(timezone=True) back naive; it was written as UTC.
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+from portal.models import aware
 
 
 class MaintenanceJob(db.Model):
@@ -36,6 +32,6 @@ class MaintenanceJob(db.Model):
     def state(self, now: datetime) -> str:
         """'running', 'interrupted' (its holder died: the lease ran out with the run unfinished), 'ok', 'failed', 'never'."""
         if self.last_outcome == "running":
-            lease = _aware(self.lease_until)
+            lease = aware(self.lease_until)
             return "running" if lease is not None and lease > now else "interrupted"
         return self.last_outcome or "never"

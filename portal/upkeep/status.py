@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, or_, select
 
-from portal.models import Attachment
-from portal.upkeep.models import _aware
+from portal.models import Attachment, aware
 from portal.upkeep.scrub import PROBLEM_OUTCOMES
 
 ATTACHMENT = Attachment.__table__
@@ -56,8 +55,8 @@ def integrity(conn: Connection, now: datetime, days: int) -> Integrity:
         select(func.count()).where(has_bytes, outcome == "ok", verified >= now - timedelta(days=days))
     ).scalar_one()
     # Two minimums instead of one over coalesce(): the first is read off the (last_verified_at, id) index.
-    oldest_check = _aware(conn.execute(select(func.min(verified)).where(has_bytes)).scalar())
-    oldest_unchecked = _aware(
+    oldest_check = aware(conn.execute(select(func.min(verified)).where(has_bytes)).scalar())
+    oldest_unchecked = aware(
         conn.execute(select(func.min(ATTACHMENT.c.created_at)).where(has_bytes, verified.is_(None))).scalar()
     )
     found.oldest = min((value for value in (oldest_check, oldest_unchecked) if value is not None), default=None)
