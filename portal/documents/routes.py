@@ -75,10 +75,8 @@ def cancel_new():
     staged_ids = [int(value) for value in request.form.getlist("staged_ids") if value.isdigit()]
     staged = own_staged_files(staged_ids, current_user)
     service = DocumentStorageService()
-    for row in staged:
-        service.remove_staged(row)
-    if staged:
-        count = len(staged)
+    count = sum(service.remove_staged(row) for row in staged)  # one another request removed first is not counted
+    if count:
         flash(f"Nothing was saved; {count} uploaded file{'s were' if count != 1 else ' was'} removed.", "info")
     return redirect(url_for("documents.index"))
 

@@ -40,8 +40,9 @@ class Integrity:
         return self.total == self.proven
 
 
-def integrity(conn: Connection, now: datetime, days: int) -> Integrity:
-    """Count attachments that hold bytes by outcome and by age of their last check; list the problems."""
+def integrity(conn: Connection, now: datetime, days: int, *, problems: bool = True) -> Integrity:
+    """Count attachments that hold bytes by outcome and by age of their last check; list the problems (unless
+    ``problems`` is False: a metrics scrape wants the counts only)."""
     has_bytes = or_(ATTACHMENT.c.storage_path.is_not(None), ATTACHMENT.c.filepath.is_not(None))
     verified, outcome = ATTACHMENT.c.last_verified_at, ATTACHMENT.c.verify_outcome
     found = Integrity(days)
@@ -60,6 +61,8 @@ def integrity(conn: Connection, now: datetime, days: int) -> Integrity:
         conn.execute(select(func.min(ATTACHMENT.c.created_at)).where(has_bytes, verified.is_(None))).scalar()
     )
     found.oldest = min((value for value in (oldest_check, oldest_unchecked) if value is not None), default=None)
+    if not problems:
+        return found
     found.problems = conn.execute(
         select(
             ATTACHMENT.c.id,

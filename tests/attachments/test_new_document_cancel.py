@@ -44,3 +44,29 @@ def test_the_new_document_page_cancels_by_posting_its_staged_files(staff_client)
     page = staff_client.post("/documents/new", data={"title": "", "staged_ids": [str(staged)]}).get_data(as_text=True)
     assert f'name="staged_ids" value="{staged}"' in page
     assert 'formaction="/documents/new/cancel"' in page and "formnovalidate" in page
+
+
+def test_a_file_removed_meanwhile_by_another_request_is_not_counted(staff_client, monkeypatch):
+    """Between reading the form's staged rows and removing them, another tab removed one (remove_staged: False)."""
+    from sqlalchemy import delete
+
+    from portal.documents.service import DocumentStorageService
+    from portal.extensions import db
+    from portal.models import AttachmentStaging
+
+    first = stage(staff_client, ("a.pdf", PDF)).get_json()["files"][0]["id"]
+    second = stage(staff_client, ("b.png", PNG)).get_json()["files"][0]["id"]
+    remove = DocumentStorageService.remove_staged
+
+    def raced(self, row):
+        if row.id == first:  # the other request, on a connection of its own
+            with db.engine.begin() as other:
+                other.execute(delete(AttachmentStaging.__table__).where(AttachmentStaging.id == row.id))
+        return remove(self, row)
+
+    monkeypatch.setattr(DocumentStorageService, "remove_staged", raced)
+    response = staff_client.post(
+        "/documents/new/cancel", data={"staged_ids": [str(first), str(second)]}, follow_redirects=True
+    )
+    assert "Nothing was saved; 1 uploaded file was removed." in response.get_data(as_text=True)
+    assert rows() == ([], []) and len(stored_keys()) == 1  # the other request's object is its own to delete
