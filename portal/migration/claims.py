@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from portal.migration.models import ITEM, RUN, utcnow
 from portal.migration.transactions import writing
 from portal.models import Attachment, AttachmentStaging
+from portal.storage.crypto import ciphertext_size
 
 #: the file tables, in the order a run works through them
 TABLES: dict[str, Table] = {"attachment": Attachment.__table__, "attachment_staging": AttachmentStaging.__table__}
@@ -54,6 +55,11 @@ class RowSnapshot:
     @property
     def is_legacy(self) -> bool:
         return not self.storage_path
+
+    @property
+    def stored_size(self) -> int:
+        """The byte count the store holds: the ciphertext's for an encrypted row."""
+        return ciphertext_size(self.size) if self.encryption else self.size
 
 
 def pending(table: Table, source_types: tuple[str, ...] | None = None):

@@ -20,7 +20,7 @@ from portal.migration.claims import TABLES, RowSnapshot
 from portal.migration.lifecycle import add_counts
 from portal.migration.models import ITEM, utcnow
 from portal.migration.quarantine import ObjectQuarantine, Quarantine, other_references
-from portal.migration.sources import copy_inside, object_metadata, plan_inside_copy, read_small, stored_size
+from portal.migration.sources import copy_inside, object_metadata, plan_inside_copy, read_small
 from portal.migration.transactions import writing
 from portal.migration.verify import verify_copy
 from portal.object_keys import migrated_key
@@ -246,7 +246,7 @@ class ItemMigrator:
         if not on_disk:
             # An object store: the row says size and envelope, so no HEAD; a small object is read whole.
             metadata = object_metadata(row)
-            body = read_small(provider, key) if as_is and stored_size(row) <= SMALL_OBJECT_MAX else None
+            body = read_small(provider, key) if as_is and row.stored_size <= SMALL_OBJECT_MAX else None
             if expected is None:
                 expected = hashlib.sha256(body).hexdigest() if body is not None else _hash(provider, key)
             stream = io.BytesIO(body) if body is not None else ChunkStream(provider.open(key))

@@ -7,13 +7,7 @@ from dataclasses import dataclass
 from portal.migration.claims import RowSnapshot
 from portal.object_keys import migrated_key
 from portal.storage.base import SMALL_OBJECT_MAX, StorageIntegrityError, StorageProvider
-from portal.storage.crypto import ciphertext_size
 from portal.storage.encryption import ENVELOPE_METADATA
-
-
-def stored_size(row: RowSnapshot) -> int:
-    """The byte count the store holds for ``row``: the ciphertext's for an encrypted row."""
-    return ciphertext_size(row.size) if row.encryption else row.size
 
 
 def object_metadata(row: RowSnapshot) -> dict:
@@ -67,6 +61,6 @@ def copy_inside(target, row: RowSnapshot, provider: StorageProvider, key: str, p
     """Copy ``row``'s object from ``provider`` to ``target`` inside their shared store (CopyObject), asking the
     store for the copy's SHA-256. Raises StorageError."""
     dst, expected = planned
-    size = stored_size(row)
+    size = row.stored_size
     stored = target.copy_from(provider, key, dst, size)
     return InsideCopy(dst, size, expected, stored.store_sha256)

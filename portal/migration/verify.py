@@ -15,7 +15,6 @@ from portal.storage.base import (
     StorageProvider,
     StorageUnavailable,
 )
-from portal.storage.crypto import ciphertext_size
 from portal.storage.encryption import StorageEncryption
 
 
@@ -108,7 +107,7 @@ class RowChecker:
 
     def _reason(self, row) -> str | None:
         provider = self.provider_for(row.storage_type)
-        expected = ciphertext_size(row.size) if row.encryption else row.size
+        expected = row.stored_size
         found = provider.stat(row.storage_path)
         if found.size != expected:
             return f"size mismatch: the store holds {found.size} bytes, the row expects {expected}"

@@ -90,7 +90,8 @@ def maintain_command(limit: int, upload_age: str, scrub_budget: str | None, only
 
     options = {
         "limit": limit,
-        "upload_age": duration(upload_age, "--upload-age"),  # 0 would abort uploads still being sent
+        # 0s is the operator's call after a crash (it aborts uploads still being sent too): allowed, as in orphans
+        "upload_age": duration(upload_age, "--upload-age", allow_zero=True),
         "budget": _budget(scrub_budget, "--scrub-budget", allow_zero=True),
         "rate": current_app.config["SCRUB_RATE"],
     }
