@@ -248,7 +248,7 @@ class TrashService:
                 select(func.count(Attachment.id), func.coalesce(func.sum(Attachment.size), 0)).where(due)
             ).one()
             documents = db.session.scalar(select(func.count(Document.id)).where(Document.deleted_at < cutoff))
-            return PurgeReport(documents=documents, attachments=attachments, bytes=size)
+            return PurgeReport(documents=documents, attachments=attachments, bytes=int(size))
         report = PurgeReport()
         last = 0
         while True:
