@@ -52,11 +52,7 @@ class ObjectStorageFactory:
         config = self.config
         options: dict[str, Any] = dict(
             name="minio" if config.get("STORAGE_TYPE") == "minio" else "s3",
-            region=config["S3_REGION"],
-            access_key=config["S3_ACCESS_KEY"],
-            secret_key=config["S3_SECRET_KEY"],
-            endpoint_url=config["S3_ENDPOINT_URL"],
-            public_endpoint_url=config["S3_PUBLIC_ENDPOINT_URL"],
+            **self._account("S3"),
             presign_expires=config["S3_PRESIGN_EXPIRES"],
             addressing_style=config["S3_ADDRESSING_STYLE"],
             checksums=config["S3_CHECKSUMS"],
@@ -71,25 +67,24 @@ class ObjectStorageFactory:
             read_timeout=config["S3_READ_TIMEOUT"],
             max_attempts=config["S3_MAX_ATTEMPTS"],
         )
-        bucket = overrides.pop("bucket", config["S3_BUCKET"])
         options.update(overrides)
-        return S3StorageProvider(bucket, **options)
+        return S3StorageProvider(**options)
 
     def minio_store(self) -> StorageProvider:
         """The MINIO_* store: its own bucket, endpoint, region and keys, addressed by path with checksums
         only where required (as MinIO wants); the S3_* tuning (timeouts, part sizes) applies to it too,
         S3_SSE does not (its KMS settings belong to the S3 account)."""
-        config = self.config
         return self.object_store(
             name="minio",
-            bucket=config["MINIO_BUCKET"],
-            region=config["MINIO_REGION"],
-            access_key=config["MINIO_ACCESS_KEY"],
-            secret_key=config["MINIO_SECRET_KEY"],
-            endpoint_url=config["MINIO_ENDPOINT_URL"],
-            public_endpoint_url=config["MINIO_PUBLIC_ENDPOINT_URL"],
+            **self._account("MINIO"),
             addressing_style="path",
             checksums="when_required",
             sse="",
             sse_kms_key_id=None,
         )
+
+    def _account(self, prefix: str) -> dict[str, Any]:
+        """Where a store is and who the portal is there: ``prefix``_BUCKET, _REGION, _ACCESS_KEY, _SECRET_KEY,
+        _ENDPOINT_URL and _PUBLIC_ENDPOINT_URL."""
+        names = ("bucket", "region", "access_key", "secret_key", "endpoint_url", "public_endpoint_url")
+        return {name: self.config[f"{prefix}_{name.upper()}"] for name in names}
