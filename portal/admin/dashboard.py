@@ -26,10 +26,6 @@ from portal.upkeep.status import upkeep
 
 FAILURES_SHOWN = 200
 OWED_SHOWN = 5  # the longest-owed deletions listed on the dashboard
-NO_STORE_TO_VERIFY = (
-    "No object store is configured, so there is nothing to verify: every file is on the local disk. "
-    "Set S3_BUCKET (and S3_ENDPOINT_URL for MinIO) to use one."
-)
 #: failures the live JSON carries (the page shows FAILURES_SHOWN once the run has ended)
 FAILURES_LIVE = 50
 CANCEL_NOTE = (
@@ -73,7 +69,7 @@ class MigrationForm(FlaskForm):
 class VerifyForm(FlaskForm):
     """The option of `flask storage verify`, as a form."""
 
-    deep = BooleanField("Deep: read every object back and compare its SHA-256")
+    deep = BooleanField("Deep: read every file back and compare its SHA-256")
 
 
 #: how the pickers name each store
@@ -155,7 +151,6 @@ def storage_dashboard():
         cancel_note=CANCEL_NOTE,
         active_failures=failure_rows(service.failures(active.id, FAILURES_LIVE)) if active else [],
         live_shown=FAILURES_LIVE,
-        no_store_to_verify=NO_STORE_TO_VERIFY,
         missing=missing_count(),
         trash_due=trash_due(),
         quarantine_age=QUARANTINE_AGE,
@@ -215,9 +210,6 @@ def start_verification():
     form = VerifyForm()
     if not form.validate_on_submit():
         abort(400)
-    if not _object_stores():
-        flash(NO_STORE_TO_VERIFY, "error")
-        return redirect(url_for("admin.storage"))
     try:
         run = DocumentMigrationService().start_verify_run(
             form.deep.data, created_by=current_user.id, created_from="dashboard"
@@ -243,7 +235,6 @@ def storage_run(run_id: int):
         options=run.option_values,
         log=service.log_path(run.id),
         cancel_note=CANCEL_NOTE,
-        can_verify=bool(_object_stores()),
     )
 
 

@@ -1,4 +1,4 @@
-"""The verification loop: every object-storage row checked against its object, on a bounded thread pool."""
+"""The verification loop: every row kept in a store checked against its object, on a bounded thread pool."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def bounded_map(fn: Callable, items: Iterable, workers: int, window: int) -> Ite
 def check_stored_rows(
     engine: Engine, checker: RowChecker, workers: int, stop: threading.Event | None = None
 ) -> Iterator[tuple[RowSnapshot, Problem | None]]:
-    """(row, problem or None) for every object-storage row of both file tables, as the checks finish.
+    """(row, problem or None) for every stored row (local or object storage) of both file tables, as the checks finish.
 
     Rows are read in keyset batches and at most 4 x ``workers`` are checked ahead; once ``stop`` is
     set no further row is started.

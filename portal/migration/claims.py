@@ -71,8 +71,9 @@ def pending(table: Table, source_types: tuple[str, ...] | None = None):
 
 
 def stored(table: Table):
-    """Rows kept in an object store (not local, not legacy)."""
-    return and_(table.c.storage_path.is_not(None), table.c.storage_type != "local")
+    """Rows kept in a store under a key: object stores and the local store alike (legacy rows, known only by
+    their filepath, are not)."""
+    return table.c.storage_path.is_not(None)
 
 
 def tables_for(include_staging: bool) -> list[str]:
@@ -120,7 +121,7 @@ def iter_pending(
 
 
 def iter_stored(engine: Engine, table_name: str, batch_size: int = 500) -> Iterator[RowSnapshot]:
-    """Every row of one table kept in an object store (not local, not legacy), in id order, by batches."""
+    """Every row of one table kept in a store under a key (not legacy), in id order, by batches."""
     table = TABLES[table_name]
     return _by_batches(engine, table_name, stored(table), batch_size)
 

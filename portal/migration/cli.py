@@ -230,7 +230,7 @@ def migrate_command(
 @click.option("--run-id", type=int, help="Record into this verification run (the dashboard uses it).")
 @with_appcontext
 def verify_command(deep: bool, workers: int, run_id: int | None) -> None:
-    """Check that every object-storage row has its object with the right size (and SHA-256); exit 1 on a mismatch."""
+    """Check that every row kept in a store (local or object storage) has its object with the right size (and SHA-256); exit 1 on a mismatch."""
     service = DocumentMigrationService()
     if run_id is not None:
         run = service.get_run(run_id)

@@ -325,7 +325,7 @@ class DocumentMigrationService:
         workers: int = 8,
         on_row: Callable[[RowSnapshot, Problem | None], None] | None = None,
     ) -> VerifyReport:
-        """Check that every object-storage row has its object, of the right size (and, ``deep``, SHA-256)."""
+        """Check that every row kept in a store (local or object storage) has its object, of the right size (and, ``deep``, SHA-256)."""
         report = VerifyReport()
         for row, problem in check_stored_rows(self.db_engine, self.checker(deep), workers):
             report.checked += 1

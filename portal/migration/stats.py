@@ -35,7 +35,7 @@ def location_stats(engine: Engine) -> list[dict]:
 
 
 def stored_totals(engine: Engine) -> tuple[int, int]:
-    """(rows, bytes recorded in their size column) kept in an object store: what a verification checks."""
+    """(rows, bytes recorded in their size column) kept in a store under a key: what a verification checks."""
     items = size = 0
     with engine.connect() as conn:
         for table in TABLES.values():

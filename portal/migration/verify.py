@@ -64,7 +64,7 @@ UNPROVABLE = "no SHA-256 is recorded for this row, so its content cannot be prov
 
 
 class RowChecker:
-    """Checks one object-storage row against its object: existence and size, and with ``deep`` the SHA-256.
+    """Checks one stored row (local or object storage) against its object: existence and size, and with ``deep`` the SHA-256.
 
     Plaintext rows compare with their size and sha256 columns. Encrypted rows compare the object's
     size with the ciphertext size of their plaintext size; ``deep`` decrypts with ``encryption``'s

@@ -213,7 +213,7 @@ class RunWorker:
     # -- verification runs ----------------------------------------------------------------------
 
     def verify(self, checker: RowChecker, options: MigrationOptions) -> None:
-        """Check every object-storage row; mismatches become 'mismatch' items, counters move in batches."""
+        """Check every row kept in a store; mismatches become 'mismatch' items, counters move in batches."""
         pending = {"items_done": 0, "bytes_done": 0, "items_failed": 0}
         flushed = time.monotonic()
         for row, problem in check_stored_rows(self.engine, checker, options.workers, self.stop):

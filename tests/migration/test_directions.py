@@ -183,6 +183,7 @@ def test_local_to_s3_to_minio_to_local_round_trip(app, files, stores, reader):
     local = storage.get("local")
     for _, row in rows():
         assert local.local_path(row.storage_path).read_bytes() == contents[row.__tablename__, row.id]
+    verify_deep(runner, len(contents))
 
     history = db.session.scalars(select(MigrationRun).order_by(MigrationRun.id)).all()
     assert [(run.source, run.target, run.status) for run in history] == [
@@ -190,6 +191,28 @@ def test_local_to_s3_to_minio_to_local_round_trip(app, files, stores, reader):
         ("s3", "minio", "completed"),
         ("minio", "local", "completed"),
     ]
+
+
+def test_verify_checks_rows_back_on_the_local_disk_and_catches_a_changed_file(app, files, stores):
+    some_rows(files)
+    runner = app.test_cli_runner()
+    migrate(runner, "s3")
+    migrate(runner, "local", "--from", "s3")
+    (_, changed), (_, gone) = rows()[0], rows()[1]
+    local = storage.get("local")
+    path = local.local_path(changed.storage_path)
+    path.write_bytes(path.read_bytes()[:-1] + b"!")  # same size: only the deep check sees it
+    local.local_path(gone.storage_path).unlink()
+
+    shallow = runner.invoke(args=["storage", "verify"])
+    assert shallow.exit_code == 1
+    assert f"MISMATCH attachment #{gone.id} local:{gone.storage_path}: object missing" in shallow.output
+    assert f"#{changed.id} " not in shallow.output
+
+    deep = runner.invoke(args=["storage", "verify", "--deep"])
+    assert deep.exit_code == 1
+    assert f"MISMATCH attachment #{changed.id} local:{changed.storage_path}: SHA-256 mismatch" in deep.output
+    assert f"MISMATCH attachment #{gone.id} local:" in deep.output
 
 
 def test_a_dry_run_between_object_stores_changes_nothing(app, files, stores):
