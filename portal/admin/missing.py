@@ -7,7 +7,7 @@ import glob
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, true
 from sqlalchemy.orm import aliased
 
 from portal.documents.service import DocumentStorageService
@@ -42,7 +42,8 @@ class MissingFile:
 
 
 def reported_missing():
-    """The latest "missing" failure of each row that still exists and has not been moved since, newest first."""
+    """The latest "missing" failure of each row that still exists, has not been moved since, and has not been
+    found whole by a later complete verification, newest first."""
     later = aliased(MigrationItem)
     latest = (
         select(func.max(MigrationItem.id))
@@ -58,16 +59,39 @@ def reported_missing():
         later.id > MigrationItem.id,
         later.status == "done",
     )
-    still_there = or_(
-        *(
-            and_(MigrationItem.table_name == name, exists().where(model.id == MigrationItem.row_id))
-            for name, model in MODELS.items()
-        )
+    still_there = _item_row(lambda model: true())
+    # A verification records only what is wrong, so a row it checked and found whole has no item in it; it
+    # checks rows kept under a key (legacy rows are not its to check).
+    verification = aliased(MigrationRun)
+    found_whole_since = and_(
+        _item_row(lambda model: model.storage_path.is_not(None)),
+        exists().where(
+            verification.kind == "verify",
+            verification.status == "completed",
+            verification.id > MigrationItem.run_id,
+            ~exists()
+            .where(
+                later.run_id == verification.id,
+                later.table_name == MigrationItem.table_name,
+                later.row_id == MigrationItem.row_id,
+            )
+            .correlate_except(later),  # two levels down: name the outer item explicitly
+        ),
     )
     return (
         select(MigrationItem)
-        .where(MigrationItem.id.in_(latest), ~moved_since, still_there)
+        .where(MigrationItem.id.in_(latest), ~moved_since, still_there, ~found_whole_since)
         .order_by(MigrationItem.id.desc())
+    )
+
+
+def _item_row(condition):
+    """The item's row exists and meets ``condition(model)``."""
+    return or_(
+        *(
+            and_(MigrationItem.table_name == name, exists().where(model.id == MigrationItem.row_id, condition(model)))
+            for name, model in MODELS.items()
+        )
     )
 
 

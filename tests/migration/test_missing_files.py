@@ -3,11 +3,13 @@ removes only a row whose bytes are nowhere, and is recorded."""
 
 from __future__ import annotations
 
+import io
 import json
 
 from sqlalchemy import select
 
 from portal.extensions import db
+from portal.migration.models import MigrationRun
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
 from portal.models import Attachment, AuditEvent
@@ -93,6 +95,39 @@ def test_a_file_found_again_is_not_removed(admin_client, files, store):
     assert "back.pdf is not lost: its bytes are back where the row says. Nothing was removed." in refused
     db.session.expire_all()
     assert db.session.get(Attachment, row.id) is not None
+
+
+def test_an_object_a_later_verification_finds_whole_leaves_the_list(admin_client, files, store):
+    kept, restored = files.legacy(payload(100), name="kept.pdf"), files.legacy(payload(200), name="restored.pdf")
+    _run_to_end()
+    db.session.expire_all()
+    service = DocumentMigrationService()
+    backups = {}
+    for row in (kept, restored):
+        backups[row.id] = b"".join(store.open(db.session.get(Attachment, row.id).storage_path))
+        store.delete(db.session.get(Attachment, row.id).storage_path)
+    service.verify_run(service.start_verify_run(False))
+    listed = admin_client.get("/admin/storage/missing").get_data(as_text=True)
+    assert "kept.pdf" in listed and "restored.pdf" in listed
+
+    path = db.session.get(Attachment, restored.id).storage_path
+    store.save(path, io.BytesIO(backups[restored.id]), size=200)  # put back from a backup
+    assert "Found again" in admin_client.get("/admin/storage/missing").get_data(as_text=True)
+    db.session.add(MigrationRun(kind="verify", status="cancelled", options="{}"))
+    db.session.commit()
+    assert "restored.pdf" in admin_client.get("/admin/storage/missing").get_data(as_text=True)  # not a full check
+
+    service.verify_run(service.start_verify_run(False))
+    listed = admin_client.get("/admin/storage/missing").get_data(as_text=True)
+    assert "kept.pdf" in listed and "restored.pdf" not in listed
+
+
+def test_a_legacy_file_stays_listed_whatever_a_verification_finds(admin_client, files, store):
+    _lost_row(files, name="legacy.pdf")
+    _run_to_end()
+    service = DocumentMigrationService()
+    service.verify_run(service.start_verify_run(False))  # verification does not check legacy rows
+    assert "legacy.pdf" in admin_client.get("/admin/storage/missing").get_data(as_text=True)
 
 
 def test_a_file_the_quarantine_still_holds_is_not_removed(admin_client, files, store):
