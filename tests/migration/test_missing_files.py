@@ -120,6 +120,7 @@ def test_an_object_a_later_verification_finds_whole_leaves_the_list(admin_client
     service.verify_run(service.start_verify_run(False))
     listed = admin_client.get("/admin/storage/missing").get_data(as_text=True)
     assert "kept.pdf" in listed and "restored.pdf" not in listed
+    assert "or a later verification run to its end finds it whole" in listed
 
 
 def test_a_legacy_file_stays_listed_whatever_a_verification_finds(admin_client, files, store):
