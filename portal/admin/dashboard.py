@@ -12,7 +12,7 @@ from wtforms.validators import NumberRange, Optional
 
 from portal.admin.failures import failure_rows
 from portal.admin.missing_views import missing_count
-from portal.admin.names import run_state_label, run_tone
+from portal.admin.names import PICKED_STORES, run_state_label, run_tone
 from portal.admin.purge_views import QUARANTINE_AGE, trash_due
 from portal.cleanup.drain import oldest, pending
 from portal.confirmation import Question, ask, confirmed
@@ -56,7 +56,7 @@ class MigrationForm(FlaskForm):
     def options(self) -> MigrationOptions:
         return MigrationOptions(
             target=self.target.data,
-            source=None if self.source.data == "local" else self.source.data,
+            source=self.source.data,
             batch_size=self.batch_size.data,
             workers=self.workers.data,
             limit=self.limit.data,
@@ -73,17 +73,14 @@ class VerifyForm(FlaskForm):
 
 
 #: how the pickers name each store
-STORE_NAMES = {"local": "Local disk", "s3": "S3", "minio": "MinIO"}
-
-
 def _object_stores() -> list[tuple[str, str]]:
-    return [(name, STORE_NAMES[name]) for name in DocumentMigrationService().targets() if name != "local"]
+    return [(name, PICKED_STORES[name]) for name in DocumentMigrationService().targets() if name != "local"]
 
 
 def _store_choices(totals: dict[str, tuple[int, int]]) -> list[tuple[str, str]]:
     """Every configured store with the files and bytes it holds, e.g. ('s3', 'S3: 120 files, 4.2 MiB')."""
     return [
-        (name, f"{STORE_NAMES[name]}: {files} file{'s' if files != 1 else ''}, {format_size(size)}")
+        (name, f"{PICKED_STORES[name]}: {files} file{'s' if files != 1 else ''}, {format_size(size)}")
         for name, (files, size) in totals.items()
     ]
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from portal.admin.names import table_name
 from portal.extensions import db
+from portal.migration.models import MISSING_ERRORS
 from portal.models import Attachment, AttachmentStaging
 
 #: an item's status, as its badge says it, and the badge's colour family
@@ -50,7 +51,7 @@ def failure_rows(items) -> list[dict]:
             "error": item.error or "",
             "document_url": None,
             "note": "",
-            "missing": (item.error or "").startswith(("source missing", "object missing")),
+            "missing": (item.error or "").startswith(MISSING_ERRORS),
         }
         if item.table_name == "attachment" and item.row_id in attachments:
             found = attachments[item.row_id]

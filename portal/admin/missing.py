@@ -12,14 +12,12 @@ from sqlalchemy.orm import aliased
 
 from portal.documents.service import DocumentStorageService
 from portal.extensions import db, storage
-from portal.migration.models import MigrationItem, MigrationRun
+from portal.migration.models import MISSING_ERRORS, MigrationItem, MigrationRun
 from portal.migration.quarantine import ObjectQuarantine, Quarantine
 from portal.models import Attachment, AttachmentStaging
 from portal.storage.base import ObjectNotFound, StorageError
 
 MODELS = {"attachment": Attachment, "attachment_staging": AttachmentStaging}
-#: the reasons runs record when a row's bytes are not where the row says
-MISSING_REASONS = ("source missing%", "object missing%")
 
 
 @dataclass
@@ -49,7 +47,7 @@ def reported_missing():
         select(func.max(MigrationItem.id))
         .where(
             MigrationItem.status.in_(("failed", "mismatch")),
-            or_(*(MigrationItem.error.like(reason) for reason in MISSING_REASONS)),
+            or_(*(MigrationItem.error.startswith(reason, autoescape=True) for reason in MISSING_ERRORS)),
         )
         .group_by(MigrationItem.table_name, MigrationItem.row_id)
     )

@@ -11,6 +11,8 @@ STORES = {
     "s3": "S3 object store",
     "minio": "MinIO object store",
 }
+#: the same stores where a store is picked (the run form's source and target lists)
+PICKED_STORES = {"local": "Local disk", "s3": "S3", "minio": "MinIO"}
 #: a run's state, as shown in its badge
 STATES = {
     "running": "Running",

@@ -142,7 +142,7 @@ class TrashService:
         Attachments deleted on their own before the document stay in the trash (they were deleted first).
         """
         count = self._untrash_document(document)
-        self._commit_restore(document)
+        self._commit_restore()
         return count
 
     def restore_attachment(self, attachment: Attachment, user: User) -> bool:
@@ -161,7 +161,7 @@ class TrashService:
             self._untrash_document(document)
         attachment.deleted_at, attachment.deleted_by = None, None
         self._withdraw_deletions([attachment])
-        self._commit_restore(attachment)  # the document and the attachment come back together, or neither
+        self._commit_restore()  # the document and the attachment come back together, or neither
         return with_document
 
     def _withdraw_deletions(self, rows: list[Attachment]) -> None:
@@ -172,7 +172,7 @@ class TrashService:
             if row.storage_path:
                 forget(conn, row.storage_type, row.storage_path)
 
-    def _commit_restore(self, what) -> None:
+    def _commit_restore(self) -> None:
         try:
             db.session.commit()
         except StaleDataError:  # purged by another process since it was read

@@ -18,7 +18,7 @@ from portal.cleanup.outbox import OUTBOX, forget
 from portal.extensions import storage
 from portal.migration.claims import TABLES, RowSnapshot
 from portal.migration.lifecycle import add_counts
-from portal.migration.models import ITEM, utcnow
+from portal.migration.models import ITEM, SOURCE_MISSING, utcnow
 from portal.migration.quarantine import ObjectQuarantine, Quarantine, other_references
 from portal.migration.sources import copy_inside, object_metadata, plan_inside_copy, read_small
 from portal.migration.transactions import writing
@@ -116,7 +116,7 @@ def describe(exc: BaseException, phase: str) -> str:
     if isinstance(exc, OSError):
         return f"cannot read source: {exc.strerror or exc}"
     if phase in ("source", "copy") and isinstance(exc, ObjectNotFound):  # a copy inside the store reads the source
-        return f"source missing: {exc}"
+        return f"{SOURCE_MISSING}: {exc}"
     if phase == "source" and isinstance(exc, StorageError):
         return f"source unreadable: {exc}"
     if isinstance(exc, ObjectNotFound):

@@ -84,6 +84,13 @@ class MigrationWorker(db.Model):
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+#: how an item's error begins when the row's bytes were not where the row says (a migration's source, a
+#: verification's object): what /admin/storage/missing lists
+SOURCE_MISSING = "source missing"
+OBJECT_MISSING = "object missing from the store"
+MISSING_ERRORS = (SOURCE_MISSING, OBJECT_MISSING)
+
+
 class MigrationItem(db.Model):
     """One row a run claimed (status 'claimed'), moved ('done'), failed, skipped, or found wrong ('mismatch').
 

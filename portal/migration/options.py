@@ -38,6 +38,8 @@ class MigrationOptions:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.source == "local":  # one spelling of the local disk, whoever named it
+            object.__setattr__(self, "source", None)
         if self.target not in TARGETS:
             raise MigrationError(f"target {self.target!r} is not a store; use one of {', '.join(TARGETS)}")
         if self.source is not None and self.source not in STORES:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from portal.migration.models import OBJECT_MISSING
 from portal.storage.base import (
     ObjectNotFound,
     StorageError,
@@ -80,7 +81,7 @@ class RowChecker:
         try:
             reason = self._reason(row)
         except ObjectNotFound:
-            reason = "object missing from the store"
+            reason = OBJECT_MISSING
         except StorageError as exc:
             reason = f"could not be checked: {exc}"
         return Problem(row.table, row.id, row.storage_path, reason) if reason else None
@@ -94,7 +95,7 @@ class RowChecker:
         try:
             reason = self._reason(row)
         except ObjectNotFound:
-            return "missing", "object missing from the store"
+            return "missing", OBJECT_MISSING
         except StorageIntegrityError as exc:
             return "mismatch", str(exc)
         except StorageUnavailable:
