@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 import traceback
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 
 from portal import ConfigError, create_app
 from portal.config import load_settings
+from tests.support.cli import flask_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,21 +152,8 @@ def test_upload_limit_becomes_max_content_length(tmp_path):
     assert app.config["MAX_CONTENT_LENGTH"] == 3 * 1024 * 1024
 
 
-def _flask(env: dict, *args: str) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "STORAGE_", "PORTAL_"))}
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-        cwd=ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_wsgi_refuses_bad_config_with_one_line_and_no_traceback():
-    result = _flask({"STORAGE_TYPE": "ftp", "S3_SECRET_KEY": "hunter2-secret"}, "routes")
+    result = flask_cli({"STORAGE_TYPE": "ftp", "S3_SECRET_KEY": "hunter2-secret"}, "routes")
     assert result.returncode != 0
     assert "Configuration error: STORAGE_TYPE='ftp' is not accepted; use one of: local, s3, minio" in result.stderr
     assert "Traceback" not in result.stderr
@@ -175,7 +161,7 @@ def test_wsgi_refuses_bad_config_with_one_line_and_no_traceback():
 
 
 def test_production_without_secret_key_refuses_to_run():
-    result = _flask({"PORTAL_ENV": "production", "SECRET_KEY": ""}, "routes")
+    result = flask_cli({"PORTAL_ENV": "production", "SECRET_KEY": ""}, "routes")
     assert result.returncode != 0
     assert "SECRET_KEY is required when PORTAL_ENV=production" in result.stderr
 

@@ -145,14 +145,25 @@ def test_the_cli_and_the_dashboard_use_the_migration_only_through_its_service(ca
     assert used <= MIGRATION_FACADE, used - MIGRATION_FACADE
 
 
-def test_no_test_imports_a_conftest_module():
-    """Helpers are imported from tests/support and shared fixtures come through pytest_plugins: a conftest
-    module imported by a test would register its fixtures and hooks a second time under another name."""
+def imports_under_tests(kind) -> list[str]:
+    """Where a module under tests/ imports a module whose last name part passes ``kind``."""
     offenders = []
     for path in sorted((ROOT / "tests").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
-            if any(name.split(".")[-1] == "conftest" for name in names):
+            if any(kind(name.split(".")[-1]) for name in names):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    assert offenders == []
+    return offenders
+
+
+def test_no_test_imports_a_conftest_module():
+    """Helpers are imported from tests/support and shared fixtures come through pytest_plugins: a conftest
+    module imported by a test would register its fixtures and hooks a second time under another name."""
+    assert imports_under_tests(lambda name: name == "conftest") == []
+
+
+def test_no_test_imports_another_test_module():
+    """Helpers shared by tests live in tests/support, fixtures in a conftest.py: a test module imported by
+    another has its tests collected twice in spirit (its fixtures redefined, its module set-up run again)."""
+    assert imports_under_tests(lambda name: name.startswith("test_")) == []

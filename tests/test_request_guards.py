@@ -12,7 +12,7 @@ from portal.config import load_settings
 from portal.extensions import db
 from portal.models import Document
 from tests.support.accounts import PASSWORD
-from tests.test_config import _flask
+from tests.support.cli import flask_cli
 
 
 class WatchedBody(io.BytesIO):
@@ -133,7 +133,7 @@ def test_development_accepts_any_key(tmp_path):
 
 
 def test_production_with_changeme_refuses_to_start():
-    result = _flask({"PORTAL_ENV": "production", "SECRET_KEY": "changeme"}, "routes")
+    result = flask_cli({"PORTAL_ENV": "production", "SECRET_KEY": "changeme"}, "routes")
     assert result.returncode != 0
     assert "Configuration error: SECRET_KEY is a published example value" in result.stderr
     assert "Traceback" not in result.stderr

@@ -7,45 +7,13 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from sqlalchemy import select
-
 from portal.cleanup.drain import drain
-from portal.cleanup.models import CleanupOutboxEntry
-from portal.cleanup.outbox import OUTBOX, backoff, record
+from portal.cleanup.outbox import backoff, record
 from portal.extensions import db, storage
 from portal.models import AttachmentStaging
-from portal.storage.base import StorageUnavailable
-from tests.attachments.test_dual_cleanup import store_fails_mid_stream  # noqa: F401  (fixture)
 from tests.support.files import PDF, rows, stage, stored_keys, upload
 from tests.support.metrics import scrape, value
-
-
-def outbox() -> list[CleanupOutboxEntry]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(CleanupOutboxEntry).order_by(CleanupOutboxEntry.id)))
-
-
-def make_due() -> None:
-    """Let the backoff pass: every entry is due now."""
-    db.session.execute(OUTBOX.update().values(next_attempt_at=datetime.now(UTC)))
-    db.session.commit()
-
-
-@pytest.fixture
-def deletes_refused(monkeypatch):
-    """The store refuses every delete (it went down) until ``state['down']`` is set to False."""
-    provider = storage.default
-    real_delete, state = provider.delete, {"down": True, "refused": 0}
-
-    def delete(key):
-        if state["down"]:
-            state["refused"] += 1
-            raise StorageUnavailable("the store is unavailable (503); try again later")
-        return real_delete(key)
-
-    monkeypatch.setattr(provider, "delete", delete)
-    return state
+from tests.support.outbox import make_due, outbox
 
 
 def test_a_refused_cleanup_is_recorded_and_maintain_finishes_it(

@@ -132,7 +132,7 @@ class TestOverTheStreamedLimit:
 class TestEncrypted:
     @pytest.fixture
     def app_config(self, s3_app_config, tmp_path):
-        from tests.attachments.test_encryption import keypair
+        from tests.support.keys import keypair
 
         _, public, private = keypair(tmp_path / "keys")
         return {

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from tests.attachments.test_encryption import keypair
 from tests.support.files import PDF, legacy_row, rows, upload
+from tests.support.keys import keypair
 from tests.support.settings import restart_with
 
 PAYLOAD = os.urandom(300_000)  # several 64 KiB segments

@@ -20,34 +20,6 @@ def files_on_disk(app) -> list[str]:
 
 
 @pytest.fixture
-def store_fails_mid_stream(monkeypatch):
-    """The store accepts the first file and breaks halfway through the next one."""
-    provider = storage.default
-    real_save = provider.save
-    calls = {"count": 0}
-
-    class Breaking:
-        def __init__(self, stream):
-            self.stream, self.sent = stream, 0
-
-        def read(self, size=-1):
-            if self.sent > 100:
-                raise StorageUnavailable("connection to the store was lost")
-            chunk = self.stream.read(min(size, 64) if size and size > 0 else 64)
-            self.sent += len(chunk)
-            return chunk
-
-    def save(key, stream, **kwargs):
-        calls["count"] += 1
-        if calls["count"] >= 2:
-            stream = Breaking(stream)
-        return real_save(key, stream, **kwargs)
-
-    monkeypatch.setattr(provider, "save", save)
-    return calls
-
-
-@pytest.fixture
 def commit_fails(monkeypatch):
     """The next database commit fails as if the server went away."""
     real_commit = db.session.commit

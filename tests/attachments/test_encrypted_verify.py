@@ -8,8 +8,8 @@ import boto3
 import pytest
 
 from portal.extensions import storage
-from tests.attachments.test_encryption import keypair
 from tests.support.files import rows, upload
+from tests.support.keys import keypair
 
 PAYLOAD = os.urandom(200_000)
 

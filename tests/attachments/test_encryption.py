@@ -16,19 +16,15 @@ from portal.extensions import storage
 from portal.models import Attachment
 from portal.storage.crypto import HEADER_SIZE, SEGMENT_SIZE, TAG_SIZE, ciphertext_size
 from portal.storage.encryption import ENVELOPE_METADATA
-from portal.storage.keys import DecryptionError, Envelope, write_keypair
+from portal.storage.keys import DecryptionError, Envelope
 from tests.support.accounts import PASSWORD
 from tests.support.apps import fresh
 from tests.support.files import PDF, downloaded, multipart, purge_trash, rows, upload
+from tests.support.keys import keypair
 from tests.support.settings import restart_with
 
 PAYLOAD = os.urandom(200_000)  # several 64 KiB segments
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-
-
-def keypair(folder, pq=False) -> tuple[str, str, str]:
-    key_id = write_keypair(folder, pq=pq)
-    return key_id, str(folder / f"{key_id}.pub.pem"), str(folder / f"{key_id}.key.pem")
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def content() -> bytes:
 def app_config(request, tmp_path):
     config = {"DOWNLOAD_MODE": "proxy"}
     if request.param == "encrypted":
-        from tests.attachments.test_encryption import keypair
+        from tests.support.keys import keypair
 
         _, public, private = keypair(tmp_path / "keys")
         config.update(

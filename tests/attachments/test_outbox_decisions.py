@@ -17,8 +17,8 @@ from portal.cleanup.startup import retry_owed_deletions, start_retry
 from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging
 from portal.templating import utc_iso
-from tests.attachments.test_cleanup_outbox import deletes_refused, make_due, outbox  # noqa: F401  (fixture)
 from tests.support.files import PDF, downloaded, rows, stage, stored_keys, upload
+from tests.support.outbox import make_due, outbox
 
 
 def _staged_id(client, content=PDF, name="scan.pdf") -> int:

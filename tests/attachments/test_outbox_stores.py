@@ -10,9 +10,8 @@ import requests
 
 from portal.cleanup.outbox import record
 from portal.extensions import db, storage
-from tests.attachments.test_cleanup_outbox import make_due, outbox
-from tests.attachments.test_dual_cleanup import store_fails_mid_stream  # noqa: F401  (fixture)
 from tests.support.files import PDF, purge_trash, rows, stored_keys, upload
+from tests.support.outbox import make_due, outbox
 from tests.support.store_faults import refusing
 
 

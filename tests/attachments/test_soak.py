@@ -15,8 +15,8 @@ from portal.documents.service import DocumentStorageService
 from portal.documents.trash import TrashService
 from portal.extensions import db, storage
 from portal.models import Attachment, AttachmentStaging, Document
-from tests.attachments.test_cleanup_outbox import make_due, outbox
 from tests.support.files import multipart, rows, stored_keys
+from tests.support.outbox import make_due, outbox
 from tests.support.store_faults import refusing
 
 pytestmark = pytest.mark.slow

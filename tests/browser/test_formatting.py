@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portal.formatting import format_duration, format_size
-from tests.test_formatting import DURATIONS, SIZES
+from tests.support.formatting_cases import DURATIONS, SIZES
 
 pytestmark = pytest.mark.browser
 

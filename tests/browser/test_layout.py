@@ -10,22 +10,11 @@ import pytest
 
 from tests.browser.office import furnish_office
 from tests.support.accounts import PASSWORD
-from tests.support.browser import sign_in
+from tests.support.browser import MEASURE, sign_in
 
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = os.environ.get("PORTAL_SCREENSHOTS")
-
-# Each element that may stick out of the page or its card, the dates that wrap: what the page measures.
-MEASURE = """() => {
-  const root = document.documentElement;
-  const wide = [...document.querySelectorAll('.card, .table, main')]
-    .filter((el) => el.scrollWidth > el.clientWidth + 1)
-    .map((el) => el.tagName.toLowerCase() + '.' + el.className + ' ' + el.scrollWidth + '>' + el.clientWidth);
-  const wrapped = [...document.querySelectorAll('time')].filter((el) => el.getClientRects().length > 1)
-    .map((el) => el.textContent);
-  return {scrollWidth: root.scrollWidth, innerWidth: window.innerWidth, wide: wide, wrapped: wrapped};
-}"""
 
 
 @pytest.fixture

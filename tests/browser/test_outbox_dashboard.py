@@ -11,9 +11,8 @@ import pytest
 
 from portal.cleanup.outbox import record
 from portal.extensions import db
-from tests.browser.test_layout import MEASURE
 from tests.support.accounts import PASSWORD
-from tests.support.browser import sign_in
+from tests.support.browser import MEASURE, sign_in
 
 pytestmark = pytest.mark.browser
 

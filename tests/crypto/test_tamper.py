@@ -24,8 +24,7 @@ from portal.storage.crypto import (
     plaintext_size,
 )
 from portal.storage.keys import Envelope, KeyRing, MissingPrivateKey, generate_keypair, wrap_data_key
-
-from .test_vectors import derive_segment_keys
+from tests.support.stream_keys import derive_segment_keys
 
 PAIR = generate_keypair()
 OTHER = generate_keypair()

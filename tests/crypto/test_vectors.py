@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import io
 import json
 import struct
@@ -14,26 +13,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from portal.storage.crypto import HEADER_SIZE, TAG_SIZE, PayloadEncryptor, decrypt_chunks, decrypt_payload
 from portal.storage.keys import Envelope, KeyRing, load_private_key, load_public_key, unwrap_data_key
+from tests.support.stream_keys import derive_segment_keys
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "v1.json").read_text())["vectors"]
-
-
-def hkdf_expand(prk: bytes, info: bytes, length: int) -> bytes:
-    """RFC 5869 HKDF-Expand with SHA-256, written out so the vectors are checked independently."""
-    out, block, counter = b"", b"", 1
-    while len(out) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        out += block
-        counter += 1
-    return out[:length]
-
-
-def derive_segment_keys(data_key: bytes, prefix: bytes, object_id: bytes) -> tuple[bytes, bytes, bytes]:
-    """(payload key, nonce prefix, commitment) exactly as docs/encryption.md describes them."""
-    prk = hmac.new(object_id, data_key, hashlib.sha256).digest()  # HKDF-Extract(salt=object id)
-    okm = hkdf_expand(prk, b"document-portal stream v1 payload\x00" + prefix, 39)
-    commitment = hkdf_expand(prk, b"document-portal stream v1 commit\x00" + prefix, 32)
-    return okm[:32], okm[32:], commitment
 
 
 def counter_plaintext(size: int) -> bytes:

@@ -12,6 +12,7 @@ from tests.migration.factory import Files
 from tests.support.buckets import empty_bucket
 from tests.support.migration import s3_config
 from tests.support.moto_fidelity import s3_like_checksums
+from tests.support.moto_server import running_moto_server
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +53,21 @@ def store(app):
 @pytest.fixture
 def files(app, store) -> Files:
     return Files(app)
+
+
+@pytest.fixture(scope="session")
+def second_moto_endpoint():
+    """A second moto server: the `minio` store of the moto runs, on an endpoint of its own."""
+    with running_moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def stores(app):
+    """(s3, minio) with their buckets created; emptied and removed afterwards."""
+    s3, minio = storage.get("s3"), storage.get("minio")
+    for provider in (s3, minio):
+        provider.ensure_ready()
+    yield s3, minio
+    for provider in (s3, minio) if s3.location != minio.location else (s3,):
+        empty_bucket(provider)

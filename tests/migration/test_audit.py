@@ -15,9 +15,9 @@ from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
 from portal.models import Attachment
 from tests.migration.factory import payload
-from tests.migration.test_dashboard import START, latest_run, wait_for_end
 from tests.support.accounts import PASSWORD
 from tests.support.audit import admin_trail
+from tests.support.migration import START, latest_run, wait_for_end
 
 
 @pytest.fixture

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import threading
-
 import pytest
 
 from tests.migration.factory import many_legacy
 from tests.support.accounts import PASSWORD
-from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, sign_in
+from tests.support.browser import in_chromium, sign_in
 from tests.support.migration import s3_config
 
 pytestmark = pytest.mark.browser
@@ -18,38 +15,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def app_config(tmp_path, s3_server, bucket_name):
     return {**s3_config(tmp_path, s3_server, bucket_name), "WTF_CSRF_ENABLED": True}
-
-
-def in_chromium(scenario) -> None:
-    """Run ``scenario(page)`` in a Chromium of its own, on a thread of its own: Playwright's sync API
-    refuses to start where tests/browser's session-wide Playwright already runs its loop."""
-    if CHROMIUM is None:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail("REQUIRE_BROWSER=1 but no chromium is installed (apt-get install chromium)")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    outcome: dict = {}
-
-    def run() -> None:
-        from playwright.sync_api import sync_playwright
-
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-                try:
-                    page = browser.new_context().new_page()
-                    page.set_default_timeout(15000)
-                    scenario(page)
-                finally:
-                    browser.close()
-        except BaseException as exc:  # handed to the test's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="chromium")
-    thread.start()
-    thread.join(timeout=240)
-    assert not thread.is_alive(), "the browser scenario did not finish"
-    if "error" in outcome:
-        raise outcome["error"]
 
 
 def test_admin_starts_a_run_and_watches_it_reach_100_percent(live_server, admin_user, files, store):  # noqa: F811

@@ -7,11 +7,9 @@ import os
 import pytest
 
 from tests.migration.factory import many_legacy
-from tests.migration.test_browser import in_chromium
-from tests.migration.test_directions import minio_settings, second_moto_endpoint, stores  # noqa: F401  (fixtures)
 from tests.support.accounts import PASSWORD
-from tests.support.browser import sign_in
-from tests.support.migration import s3_config
+from tests.support.browser import in_chromium, sign_in
+from tests.support.migration import minio_settings, s3_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.moto]
 

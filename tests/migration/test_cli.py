@@ -19,12 +19,8 @@ from portal.migration.service import DocumentMigrationService
 from portal.models import Attachment, AuditEvent
 from tests.migration.factory import payload
 from tests.support.buckets import object_keys
+from tests.support.migration import migrate_everything
 from tests.support.store_faults import refusing
-
-
-def migrate_everything() -> MigrationRun:
-    service = DocumentMigrationService()
-    return service.migrate_all_attachments(service.start_run(MigrationOptions()))
 
 
 def test_migrate_shows_progress_and_a_summary(runner, files, store):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 from sqlalchemy import select, update
@@ -15,23 +14,7 @@ from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
 from portal.models import Attachment
 from tests.migration.factory import payload
-
-START = {"target": "s3", "batch_size": "10", "workers": "2", "verify": "auto", "include_staging": "y"}
-
-
-def wait_for_end(run_id: int, timeout: float = 60.0) -> MigrationRun:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = run_state.fetch_run(db.engine, run_id)
-        if not run.is_active:
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run #{run_id} did not end within {timeout} s: {run_state.fetch_run(db.engine, run_id)}")
-
-
-def latest_run() -> MigrationRun:
-    db.session.expire_all()
-    return db.session.scalars(select(MigrationRun).order_by(MigrationRun.id.desc())).first()
+from tests.support.migration import START, latest_run, wait_for_end
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,6 @@ import hashlib
 import os
 import re
 import signal
-import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,30 +32,19 @@ from portal.storage.base import StorageIntegrityError
 from portal.storage.s3 import S3StorageProvider
 from tests.migration.factory import Files, many_legacy, payload
 from tests.support.accounts import PASSWORD, AuthActions
-from tests.support.buckets import empty_bucket, object_keys
+from tests.support.buckets import object_keys
 from tests.support.files import owed_keys
-from tests.support.migration import ACCESS_KEY, SECRET_KEY, flask_subprocess, s3_config
-from tests.support.moto_server import running_moto_server
+from tests.support.migration import (
+    flask_subprocess,
+    latest_run,
+    minio_settings,
+    s3_config,
+    wait_for_end,
+    wait_for_items_done,
+)
 from tests.support.store_faults import refusing
 
 MODELS = {"attachment": Attachment, "attachment_staging": AttachmentStaging}
-
-
-@pytest.fixture(scope="session")
-def second_moto_endpoint():
-    """A second moto server: the `minio` store of the moto runs, on an endpoint of its own."""
-    with running_moto_server() as endpoint:
-        yield endpoint
-
-
-def minio_settings(s3_server, endpoint: str) -> dict:
-    keys = s3_server.keys(ACCESS_KEY, SECRET_KEY)
-    return {
-        "MINIO_BUCKET": f"minio-{uuid.uuid4().hex[:12]}",
-        "MINIO_ENDPOINT_URL": endpoint,
-        "MINIO_ACCESS_KEY": keys["S3_ACCESS_KEY"],
-        "MINIO_SECRET_KEY": keys["S3_SECRET_KEY"],
-    }
 
 
 @pytest.fixture
@@ -80,17 +67,6 @@ def app_config(tmp_path, s3_server, bucket_name, one_endpoint, one_bucket, reque
         suffix = one_bucket if isinstance(one_bucket, str) else ""
         minio.update(MINIO_BUCKET=bucket_name, MINIO_ENDPOINT_URL=s3_server.endpoint + suffix)
     return {**s3_config(tmp_path, s3_server, bucket_name), **minio}
-
-
-@pytest.fixture
-def stores(app):
-    """(s3, minio) with their buckets created; emptied and removed afterwards."""
-    s3, minio = storage.get("s3"), storage.get("minio")
-    for provider in (s3, minio):
-        provider.ensure_ready()
-    yield s3, minio
-    for provider in (s3, minio) if s3.location != minio.location else (s3,):
-        empty_bucket(provider)
 
 
 @pytest.fixture
@@ -426,19 +402,17 @@ def test_sigkill_during_s3_to_minio_then_a_restart_leaves_one_object_per_row(app
     contents = {("attachment", key): data for key, data in many_legacy(files, 200, 16384).items()}
     code, output = flask_subprocess(app, "storage", "migrate", "s3").finish()
     assert code == 0, output
+    first = latest_run()
 
-    child = flask_subprocess(app, "storage", "migrate", "minio", "--from", "s3", "--batch-size", "10", "--workers", "3")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        run = _latest_run()
-        if run is not None and run.source == "s3" and run.items_done >= 30:
-            break
-        assert child.poll() is None, child.output
-        time.sleep(0.01)
+    # Copies after the 30th hold until the kill: killed with exactly 30 rows switched to minio and more
+    # claimed, however fast or slow the machine.
+    args = ("storage", "migrate", "minio", "--from", "s3", "--batch-size", "10", "--workers", "3")
+    child = flask_subprocess(app, *args, pause_after=30)
+    wait_for_items_done(child, 30, after=first)
     os.kill(child.pid, signal.SIGKILL)
     child.finish()
-    killed = _latest_run()
-    assert killed.is_active and 30 <= killed.items_done < len(contents), killed.items_done
+    killed = latest_run()
+    assert (killed.source, killed.is_active, killed.items_done) == ("s3", True, 30)
 
     code, output = flask_subprocess(app, "storage", "migrate", "minio", "--from", "s3").finish()
     assert code == 0, output
@@ -451,11 +425,6 @@ def test_sigkill_during_s3_to_minio_then_a_restart_leaves_one_object_per_row(app
     assert sorted(object_keys(minio)) == sorted(keys) and len(set(keys)) == len(contents)
     code, output = flask_subprocess(app, "storage", "verify", "--deep").finish()
     assert code == 0 and f"{len(contents)} ok, 0 mismatched" in output, output
-
-
-def _latest_run() -> MigrationRun | None:
-    db.session.expire_all()
-    return db.session.scalars(select(MigrationRun).order_by(MigrationRun.id.desc()).limit(1)).first()
 
 
 @pytest.mark.moto
@@ -472,8 +441,13 @@ def test_a_run_needs_two_different_stores(app, stores, args, message):
     assert db.session.scalar(select(MigrationRun)) is None
 
 
+def test_the_local_disk_named_as_source_is_the_default_source():
+    named = MigrationOptions(target="minio", source="local")
+    assert named == MigrationOptions(target="minio") and named.source is None
+    assert MigrationOptions.from_json(named.to_json()) == named
+
+
 def test_the_dashboard_picks_source_and_target_and_shows_the_direction(app, files, stores, admin_client):
-    from tests.migration.test_dashboard import wait_for_end
 
     contents = some_rows(files)
     migrate(app.test_cli_runner(), "s3")

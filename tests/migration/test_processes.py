@@ -12,19 +12,13 @@ from sqlalchemy import func, select, text
 
 from portal.extensions import db
 from portal.migration import processes, run_state
-from portal.migration.models import MigrationItem, MigrationRun, MigrationWorker
+from portal.migration.models import MigrationItem, MigrationWorker
 from portal.migration.options import MigrationOptions
 from portal.migration.service import DocumentMigrationService
 from portal.models import Attachment, AttachmentStaging
 from tests.migration.factory import many_legacy
 from tests.support.buckets import object_keys
-from tests.support.migration import flask_subprocess
-
-
-def current_run() -> MigrationRun | None:
-    with db.engine.connect() as conn:
-        run_id = conn.execute(select(func.max(MigrationRun.id))).scalar()
-    return run_state.fetch_run(db.engine, run_id) if run_id else None
+from tests.support.migration import current_run, flask_subprocess, wait_for_items_done
 
 
 def assert_everything_moved_once(store, contents: dict[tuple[str, int], bytes]) -> None:
@@ -38,15 +32,6 @@ def assert_everything_moved_once(store, contents: dict[tuple[str, int], bytes]) 
             keys.append(row.storage_path)
     assert sorted(object_keys(store)) == sorted(keys)
     assert len(set(keys)) == len(contents)
-
-
-def wait_for_items_done(child, count: int) -> None:
-    """Wait until the child's run has committed ``count`` rows (a paused child stops there)."""
-    deadline = time.monotonic() + 60
-    while (run := current_run()) is None or run.items_done < count:
-        assert child.poll() is None, child.output
-        assert time.monotonic() < deadline, f"the run never reached {count} rows: {run and run.items_done}"
-        time.sleep(0.02)
 
 
 @contextmanager

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from portal.extensions import db
 from portal.models import Attachment, Document
 from tests.migration.factory import payload
-from tests.migration.test_cli import migrate_everything
 from tests.support.buckets import object_keys
+from tests.support.migration import migrate_everything
 
 
 def _trash(row: Attachment) -> None:

@@ -13,9 +13,8 @@ from moto import mock_aws
 from portal.config import load_settings
 from portal.storage import Storage
 from portal.storage.base import ObjectNotFound, StorageMisconfigured
-from tests.storage.test_s3 import SECRETS
 from tests.support.buckets import unique_bucket
-from tests.support.storage_apps import closed_port, make_storage_app, s3_settings
+from tests.support.storage_apps import SECRETS, closed_port, make_storage_app, s3_settings
 
 
 def test_second_init_app_is_refused(tmp_path):

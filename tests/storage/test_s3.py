@@ -26,9 +26,7 @@ from portal.storage.s3_transfer import PROBE_SIZE
 from tests.support.buckets import unique_bucket
 from tests.support.s3_requests import operations as operations_sent
 from tests.support.s3_requests import record_requests
-from tests.support.storage_apps import THRESHOLD, closed_port, make_storage_app, s3_settings
-
-SECRETS = ("AKIATESTSECRETACCESS", "wJalrXUtnFEMI-test-secret-key")
+from tests.support.storage_apps import SECRETS, THRESHOLD, closed_port, make_storage_app, s3_settings
 
 
 def s3_provider(tmp_path, **overrides) -> S3StorageProvider:

@@ -72,3 +72,47 @@ def page(browser, tmp_path):
     page.set_default_timeout(15000)
     yield page
     context.close()
+
+
+def in_chromium(scenario) -> None:
+    """Run ``scenario(page)`` in a Chromium of its own, on a thread of its own: Playwright's sync API
+    refuses to start where tests/browser's session-wide Playwright already runs its loop."""
+    if CHROMIUM is None:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail("REQUIRE_BROWSER=1 but no chromium is installed (apt-get install chromium)")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    outcome: dict = {}
+
+    def run() -> None:
+        from playwright.sync_api import sync_playwright
+
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+                try:
+                    page = browser.new_context().new_page()
+                    page.set_default_timeout(15000)
+                    scenario(page)
+                finally:
+                    browser.close()
+        except BaseException as exc:  # handed to the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="chromium")
+    thread.start()
+    thread.join(timeout=240)
+    assert not thread.is_alive(), "the browser scenario did not finish"
+    if "error" in outcome:
+        raise outcome["error"]
+
+
+# Each element that may stick out of the page or its card, the dates that wrap: what the page measures.
+MEASURE = """() => {
+  const root = document.documentElement;
+  const wide = [...document.querySelectorAll('.card, .table, main')]
+    .filter((el) => el.scrollWidth > el.clientWidth + 1)
+    .map((el) => el.tagName.toLowerCase() + '.' + el.className + ' ' + el.scrollWidth + '>' + el.clientWidth);
+  const wrapped = [...document.querySelectorAll('time')].filter((el) => el.getClientRects().length > 1)
+    .map((el) => el.textContent);
+  return {scrollWidth: root.scrollWidth, innerWidth: window.innerWidth, wide: wide, wrapped: wrapped};
+}"""

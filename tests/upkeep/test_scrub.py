@@ -12,8 +12,8 @@ from portal.models import Attachment
 from portal.storage.base import CHUNK_SIZE, StorageMisconfigured, StorageUnavailable
 from portal.upkeep import leases
 from portal.upkeep.jobs import scrubber
-from tests.attachments.test_encryption import keypair
 from tests.support.files import legacy_row
+from tests.support.keys import keypair
 from tests.support.scrub import attachment, stamp
 from tests.support.settings import restart_with
 

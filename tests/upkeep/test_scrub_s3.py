@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from portal.extensions import storage
-from tests.attachments.test_encryption import keypair
+from tests.support.keys import keypair
 from tests.support.s3_requests import record_requests
 from tests.support.scrub import attachment
 
