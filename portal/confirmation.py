@@ -25,10 +25,6 @@ class Question:
     keep: str = "Cancel"
     fields: tuple[tuple[str, str], ...] = ()  # what the asking form carried besides csrf (posted again as is)
 
-    @property
-    def title(self) -> str:
-        return self.label
-
 
 def confirmed() -> bool:
     """True when the posted form says the user confirmed."""
