@@ -160,24 +160,26 @@ def purge_trash(older_than: str | None, dry_run: bool) -> None:
     if dry_run:
         return
     record_purge(report, age, "cli")
-    if report.failed:
-        click.echo(
-            f"{len(report.failed)} object{'s' if len(report.failed) != 1 else ''} not deleted yet (the store "
-            "refused); the deletions wait in the cleanup outbox and `flask storage maintain` retries them:",
-            err=True,
-        )
-        for line in report.failed:
-            click.echo(f"  {line}", err=True)
-    if report.kept:
-        click.echo(
-            f"{len(report.kept)} legacy file{'s' if len(report.kept) != 1 else ''} could not be deleted; "
-            "their rows stay in the trash and the next purge tries again:",
-            err=True,
-        )
-        for line in report.kept:
-            click.echo(f"  {line}", err=True)
+    _complain(
+        report.failed,
+        f"{len(report.failed)} object{'s' if len(report.failed) != 1 else ''} not deleted yet (the store "
+        "refused); the deletions wait in the cleanup outbox and `flask storage maintain` retries them:",
+    )
+    _complain(
+        report.kept,
+        f"{len(report.kept)} legacy file{'s' if len(report.kept) != 1 else ''} could not be deleted; "
+        "their rows stay in the trash and the next purge tries again:",
+    )
     if report.failed or report.kept:
         raise SystemExit(1)
+
+
+def _complain(lines: list[str], heading: str) -> None:
+    """``heading`` and then each of ``lines`` indented, on stderr; nothing when there are no lines."""
+    if lines:
+        click.echo(heading, err=True)
+        for line in lines:
+            click.echo(f"  {line}", err=True)
 
 
 keys_cli = AppGroup("keys", help="Key pairs for hybrid encryption at rest.")
