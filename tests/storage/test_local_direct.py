@@ -136,14 +136,14 @@ def test_ensure_ready_creates_a_private_folder_with_its_parents_and_may_run_twic
 
 
 @pytest.fixture
-def denied(monkeypatch):
-    """os.access answering False whenever the permission bits asked include one of ``denied.bits``."""
+def denied(store, monkeypatch):
+    """os.access granting the store's folder every permission but ``denied.bits``, and nothing anywhere else."""
 
     class Denied:
         bits = 0
 
         def __call__(self, path, mode):
-            return not (mode & self.bits)
+            return path == store.root and not (mode & self.bits)
 
     fake = Denied()
     monkeypatch.setattr(os, "access", fake)
@@ -279,6 +279,17 @@ def test_an_object_whose_record_cannot_be_written_is_removed(store, monkeypatch)
     assert os.listdir(store.root / "attachments") == []
 
 
+def test_a_record_failing_after_the_object_was_deleted_reports_the_records_failure(store, monkeypatch):
+    def deleted_then_refused(path, record):
+        path.unlink()
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "_write_sidecar", deleted_then_refused)
+    with pytest.raises(OSError) as caught:
+        store.save("attachments/a.txt", io.BytesIO(b"abc"))
+    assert str(caught.value) == "disk full"
+
+
 # -- open --------------------------------------------------------------------------------------------
 
 
@@ -409,6 +420,20 @@ def test_a_large_copy_is_exact(store):
     assert (store.root / "copy.bin").read_bytes() == data
 
 
+def test_copy_reads_the_source_in_bounded_pieces(store, monkeypatch):
+    store.save("big.bin", io.BytesIO(os.urandom(2 * CHUNK_SIZE + 1)))
+    asked = []
+
+    class Recording(io.FileIO):
+        def read(self, amount=-1):
+            asked.append(amount)
+            return super().read(amount)
+
+    monkeypatch.setattr("portal.storage.local.open", lambda path, mode: Recording(path, mode), raising=False)
+    store.copy("big.bin", "copy.bin")
+    assert asked == [CHUNK_SIZE] * 4
+
+
 @pytest.mark.parametrize("key", ["attachments/missing.txt", "attachments", "attachments/report.txt/x"])
 def test_copy_of_what_is_not_an_object_is_not_found_and_writes_nothing(store, report, key):
     with pytest.raises(ObjectNotFound) as caught:
@@ -515,6 +540,7 @@ def test_each_operation_logs_its_key_and_size(store, caplog, files_client):
     assert [o.key for o in store.list("a/")] == ["a/x", "a/y"]
     fetch(files_client, store.url("a/x", filename="x"))
     store.delete("a/x")
+    store.check()
     assert log_lines(caplog) == [
         ("save", "local", '"a/x"', "5", "ok"),
         ("open", "local", '"a/x"', "2", "ok"),
@@ -525,6 +551,7 @@ def test_each_operation_logs_its_key_and_size(store, caplog, files_client):
         ("url", "local", '"a/x"', "-", "ok"),
         ("serve", "local", '"a/x"', "5", "ok"),
         ("delete", "local", '"a/x"', "-", "ok"),
+        ("check", "local", "-", "-", "ok"),
     ]
 
 
@@ -672,7 +699,7 @@ def test_a_link_is_served_until_its_last_second(store, report, files_client, clo
     clock.now += 1
     response = fetch(files_client, link)
     assert response.status == 410
-    assert EXPIRED in response.body.decode()
+    assert f"<p>{EXPIRED}</p>" in response.body.decode()
 
 
 def test_a_link_lasts_the_stores_default_when_not_told(store, report, files_client, clock):
