@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import re
@@ -458,6 +459,15 @@ def test_set_metadata_of_a_file_without_a_record_vouches_for_nothing(store):
     store.set_metadata("by-hand.txt", {"a": "b"})
     stat = store.stat("by-hand.txt")
     assert (stat.size, stat.sha256, stat.content_type, stat.metadata) == (3, None, None, {"a": "b"})
+
+
+def test_set_metadata_does_not_make_an_unchecked_sha256_vouch_for_the_bytes(store):
+    (store.root / "by-hand.txt").write_bytes(b"abc")
+    # A record without a size (written by hand) vouches for nothing, before and after.
+    (store.root / ".by-hand.txt.meta.json").write_text(json.dumps({"sha256": sha(b"other bytes")}))
+    assert store.stat("by-hand.txt").sha256 is None
+    store.set_metadata("by-hand.txt", {"a": "b"})
+    assert store.stat("by-hand.txt").sha256 is None
 
 
 def test_set_metadata_checks_the_metadata(store, report):
