@@ -268,8 +268,8 @@ class LocalStorageProvider(StorageProvider):
             if not path.is_file():
                 raise ObjectNotFound(f"no object at {key!r}")
             record = self._read_sidecar(path)
+            # The recorded size stays as it was: it is what lets stat() trust the recorded SHA-256.
             record["metadata"] = metadata
-            record.setdefault("size", path.stat().st_size)
             self._write_sidecar(path, record)
 
     def list(self, prefix=""):

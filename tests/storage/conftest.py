@@ -14,6 +14,7 @@ from flask import Flask
 from moto import mock_aws
 
 from portal.storage.base import StorageProvider
+from portal.storage.local import LocalStorageProvider
 from tests.support.buckets import empty_bucket, unique_bucket
 from tests.support.storage_apps import KINDS, make_storage_app, s3_settings
 from tests.support.stores import S3Server
@@ -98,6 +99,42 @@ def harness(request, tmp_path) -> Iterator[Harness]:
 @pytest.fixture
 def provider(harness) -> StorageProvider:
     return harness.provider
+
+
+SIGNING_KEY = "local-direct-secret"
+
+
+@pytest.fixture
+def store(tmp_path) -> LocalStorageProvider:
+    """A bare local store under tmp_path/store with a signing key: no app, no settings, for the direct tests."""
+    provider = LocalStorageProvider(tmp_path / "store", secret_key=SIGNING_KEY)
+    provider.ensure_ready()
+    return provider
+
+
+@pytest.fixture
+def files_client(store):
+    """A test client of an app whose only route is GET /files/<token>, answered by ``store``."""
+    app = Flask(__name__)
+    app.add_url_rule("/files/<token>", "files", store.send)
+    return app.test_client()
+
+
+class Clock:
+    """Stands in for the ``time`` module the local store reads link expiry from."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    clock = Clock(1_800_000_000.0)
+    monkeypatch.setattr("portal.storage.local.time", clock)
+    return clock
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -31,7 +31,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "portal/storage/streams.py",
         ["tests/storage/test_streams.py"],
     ),
-    "storage_local": ("portal/storage/local.py", ["tests/storage/test_local.py", "tests/storage/test_conformance.py"]),
+    # Direct tests only: the conformance suite runs every mutant against moto's server as well.
+    "storage_local": (
+        "portal/storage/local.py",
+        ["tests/storage/test_local_direct.py", "tests/storage/test_local.py"],
+    ),
     "storage_crypto": ("portal/storage/crypto.py", ["tests/crypto"]),
     "storage_encryption": (
         "portal/storage/encryption.py",
