@@ -152,18 +152,20 @@ def handed_out():
     return lambda store: tuple(now - then for now, then in zip(read(store), before[store], strict=True))
 
 
+class Answers:
+    """A store's answer to "are you there?", set by the test; counts how often it was asked."""
+
+    up = True
+    asked = 0
+
+    def reachable(self) -> bool:
+        self.asked += 1
+        return self.up
+
+
 @pytest.fixture
-def store_answers(app, monkeypatch):
-    """The local store's answer to "are you there?", set by the test; counts how often it was asked."""
-
-    class Answers:
-        up = True
-        asked = 0
-
-        def reachable(self) -> bool:
-            self.asked += 1
-            return self.up
-
+def store_answers(app, monkeypatch) -> Answers:
+    """The local store's answers."""
     answers = Answers()
     monkeypatch.setattr(storage.get("local"), "reachable", answers.reachable)
     return answers
@@ -207,12 +209,18 @@ def test_a_stored_file_is_a_link_to_its_bytes_as_a_sandboxed_attachment(app, sto
     assert handed_out("local") == (1, SIZE)
 
 
-def test_a_link_serves_the_type_the_portal_decided_not_the_recorded_one(app, pdf):
-    db.session.execute(update(Attachment).where(Attachment.id == pdf.id).values(content_type="text/html"))
+def recorded_as(row: Attachment, content_type: str) -> Attachment:
+    """``row`` as recorded before the portal decided types: with the type its uploader declared."""
+    db.session.execute(update(Attachment).where(Attachment.id == row.id).values(content_type=content_type))
     db.session.commit()
-    response = served(app, decide_download(pdf.id, conditions()))
+    return row
+
+
+def test_a_link_serves_the_type_the_portal_decided_not_the_recorded_one(app, store_file):
+    row = recorded_as(store_file("page.html", b"<p>hi</p>"), "text/plain")
+    response = served(app, decide_download(row.id, conditions()))
     assert response.headers["Content-Type"] == "application/octet-stream"
-    assert response.get_data() == PDF
+    assert response.get_data() == b"<p>hi</p>"
 
 
 def test_a_repeated_download_is_the_same_link_without_reading_the_row(app, clock, pdf, handed_out):
@@ -327,6 +335,47 @@ class TestUnreachableStore:
         assert handed_out("local") == (1, SIZE)
 
 
+class TestKeptLinkToAnotherStore:
+    @pytest.fixture
+    def app_config(self):
+        # Presigning asks nothing of the store: nothing needs to listen at the endpoint.
+        return {
+            "S3_BUCKET": "portal-links",
+            "S3_ENDPOINT_URL": "http://127.0.0.1:9",
+            "S3_ACCESS_KEY": "testing-access",
+            "S3_SECRET_KEY": "testing-secret",
+            "S3_REGION": "us-east-1",
+            "DOWNLOAD_CACHE_SECONDS": 30,
+        }
+
+    def test_a_kept_link_is_checked_against_its_own_store(
+        self, app, clock, document, staff_user, store_answers, monkeypatch
+    ):
+        s3 = Answers()
+        monkeypatch.setattr(storage.get("s3"), "reachable", s3.reachable)
+        row = Attachment(
+            document_id=document.id,
+            uploaded_by=staff_user.id,
+            filename="r.pdf",
+            content_type="application/pdf",
+            size=SIZE,
+            sha256=SHA,
+            storage_type="s3",
+            storage_path="attachments/r",
+        )
+        db.session.add(row)
+        db.session.commit()
+        first = decide_download(row.id, conditions())
+        assert first.url.startswith("http://127.0.0.1:9/portal-links/attachments/r?")
+        s3.up = False
+        clock.now += 5
+        with pytest.raises(
+            StorageUnavailable, match="^the s3 store does not answer, so no download link was handed out$"
+        ):
+            decide_download(row.id, conditions())
+        assert store_answers.asked == 0
+
+
 # -- a file from before object storage -----------------------------------------------------------
 
 
@@ -341,6 +390,11 @@ def test_a_legacy_file_is_its_file_on_disk_as_a_sandboxed_attachment(app, docume
     assert response.headers["Content-Security-Policy"] == SANDBOX
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert handed_out("legacy") == (1, SIZE)
+
+
+def test_a_legacy_file_is_served_as_the_type_its_name_allows_not_the_recorded_one(app, document, tmp_path):
+    row = legacy_row(document, tmp_path / "storage", "legacy/page.html", b"<p>hi</p>")  # recorded as a PDF
+    assert decide_download(row.id, conditions()).content_type == "application/octet-stream"
 
 
 def test_a_missing_legacy_file_is_not_found_naming_it(app, document, tmp_path, handed_out):
@@ -375,6 +429,11 @@ class TestProxy:
         assert response.headers["Content-Security-Policy"] == SANDBOX
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert handed_out("local") == (1, SIZE)
+
+    def test_a_stream_is_served_as_the_type_its_name_allows_not_the_recorded_one(self, app, store_file):
+        row = recorded_as(store_file("page.html", b"<p>hi</p>"), "text/plain")
+        answer, body = streamed(decide_download(row.id, conditions()))
+        assert answer.content_type == "application/octet-stream" and body == b"<p>hi</p>"
 
     def test_a_range_is_streamed_and_counted_as_asked(self, app, pdf, handed_out):
         answer, body = streamed(decide_download(pdf.id, conditions(Range("bytes", [(5, 25)]))))
@@ -553,6 +612,20 @@ def test_a_file_of_a_type_not_shown_inline_is_not_viewable(app, store_file, name
     row = store_file(name, content)
     with pytest.raises(NotViewable, match=f"^{reason}$"):
         decide_view(row.id, conditions())
+
+
+def test_the_name_not_the_recorded_type_decides_what_is_shown(app, store_file):
+    """A row recorded before the portal decided types: markup that claimed to be plain text."""
+    row = recorded_as(store_file("page.html", b"<p>hi</p>"), "text/plain")
+    with pytest.raises(NotViewable, match="^page.html is not a viewable type$"):
+        decide_view(row.id, conditions())
+
+
+def test_a_file_without_an_extension_is_shown_as_its_recorded_type(app, store_file):
+    row = store_file("pasted", PNG)
+    response = served(app, decide_view(row.id, conditions()))
+    assert response.get_data() == PNG and response.headers["Content-Type"] == "image/png"
+    assert response.headers["Content-Disposition"] == 'inline; filename="pasted"'
 
 
 def test_an_empty_file_is_not_viewable(app, store_file, tmp_path):
