@@ -405,6 +405,16 @@ def test_a_missing_legacy_file_is_not_found_naming_it(app, document, tmp_path, h
     assert handed_out("legacy") == (0, 0)
 
 
+@pytest.mark.parametrize("decide", [decide_download, decide_view], ids=["download", "view"])
+def test_a_row_with_no_file_recorded_is_not_found(app, document, decide):
+    """Neither a stored object nor a legacy file: the bytes are missing (404), not the store set up wrong (503)."""
+    row = Attachment(document_id=document.id, filename="x.pdf", content_type="application/pdf", size=1)
+    db.session.add(row)
+    db.session.commit()
+    with pytest.raises(ObjectNotFound, match="^this attachment has neither a storage path nor a legacy file path$"):
+        decide(row.id, conditions())
+
+
 # -- streamed through the portal -----------------------------------------------------------------
 
 
