@@ -521,6 +521,12 @@ class TestProxy:
         body.close()  # what the server does when the browser goes away
         assert [stream.closed for stream in watched] == [True]
 
+    def test_a_stream_the_store_answers_with_nothing_ends_cleanly(self, app, pdf, monkeypatch):
+        """S3 answers a range past the end of an object shorter than its row with no bytes (nothing to close):
+        the browser gets fewer bytes than Content-Length, not an error in the portal."""
+        monkeypatch.setattr(DocumentStorageService, "open", lambda *args: iter(()))
+        assert b"".join(decide_download(pdf.id, conditions()).body) == b""
+
     def test_a_store_that_fails_on_the_first_read_fails_the_request(self, app, pdf, monkeypatch, caplog):
         stream = Watched(failing(StorageUnavailable("the store hung up")))
         monkeypatch.setattr(DocumentStorageService, "open", lambda *args: stream)
@@ -651,6 +657,14 @@ def test_bytes_that_do_not_match_the_name_are_not_viewable(app, store_file, tmp_
     """A row recorded before the portal checked types: the bytes read back now decide."""
     row = store_file("scan.png", PNG)
     (tmp_path / "storage" / row.storage_path).write_bytes(PDF)
+    with pytest.raises(NotViewable, match="^scan.png does not hold what its name says$"):
+        decide_view(row.id, conditions())
+
+
+def test_an_object_the_store_answers_with_nothing_is_not_viewable(app, store_file, monkeypatch):
+    """S3's answer for an object shorter than its row: no bytes, and nothing to close."""
+    row = store_file("scan.png", PNG)
+    monkeypatch.setattr(DocumentStorageService, "open", lambda *args: iter(()))
     with pytest.raises(NotViewable, match="^scan.png does not hold what its name says$"):
         decide_view(row.id, conditions())
 
