@@ -122,7 +122,10 @@ def decide_download(attachment_id: int, conditions: Conditions) -> Download:
     row = get_attachment_or_404(attachment_id)
     service = DocumentStorageService()
     if not row.storage_path:
-        path = service.legacy_store().path(row.filepath or "")
+        if not row.filepath:
+            # An empty path would name LEGACY_FILES_ROOT itself and be refused as an unsafe key (a 503).
+            raise ObjectNotFound("this attachment has neither a storage path nor a legacy file path")
+        path = service.legacy_store().path(row.filepath)
         if not path.is_file():
             raise ObjectNotFound(f"legacy file {row.filepath!r} is missing")
         metrics.count_download("legacy", row.size)

@@ -50,15 +50,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "portal/migration/verify.py",
         ["tests/migration/test_verify.py", "tests/attachments/test_encrypted_verify.py"],
     ),
-    "documents_downloads": (
-        "portal/documents/downloads.py",
-        [
-            "tests/attachments/test_download_decision.py",
-            "tests/attachments/test_download_delete.py",
-            "tests/attachments/test_download_guards.py",
-            "tests/attachments/test_download_cache.py",
-        ],
-    ),
+    # Direct tests only: the download pages' tests (test_download_*.py) cost a request, often an upload, each.
+    "documents_downloads": ("portal/documents/downloads.py", ["tests/attachments/test_downloads_direct.py"]),
     # Direct tests only: the pages' bad-input tests (tests/attachments/test_bad_input.py) cost a request each.
     "documents_file_rules": ("portal/documents/file_rules.py", ["tests/attachments/test_file_rules.py"]),
     # Direct tests on a set clock: the sign-in page tests (tests/test_lockout.py) cost several requests each.
