@@ -36,9 +36,9 @@ from portal.extensions import db, storage
 from portal.models import Attachment
 from portal.storage.base import ObjectNotFound, StorageUnavailable
 from portal.storage.keys import DecryptionError
-from tests.attachments.test_encryption import keypair
 from tests.support.apps import Clock
 from tests.support.files import PDF, PNG, legacy_row
+from tests.support.keys import keypair
 
 SIZE = len(PDF)
 SHA = hashlib.sha256(PDF).hexdigest()

@@ -16,7 +16,7 @@ from moto import mock_aws
 from portal.storage.base import StorageProvider
 from portal.storage.local import LocalStorageProvider
 from tests.support.buckets import empty_bucket, unique_bucket
-from tests.support.storage_apps import KINDS, make_storage_app, s3_settings
+from tests.support.storage_apps import KINDS, SIGNING_KEY, make_storage_app, s3_settings
 from tests.support.stores import S3Server
 
 
@@ -99,9 +99,6 @@ def harness(request, tmp_path) -> Iterator[Harness]:
 @pytest.fixture
 def provider(harness) -> StorageProvider:
     return harness.provider
-
-
-SIGNING_KEY = "local-direct-secret"
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from werkzeug.datastructures import Headers
 from portal.storage.base import CHUNK_SIZE, ObjectNotFound, StorageIntegrityError, StorageMisconfigured, StoredObject
 from portal.storage.disposition import FILE_POLICY, VIEW_POLICY
 from portal.storage.local import BAD_LINK, TOKEN_SALT, LocalStorageProvider
-from tests.storage.conftest import SIGNING_KEY
+from tests.support.storage_apps import SIGNING_KEY
 
 DATA = b"0123456789" * 10
 DATA_SHA = hashlib.sha256(DATA).hexdigest()

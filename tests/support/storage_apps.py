@@ -23,6 +23,9 @@ KINDS = ("local", "s3-mock", "minio-http", pytest.param("rgw", marks=pytest.mark
 
 S3_KINDS = KINDS[1:]  # for ``@pytest.mark.parametrize("harness", S3_KINDS, indirect=True)``
 
+#: the local store's link-signing key in the direct tests (tests/storage/test_local_direct.py)
+SIGNING_KEY = "local-direct-secret"
+
 
 def make_storage_app(tmp_path: Path, **overrides) -> Flask:
     """A bare Flask app with the portal's settings (``overrides`` typed) and a fresh Storage bound to it."""
