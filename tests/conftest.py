@@ -61,6 +61,8 @@ def app(database_at_head, tmp_path, app_config):
         if ENGINE != "sqlite":
             _truncate_all()
         yield app
+        if (audit_rows := app.extensions.get("audit_buffer")) is not None:
+            audit_rows.close()  # its writer must not reach the database after the dispose below
         db.session.remove()
         db.engine.dispose()
 

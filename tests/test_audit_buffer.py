@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
 from sqlalchemy import create_engine, func, select
 
@@ -36,8 +37,22 @@ def _values(n: int) -> dict:
     )
 
 
-def test_a_flush_writes_every_waiting_row_once(app):
-    buffer = EventBuffer(db.engine, seconds=3600)
+@pytest.fixture
+def buffers():
+    """EventBuffer(...), closed after the test: none outlives its test's database."""
+    made = []
+
+    def make(engine, **options) -> EventBuffer:
+        made.append(EventBuffer(engine, **options))
+        return made[-1]
+
+    yield make
+    for buffer in made:
+        buffer.close()
+
+
+def test_a_flush_writes_every_waiting_row_once(app, buffers):
+    buffer = buffers(db.engine, seconds=3600)
     for n in range(3):
         buffer.add(_values(n))
     assert _rows() == 0 and buffer.waiting() == 3
@@ -45,9 +60,9 @@ def test_a_flush_writes_every_waiting_row_once(app):
     assert _rows() == 3
 
 
-def test_rows_the_database_refuses_wait_for_the_next_flush(app, tmp_path):
+def test_rows_the_database_refuses_wait_for_the_next_flush(app, tmp_path, buffers):
     away = create_engine(f"sqlite:///{tmp_path}/no/such/folder/portal.db")
-    buffer = EventBuffer(away, seconds=3600)
+    buffer = buffers(away, seconds=3600)
     buffer.add(_values(1))
     buffer.add(_values(2))
     assert buffer.flush() == 0 and buffer.waiting() == 2  # kept, not lost
@@ -57,8 +72,8 @@ def test_rows_the_database_refuses_wait_for_the_next_flush(app, tmp_path):
     assert sorted(db.session.scalars(select(AuditEvent.object_id))) == ["1", "2", "3"]
 
 
-def test_a_buffer_at_its_limit_drops_the_oldest_row_and_says_so(app, tmp_path, caplog):
-    buffer = EventBuffer(create_engine(f"sqlite:///{tmp_path}/no/such/folder/portal.db"), seconds=3600, limit=2)
+def test_a_buffer_at_its_limit_drops_the_oldest_row_and_says_so(app, tmp_path, caplog, buffers):
+    buffer = buffers(create_engine(f"sqlite:///{tmp_path}/no/such/folder/portal.db"), seconds=3600, limit=2)
     for n in range(3):
         buffer.add(_values(n))
     assert buffer.waiting() == 2 and "the oldest waiting row dropped" in caplog.text
@@ -67,13 +82,36 @@ def test_a_buffer_at_its_limit_drops_the_oldest_row_and_says_so(app, tmp_path, c
     assert sorted(db.session.scalars(select(AuditEvent.object_id))) == ["1", "2"]
 
 
-def test_the_writer_thread_writes_without_being_asked(app):
-    buffer = EventBuffer(db.engine, seconds=0.05)
+def test_the_writer_thread_writes_without_being_asked(app, buffers):
+    buffer = buffers(db.engine, seconds=0.05)
     buffer.add(_values(1))
     deadline = time.monotonic() + 30
     while _rows() == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _rows() == 1 and buffer.waiting() == 0
+
+
+def test_closing_writes_what_waits_and_stops_the_writer(app):
+    buffer = EventBuffer(db.engine, seconds=3600)
+    buffer.add(_values(1))
+    writer = buffer._thread
+    assert writer.is_alive() and _rows() == 0
+    buffer.close()
+    assert _rows() == 1 and buffer.waiting() == 0
+    assert not writer.is_alive()
+    buffer.add(_values(2))  # after its app went away nothing would write it later: written at once
+    assert _rows() == 2 and buffer.waiting() == 0
+
+
+def test_the_app_fixture_leaves_no_writer_behind(app, staff_client, document):
+    """What a test app's teardown relies on: the app's own buffer closes like any other."""
+    upload(staff_client, document.id, ("kept.pdf", PDF))
+    [attachment], _ = rows()
+    assert staff_client.get(f"/attachments/{attachment.id}/download").status_code == 302
+    buffer = app.extensions["audit_buffer"]
+    assert buffer.waiting() == 1
+    buffer.close()
+    assert _rows() == 1 and not buffer._thread.is_alive()
 
 
 def test_a_download_through_gunicorn_is_in_the_trail_after_a_graceful_stop(app, staff_user, admin_user, document):

@@ -36,6 +36,8 @@ class EventBuffer:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._writer: int | None = None  # the process whose writer thread runs (a forked worker starts its own)
+        self._thread: threading.Thread | None = None
+        self._closed = False
         atexit.register(self.flush)
 
     def add(self, values: dict[str, Any]) -> None:
@@ -45,13 +47,29 @@ class EventBuffer:
                 log.warning("audit rows are not being written (database unavailable): the oldest waiting row dropped")
             self._rows.append(values)
             full = len(self._rows) >= self.batch
-            start = bool(self.seconds) and self._writer != os.getpid()
+            start = bool(self.seconds) and not self._closed and self._writer != os.getpid()
             if start:
                 self._writer = os.getpid()
+                self._thread = threading.Thread(target=self._write_while_waiting, name="audit-writer", daemon=True)
+            closed = self._closed
         if start:
-            threading.Thread(target=self._write_while_waiting, name="audit-writer", daemon=True).start()
+            self._thread.start()
         if full:
             self._wake.set()
+        if closed:  # its app is gone: nothing would write it later
+            self.flush()
+
+    def close(self) -> None:
+        """Write what waits and stop the writer thread: the app whose database this is goes away (its engine
+        is about to be disposed) before the process exits. Rows added later are written at once."""
+        atexit.unregister(self.flush)
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+        self.flush()
 
     def flush(self) -> int:
         """Write every waiting row now; returns how many. Rows the database refuses wait for the next try."""
@@ -78,6 +96,8 @@ class EventBuffer:
         while True:
             self._wake.wait(self.seconds)
             self._wake.clear()
+            if self._closed:  # close() writes what waits
+                return
             self.flush()
             with self._lock:
                 if not self._rows:
