@@ -12,8 +12,8 @@ from portal.storage.local import LocalStorageProvider
 
 class FolderBucket(LocalStorageProvider):
     """What the migration sees of an S3 bucket: no file on this host to read in place or move aside
-    (local_path is None), a SHA-256 of its own for every object (store_sha256, as S3 answers a HEAD),
-    and, for two buckets of one ``account``, a copy inside the store (shares_account_with, copy_from)."""
+    (local_path is None), a SHA-256 of its own for every object (store_sha256, as S3 answers a PUT and a
+    HEAD), and, for two buckets of one ``account``, a copy inside the store (shares_account_with, copy_from)."""
 
     def __init__(self, root, *, name: str, account: str | None = None):
         super().__init__(root, name=name)
@@ -21,6 +21,10 @@ class FolderBucket(LocalStorageProvider):
 
     def local_path(self, key):
         return None
+
+    def save(self, key, stream, **kwargs):
+        stored = super().save(key, stream, **kwargs)
+        return dataclasses.replace(stored, store_sha256=stored.sha256)
 
     def stat(self, key):
         found = super().stat(key)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select, update
@@ -328,6 +329,7 @@ def copies_inside(bucket, monkeypatch) -> list[str]:
 
 def test_a_row_with_a_known_checksum_is_copied_inside_the_store(disk_files, buckets, monkeypatch):
     inside = copies_inside(buckets["minio"], monkeypatch)
+    monkeypatch.setattr(buckets["minio"], "stat", lambda key: pytest.fail("the copy's checksum was asked for again"))
     data = payload(2000)
     row = disk_files.in_store(data, buckets["s3"])
     result = migrator(source="s3", target="minio").migrate(snap(row))
@@ -403,23 +405,25 @@ def test_an_inside_copy_the_store_got_wrong_is_removed(disk_files, buckets, monk
 # -- failures after the key is known: the object written is removed ---------------------------------
 
 
-def test_a_copy_the_store_does_not_hold_as_sent_fails_and_is_removed(disk_files, buckets, monkeypatch, caplog):
+def test_a_copy_the_store_answers_with_another_checksum_fails_and_is_removed(disk_files, buckets, monkeypatch, caplog):
     bucket = buckets["s3"]
-    stat = bucket.stat
-    monkeypatch.setattr(bucket, "stat", lambda key: stat(key).__class__(key, 5, None, store_sha256=sha(b"other")))
+    save = bucket.save
+    monkeypatch.setattr(bucket, "save", lambda *args, **kwargs: replace(save(*args, **kwargs), store_sha256=sha(b"")))
     data = payload(5)
     row = disk_files.legacy(data)
     with caplog.at_level(logging.WARNING, logger="portal.migration"):
         result = migrator().migrate(snap(row))
     error = "checksum mismatch: the store's SHA-256 differs from the bytes sent"
-    assert (result.status, result.error, result.key) == (
-        "failed",
-        error,
-        migrated_key("attachment", row.id, sha(data)),
-    )
+    assert (result.status, result.error, result.key) == ("failed", error, migrated_key("attachment", row.id, sha(data)))
     assert object_keys(bucket) == [] and owed() == []
     assert reloaded(row).storage_path is None
     assert f"attachment #{row.id} not migrated: {error}" in caplog.messages
+
+
+def test_the_stores_answer_to_the_write_is_proof_without_asking_again(disk_files, buckets, monkeypatch):
+    monkeypatch.setattr(buckets["s3"], "stat", lambda key: pytest.fail("asked the store again"))
+    row = disk_files.legacy(payload(100))
+    assert migrator().migrate(snap(row)).checked_by == "checksum"
 
 
 def test_a_store_that_takes_bytes_without_checking_their_sha256_still_fails_the_row(disk_files, buckets, monkeypatch):
