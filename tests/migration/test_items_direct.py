@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 from dataclasses import replace
 
 import pytest
@@ -96,6 +97,38 @@ def test_reading_a_chunk_stream_to_the_end_includes_what_a_short_read_held_back(
     assert stream.read(rest) == b"bcd"
     assert stream.read(rest) == b""
     assert stream.read(1) == b""
+
+
+def test_reading_a_chunk_stream_to_the_end_joins_every_chunk_left():
+    stream = ChunkStream(iter([b"ab", b"cd", b"ef", b"gh"]))
+    assert stream.read(3) == b"abc"
+    assert stream.read() == b"defgh"
+
+
+def test_a_file_that_grew_past_the_limit_is_never_read_more_than_a_byte_past_it(tmp_path, monkeypatch):
+    from portal.migration import items
+
+    asked = []
+
+    class Recording(io.BufferedReader):
+        def read(self, size=-1):
+            asked.append(size)
+            return super().read(size)
+
+    path = tmp_path / "source"
+    path.write_bytes(b"x" * (4 * SMALL_OBJECT_MAX))
+    real = items.open_regular_file
+
+    def as_it_was(stream):  # the size seen before the file grew by three times the limit
+        fd, position, info = real(stream)
+        fields = list(info)
+        fields[6] = SMALL_OBJECT_MAX  # st_size
+        return fd, position, os.stat_result(fields)
+
+    monkeypatch.setattr(items, "open_regular_file", as_it_was)
+    with Recording(io.FileIO(path)) as stream:
+        assert items._small_file(stream) is None and stream.tell() == 0
+    assert asked == [SMALL_OBJECT_MAX + 1]
 
 
 def test_a_chunk_stream_fills_a_buffer_and_says_how_much():
@@ -426,6 +459,50 @@ def test_the_stores_answer_to_the_write_is_proof_without_asking_again(disk_files
     assert migrator().migrate(snap(row)).checked_by == "checksum"
 
 
+def answers_another_checksum(bucket, monkeypatch) -> None:
+    save = bucket.save
+    monkeypatch.setattr(bucket, "save", lambda *args, **kwargs: replace(save(*args, **kwargs), store_sha256=sha(b"")))
+
+
+def test_a_failed_copy_the_store_will_not_delete_is_owed_once(disk_files, buckets, monkeypatch):
+    bucket = buckets["s3"]
+    answers_another_checksum(bucket, monkeypatch)
+
+    def refuse(key):
+        raise StorageUnavailable("s3 answered 503")
+
+    monkeypatch.setattr(bucket, "delete", refuse)
+    data = payload(100)
+    row = disk_files.legacy(data)
+    result = migrator().migrate(snap(row))
+    assert result.status == "failed"
+    key = migrated_key("attachment", row.id, sha(data))
+    with db.engine.connect() as conn:
+        entries = conn.execute(select(OUTBOX.c.storage_type, OUTBOX.c.key, OUTBOX.c.reason)).all()
+    assert [tuple(entry) for entry in entries] == [("s3", key, "migration")]  # `flask storage maintain` retries it
+    assert object_keys(bucket) == [key]
+
+
+def test_a_failed_copy_whose_deletion_cannot_be_recorded_is_left_in_place(disk_files, buckets, monkeypatch, caplog):
+    from sqlalchemy.exc import OperationalError
+
+    from portal.cleanup import drain
+
+    answers_another_checksum(buckets["s3"], monkeypatch)
+
+    def database_gone(*args, **kwargs):
+        raise OperationalError("INSERT INTO cleanup_outbox", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(drain, "record", database_gone)
+    data = payload(100)
+    row = disk_files.legacy(data)
+    result = migrator().migrate(snap(row))
+    # Deleting it unrecorded would skip the check that no row points at it (a retry elsewhere may have switched
+    # the row to this very key): left alone, `flask storage orphans` finds it.
+    assert result.status == "failed"
+    assert object_keys(buckets["s3"]) == [migrated_key("attachment", row.id, sha(data))]
+
+
 def test_a_store_that_takes_bytes_without_checking_their_sha256_still_fails_the_row(disk_files, buckets, monkeypatch):
     bucket = buckets["s3"]
     save = bucket.save
@@ -514,6 +591,13 @@ def test_with_encryption_on_a_plaintext_row_is_encrypted_as_it_is_copied(
     assert len(stored) == ciphertext_size(len(data)) and data[:1000] not in stored
     assert buckets["s3"].stat(result.key).metadata[ENVELOPE_METADATA] == switched.encryption
     assert b"".join(DocumentStorageService().open(switched)) == data
+
+
+def test_with_encryption_on_a_local_rows_metadata_goes_along_with_its_envelope(disk_files, buckets, hybrid_encryption):
+    row = disk_files.local(payload(1000), metadata={"origin": "scanner"})
+    result = migrator().migrate(snap(row))
+    assert result.status == "done", result.error
+    assert buckets["s3"].stat(result.key).metadata == {"origin": "scanner", ENVELOPE_METADATA: reloaded(row).encryption}
 
 
 def test_with_encryption_on_a_file_that_differs_from_its_checksum_is_not_switched(
@@ -692,6 +776,19 @@ def test_a_row_whose_claim_was_released_meanwhile_is_left_to_the_other_worker(di
     assert db.session.get(MigrationRun, run_id).items_skipped == 1
 
 
+def test_a_row_already_recorded_is_not_recorded_again(disk_files, buckets):
+    data = payload(100)
+    row = disk_files.legacy(data)
+    run_id, worker, claimed = claimed_rows()
+    m = migrator()
+    copied = m.copy(claimed[0])
+    assert m.commit([(claimed[0], copied)], run_id=run_id, worker_id=worker)[0].status == "done"
+    again = m.commit([(claimed[0], copied)], run_id=run_id, worker_id=worker)[0]  # a batch committed twice
+    assert again.status == "skipped"
+    assert items_of(run_id)[row.id] == ("done", copied.key, 100, sha(data), None)
+    assert held(buckets["s3"], reloaded(row).storage_path) == data
+
+
 def test_a_failed_row_whose_claim_was_released_is_skipped_too(disk_files, buckets):
     row = disk_files.legacy(payload(100))
     disk_files.path_of(row).unlink()
@@ -725,10 +822,12 @@ def test_a_moved_local_file_goes_to_the_quarantine(disk_files, buckets, app):
 
 
 def test_without_delete_source_the_source_stays(disk_files, buckets, app):
-    row = disk_files.legacy(payload(100))
-    result = migrator().migrate(snap(row))
-    assert (result.status, result.source_kept) == ("done", None)
-    assert disk_files.path_of(row).exists()
+    rows = [disk_files.legacy(payload(100)), disk_files.legacy(payload(100))]
+    m = migrator()
+    first = m.migrate(snap(rows[0]))
+    second = m.commit([(snap(rows[1]), m.copy(snap(rows[1])))], run_id=None, worker_id=None)[0]
+    assert [(first.status, first.source_kept), (second.status, second.source_kept)] == [("done", None)] * 2
+    assert all(disk_files.path_of(row).exists() for row in rows)
 
 
 def test_a_file_another_row_still_reads_is_kept(disk_files, buckets):
@@ -796,6 +895,13 @@ def test_without_a_quarantine_folder_the_source_is_kept(disk_files, buckets, app
         m = ItemMigrator(db.engine, DocumentStorageService(config), buckets["s3"], source=source)
         assert m._quarantine(snap(row)) == "no quarantine folder configured"
     assert disk_files.path_of(row).exists()
+
+
+def test_an_object_run_without_a_quarantine_folder_still_quarantines_objects(disk_files, buckets, app):
+    row = disk_files.in_store(payload(100), buckets["s3"])
+    m = ItemMigrator(db.engine, DocumentStorageService(app.config), storage.get("local"), source=buckets["s3"])
+    assert m._quarantine(snap(row)) is None
+    assert object_keys(buckets["s3"], row.storage_path) == []
 
 
 def test_a_run_from_the_local_disk_never_moves_an_object(disk_files, buckets):
