@@ -205,7 +205,7 @@ def test_a_legacy_row_moves_with_its_bytes_type_and_checksum(disk_files, buckets
     for row, data in zip(rows, (small, large), strict=True):
         result = migrator().migrate(snap(row))
         key = migrated_key("attachment", row.id, sha(data))
-        assert result.status == "done", result.error
+        assert (result.table, result.row_id, result.status) == ("attachment", row.id, "done"), result.error
         assert (result.key, result.size, result.sha256, result.checked_by) == (key, len(data), sha(data), "checksum")
         assert (result.error, result.source_kept) == (None, None)
         switched = reloaded(row)
@@ -220,6 +220,12 @@ def test_a_legacy_row_moves_with_its_bytes_type_and_checksum(disk_files, buckets
         assert bucket.stat(key).content_type == "application/pdf"
         assert bucket.stat(key).metadata == {}
         assert disk_files.path_of(row).read_bytes() == data  # no --delete-source: the file stays
+
+
+def test_by_default_the_stores_checksum_proves_a_copy(disk_files, buckets, app):
+    row = disk_files.legacy(payload(500))
+    m = ItemMigrator(db.engine, DocumentStorageService(app.config), buckets["s3"])
+    assert m.migrate(snap(row)).checked_by == "checksum"
 
 
 def test_readback_mode_reads_the_copy_back_even_where_the_store_keeps_a_checksum(disk_files, buckets):
@@ -291,7 +297,7 @@ def test_a_legacy_path_that_is_no_file_is_a_missing_source(disk_files, buckets, 
         relative = f"{row.filepath}/inner"
         change(row, filepath=relative)
     result = migrator().migrate(snap(row))
-    assert (result.status, result.key) == ("failed", None)
+    assert (result.table, result.row_id, result.status, result.key) == ("attachment", row.id, "failed", None)
     assert result.error == f"source missing: no file at {relative!r}"
     assert object_keys(buckets["s3"]) == []
 
@@ -386,6 +392,15 @@ def test_an_encrypted_row_is_copied_inside_under_the_stores_checksum_of_its_ciph
     assert result.status == "done", result.error
     assert inside == [result.key] == [migrated_key("attachment", row.id, sha(ciphertext))]
     assert (reloaded(row).size, reloaded(row).encryption) == (3000, ENVELOPE)
+
+
+def test_a_copy_inside_the_store_can_be_read_back_instead(disk_files, buckets, monkeypatch):
+    inside = copies_inside(buckets["minio"], monkeypatch)
+    data = payload(2000)
+    row = disk_files.in_store(data, buckets["s3"])
+    result = migrator(source="s3", target="minio", verify="readback").migrate(snap(row))
+    assert (result.status, result.checked_by, result.size) == ("done", "readback", len(data))
+    assert inside == [result.key]
 
 
 def test_a_row_without_a_checksum_goes_through_the_portal(disk_files, buckets, monkeypatch):
@@ -556,16 +571,31 @@ def test_a_storage_failure_is_logged_without_a_trace(disk_files, buckets, caplog
     assert [entry.levelno for entry in caplog.records if entry.name == "portal.migration"] == [logging.WARNING]
 
 
-def test_a_deletion_an_earlier_attempt_still_owes_is_withdrawn_before_the_key_is_written_again(disk_files, buckets):
+@pytest.mark.parametrize("elsewhere", [False, True])
+def test_a_deletion_an_earlier_attempt_still_owes_is_withdrawn_before_the_key_is_written_again(
+    disk_files, buckets, elsewhere
+):
     data = payload(100)
     row = disk_files.legacy(data)
     key = migrated_key("attachment", row.id, sha(data))
     with db.engine.begin() as conn:
         record(conn, "s3", key, "migration")  # the earlier attempt's cleanup, which the store refused
-        record(conn, "local", key, "removed")  # the same key in another store is not this one's
+        if elsewhere:
+            record(conn, "local", key, "removed")  # the same key in another store is not this one's
     assert migrator().migrate(snap(row)).status == "done"
-    assert owed() == [("local", key)]
+    assert owed() == ([("local", key)] if elsewhere else [])
     assert held(buckets["s3"], key) == data
+
+
+def test_a_deletion_owed_for_the_key_of_a_copy_inside_the_store_is_withdrawn_too(disk_files, buckets):
+    data = payload(2000)
+    row = disk_files.in_store(data, buckets["s3"])
+    key = migrated_key("attachment", row.id, sha(data))
+    with db.engine.begin() as conn:
+        record(conn, "minio", key, "migration")
+    assert migrator(source="s3", target="minio").migrate(snap(row)).status == "done"
+    assert owed() == []
+    assert held(buckets["minio"], key) == data
 
 
 # -- encrypted as it is copied (STORAGE_ENCRYPTION=hybrid) ------------------------------------------
@@ -579,10 +609,11 @@ def test_with_encryption_on_a_plaintext_row_is_encrypted_as_it_is_copied(
     row = disk_files.legacy(data, with_sha256=recorded)
     result = migrator().migrate(snap(row))
     assert result.status == "done", result.error
-    assert (result.key, result.size, result.sha256) == (
+    assert (result.key, result.size, result.sha256, result.checked_by) == (
         migrated_key("attachment", row.id, sha(data)),
         len(data),
         sha(data),
+        "checksum",
     )
     switched = reloaded(row)
     assert Envelope.from_text(switched.encryption).key_id == hybrid_encryption
@@ -658,6 +689,7 @@ def test_a_legacy_row_changed_during_the_copy_is_skipped_and_its_object_removed(
     copied = m.copy(snapshot_)
     change(row, **changed)
     result = m.commit([(snapshot_, copied)], run_id=None, worker_id=None)[0]
+    assert (result.table, result.row_id) == ("attachment", row.id)
     assert (result.status, result.error, result.key) == ("skipped", CHANGED, copied.key)
     assert reloaded(row).storage_path is None
     assert object_keys(buckets["s3"]) == [] and owed() == []
@@ -768,7 +800,7 @@ def test_a_row_whose_claim_was_released_meanwhile_is_left_to_the_other_worker(di
         conn.execute(update(ITEM).where(ITEM.c.run_id == run_id).values(worker_id=None))
     result = migrator().migrate(claimed[0], run_id=run_id, worker_id=worker)
     reason = "the claim was released (this worker was taken for dead); another worker moves the row"
-    assert (result.status, result.error) == ("skipped", reason)
+    assert (result.table, result.row_id, result.status, result.error) == ("attachment", row.id, "skipped", reason)
     assert reloaded(row).storage_path is None
     assert object_keys(buckets["s3"]) == []
     assert items_of(run_id)[row.id][:3] == ("claimed", None, None)
