@@ -778,6 +778,20 @@ def test_a_run_records_each_row_and_counts_what_it_came_to(disk_files, buckets):
     assert object_keys(buckets["s3"]) == sorted(keys[:2])
 
 
+def test_a_group_committed_together_counts_every_row(disk_files, buckets):
+    for size in (1000, 300, 10):
+        disk_files.legacy(payload(size))
+    gone = disk_files.legacy(payload(20))  # a fourth row, whose file is gone
+    disk_files.path_of(gone).unlink()
+    run_id, worker, claimed = claimed_rows()
+    m = migrator()
+    results = m.commit([(row, m.copy(row)) for row in claimed], run_id=run_id, worker_id=worker)
+    assert [result.status for result in results] == ["done", "done", "done", "failed"]
+    db.session.expire_all()
+    run = db.session.get(MigrationRun, run_id)
+    assert (run.items_done, run.bytes_done, run.items_failed) == (3, 1310, 1)
+
+
 def test_a_long_failure_is_recorded_cut_to_2000_characters(disk_files, buckets, monkeypatch):
     def broken(key, stream, **kwargs):
         raise ValueError("x" * 3000)
