@@ -9,6 +9,7 @@ import pytest
 
 from portal.extensions import storage
 from tests.migration.factory import Files
+from tests.migration.folder_bucket import FolderBucket
 from tests.support.buckets import empty_bucket
 from tests.support.migration import s3_config
 from tests.support.moto_fidelity import s3_like_checksums
@@ -71,3 +72,38 @@ def stores(app):
     yield s3, minio
     for provider in (s3, minio) if s3.location != minio.location else (s3,):
         empty_bucket(provider)
+
+
+@pytest.fixture
+def buckets(app, tmp_path, monkeypatch) -> dict[str, FolderBucket]:
+    """`s3` and `minio` as folders (FolderBucket), two buckets of one account, for tests on the local disk
+    alone; their rows read and write through the portal's storage as a real store's would."""
+    providers = app.extensions["storage"].providers
+    made = {name: FolderBucket(tmp_path / f"bucket-{name}", name=name, account="one") for name in ("s3", "minio")}
+    for name, bucket in made.items():
+        bucket.root.mkdir(parents=True)
+        monkeypatch.setitem(providers, name, bucket)
+    return made
+
+
+@pytest.fixture
+def disk_files(app) -> Files:
+    """Files and rows as `files` makes them, with no S3 server behind the app."""
+    return Files(app)
+
+
+@pytest.fixture
+def hybrid_encryption(app, tmp_path) -> str:
+    """STORAGE_ENCRYPTION=hybrid with a fresh key pair (its id returned): plaintext rows are encrypted as they
+    are copied."""
+    from portal.storage.keys import write_keypair
+    from tests.support.settings import restart_with
+
+    key_id = write_keypair(tmp_path / "keys")
+    restart_with(
+        app,
+        STORAGE_ENCRYPTION="hybrid",
+        STORAGE_ENCRYPTION_PUBLIC_KEY=str(tmp_path / "keys" / f"{key_id}.pub.pem"),
+        STORAGE_ENCRYPTION_PRIVATE_KEYS=[str(tmp_path / "keys" / f"{key_id}.key.pem")],
+    )
+    return key_id

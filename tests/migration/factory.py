@@ -85,6 +85,21 @@ class Files:
             storage_type="local",
         )
 
+    def in_store(self, data: bytes, provider, *, table: str = "attachment", size: int | None = None, encryption=None):
+        """A row whose bytes ``provider`` (an object store) holds; an encrypted row's ``data`` is its ciphertext,
+        ``size`` its plaintext's."""
+        key = f"{'attachments' if table == 'attachment' else 'staging'}/2026/11/{uuid.uuid4().hex}"
+        stored = provider.save(key, _Stream(data), content_type="application/pdf")
+        return self._row(
+            table,
+            filename="report.pdf",
+            size=len(data) if size is None else size,
+            sha256=None if encryption else stored.sha256,
+            storage_path=key,
+            storage_type=provider.name,
+            encryption=encryption,
+        )
+
     def path_of(self, row) -> Path:
         return self.legacy_root / row.filepath
 
