@@ -177,7 +177,8 @@ def test_verify_checks_rows_back_on_the_local_disk_and_catches_a_changed_file(ap
     (_, changed), (_, gone) = rows()[0], rows()[1]
     local = storage.get("local")
     path = local.local_path(changed.storage_path)
-    path.write_bytes(path.read_bytes()[:-1] + b"!")  # same size: only the deep check sees it
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # one bit pattern flipped, same size: only deep sees it
     local.local_path(gone.storage_path).unlink()
 
     shallow = runner.invoke(args=["storage", "verify"])
