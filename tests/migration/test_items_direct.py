@@ -956,3 +956,46 @@ def test_a_run_from_the_local_disk_never_moves_an_object(disk_files, buckets):
         migrator(target="minio")._quarantine(snap(row)) == "kept: the s3 store keeps no file on this host to quarantine"
     )
     assert object_keys(buckets["s3"]) == [row.storage_path]
+
+
+# -- the switch of rows encrypted on the way, or already encrypted: the same guard, the same columns ------
+
+
+@pytest.mark.parametrize("changed", [{"filepath": "legacy/elsewhere.pdf"}, {"storage_type": "s3"}])
+def test_a_row_changed_while_it_was_encrypted_on_the_way_is_skipped(disk_files, buckets, hybrid_encryption, changed):
+    row = disk_files.legacy(payload(1000))
+    snapshot_ = snap(row)
+    m = migrator()
+    copied = m.copy(snapshot_)
+    change(row, **changed)
+    result = m.commit([(snapshot_, copied)], run_id=None, worker_id=None)[0]
+    assert (result.status, result.error) == ("skipped", CHANGED)
+    assert (reloaded(row).storage_path, reloaded(row).encryption) == (None, None)
+
+
+@pytest.mark.parametrize("changed", [{"filepath": "legacy/elsewhere.pdf"}, {"storage_type": "s3"}])
+def test_an_encrypted_row_changed_during_the_copy_is_skipped(disk_files, buckets, changed):
+    row = disk_files.legacy(payload(3000), size=2000, encryption=ENVELOPE)
+    snapshot_ = snap(row)
+    m = migrator()
+    copied = m.copy(snapshot_)
+    change(row, **changed)
+    result = m.commit([(snapshot_, copied)], run_id=None, worker_id=None)[0]
+    assert (result.status, result.error) == ("skipped", CHANGED)
+    assert reloaded(row).storage_path is None
+
+
+def test_an_encrypted_row_switched_to_another_store_names_that_store(disk_files, buckets):
+    row = disk_files.in_store(payload(3000), buckets["s3"], size=2000, encryption=ENVELOPE)
+    result = migrator(source="s3", target="minio").migrate(snap(row))
+    assert result.status == "done", result.error
+    switched = reloaded(row)
+    assert (switched.storage_type, switched.storage_path, switched.encryption) == ("minio", result.key, ENVELOPE)
+
+
+def test_encrypted_on_the_way_a_row_takes_the_size_of_the_file_it_was_made_from(disk_files, buckets, hybrid_encryption):
+    data = payload(1000)
+    row = disk_files.legacy(data, size=999)  # recorded before the file was last written
+    result = migrator().migrate(snap(row))
+    assert result.status == "done", result.error
+    assert (reloaded(row).size, reloaded(row).sha256) == (len(data), sha(data))
