@@ -96,14 +96,14 @@ def disk_files(app) -> Files:
 def hybrid_encryption(app, tmp_path) -> str:
     """STORAGE_ENCRYPTION=hybrid with a fresh key pair (its id returned): plaintext rows are encrypted as they
     are copied."""
-    from portal.storage.keys import write_keypair
+    from tests.support.keys import keypair
     from tests.support.settings import restart_with
 
-    key_id = write_keypair(tmp_path / "keys")
+    key_id, public, private = keypair(tmp_path / "keys")
     restart_with(
         app,
         STORAGE_ENCRYPTION="hybrid",
-        STORAGE_ENCRYPTION_PUBLIC_KEY=str(tmp_path / "keys" / f"{key_id}.pub.pem"),
-        STORAGE_ENCRYPTION_PRIVATE_KEYS=[str(tmp_path / "keys" / f"{key_id}.key.pem")],
+        STORAGE_ENCRYPTION_PUBLIC_KEY=public,
+        STORAGE_ENCRYPTION_PRIVATE_KEYS=[private],
     )
     return key_id

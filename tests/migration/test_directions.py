@@ -255,18 +255,9 @@ def _bytes(data: bytes):
     return io.BytesIO(data)
 
 
-def test_encrypted_rows_move_as_ciphertext_and_stay_readable(app, files, stores, reader, tmp_path):
+def test_encrypted_rows_move_as_ciphertext_and_stay_readable(app, files, stores, reader, hybrid_encryption):
     from portal.storage.encryption import ENVELOPE_METADATA
-    from portal.storage.keys import write_keypair
-    from tests.support.settings import restart_with
 
-    key_id = write_keypair(tmp_path / "keys")
-    restart_with(
-        app,
-        STORAGE_ENCRYPTION="hybrid",
-        STORAGE_ENCRYPTION_PUBLIC_KEY=str(tmp_path / "keys" / f"{key_id}.pub.pem"),
-        STORAGE_ENCRYPTION_PRIVATE_KEYS=[str(tmp_path / "keys" / f"{key_id}.key.pem")],
-    )
     contents = {("attachment", files.legacy(data).id): data for data in (payload(1000), payload(400_000))}
     runner = app.test_cli_runner()
     migrate(runner, "s3")  # encrypted on the way

@@ -21,7 +21,6 @@ from portal.storage.base import SMALL_OBJECT_MAX, ObjectNotFound, StorageMisconf
 from tests.migration.factory import payload
 from tests.support.buckets import object_keys
 from tests.support.s3_requests import operations, record_requests
-from tests.support.settings import restart_with
 
 
 def sha(data: bytes) -> str:
@@ -295,19 +294,13 @@ def test_deleted_row_is_skipped(files, store):
     assert object_keys(store) == []
 
 
-def test_with_encryption_on_plaintext_is_encrypted_as_it_copies(app, files, store, tmp_path):
+def test_with_encryption_on_plaintext_is_encrypted_as_it_copies(app, files, store, hybrid_encryption):
     from portal.documents.service import DocumentStorageService
     from portal.storage.crypto import ciphertext_size
     from portal.storage.encryption import ENVELOPE_METADATA
-    from portal.storage.keys import Envelope, write_keypair
+    from portal.storage.keys import Envelope
 
-    key_id = write_keypair(tmp_path / "keys")
-    restart_with(
-        app,
-        STORAGE_ENCRYPTION="hybrid",
-        STORAGE_ENCRYPTION_PUBLIC_KEY=str(tmp_path / "keys" / f"{key_id}.pub.pem"),
-        STORAGE_ENCRYPTION_PRIVATE_KEYS=[str(tmp_path / "keys" / f"{key_id}.key.pem")],
-    )
+    key_id = hybrid_encryption
     data = payload(150_000)
     row = files.legacy(data)
     result = DocumentMigrationService().migrate_attachment(row)
