@@ -120,10 +120,14 @@ def iter_pending(
     return _by_batches(engine, table_name, pending(table, source_types), batch_size)
 
 
-def iter_stored(engine: Engine, table_name: str, batch_size: int = 500) -> Iterator[RowSnapshot]:
-    """Every row of one table kept in a store under a key (not legacy), in id order, by batches."""
+def iter_stored(
+    engine: Engine, table_name: str, batch_size: int = 500, storage_types: tuple[str, ...] | None = None
+) -> Iterator[RowSnapshot]:
+    """Every row of one table kept in a store under a key (not legacy), in id order, by batches; with
+    ``storage_types``, only the rows kept under those names."""
     table = TABLES[table_name]
-    return _by_batches(engine, table_name, stored(table), batch_size)
+    where = stored(table) if storage_types is None else and_(stored(table), table.c.storage_type.in_(storage_types))
+    return _by_batches(engine, table_name, where, batch_size)
 
 
 def _by_batches(engine: Engine, table_name: str, where, batch_size: int) -> Iterator[RowSnapshot]:

@@ -70,9 +70,7 @@ def _unreferenced(engine: Engine, names: tuple[str, ...], batch: list[StoredObje
 def rows_without_object(engine: Engine, provider_for, names: tuple[str, ...]) -> Iterator[MissingObject]:
     """Rows kept in one of the stores ``names`` whose object does not exist (one HEAD per row)."""
     for table in TABLES:
-        for row in iter_stored(engine, table):
-            if row.storage_type not in names:
-                continue
+        for row in iter_stored(engine, table, storage_types=names):
             try:
                 provider_for(row.storage_type).stat(row.storage_path)
             except ObjectNotFound:
