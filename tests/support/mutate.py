@@ -45,6 +45,25 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/attachments/test_encrypted_verify.py",
         ],
     ),
+    # Bare providers under moto's in-process mock_aws: no app, no HTTP server.
+    "storage_s3_copy": ("portal/storage/s3_copy.py", ["tests/storage/test_s3_copy.py"]),
+    # Bare providers first; the conformance suite's local runs call nothing of s3.py, so mutmut never runs
+    # them for its mutants.
+    "storage_s3": (
+        "portal/storage/s3.py",
+        [
+            "tests/storage/test_s3_operations.py",
+            "tests/storage/test_s3_copy.py",
+            "tests/storage/test_s3.py",
+            "tests/storage/test_conformance.py",
+        ],
+    ),
+    # On the wire to a scripted endpoint first (fast, and every status and broken answer on cue), then real
+    # HTTP to moto's server: the direct requests go out over urllib3 unless a handler answers them.
+    "storage_s3_direct": (
+        "portal/storage/s3_direct.py",
+        ["tests/storage/test_s3_direct_wire.py", "tests/storage/test_s3_direct.py"],
+    ),
     # Direct tests on the local disk (object stores as folders) first; test_items.py keeps what only S3 shows.
     "migration_items": (
         "portal/migration/items.py",

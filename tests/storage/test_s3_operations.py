@@ -1,0 +1,210 @@
+"""The S3 provider's operations one by one, on a bare provider under mock_aws (no app, no server): the log line
+each writes, what read_back, open_small, list, set_metadata and url give, the links kept for reuse, which
+client a streamed PUT and a health probe use, and whose keys sign the direct requests."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from moto import mock_aws
+
+from portal.expiring_cache import Recent
+from portal.storage.base import ObjectNotFound, StorageError, StorageMisconfigured
+from portal.storage.s3 import S3StorageProvider
+from tests.support.scripted_http import HANG_UP, ScriptedServer, answer
+
+KEYS = {"access_key": "AKIAOPERATIONS", "secret_key": "operations-secret"}
+
+
+def provider(bucket: str = "operations", **options) -> S3StorageProvider:
+    return S3StorageProvider(bucket, **{**KEYS, **options})
+
+
+@pytest.fixture
+def store():
+    """A provider under mock_aws, its bucket made."""
+    with mock_aws():
+        made = provider()
+        made.ensure_ready()
+        yield made
+
+
+@pytest.fixture
+def log_lines(caplog):
+    """``log_lines()``: the storage log lines written so far, as (op, key, size, outcome)."""
+    caplog.set_level(logging.INFO, logger="portal.storage")
+
+    def lines():
+        return [
+            (line["op"], line["key"], line["size"], line["outcome"])
+            for line in (getattr(record, "storage", None) for record in caplog.records)
+            if line
+        ]
+
+    return lines
+
+
+def test_every_operation_writes_one_log_line_with_its_name_key_and_size(store, log_lines):
+    store.save("attachments/a", io.BytesIO(b"12345"), size=5)
+    store.read_back("attachments/a")
+    store.set_metadata("attachments/a", {"doc": "1"})
+    list(store.list("attachments/"))
+    store.url("attachments/a", filename="a.txt")
+    store.delete("attachments/a")
+    assert log_lines()[1:] == [
+        ("read_back", "attachments/a", 5, "ok"),
+        ("set_metadata", "attachments/a", 5, "ok"),
+        ("list", "attachments/", 1, "ok"),
+        ("url", "attachments/a", None, "ok"),
+        ("delete", "attachments/a", None, "ok"),
+    ]
+
+
+def test_a_listing_counts_what_it_gave(store, log_lines):
+    for name in ("a", "b", "c"):
+        store.save(f"attachments/{name}", io.BytesIO(b"x"), size=1)
+    store.save("other/d", io.BytesIO(b"x"), size=1)
+    listed = list(store.list("attachments/"))
+    assert [item.key for item in listed] == ["attachments/a", "attachments/b", "attachments/c"]
+    assert log_lines()[-1] == ("list", "attachments/", 3, "ok")
+    list(store.list("nothing/"))
+    assert log_lines()[-1] == ("list", "nothing/", 0, "ok")
+
+
+def test_a_listing_says_when_each_object_was_written(store):
+    store.save("attachments/a", io.BytesIO(b"x"), size=1)
+    (listed,) = store.list("attachments/")
+    assert listed.modified is not None
+    assert listed.modified == store.stat("attachments/a").modified
+    assert (listed.size, listed.sha256) == (1, None)
+
+
+def test_read_back_hashes_what_a_download_receives_through_the_given_filter(store):
+    data = b"what a download receives " * 100
+    store.save("attachments/a", io.BytesIO(data), size=len(data))
+    assert store.read_back("attachments/a") == (len(data), hashlib.sha256(data).hexdigest())
+    upper = store.read_back("attachments/a", through=lambda chunks: (chunk.upper() for chunk in chunks))
+    assert upper == (len(data), hashlib.sha256(data.upper()).hexdigest())
+
+
+def test_open_small_gives_the_bytes_and_refuses_a_bad_key(store):
+    store.save("attachments/a", io.BytesIO(b"small bytes"), size=11)
+    assert b"".join(store.open_small("attachments/a")) == b"small bytes"
+    with pytest.raises(
+        ObjectNotFound, match=r"no object at 'attachments/gone' in bucket 'operations' at AWS S3 \(us-east-1\)"
+    ):
+        b"".join(store.open_small("attachments/gone"))
+    with pytest.raises(StorageError):
+        store.open_small("../escape")
+
+
+def test_the_direct_requests_are_made_once_and_translate_their_refusals():
+    with mock_aws():
+        missing = provider("no-such-bucket")
+        assert missing._direct() is missing._direct()
+        with pytest.raises(StorageMisconfigured, match="bucket 'no-such-bucket' does not exist at AWS S3"):
+            missing.save("attachments/a", io.BytesIO(b"x"), size=1)
+
+
+def test_set_metadata_keeps_every_header_the_object_was_written_with(store):
+    headers = {
+        "ContentType": "text/plain",
+        "ContentEncoding": "gzip",
+        "ContentLanguage": "de",
+        "CacheControl": "no-store",
+        "ContentDisposition": 'attachment; filename="a.txt"',
+    }
+    store.client.put_object(Bucket=store.bucket, Key="attachments/a", Body=b"x", Metadata={"old": "1"}, **headers)
+    store.set_metadata("attachments/a", {"doc": "2"})
+    head = store.client.head_object(Bucket=store.bucket, Key="attachments/a")
+    assert {name: head.get(name) for name in headers} == headers
+    assert head["Metadata"] == {"doc": "2"}
+
+
+def test_url_asks_for_octet_stream_when_no_type_is_given(store):
+    query = parse_qs(urlsplit(store.url("attachments/a", filename="a.bin")).query)
+    assert query["response-content-type"] == ["application/octet-stream"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_link_is_handed_out_again_for_a_fifth_of_its_lifetime(store, monkeypatch):
+    clock = Clock()
+    store._links = Recent(clock=clock)
+    signed = []
+    presign = store._client("presign")
+    original = presign.generate_presigned_url
+    monkeypatch.setattr(presign, "generate_presigned_url", lambda *a, **k: signed.append(1) or original(*a, **k))
+
+    first = store.url("attachments/a", filename="a.pdf", expires_in=300)
+    clock.now += 59
+    assert store.url("attachments/a", filename="a.pdf", expires_in=300) == first
+    assert len(signed) == 1
+    store.url("attachments/a", filename="b.pdf", expires_in=300)  # another name is another link
+    assert len(signed) == 2
+    clock.now += 2  # 61 s: more than a fifth of 300 s
+    store.url("attachments/a", filename="a.pdf", expires_in=300)
+    assert len(signed) == 3
+
+
+# -- which client does what -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "checksums"),
+    [
+        (None, "when_supported"),
+        ("https://minio.example.test", "when_supported"),
+        ("http://minio:9000", "when_required"),
+    ],
+)
+def test_a_streamed_put_sends_a_checksum_only_over_tls(endpoint, checksums):
+    config = provider(endpoint_url=endpoint)._client("stream").meta.config
+    assert config.request_checksum_calculation == checksums
+    assert config.s3["payload_signing_enabled"] is False
+
+
+def test_the_configured_keys_sign_the_direct_requests():
+    credentials = provider()._signing_credentials()
+    assert (credentials.access_key, credentials.secret_key) == (KEYS["access_key"], KEYS["secret_key"])
+
+
+@pytest.fixture
+def scripted():
+    servers = []
+
+    def start(*script):
+        servers.append(ScriptedServer(list(script)))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ((answer(200),), True),
+        ((answer(403),), True),  # it answers: refusing us is a setting to fix, not an outage
+        ((answer(404),), True),
+        ((answer(503), answer(200)), False),
+        ((answer(500), answer(200)), False),
+        ((HANG_UP, answer(200)), False),
+    ],
+)
+def test_reachable_asks_once_and_says_whether_the_store_answers(scripted, script, expected):
+    server = scripted(*script)
+    store = provider(endpoint_url=server.endpoint, addressing_style="path", max_attempts=3)
+    assert store.reachable() is expected
+    assert [(request.method, request.path) for request in server.requests] == [("HEAD", "/operations")]
