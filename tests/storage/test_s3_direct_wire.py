@@ -26,7 +26,7 @@ from portal.storage.base import (
 )
 from portal.storage.s3_direct import DirectRequests, put_small
 from portal.storage.s3_errors import translate
-from tests.support.scripted_http import HANG_UP, SILENCE, ScriptedServer, answer
+from tests.support.scripted_http import HANG_UP, SILENCE, Held, ScriptedServer, answer
 
 BUCKET = "files"
 KEY_ID, SECRET = "AKIASCRIPTEDTEST", "scripted-test-secret"
@@ -176,10 +176,13 @@ def test_puts_that_succeed_share_one_connection(serve):
 
 
 def test_a_refused_put_whose_answer_was_not_read_to_its_end_does_not_leave_its_connection_to_the_next(serve):
-    # only the first 64 KiB of an error answer are read: the rest must not be taken for the next answer
-    refusal = answer(400, b"<Error><Code>InvalidArgument</Code></Error>" + b" " * (100 * 1024))
-    server = serve(refusal, OK)
-    requests = direct(server.endpoint)
+    # Only the first 64 KiB of an error answer are read; the rest, still on its way, must not be taken
+    # for the answer to the next request.
+    xml = b"<Error><Code>InvalidArgument</Code></Error>"
+    refusal = answer(400, xml + b" " * (200 * 1024))
+    read = refusal.index(b"\r\n\r\n") + 4 + 64 * 1024  # the head and as much as is read of the body
+    server = serve(Held(refusal[:read], refusal[read:]), OK)
+    requests = direct(server.endpoint, max_attempts=1)
     with pytest.raises(StorageError, match=r"refused the request \(InvalidArgument\)"):
         requests.put("attachments/a", b"a", {})
     assert requests.put("attachments/b", b"b", {}) is not None
@@ -320,6 +323,23 @@ def test_a_before_send_handler_answers_a_put_and_its_errors(serve):
     assert server.connections == 0
 
 
+def test_a_before_send_handler_answers_a_refused_put(serve):
+    server = serve()
+    requests = direct(server.endpoint)
+    answered_by_handler(requests, 403, b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>")
+    with pytest.raises(StorageMisconfigured, match=r"access to bucket 'files' at .* was refused \(AccessDenied\)"):
+        put_small(requests, "attachments/a", b"x", metadata={}, sse={})
+
+
+def test_the_wait_between_attempts_grows_as_botocore_s_standard_mode_does(monkeypatch):
+    slept = []
+    monkeypatch.setattr(s3_direct.random, "random", lambda: 0.5)
+    monkeypatch.setattr(s3_direct.time, "sleep", slept.append)
+    for attempt in range(1, 8):
+        s3_direct._backoff(attempt)
+    assert slept == [0.5, 1, 2, 4, 8, 10, 10]  # half of 1, 2, 4, ... up to 20 s
+
+
 # -- what an error answer is read for ---------------------------------------------------------------
 
 
@@ -345,8 +365,18 @@ def test_an_error_answer_gives_code_message_and_operation():
 def test_an_error_answer_without_a_message_gives_an_empty_one():
     error = s3_direct._client_error(_Answer(400, b"<Error><Code>BadDigest</Code></Error>"), "PutObject")
     assert error.response["Error"] == {"Code": "BadDigest", "Message": ""}
-    page = s3_direct._client_error(_Answer(502, b"<html>Bad Gateway</html>"), "PutObject")
+    page = s3_direct._client_error(_Answer(502, b"Bad Gateway"), "PutObject")
     assert page.response["Error"] == {"Code": "502", "Message": ""}
+
+
+def test_the_direct_requests_verify_tls_with_botocores_certificates(monkeypatch):
+    from botocore.httpsession import get_cert_path
+
+    monkeypatch.setattr(s3_direct, "_POOL", None)  # made afresh, as in a new process
+    pool = s3_direct._pool()
+    assert pool is s3_direct._pool()
+    settings = {name: pool.connection_pool_kw.get(name) for name in ("maxsize", "cert_reqs", "ca_certs")}
+    assert settings == {"maxsize": 32, "cert_reqs": "CERT_REQUIRED", "ca_certs": get_cert_path(True)}
 
 
 def test_only_the_start_of_a_huge_error_answer_is_read():

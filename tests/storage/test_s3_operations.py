@@ -13,8 +13,16 @@ import pytest
 from moto import mock_aws
 
 from portal.expiring_cache import Recent
-from portal.storage.base import ObjectNotFound, StorageError, StorageMisconfigured
+from portal.storage.base import (
+    SMALL_OBJECT_MAX,
+    ObjectNotFound,
+    StorageError,
+    StorageMisconfigured,
+    StorageUnavailable,
+    StoredObject,
+)
 from portal.storage.s3 import S3StorageProvider
+from tests.support.s3_requests import record_requests
 from tests.support.scripted_http import HANG_UP, ScriptedServer, answer
 
 KEYS = {"access_key": "AKIAOPERATIONS", "secret_key": "operations-secret"}
@@ -125,6 +133,62 @@ def test_set_metadata_keeps_every_header_the_object_was_written_with(store):
     assert head["Metadata"] == {"doc": "2"}
 
 
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def parts_store():
+    """A provider under mock_aws with parts of 5 MiB (S3's least), its bucket made."""
+    with mock_aws():
+        made = provider(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
+        made.ensure_ready()
+        yield made
+
+
+def test_a_copy_keeps_type_metadata_and_sha256_and_answers_for_the_copy_alone(store, log_lines):
+    data = b"copied inside the bucket"
+    store.save("attachments/a", io.BytesIO(data), size=len(data), content_type="text/plain", metadata={"doc": "3"})
+    sent = record_requests(store)
+    copied = store.copy("attachments/a", "attachments/b")
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert copied == StoredObject("attachments/b", len(data), sha256, "text/plain", {"doc": "3"})
+    assert (copied.store_sha256, copied.modified) == (None, None)  # the source's own are not the copy's
+    (copy_request,) = [request for request in sent if request.operation == "CopyObject"]
+    assert copy_request.headers["x-amz-metadata-directive"] == "COPY"
+    assert log_lines()[-1] == ("copy", "attachments/a -> attachments/b", len(data), "ok")
+    assert store.stat("attachments/b").sha256 == sha256
+
+
+def test_a_copy_of_a_multipart_object_asks_for_a_full_object_checksum_of_its_own(parts_store):
+    data = bytes(range(256)) * (6 * MiB // 256)
+    parts_store.save("attachments/a", io.BytesIO(data))
+    sent = record_requests(parts_store)
+    parts_store.copy("attachments/a", "attachments/b")
+    (copy_request,) = [request for request in sent if request.operation == "CopyObject"]
+    assert copy_request.headers["x-amz-checksum-algorithm"] == "CRC32"
+    assert b"".join(parts_store.open("attachments/b")) == data
+
+
+def test_an_object_of_the_copy_request_limit_is_copied_part_by_part_with_the_configured_parts(parts_store):
+    data = bytes(range(256)) * (2 * MiB // 256 * 5 + 1)  # three parts of 5 MiB
+    sha256 = hashlib.sha256(data).hexdigest()
+    parts_store.save(
+        "attachments/a", io.BytesIO(data), content_type="image/png", metadata={"doc": "4"}, expected_sha256=sha256
+    )
+    parts_store.copy_object_limit = len(data)  # as if it were 5 GiB: no single CopyObject for this size
+    sent = record_requests(parts_store)
+    parts_store.copy("attachments/a", "attachments/b")
+    assert "CopyObject" not in [request.operation for request in sent]
+    assert [request.operation for request in sent].count("UploadPartCopy") == 3
+    assert b"".join(parts_store.open("attachments/b")) == data
+    found = parts_store.stat("attachments/b")
+    assert (found.content_type, found.metadata, found.sha256) == (
+        "image/png",
+        {"doc": "4"},
+        hashlib.sha256(data).hexdigest(),
+    )
+
+
 def test_url_asks_for_octet_stream_when_no_type_is_given(store):
     query = parse_qs(urlsplit(store.url("attachments/a", filename="a.bin")).query)
     assert query["response-content-type"] == ["application/octet-stream"]
@@ -190,6 +254,15 @@ def scripted():
     yield start
     for server in servers:
         server.close()
+
+
+def test_a_streamed_put_is_sent_once_whatever_the_store_answers(scripted):
+    server = scripted(answer(503, b"<Error><Code>SlowDown</Code></Error>"), answer(200))
+    store = provider(endpoint_url=server.endpoint, addressing_style="path", multipart_threshold=1024, max_attempts=3)
+    size = SMALL_OBJECT_MAX + 1  # above what one direct PUT takes, above the threshold: one streamed PUT
+    with pytest.raises(StorageUnavailable, match=r"unavailable \(SlowDown\)"):
+        store.save("attachments/a", io.BytesIO(b"s" * size), size=size)
+    assert [(request.method, request.path) for request in server.requests] == [("PUT", "/operations/attachments/a")]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,16 @@ HANG_UP = None
 SILENCE = b""
 
 
+@dataclass(frozen=True)
+class Held:
+    """A script entry: send ``first`` now and hold ``rest`` back until the client's next request on the same
+    connection, then send it before that request's answer (a client that reuses a connection whose answer
+    it has not read to its end then reads ``rest`` as the next answer)."""
+
+    first: bytes
+    rest: bytes
+
+
 def answer(
     status: int, body: bytes = b"", *, headers: dict[str, str] | None = None, length: int | None = None
 ) -> bytes:
@@ -37,7 +47,7 @@ class ScriptedServer:
     """Answers requests in order from ``script``: raw answer bytes, HANG_UP or SILENCE. A connection whose
     answer promised more bytes than it sent is closed after it. ``connections`` counts accepted connections."""
 
-    script: list[bytes | None]
+    script: list[bytes | Held | None]
     requests: list[Request] = field(default_factory=list)
     connections: int = 0
 
@@ -69,6 +79,7 @@ class ScriptedServer:
                 pass  # the client hung up mid-answer: what some tests do on purpose
 
     def _answer(self, conn: socket.socket, reader) -> None:
+        held = b""
         while True:
             request = _read_request(reader)
             if request is None:
@@ -80,7 +91,12 @@ class ScriptedServer:
             if reply == SILENCE:
                 self._stop.wait()
                 return
-            conn.sendall(reply)
+            if isinstance(reply, Held):
+                conn.sendall(held + reply.first)
+                held = reply.rest
+                continue
+            conn.sendall(held + reply)
+            held = b""
             if _promises_more(reply):
                 return
 
