@@ -63,6 +63,18 @@ def test_storage_doc_names_every_storage_module():
     assert sorted(listed) == modules
 
 
+def test_testing_doc_measures_every_module_make_mutate_runs():
+    """docs/testing.md names each module of `make mutate` with its file, and gives each a measured row."""
+    from tests.support.mutate import MODULES
+
+    doc = (ROOT / "docs" / "testing.md").read_text()
+    named = dict(re.findall(r"^\| `(\w+)` \| (portal/[\w/]+\.py) \|", doc, flags=re.M))
+    measured = doc.split("## Measured")[1].split("\n### ")[0]
+    rows = re.findall(r"^\| (\w+) \| .*\| (?:\d+) / (?:\d+) \(", measured, flags=re.M)
+    assert named == {name: module for name, (module, _) in MODULES.items()}
+    assert sorted(rows) == sorted(MODULES)
+
+
 def _guide(name: str) -> str:
     return (ROOT / "docs" / name).read_text()
 

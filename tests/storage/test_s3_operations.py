@@ -4,9 +4,11 @@ client a streamed PUT and a health probe use, and whose keys sign the direct req
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import logging
+import zlib
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -17,11 +19,13 @@ from portal.storage.base import (
     SMALL_OBJECT_MAX,
     ObjectNotFound,
     StorageError,
+    StorageIntegrityError,
     StorageMisconfigured,
     StorageUnavailable,
     StoredObject,
 )
 from portal.storage.s3 import S3StorageProvider
+from tests.support.moto_fidelity import s3_like_checksums
 from tests.support.s3_requests import record_requests
 from tests.support.scripted_http import HANG_UP, ScriptedServer, answer
 
@@ -70,6 +74,68 @@ def test_every_operation_writes_one_log_line_with_its_name_key_and_size(store, l
         ("url", "attachments/a", None, "ok"),
         ("delete", "attachments/a", None, "ok"),
     ]
+
+
+def test_open_and_stat_log_the_size_they_found(store, log_lines):
+    store.save("attachments/a", io.BytesIO(b"12345"), size=5)
+    b"".join(store.open("attachments/a"))
+    b"".join(store.open("attachments/a", byte_range=(1, 2)))
+    assert list(store.open("attachments/a", byte_range=(5, 9))) == []  # past the end: nothing, as on disk
+    store.stat("attachments/a")
+    assert log_lines()[1:] == [
+        ("open", "attachments/a", 5, "ok"),
+        ("open", "attachments/a", 2, "ok"),
+        ("open", "attachments/a", 0, "ok"),
+        ("stat", "attachments/a", 5, "ok"),
+    ]
+
+
+@pytest.mark.parametrize("byte_range", [(-1, 3), (4, 3)])
+def test_a_byte_range_out_of_order_is_refused_saying_what_a_range_is(store, byte_range):
+    with pytest.raises(ValueError) as caught:
+        store.open("attachments/a", byte_range=byte_range)
+    assert str(caught.value) == f"byte_range {byte_range!r} must be (first, last) with 0 <= first <= last"
+
+
+def test_stat_asks_for_and_reports_the_stores_own_checksum(store):
+    data = b"checked by the store"
+    with s3_like_checksums():
+        store.save("attachments/a", io.BytesIO(data), content_type="text/plain", metadata={"doc": "5"})
+    sent = record_requests(store)
+    found = store.stat("attachments/a")
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert found == StoredObject(
+        "attachments/a", len(data), sha256, "text/plain", {"doc": "5"}, sha256, modified=found.modified
+    )
+    assert found.modified is not None
+    (head,) = sent
+    assert head.headers["x-amz-checksum-mode"] == "ENABLED"
+
+
+def test_the_part_size_grows_only_past_ten_thousand_parts():
+    store = provider(multipart_chunksize=5 * MiB)
+    assert store._transfer_for(5 * MiB * 10_000) is store.transfer
+    grown = store._transfer_for(5 * MiB * 10_000 + 1)
+    assert grown.multipart_chunksize == -(-(5 * MiB * 10_000 + 1) // 9_000)
+    assert grown.max_in_memory_upload_chunks == store.transfer.max_in_memory_upload_chunks
+
+
+def test_a_read_that_fails_its_checksum_names_the_key(scripted):
+    body = b"bytes that do not match their checksum"
+    crc = base64.b64encode(zlib.crc32(body[::-1]).to_bytes(4, "big")).decode()
+    server = scripted(answer(200, body, headers={"x-amz-checksum-crc32": crc}))
+    store = provider(endpoint_url=server.endpoint, addressing_style="path")
+    with pytest.raises(StorageIntegrityError) as caught:
+        b"".join(store.open("attachments/a"))
+    assert str(caught.value) == (
+        f"the bytes of 'attachments/a' read from bucket 'operations' at {server.endpoint} failed their checksum"
+    )
+
+
+def test_ensure_ready_logs_itself_and_the_check_it_ends_with(log_lines):
+    with mock_aws():
+        provider().ensure_ready()
+    assert log_lines() == [("ensure_ready", None, None, "ok"), ("check", None, None, "ok")]
 
 
 def test_a_listing_counts_what_it_gave(store, log_lines):
