@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import socket
 
 import boto3
 import pytest
@@ -154,6 +155,29 @@ def test_a_store_that_never_answers_a_read_times_out(serve):
         next(direct(server.endpoint, read_timeout=1).chunks("attachments/a"))
 
 
+@pytest.fixture
+def unanswered_endpoint():
+    """An endpoint that never completes a connection: a listening socket whose queue is already full (Linux then
+    drops further connection requests, as a firewall that drops packets does)."""
+    listening = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = listening.getsockname()[1]
+    waiting = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        waiting.append(filler)
+    yield f"http://127.0.0.1:{port}"
+    for sock in (*waiting, listening):
+        sock.close()
+
+
+def test_a_store_that_never_takes_the_connection_times_out_connecting(unanswered_endpoint):
+    with pytest.raises(StorageUnavailable) as caught:
+        next(direct(unanswered_endpoint, read_timeout=30).chunks("attachments/a"))
+    assert str(caught.value) == f"the store at {unanswered_endpoint} cannot be reached (ConnectTimeoutError)"
+
+
 # -- small PUTs -------------------------------------------------------------------------------------
 
 
@@ -200,8 +224,9 @@ def test_a_refused_put_read_to_its_end_keeps_its_connection(serve):
 
 def test_no_retries_below_the_providers_own_attempts(serve, waits):
     server = serve(HANG_UP, HANG_UP, HANG_UP, HANG_UP, HANG_UP, HANG_UP)
-    with pytest.raises(StorageUnavailable, match=f"the store at {server.endpoint} cannot be reached"):
+    with pytest.raises(StorageUnavailable) as caught:
         direct(server.endpoint, max_attempts=2).put("attachments/a", b"a", {})
+    assert str(caught.value) == f"the store at {server.endpoint} cannot be reached (ProtocolError)"
     assert (server.connections, len(server.requests), waits) == (2, 2, [1])
 
 
