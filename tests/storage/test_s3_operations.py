@@ -8,10 +8,13 @@ import base64
 import hashlib
 import io
 import logging
+import re
 import zlib
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from portal.expiring_cache import Recent
@@ -118,6 +121,8 @@ def test_the_part_size_grows_only_past_ten_thousand_parts():
     grown = store._transfer_for(5 * MiB * 10_000 + 1)
     assert grown.multipart_chunksize == -(-(5 * MiB * 10_000 + 1) // 9_000)
     assert grown.max_in_memory_upload_chunks == store.transfer.max_in_memory_upload_chunks
+    kept = ("multipart_threshold", "max_concurrency", "use_threads", "preferred_transfer_client")
+    assert {name: getattr(grown, name) for name in kept} == {name: getattr(store.transfer, name) for name in kept}
 
 
 def test_a_read_that_fails_its_checksum_names_the_key(scripted):
@@ -136,6 +141,26 @@ def test_ensure_ready_logs_itself_and_the_check_it_ends_with(log_lines):
     with mock_aws():
         provider().ensure_ready()
     assert log_lines() == [("ensure_ready", None, None, "ok"), ("check", None, None, "ok")]
+
+
+def test_with_encryption_set_the_check_proves_a_write_and_leaves_nothing():
+    with mock_aws():
+        store = provider(sse="aes256")
+        sent = record_requests(store)
+        store.ensure_ready()
+        probe = [request for request in sent if request.operation == "PutObject"]
+        assert [request.operation for request in sent] == [
+            "HeadBucket",
+            "CreateBucket",
+            "HeadBucket",
+            "PutObject",
+            "DeleteObject",
+        ]
+        assert probe[0].headers["x-amz-server-side-encryption"] == "AES256"
+        assert list(store.list("")) == []
+        del sent[:]
+        store.check(write=False)
+        assert [request.operation for request in sent] == ["HeadBucket"]
 
 
 def test_a_listing_counts_what_it_gave(store, log_lines):
@@ -329,6 +354,61 @@ def test_a_streamed_put_is_sent_once_whatever_the_store_answers(scripted):
     with pytest.raises(StorageUnavailable, match=r"unavailable \(SlowDown\)"):
         store.save("attachments/a", io.BytesIO(b"s" * size), size=size)
     assert [(request.method, request.path) for request in server.requests] == [("PUT", "/operations/attachments/a")]
+
+
+def test_the_health_check_asks_once(scripted):
+    server = scripted(answer(503), answer(503), answer(200))
+    store = provider(endpoint_url=server.endpoint, addressing_style="path", max_attempts=3)
+    with pytest.raises(StorageUnavailable):
+        store.check()
+    assert [(request.method, request.path) for request in server.requests] == [("HEAD", "/operations")]
+
+
+@contextmanager
+def stubbed(store: S3StorageProvider):
+    """botocore's Stubber on the provider's main and check clients: answers a store gives that moto does not."""
+    main, check = Stubber(store.client), Stubber(store._client("check"))
+    with main, check:
+        yield main, check
+        main.assert_no_pending_responses()
+        check.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("missing", ["404", "NoSuchBucket", "NotFound"])
+def test_ensure_ready_creates_a_bucket_the_store_says_is_missing_in_any_of_its_words(missing):
+    store = provider()
+    with stubbed(store) as (main, check):
+        main.add_client_error("head_bucket", service_error_code=missing, http_status_code=404)
+        main.add_response("create_bucket", {}, {"Bucket": "operations"})
+        check.add_response("head_bucket", {})
+        store.ensure_ready()
+
+
+def test_ensure_ready_takes_a_bucket_made_meanwhile_by_another_host():
+    store = provider()
+    with stubbed(store) as (main, check):
+        main.add_client_error("head_bucket", service_error_code="404", http_status_code=404)
+        main.add_client_error("create_bucket", service_error_code="BucketAlreadyOwnedByYou", http_status_code=409)
+        check.add_response("head_bucket", {})
+        store.ensure_ready()
+
+
+@pytest.mark.parametrize(
+    ("failing", "code", "status", "message"),
+    [
+        ("head_bucket", "403", 403, "access to bucket 'operations' at AWS S3 (us-east-1) was refused (403)"),
+        ("create_bucket", "AccessDenied", 403, "was refused (AccessDenied)"),
+        ("create_bucket", "BucketAlreadyExists", 409, "refused the request (BucketAlreadyExists)"),
+    ],
+)
+def test_ensure_ready_makes_no_bucket_past_a_refusal(failing, code, status, message):
+    store = provider()
+    with stubbed(store) as (main, _):
+        if failing == "create_bucket":
+            main.add_client_error("head_bucket", service_error_code="404", http_status_code=404)
+        main.add_client_error(failing, service_error_code=code, http_status_code=status)
+        with pytest.raises(StorageError, match=re.escape(message)):
+            store.ensure_ready()
 
 
 @pytest.mark.parametrize(
