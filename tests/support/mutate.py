@@ -60,6 +60,21 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "not minio-http",
         ],
     ),
+    # Direct tests first: a boto3 client under mock_aws with small thresholds, the functions called as the
+    # provider calls them; then the provider's own tests and the conformance suite (its S3 kinds).
+    "storage_s3_transfer": (
+        "portal/storage/s3_transfer.py",
+        ["tests/storage/test_s3_transfer.py", "tests/storage/test_s3.py", "tests/storage/test_conformance.py"],
+    ),
+    "storage_s3_uploads": (
+        "portal/storage/s3_uploads.py",
+        ["tests/storage/test_s3_uploads.py", "tests/storage/test_conformance.py"],
+    ),
+    # Direct tests need no store; test_s3.py translates through a provider.
+    "storage_s3_errors": (
+        "portal/storage/s3_errors.py",
+        ["tests/storage/test_s3_errors.py", "tests/storage/test_s3.py"],
+    ),
     # On the wire to a scripted endpoint first (fast, and every status and broken answer on cue), then real
     # HTTP to moto's server: the direct requests go out over urllib3 unless a handler answers them.
     "storage_s3_direct": (
