@@ -489,6 +489,14 @@ def _validate(values: dict) -> None:
             f"S3_UPLOAD_BUFFER_MB={values['S3_UPLOAD_BUFFER_MB']} must hold two parts of "
             f"S3_MULTIPART_CHUNK_MB={values['S3_MULTIPART_CHUNK_MB']}; raise it or lower the part size"
         )
+    if values["S3_MULTIPART_THRESHOLD_MB"] > values["S3_MULTIPART_CHUNK_MB"]:
+        # An upload is held whole (to send it in one checked PUT) only up to one part's buffer: above the
+        # part size it goes in parts anyway, without the checksum the store verifies.
+        raise ConfigError(
+            f"S3_MULTIPART_THRESHOLD_MB={values['S3_MULTIPART_THRESHOLD_MB']} is above "
+            f"S3_MULTIPART_CHUNK_MB={values['S3_MULTIPART_CHUNK_MB']}: an upload goes in one request only up "
+            "to one part; lower the threshold or raise the part size"
+        )
     if values["S3_SSE"] == "aws:kms" and not values["S3_SSE_KMS_KEY_ID"]:
         raise ConfigError("S3_SSE_KMS_KEY_ID is required when S3_SSE=aws:kms")
     if values["STORAGE_ENCRYPTION"] == "hybrid" and not values["STORAGE_ENCRYPTION_PUBLIC_KEY"]:

@@ -49,6 +49,11 @@ def test_defaults_are_sqlite_and_local_storage(tmp_path):
         ({"DATABASE_URL": "postgres://u@h/db"}, "write 'postgresql+psycopg://' instead"),
         ({"PORTAL_ENV": "production"}, "SECRET_KEY is required when PORTAL_ENV=production"),
         ({"S3_MULTIPART_CHUNK_MB": "64"}, "S3_UPLOAD_BUFFER_MB=48 must hold two parts of S3_MULTIPART_CHUNK_MB=64"),
+        (
+            {"S3_MULTIPART_THRESHOLD_MB": "17"},
+            "S3_MULTIPART_THRESHOLD_MB=17 is above S3_MULTIPART_CHUNK_MB=16: an upload goes in one request only up "
+            "to one part; lower the threshold or raise the part size",
+        ),
         ({"SCRUB_RATE": "fast"}, "SCRUB_RATE: 'fast' is not a rate; write e.g. 20MB/s, 512KiB/s or 1000000/s"),
         ({"SCRUB_INTERVAL_DAYS": "0"}, "SCRUB_INTERVAL_DAYS=0 is out of range"),
         ({"MINIO_BUCKET": "b"}, "MINIO_ENDPOINT_URL is required with MINIO_BUCKET"),
