@@ -32,6 +32,7 @@ from tests.support.moto_fidelity import s3_like_checksums
 from tests.support.s3_requests import record_requests
 from tests.support.scripted_http import HANG_UP, ScriptedServer, answer
 
+MiB = 1024 * 1024
 KEYS = {"access_key": "AKIAOPERATIONS", "secret_key": "operations-secret"}
 
 
@@ -70,13 +71,91 @@ def test_every_operation_writes_one_log_line_with_its_name_key_and_size(store, l
     list(store.list("attachments/"))
     store.url("attachments/a", filename="a.txt")
     store.delete("attachments/a")
-    assert log_lines()[1:] == [
+    assert log_lines() == [
+        ("save", "attachments/a", 5, "ok"),
         ("read_back", "attachments/a", 5, "ok"),
         ("set_metadata", "attachments/a", 5, "ok"),
         ("list", "attachments/", 1, "ok"),
         ("url", "attachments/a", None, "ok"),
         ("delete", "attachments/a", None, "ok"),
     ]
+
+
+# -- which way save() sends a body --------------------------------------------------------------------
+
+
+@pytest.fixture
+def routes_store():
+    """A provider under mock_aws whose threshold and parts are 5 MiB and whose streamed PUTs end at 10 MiB;
+    ``routes_store.route(size)`` saves that many bytes (size known) and says which way they went."""
+    with mock_aws():
+        made = provider(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB, streamed_put_max=10 * MiB)
+        made.ensure_ready()
+        sdk_calls: list[str] = []
+        for purpose in ("main", "stream"):
+            made._client(purpose).meta.events.register(
+                "before-call.s3", lambda model, purpose=purpose, **kwargs: sdk_calls.append(f"{purpose}:{model.name}")
+            )
+
+        def route(size: int) -> list[str]:
+            del sdk_calls[:]
+            data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+            made.save("attachments/a", io.BytesIO(data), size=size)
+            assert b"".join(made.open("attachments/a")) == data
+            return [call for call in sdk_calls if not call.endswith("GetObject")]
+
+        made.route = route
+        yield made
+
+
+def test_save_picks_the_way_by_the_size_it_is_told(routes_store):
+    direct = []  # the direct PUT goes round botocore's calls
+    assert routes_store.route(SMALL_OBJECT_MAX) == direct
+    assert routes_store.route(SMALL_OBJECT_MAX + 1) == ["main:PutObject"]  # below the threshold: one PUT
+    assert routes_store.route(5 * MiB) == ["stream:PutObject"]  # from the threshold: one streamed PUT
+    assert routes_store.route(10 * MiB) == ["stream:PutObject"]  # up to S3_STREAMED_PUT_MAX_MB
+    assert routes_store.route(10 * MiB + 1) == [
+        "main:CreateMultipartUpload",
+        "main:UploadPart",
+        "main:UploadPart",
+        "main:UploadPart",
+        "main:CompleteMultipartUpload",
+    ]
+
+
+@pytest.mark.parametrize("size", [None, 100, SMALL_OBJECT_MAX + 1, 6 * MiB])
+def test_an_object_saved_without_a_type_is_octet_stream_whichever_way_it_went(routes_store, size):
+    data = b"t" * (size or 100)
+    routes_store.save("attachments/t", io.BytesIO(data), size=size)
+    assert routes_store.client.head_object(Bucket="operations", Key="attachments/t")["ContentType"] == (
+        "application/octet-stream"
+    )
+
+
+@pytest.mark.parametrize("size", [None, 100, SMALL_OBJECT_MAX + 1, 6 * MiB])
+def test_an_expected_sha256_is_checked_and_kept_whichever_way_the_bytes_went(routes_store, size):
+    data = bytes(range(256)) * ((size or 100) // 256) + b"e" * ((size or 100) % 256)
+    sha256 = hashlib.sha256(data).hexdigest()
+    routes_store.save("attachments/right", io.BytesIO(data), size=size, expected_sha256=sha256)
+    assert routes_store.stat("attachments/right").sha256 == sha256
+    wrong = hashlib.sha256(data + b"!").hexdigest()
+    with pytest.raises(StorageIntegrityError, match="does not match"):
+        routes_store.save("attachments/wrong", io.BytesIO(data), size=size, expected_sha256=wrong)
+    assert [item.key for item in routes_store.list("attachments/")] == ["attachments/right"]
+
+
+def test_a_store_refusing_the_configured_encryption_is_named_in_the_check():
+    store = provider(sse="aws:kms", sse_kms_key_id="alias/missing")
+    with Stubber(store._client("check")) as check:
+        check.add_response("head_bucket", {})
+        check.add_client_error("put_object", service_error_code="KMS.NotFoundException", http_status_code=400)
+        with pytest.raises(StorageMisconfigured) as caught:
+            store.check()
+    assert str(caught.value) == (
+        "bucket 'operations' at AWS S3 (us-east-1) refused a write with S3_SSE=aws:kms (KMS.NotFoundException); "
+        "every upload would fail. Set S3_SSE to an encryption this store offers (or leave it empty), and check "
+        "S3_SSE_KMS_KEY_ID for aws:kms"
+    )
 
 
 def test_open_and_stat_log_the_size_they_found(store, log_lines):
@@ -222,9 +301,6 @@ def test_set_metadata_keeps_every_header_the_object_was_written_with(store):
     head = store.client.head_object(Bucket=store.bucket, Key="attachments/a")
     assert {name: head.get(name) for name in headers} == headers
     assert head["Metadata"] == {"doc": "2"}
-
-
-MiB = 1024 * 1024
 
 
 @pytest.fixture
