@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import select
 import socket
 
 import boto3
@@ -167,6 +168,8 @@ def unanswered_endpoint():
         filler.setblocking(False)
         filler.connect_ex(("127.0.0.1", port))
         waiting.append(filler)
+    # the first takes the queue's one place; wait until it has, so that no later request can take it
+    assert select.select([], waiting[:1], [], 10)[1], "the listening socket took no connection"
     yield f"http://127.0.0.1:{port}"
     for sock in (*waiting, listening):
         sock.close()
