@@ -3,6 +3,7 @@ HTTP to moto, and the same profile against a Ceph RADOS Gateway)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from moto import mock_aws
 from portal.storage.base import StorageProvider
 from portal.storage.local import LocalStorageProvider
 from tests.support.buckets import empty_bucket, unique_bucket
+from tests.support.scripted_http import ScriptedServer
 from tests.support.storage_apps import KINDS, SIGNING_KEY, make_storage_app, s3_settings
 from tests.support.stores import S3Server
 
@@ -160,3 +162,33 @@ def _no_proxy(monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def log_lines(caplog):
+    """``log_lines()``: the storage log lines written so far in the test, as (op, key, size, outcome)."""
+    caplog.set_level(logging.INFO, logger="portal.storage")
+
+    def lines():
+        return [
+            (line["op"], line["key"], line["size"], line["outcome"])
+            for line in (getattr(record, "storage", None) for record in caplog.records)
+            if line
+        ]
+
+    return lines
+
+
+@pytest.fixture
+def scripted():
+    """``scripted(*script)``: an endpoint on 127.0.0.1 answering from ``script`` (tests/support/scripted_http),
+    closed after the test."""
+    servers = []
+
+    def start(*script):
+        servers.append(ScriptedServer(list(script)))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()

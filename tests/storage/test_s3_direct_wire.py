@@ -28,7 +28,7 @@ from portal.storage.base import (
 )
 from portal.storage.s3_direct import DirectRequests, put_small
 from portal.storage.s3_errors import translate
-from tests.support.scripted_http import HANG_UP, SILENCE, Held, ScriptedServer, answer
+from tests.support.scripted_http import HANG_UP, SILENCE, Held, answer
 
 BUCKET = "files"
 KEY_ID, SECRET = "AKIASCRIPTEDTEST", "scripted-test-secret"
@@ -56,20 +56,6 @@ def direct(endpoint: str, *, max_attempts: int = 3, read_timeout: int = 5) -> Di
 
 
 @pytest.fixture
-def serve():
-    """``serve(*script)``: a ScriptedServer answering from ``script``, closed after the test."""
-    servers = []
-
-    def start(*script):
-        servers.append(ScriptedServer(list(script)))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-@pytest.fixture
 def waits(monkeypatch):
     """The backoff waits between attempts, recorded instead of slept."""
     recorded: list[int] = []
@@ -84,8 +70,8 @@ def where(server) -> str:
 # -- reads ------------------------------------------------------------------------------------------
 
 
-def test_a_whole_read_gives_its_connection_back_for_the_next_request(serve):
-    server = serve(answer(200, b"first"), answer(200, b"second"))
+def test_a_whole_read_gives_its_connection_back_for_the_next_request(scripted):
+    server = scripted(answer(200, b"first"), answer(200, b"second"))
     requests = direct(server.endpoint)
     assert b"".join(requests.chunks("attachments/a")) == b"first"
     assert b"".join(requests.chunks("attachments/b")) == b"second"
@@ -96,9 +82,9 @@ def test_a_whole_read_gives_its_connection_back_for_the_next_request(serve):
     ]
 
 
-def test_a_read_stopped_early_does_not_leave_its_connection_to_the_next_request(serve):
+def test_a_read_stopped_early_does_not_leave_its_connection_to_the_next_request(scripted):
     body = bytes(range(256)) * (3 * CHUNK_SIZE // 256)
-    server = serve(answer(200, body), answer(200, b"the next object"))
+    server = scripted(answer(200, body), answer(200, b"the next object"))
     requests = direct(server.endpoint)
     reading = requests.chunks("attachments/big")
     assert next(reading) == body[:CHUNK_SIZE]
@@ -107,16 +93,16 @@ def test_a_read_stopped_early_does_not_leave_its_connection_to_the_next_request(
     assert server.connections == 2
 
 
-def test_a_body_is_streamed_chunk_by_chunk(serve):
+def test_a_body_is_streamed_chunk_by_chunk(scripted):
     body = bytes(range(256)) * (5 * CHUNK_SIZE // 512)  # two and a half chunks
-    server = serve(answer(200, body))
+    server = scripted(answer(200, body))
     chunks = list(direct(server.endpoint).chunks("attachments/a"))
     assert [len(chunk) for chunk in chunks] == [CHUNK_SIZE, CHUNK_SIZE, CHUNK_SIZE // 2]
     assert b"".join(chunks) == body
 
 
-def test_a_body_that_breaks_off_is_unavailable_and_names_the_key(serve):
-    server = serve(answer(200, b"only the start", length=1000))
+def test_a_body_that_breaks_off_is_unavailable_and_names_the_key(scripted):
+    server = scripted(answer(200, b"only the start", length=1000))
     reading = direct(server.endpoint).chunks("attachments/cut")
     with pytest.raises(StorageUnavailable) as caught:
         b"".join(reading)
@@ -141,8 +127,8 @@ def test_a_body_that_breaks_off_is_unavailable_and_names_the_key(serve):
         (206, StorageUnavailable, "{where} answered 206 to a read; try again later"),
     ],
 )
-def test_a_read_answered_otherwise_than_200_fails_before_any_byte(serve, status, error, message):
-    server = serve(answer(status, b"<Error><Code>X</Code></Error>"), answer(200, b"served"))
+def test_a_read_answered_otherwise_than_200_fails_before_any_byte(scripted, status, error, message):
+    server = scripted(answer(status, b"<Error><Code>X</Code></Error>"), answer(200, b"served"))
     requests = direct(server.endpoint)
     with pytest.raises(error) as caught:
         next(requests.chunks("attachments/a"))
@@ -150,8 +136,8 @@ def test_a_read_answered_otherwise_than_200_fails_before_any_byte(serve, status,
     assert b"".join(requests.chunks("attachments/b")) == b"served"  # the failed answer left nothing behind
 
 
-def test_a_store_that_never_answers_a_read_times_out(serve):
-    server = serve(SILENCE)
+def test_a_store_that_never_answers_a_read_times_out(scripted):
+    server = scripted(SILENCE)
     with pytest.raises(StorageUnavailable, match="cannot be reached"):
         next(direct(server.endpoint, read_timeout=1).chunks("attachments/a"))
 
@@ -184,9 +170,9 @@ def test_a_store_that_never_takes_the_connection_times_out_connecting(unanswered
 # -- small PUTs -------------------------------------------------------------------------------------
 
 
-def test_a_put_is_signed_for_the_bytes_it_sends(serve):
+def test_a_put_is_signed_for_the_bytes_it_sends(scripted):
     body = b"exactly these bytes"
-    server = serve(OK)
+    server = scripted(OK)
     direct(server.endpoint).put("attachments/a", body, {"Content-Type": "text/plain"})
     (request,) = server.requests
     assert (request.method, request.path, request.body) == ("PUT", "/files/attachments/a", body)
@@ -194,21 +180,21 @@ def test_a_put_is_signed_for_the_bytes_it_sends(serve):
     assert "Credential=AKIASCRIPTEDTEST/" in request.headers["authorization"]
 
 
-def test_puts_that_succeed_share_one_connection(serve):
-    server = serve(OK, OK)
+def test_puts_that_succeed_share_one_connection(scripted):
+    server = scripted(OK, OK)
     requests = direct(server.endpoint)
     requests.put("attachments/a", b"a", {})
     requests.put("attachments/b", b"b", {})
     assert server.connections == 1
 
 
-def test_a_refused_put_whose_answer_was_not_read_to_its_end_does_not_leave_its_connection_to_the_next(serve):
+def test_a_refused_put_whose_answer_was_not_read_to_its_end_does_not_leave_its_connection_to_the_next(scripted):
     # Only the first 64 KiB of an error answer are read; the rest, still on its way, must not be taken
     # for the answer to the next request.
     xml = b"<Error><Code>InvalidArgument</Code></Error>"
     refusal = answer(400, xml + b" " * (200 * 1024))
     read = refusal.index(b"\r\n\r\n") + 4 + 64 * 1024  # the head and as much as is read of the body
-    server = serve(Held(refusal[:read], refusal[read:]), OK)
+    server = scripted(Held(refusal[:read], refusal[read:]), OK)
     requests = direct(server.endpoint, max_attempts=1)
     with pytest.raises(StorageError, match=r"refused the request \(InvalidArgument\)"):
         requests.put("attachments/a", b"a", {})
@@ -216,8 +202,8 @@ def test_a_refused_put_whose_answer_was_not_read_to_its_end_does_not_leave_its_c
     assert server.connections == 2
 
 
-def test_a_refused_put_read_to_its_end_keeps_its_connection(serve):
-    server = serve(answer(400, b"<Error><Code>InvalidArgument</Code></Error>"), OK)
+def test_a_refused_put_read_to_its_end_keeps_its_connection(scripted):
+    server = scripted(answer(400, b"<Error><Code>InvalidArgument</Code></Error>"), OK)
     requests = direct(server.endpoint)
     with pytest.raises(StorageError, match=r"refused the request \(InvalidArgument\)"):
         requests.put("attachments/a", b"a", {})
@@ -225,8 +211,8 @@ def test_a_refused_put_read_to_its_end_keeps_its_connection(serve):
     assert server.connections == 1
 
 
-def test_no_retries_below_the_providers_own_attempts(serve, waits):
-    server = serve(HANG_UP, HANG_UP, HANG_UP, HANG_UP, HANG_UP, HANG_UP)
+def test_no_retries_below_the_providers_own_attempts(scripted, waits):
+    server = scripted(HANG_UP, HANG_UP, HANG_UP, HANG_UP, HANG_UP, HANG_UP)
     with pytest.raises(StorageUnavailable) as caught:
         direct(server.endpoint, max_attempts=2).put("attachments/a", b"a", {})
     assert str(caught.value) == f"the store at {server.endpoint} cannot be reached (ProtocolError)"
@@ -234,26 +220,26 @@ def test_no_retries_below_the_providers_own_attempts(serve, waits):
 
 
 @pytest.mark.parametrize("max_attempts", [1, 0])
-def test_a_single_attempt_is_one_request(serve, waits, max_attempts):
-    server = serve(answer(503, b"<Error><Code>SlowDown</Code></Error>"), OK)
+def test_a_single_attempt_is_one_request(scripted, waits, max_attempts):
+    server = scripted(answer(503, b"<Error><Code>SlowDown</Code></Error>"), OK)
     with pytest.raises(StorageUnavailable, match=r"unavailable \(SlowDown\)"):
         direct(server.endpoint, max_attempts=max_attempts).put("attachments/a", b"a", {})
     assert (len(server.requests), waits) == (1, [])
 
 
-def test_a_rejected_body_names_the_key_even_when_a_proxy_compressed_the_answer(serve):
+def test_a_rejected_body_names_the_key_even_when_a_proxy_compressed_the_answer(scripted):
     xml = b"<Error><Code>BadDigest</Code><Message>The Content-MD5 you specified did not match</Message></Error>"
-    server = serve(answer(400, gzip.compress(xml), headers={"Content-Encoding": "gzip"}))
+    server = scripted(answer(400, gzip.compress(xml), headers={"Content-Encoding": "gzip"}))
     with pytest.raises(StorageIntegrityError) as caught:
         direct(server.endpoint).put("attachments/a", b"a", {})
     assert str(caught.value) == f"{where(server)} rejected the bytes of 'attachments/a': checksum mismatch (BadDigest)"
 
 
-def test_put_small_sends_type_checksum_metadata_and_encryption_and_says_what_it_stored(serve):
+def test_put_small_sends_type_checksum_metadata_and_encryption_and_says_what_it_stored(scripted):
     body = b"a small attachment"
     digest = hashlib.sha256(body)
     checksum = base64.b64encode(digest.digest()).decode()
-    server = serve(answer(200, headers={"x-amz-checksum-sha256": checksum, "x-amz-checksum-type": "FULL_OBJECT"}))
+    server = scripted(answer(200, headers={"x-amz-checksum-sha256": checksum, "x-amz-checksum-type": "FULL_OBJECT"}))
     stored = put_small(
         direct(server.endpoint),
         "attachments/a.pdf",
@@ -279,8 +265,8 @@ def test_put_small_sends_type_checksum_metadata_and_encryption_and_says_what_it_
     assert headers["content-type"] == "application/pdf"
 
 
-def test_put_small_without_a_type_stores_octet_stream_and_sends_no_empty_encryption_header(serve):
-    server = serve(OK)
+def test_put_small_without_a_type_stores_octet_stream_and_sends_no_empty_encryption_header(scripted):
+    server = scripted(OK)
     stored = put_small(
         direct(server.endpoint),
         "attachments/a",
@@ -295,10 +281,10 @@ def test_put_small_without_a_type_stores_octet_stream_and_sends_no_empty_encrypt
     assert (stored.content_type, stored.metadata, stored.store_sha256) == (None, {}, None)  # no checksum answered
 
 
-def test_a_composite_checksum_in_the_answer_is_not_taken_for_the_objects_own(serve):
+def test_a_composite_checksum_in_the_answer_is_not_taken_for_the_objects_own(scripted):
     body = b"x"
     checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
-    server = serve(answer(200, headers={"x-amz-checksum-sha256": checksum, "x-amz-checksum-type": "COMPOSITE"}))
+    server = scripted(answer(200, headers={"x-amz-checksum-sha256": checksum, "x-amz-checksum-type": "COMPOSITE"}))
     assert put_small(direct(server.endpoint), "attachments/a", body, metadata={}, sse={}).store_sha256 is None
 
 
@@ -325,8 +311,8 @@ def answered_by_handler(requests: DirectRequests, status: int, body: bytes = b""
     return offered
 
 
-def test_a_before_send_handler_answers_a_read_in_place_of_the_network(serve):
-    server = serve()
+def test_a_before_send_handler_answers_a_read_in_place_of_the_network(scripted):
+    server = scripted()
     requests = direct(server.endpoint)
     body = bytes(range(256)) * (3 * CHUNK_SIZE // 512)
     offered = answered_by_handler(requests, 200, body)
@@ -337,8 +323,8 @@ def test_a_before_send_handler_answers_a_read_in_place_of_the_network(serve):
     assert server.connections == 0
 
 
-def test_a_before_send_handler_answers_a_put_and_its_errors(serve):
-    server = serve()
+def test_a_before_send_handler_answers_a_put_and_its_errors(scripted):
+    server = scripted()
     requests = direct(server.endpoint)
     checksum = base64.b64encode(hashlib.sha256(b"x").digest()).decode()
     offered = answered_by_handler(requests, 200, headers={"x-amz-checksum-sha256": checksum})
@@ -351,8 +337,8 @@ def test_a_before_send_handler_answers_a_put_and_its_errors(serve):
     assert server.connections == 0
 
 
-def test_a_before_send_handler_answers_a_refused_put(serve):
-    server = serve()
+def test_a_before_send_handler_answers_a_refused_put(scripted):
+    server = scripted()
     requests = direct(server.endpoint)
     answered_by_handler(requests, 403, b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>")
     with pytest.raises(StorageMisconfigured, match=r"access to bucket 'files' at .* was refused \(AccessDenied\)"):

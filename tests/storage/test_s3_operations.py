@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import logging
 import re
 import zlib
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from portal.expiring_cache import Recent
+from portal.storage import s3 as s3_provider_module
 from portal.storage.base import (
     SMALL_OBJECT_MAX,
     ObjectNotFound,
@@ -30,7 +30,7 @@ from portal.storage.base import (
 from portal.storage.s3 import S3StorageProvider
 from tests.support.moto_fidelity import s3_like_checksums
 from tests.support.s3_requests import record_requests
-from tests.support.scripted_http import HANG_UP, ScriptedServer, answer
+from tests.support.scripted_http import HANG_UP, answer
 
 MiB = 1024 * 1024
 KEYS = {"access_key": "AKIAOPERATIONS", "secret_key": "operations-secret"}
@@ -47,21 +47,6 @@ def store():
         made = provider()
         made.ensure_ready()
         yield made
-
-
-@pytest.fixture
-def log_lines(caplog):
-    """``log_lines()``: the storage log lines written so far, as (op, key, size, outcome)."""
-    caplog.set_level(logging.INFO, logger="portal.storage")
-
-    def lines():
-        return [
-            (line["op"], line["key"], line["size"], line["outcome"])
-            for line in (getattr(record, "storage", None) for record in caplog.records)
-            if line
-        ]
-
-    return lines
 
 
 def test_every_operation_writes_one_log_line_with_its_name_key_and_size(store, log_lines):
@@ -410,19 +395,6 @@ def test_the_configured_keys_sign_the_direct_requests():
     assert (credentials.access_key, credentials.secret_key) == (KEYS["access_key"], KEYS["secret_key"])
 
 
-@pytest.fixture
-def scripted():
-    servers = []
-
-    def start(*script):
-        servers.append(ScriptedServer(list(script)))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
 def test_a_streamed_put_is_sent_once_whatever_the_store_answers(scripted):
     server = scripted(answer(503, b"<Error><Code>SlowDown</Code></Error>"), answer(200))
     store = provider(endpoint_url=server.endpoint, addressing_style="path", multipart_threshold=1024, max_attempts=3)
@@ -503,3 +475,72 @@ def test_reachable_asks_once_and_says_whether_the_store_answers(scripted, script
     store = provider(endpoint_url=server.endpoint, addressing_style="path", max_attempts=3)
     assert store.reachable() is expected
     assert [(request.method, request.path) for request in server.requests] == [("HEAD", "/operations")]
+
+
+def test_each_client_is_built_once_and_kept(store):
+    clients = {purpose: store._client(purpose) for purpose in ("main", "stream", "check", "presign")}
+    assert {purpose: store._client(purpose) for purpose in clients} == clients
+    assert store.client is clients["main"]
+    assert len({id(client) for client in clients.values()}) == 4
+
+
+@pytest.mark.parametrize("size", [None, SMALL_OBJECT_MAX + 1, 6 * MiB])
+def test_save_answers_what_it_stored_and_logs_its_size(routes_store, log_lines, size):
+    data = bytes(range(256)) * ((size or 1000) // 256) + b"r" * ((size or 1000) % 256)
+    sha256 = hashlib.sha256(data).hexdigest()
+    with s3_like_checksums():
+        stored = routes_store.save(
+            "attachments/r", io.BytesIO(data), size=size, content_type="text/csv", metadata={"doc": "6"}
+        )
+    store_sha256 = None if size == 6 * MiB else sha256  # a streamed PUT sends no checksum of its own
+    assert stored == StoredObject("attachments/r", len(data), sha256, "text/csv", {"doc": "6"}, store_sha256)
+    assert log_lines()[-1] == ("save", "attachments/r", len(data), "ok")
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_huge_known_size_is_sent_in_parts_large_enough_for_it(store, monkeypatch):
+    chosen = []
+
+    def upload(client, config, *args):
+        chosen.append(config.multipart_chunksize)
+        raise _Stop  # the choice is made: nothing is sent
+
+    monkeypatch.setattr(s3_provider_module, "upload", upload)
+    huge = store.transfer.multipart_chunksize * 10_000 + 1
+    with pytest.raises(_Stop):
+        store.save("attachments/huge", io.BytesIO(b""), size=huge)
+    assert chosen == [-(-huge // 9_000)]
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            {},
+            {"region_name": "us-east-1", "response_checksum_validation": "when_supported", "max_pool_connections": 10},
+        ),
+        (
+            {"region": "eu-west-2", "checksums": "when_required", "max_concurrency": 8},
+            {"region_name": "eu-west-2", "response_checksum_validation": "when_required", "max_pool_connections": 16},
+        ),
+    ],
+)
+def test_the_client_follows_region_checksums_and_concurrency(options, expected):
+    config = provider(**options).client.meta.config
+    assert {name: getattr(config, name) for name in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("buffer_mb", "part_mb", "concurrency", "chunks"),
+    [(48, 16, 4, 1), (64, 16, 4, 2), (90, 16, 4, 3), (160, 16, 4, 4), (160, 16, 1, 1)],
+)
+def test_a_stream_holds_about_the_upload_buffer_in_parts(buffer_mb, part_mb, concurrency, chunks):
+    transfer = provider(
+        upload_buffer=buffer_mb * MiB, multipart_chunksize=part_mb * MiB, max_concurrency=concurrency
+    ).transfer
+    assert transfer.max_in_memory_upload_chunks == chunks
+    # threads for the parts, and boto3's own transfer client (never the CRT one, which reads files by path)
+    assert (transfer.use_threads, transfer.preferred_transfer_client) == (True, "classic")

@@ -4,7 +4,6 @@ a store's refusals are raised by a handler on the client, where botocore would r
 
 from __future__ import annotations
 
-import logging
 from types import SimpleNamespace
 
 import pytest
@@ -30,20 +29,6 @@ def store():
 @pytest.fixture
 def client(store):
     return store.client
-
-
-@pytest.fixture
-def log_lines(caplog):
-    caplog.set_level(logging.INFO, logger="portal.storage")
-
-    def lines():
-        return [
-            (line["op"], line["key"], line["size"], line["outcome"])
-            for line in (getattr(record, "storage", None) for record in caplog.records)
-            if line
-        ]
-
-    return lines
 
 
 def start(client, key: str, *part_sizes: int) -> str:
