@@ -70,6 +70,11 @@ def test_the_worker_process_is_detached_from_the_web_process(app, files, store):
     pid = launch(app, run.id, ["storage", "migrate", "s3", "--run-id", str(run.id)])
     assert os.getsid(pid) == pid != os.getsid(0)  # its own session: a signal to our group misses it
     assert wait_for_end(run.id).status == "completed"
+    # The run is recorded as completed before the worker writes its last log line: wait for it to exit.
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass  # already reaped by subprocess's own clean-up: it has exited
     assert f"Run #{run.id} completed" in log_path(app, run.id).read_text()
 
 
