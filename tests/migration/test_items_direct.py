@@ -71,6 +71,16 @@ def change(row, table: str = "attachment", **values) -> None:
         conn.execute(update(TABLES[table]).where(TABLES[table].c.id == row.id).values(**values))
 
 
+def committed_after_change(row, **values):
+    """Copy ``row``, change it as another process would meanwhile, then commit the copy; returns the commit's
+    result for the row and the copy."""
+    snapshot_ = snap(row)
+    m = migrator()
+    copied = m.copy(snapshot_)
+    change(row, **values)
+    return m.commit([(snapshot_, copied)], run_id=None, worker_id=None)[0], copied
+
+
 def owed() -> list[tuple[str, str]]:
     with db.engine.connect() as conn:
         return [tuple(found) for found in conn.execute(select(OUTBOX.c.storage_type, OUTBOX.c.key))]
@@ -684,11 +694,7 @@ def test_only_the_moved_row_is_switched(disk_files, buckets):
 )
 def test_a_legacy_row_changed_during_the_copy_is_skipped_and_its_object_removed(disk_files, buckets, changed):
     row = disk_files.legacy(payload(100))
-    snapshot_ = snap(row)
-    m = migrator()
-    copied = m.copy(snapshot_)
-    change(row, **changed)
-    result = m.commit([(snapshot_, copied)], run_id=None, worker_id=None)[0]
+    result, copied = committed_after_change(row, **changed)
     assert (result.table, result.row_id) == ("attachment", row.id)
     assert (result.status, result.error, result.key) == ("skipped", CHANGED, copied.key)
     assert reloaded(row).storage_path is None
@@ -697,33 +703,21 @@ def test_a_legacy_row_changed_during_the_copy_is_skipped_and_its_object_removed(
 
 def test_a_local_row_saved_again_under_another_key_during_the_copy_is_skipped(disk_files, buckets):
     row = disk_files.local(payload(100))
-    snapshot_ = snap(row)
-    m = migrator()
-    copied = m.copy(snapshot_)
-    change(row, storage_path="attachments/2026/11/re-uploaded")
-    result = m.commit([(snapshot_, copied)], run_id=None, worker_id=None)[0]
+    result, copied = committed_after_change(row, storage_path="attachments/2026/11/re-uploaded")
     assert (result.status, result.error) == ("skipped", CHANGED)
     assert reloaded(row).storage_path == "attachments/2026/11/re-uploaded"
 
 
 def test_an_encrypted_row_whose_envelope_changed_during_the_copy_is_skipped(disk_files, buckets):
     row = disk_files.legacy(payload(3000), size=2000, encryption=ENVELOPE)
-    snapshot_ = snap(row)
-    m = migrator()
-    copied = m.copy(snapshot_)
-    change(row, encryption="dpe1.rewrapped")  # a key rotation rewrapped it
-    result = m.commit([(snapshot_, copied)], run_id=None, worker_id=None)[0]
+    result, copied = committed_after_change(row, encryption="dpe1.rewrapped")  # a key rotation rewrapped it
     assert (result.status, result.error) == ("skipped", CHANGED)
     assert (reloaded(row).storage_path, reloaded(row).encryption) == (None, "dpe1.rewrapped")
 
 
 def test_a_row_encrypted_meanwhile_is_not_encrypted_again(disk_files, buckets, hybrid_encryption):
     row = disk_files.legacy(payload(1000))
-    snapshot_ = snap(row)
-    m = migrator()
-    copied = m.copy(snapshot_)
-    change(row, encryption=ENVELOPE)
-    result = m.commit([(snapshot_, copied)], run_id=None, worker_id=None)[0]
+    result, copied = committed_after_change(row, encryption=ENVELOPE)
     assert (result.status, result.error) == ("skipped", CHANGED)
     assert (reloaded(row).storage_path, reloaded(row).encryption) == (None, ENVELOPE)
 
@@ -964,11 +958,7 @@ def test_a_run_from_the_local_disk_never_moves_an_object(disk_files, buckets):
 @pytest.mark.parametrize("changed", [{"filepath": "legacy/elsewhere.pdf"}, {"storage_type": "s3"}])
 def test_a_row_changed_while_it_was_encrypted_on_the_way_is_skipped(disk_files, buckets, hybrid_encryption, changed):
     row = disk_files.legacy(payload(1000))
-    snapshot_ = snap(row)
-    m = migrator()
-    copied = m.copy(snapshot_)
-    change(row, **changed)
-    result = m.commit([(snapshot_, copied)], run_id=None, worker_id=None)[0]
+    result, copied = committed_after_change(row, **changed)
     assert (result.status, result.error) == ("skipped", CHANGED)
     assert (reloaded(row).storage_path, reloaded(row).encryption) == (None, None)
 
@@ -976,11 +966,7 @@ def test_a_row_changed_while_it_was_encrypted_on_the_way_is_skipped(disk_files, 
 @pytest.mark.parametrize("changed", [{"filepath": "legacy/elsewhere.pdf"}, {"storage_type": "s3"}])
 def test_an_encrypted_row_changed_during_the_copy_is_skipped(disk_files, buckets, changed):
     row = disk_files.legacy(payload(3000), size=2000, encryption=ENVELOPE)
-    snapshot_ = snap(row)
-    m = migrator()
-    copied = m.copy(snapshot_)
-    change(row, **changed)
-    result = m.commit([(snapshot_, copied)], run_id=None, worker_id=None)[0]
+    result, copied = committed_after_change(row, **changed)
     assert (result.status, result.error) == ("skipped", CHANGED)
     assert reloaded(row).storage_path is None
 
