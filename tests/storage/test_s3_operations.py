@@ -71,35 +71,40 @@ def test_every_operation_writes_one_log_line_with_its_name_key_and_size(store, l
 
 @pytest.fixture
 def routes_store():
-    """A provider under mock_aws whose threshold and parts are 5 MiB and whose streamed PUTs end at 10 MiB;
-    ``routes_store.route(size)`` saves that many bytes (size known) and says which way they went."""
+    """A provider under mock_aws whose threshold and parts are 5 MiB and whose streamed PUTs end at 10 MiB."""
     with mock_aws():
         made = provider(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB, streamed_put_max=10 * MiB)
         made.ensure_ready()
-        sdk_calls: list[str] = []
-        for purpose in ("main", "stream"):
-            made._client(purpose).meta.events.register(
-                "before-call.s3", lambda model, purpose=purpose, **kwargs: sdk_calls.append(f"{purpose}:{model.name}")
-            )
-
-        def route(size: int) -> list[str]:
-            del sdk_calls[:]
-            data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
-            made.save("attachments/a", io.BytesIO(data), size=size)
-            assert b"".join(made.open("attachments/a")) == data
-            return [call for call in sdk_calls if not call.endswith("GetObject")]
-
-        made.route = route
         yield made
 
 
-def test_save_picks_the_way_by_the_size_it_is_told(routes_store):
+@pytest.fixture
+def route(routes_store):
+    """``route(size)``: save that many bytes to routes_store (size known) and say which way they went, as the
+    SDK calls made (a direct PUT makes none)."""
+    sdk_calls: list[str] = []
+    for purpose in ("main", "stream"):
+        routes_store._client(purpose).meta.events.register(
+            "before-call.s3", lambda model, purpose=purpose, **kwargs: sdk_calls.append(f"{purpose}:{model.name}")
+        )
+
+    def saved(size: int) -> list[str]:
+        del sdk_calls[:]
+        data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        routes_store.save("attachments/a", io.BytesIO(data), size=size)
+        assert b"".join(routes_store.open("attachments/a")) == data
+        return [call for call in sdk_calls if not call.endswith("GetObject")]
+
+    return saved
+
+
+def test_save_picks_the_way_by_the_size_it_is_told(route):
     direct = []  # the direct PUT goes round botocore's calls
-    assert routes_store.route(SMALL_OBJECT_MAX) == direct
-    assert routes_store.route(SMALL_OBJECT_MAX + 1) == ["main:PutObject"]  # below the threshold: one PUT
-    assert routes_store.route(5 * MiB) == ["stream:PutObject"]  # from the threshold: one streamed PUT
-    assert routes_store.route(10 * MiB) == ["stream:PutObject"]  # up to S3_STREAMED_PUT_MAX_MB
-    assert routes_store.route(10 * MiB + 1) == [
+    assert route(SMALL_OBJECT_MAX) == direct
+    assert route(SMALL_OBJECT_MAX + 1) == ["main:PutObject"]  # below the threshold: one PUT
+    assert route(5 * MiB) == ["stream:PutObject"]  # from the threshold: one streamed PUT
+    assert route(10 * MiB) == ["stream:PutObject"]  # up to S3_STREAMED_PUT_MAX_MB
+    assert route(10 * MiB + 1) == [
         "main:CreateMultipartUpload",
         "main:UploadPart",
         "main:UploadPart",
