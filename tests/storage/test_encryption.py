@@ -12,7 +12,7 @@ from portal.storage import Storage, StorageEncryption
 from portal.storage.base import StorageIntegrityError, StorageMisconfigured
 from portal.storage.crypto import ciphertext_size
 from portal.storage.encryption import CIPHERTEXT_TYPE, ENVELOPE_METADATA
-from portal.storage.keys import Envelope, KeyRing, MissingPrivateKey, generate_keypair, write_keypair
+from portal.storage.keys import DecryptionError, Envelope, KeyRing, MissingPrivateKey, generate_keypair, write_keypair
 from tests.support.storage_apps import make_storage_app
 
 PAYLOAD = os.urandom(150_000)  # three 64 KiB segments
@@ -128,3 +128,72 @@ def test_a_byte_range_needs_the_plaintext_size(local):
     with pytest.raises(ValueError) as caught:
         encryption.open(local, "attachments/ranged", saved.envelope, (0, 9))
     assert str(caught.value) == "decrypting a byte range needs the plaintext size"
+
+
+class _WatchedStream:
+    """A store stream that records whether it was closed."""
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+        self.closed = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self.chunks)
+
+    def close(self):
+        self.closed = True
+        self.chunks.close()
+
+
+class _WatchedStore:
+    """A store whose streams are kept here, so that only an explicit close() (not garbage collection) closes them."""
+
+    def __init__(self, provider):
+        self.provider = provider
+        self.streams: list[_WatchedStream] = []
+
+    def open(self, key, byte_range=None):
+        stream = _WatchedStream(self.provider.open(key, byte_range))
+        self.streams.append(stream)
+        return stream
+
+
+@pytest.fixture
+def sealed(local):
+    pair = generate_keypair()
+    encryption = StorageEncryption(enabled=True, public_key=pair.public, keyring=KeyRing([pair.private]))
+    return encryption, encryption.save(local, "attachments/watched", io.BytesIO(PAYLOAD)).envelope
+
+
+def test_the_store_stream_is_closed_after_a_whole_read_and_after_a_reader_stops_early(local, sealed):
+    encryption, envelope = sealed
+    store = _WatchedStore(local)
+    assert b"".join(encryption.open(store, "attachments/watched", envelope)) == PAYLOAD
+    plain = encryption.open(store, "attachments/watched", envelope)
+    first = next(plain)
+    assert first and PAYLOAD.startswith(first) and len(first) < len(PAYLOAD)
+    plain.close()
+    ranged = encryption.open(store, "attachments/watched", envelope, (70_000, 140_000), plaintext_size=len(PAYLOAD))
+    assert b"".join(ranged) == PAYLOAD[70_000:140_001]
+    assert len(store.streams) >= 3
+    assert [stream.closed for stream in store.streams] == [True] * len(store.streams)
+
+
+def test_the_store_stream_is_closed_when_the_key_is_missing_or_a_segment_fails(local, sealed):
+    encryption, envelope = sealed
+    store = _WatchedStore(local)
+    stranger = StorageEncryption(enabled=False, public_key=None, keyring=KeyRing([generate_keypair().private]))
+    with pytest.raises(MissingPrivateKey):
+        stranger.open(store, "attachments/watched", envelope)
+    assert [stream.closed for stream in store.streams] == [True]
+
+    stored = b"".join(local.open("attachments/watched"))
+    tampered = stored[:-100] + bytes([stored[-100] ^ 1]) + stored[-99:]
+    local.save("attachments/watched", io.BytesIO(tampered))
+    plain = encryption.open(store, "attachments/watched", envelope)
+    with pytest.raises(DecryptionError):
+        b"".join(plain)
+    assert [stream.closed for stream in store.streams] == [True, True]
