@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import shutil
 import uuid
 
@@ -16,9 +15,15 @@ from portal.models import Document
 from tests.databases import ENGINE, scratch_database
 from tests.support.accounts import PASSWORD, AuthActions, csrf_token_from
 from tests.support.apps import fresh, make_app
+from tests.support.heap import thawing_what_it_froze
 
 # Fixtures and hooks every suite shares live in these modules; helpers are plain imports from tests/support.
-pytest_plugins = ["tests.support.moto_server", "tests.support.stores", "tests.support.browser"]
+pytest_plugins = [
+    "tests.support.moto_server",
+    "tests.support.stores",
+    "tests.support.browser",
+    "tests.support.under_mutation",
+]
 
 
 @pytest.fixture(scope="session")
@@ -69,11 +74,8 @@ def app(database_at_head, tmp_path, app_config):
 
 @pytest.fixture(autouse=True)
 def _thawed_heap():
-    """`flask storage migrate|verify` freeze their process's heap (portal.migration.cli.settle_heap); run
-    in-process by a test, they froze this one's: thaw it, or every later test's garbage in cycles would stay
-    for good."""
-    yield
-    gc.unfreeze()
+    with thawing_what_it_froze():
+        yield
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.support.under_mutation import mutant_under_test
+
 
 @contextmanager
 def running_moto_server() -> Iterator[str]:
@@ -23,7 +25,8 @@ def running_moto_server() -> Iterator[str]:
         host, port = server.get_host_and_port()
         yield f"http://{host}:{port}"
     finally:
-        server.stop()
+        if not mutant_under_test():  # a mutant's child ends with the server's thread (tests/support/under_mutation.py)
+            server.stop()
 
 
 @pytest.fixture(scope="session")

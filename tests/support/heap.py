@@ -1,0 +1,19 @@
+"""Garbage collection across tests: what a test froze is thawed, and only that."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def thawing_what_it_froze() -> Iterator[None]:
+    """`flask storage migrate|verify` freeze their process's heap (portal.migration.cli.settle_heap); run
+    in-process by a test, they freeze the test run's: thaw it after, or every later test's garbage in cycles
+    would stay for good. A heap frozen before stays frozen: mutmut freezes the heap its mutants' children
+    share, and thawing it made every child's collections walk all of it again."""
+    frozen = gc.get_freeze_count()
+    yield
+    if gc.get_freeze_count() > frozen:
+        gc.unfreeze()
