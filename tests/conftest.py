@@ -15,7 +15,7 @@ from portal.models import Document
 from tests.databases import ENGINE, scratch_database
 from tests.support.accounts import PASSWORD, AuthActions, csrf_token_from
 from tests.support.apps import fresh, make_app
-from tests.support.heap import thawing_what_it_froze
+from tests.support.heap import heap_frozen, thawing_what_it_froze
 
 # Fixtures and hooks every suite shares live in these modules; helpers are plain imports from tests/support.
 pytest_plugins = [
@@ -72,9 +72,14 @@ def app(database_at_head, tmp_path, app_config):
         db.engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def _heap_frozen_at_start():
+    return heap_frozen()
+
+
 @pytest.fixture(autouse=True)
-def _thawed_heap():
-    with thawing_what_it_froze():
+def _thawed_heap(_heap_frozen_at_start):
+    with thawing_what_it_froze(_heap_frozen_at_start):
         yield
 
 
