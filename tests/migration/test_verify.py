@@ -10,8 +10,8 @@ import pytest
 
 from portal.extensions import storage
 from portal.migration.claims import RowSnapshot
-from portal.migration.verify import Problem, RowChecker, verify_copy
-from portal.storage.base import ObjectNotFound, StorageIntegrityError
+from portal.migration.verify import UNPROVABLE, Problem, RowChecker, verify_copy
+from portal.storage.base import ObjectNotFound, StorageIntegrityError, StorageUnavailable
 
 BODY = b"the bytes that were sent"
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -155,3 +155,50 @@ def test_the_s3_stores_checksum_shows_a_wrong_row_without_reading(store):
     assert problem.reason == "SHA-256 mismatch: the store's checksum differs from the row's"
     assert checker(deep=False).check(row(storage_type="s3")) is None
     assert checker(deep=False).check(row(storage_type="s3", sha256=None)) is None
+
+
+def test_the_outcome_of_a_check_names_what_is_wrong_and_why(local, monkeypatch):
+    """What the scrubber records for a row (portal/upkeep/scrub.py): ok, missing, mismatch or unreadable."""
+    assert checker(deep=True).outcome(row()) == ("ok", None)
+    size = f"size mismatch: the store holds {len(BODY)} bytes, the row expects {len(BODY) + 2}"
+    assert checker(deep=False).outcome(row(size=len(BODY) + 2)) == ("mismatch", size)
+    assert checker(deep=True).outcome(row(sha256=OTHER_SHA)) == (
+        "mismatch",
+        "SHA-256 mismatch: the bytes read back differ from the row's checksum",
+    )
+    assert checker(deep=True).outcome(row(sha256=None)) == ("unreadable", UNPROVABLE)
+    assert checker(deep=False).outcome(row(storage_type="nowhere")) == (
+        "unreadable",
+        "could not be checked: unknown storage type 'nowhere'; expected one of local, s3, minio",
+    )
+    stat = local.stat
+
+    def stat_then_overwrite(key):
+        found = stat(key)
+        local.save(key, io.BytesIO(BODY + b"!"))
+        return found
+
+    with monkeypatch.context() as patched:
+        patched.setattr(local, "stat", stat_then_overwrite)
+        assert checker(deep=True).outcome(row()) == (
+            "mismatch",
+            f"size mismatch: read {len(BODY) + 1} bytes, the row expects {len(BODY)}",
+        )
+    local.save(KEY, io.BytesIO(BODY))
+
+    def failed_read(key):  # as a ciphertext segment that fails its authentication does
+        raise StorageIntegrityError("decryption failed: segment 0 is not authentic")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(local, "read_back", failed_read)
+        assert checker(deep=True).outcome(row()) == ("mismatch", "decryption failed: segment 0 is not authentic")
+
+    def unreachable(key):
+        raise StorageUnavailable("the store at http://127.0.0.1:9 cannot be reached")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(local, "stat", unreachable)
+        with pytest.raises(StorageUnavailable, match="cannot be reached"):
+            checker(deep=False).outcome(row())
+    local.delete(KEY)
+    assert checker(deep=False).outcome(row()) == ("missing", "object missing from the store")
