@@ -39,6 +39,7 @@ from portal.storage.keys import DecryptionError
 from tests.support.apps import Clock
 from tests.support.files import PDF, PNG, legacy_row
 from tests.support.keys import keypair
+from tests.support.watched import Watched
 
 SIZE = len(PDF)
 SHA = hashlib.sha256(PDF).hexdigest()
@@ -75,31 +76,6 @@ def served(app, answer):
     response.get_data()
     response.close()
     return response
-
-
-class Watched:
-    """The store's stream as the download reads it, in pieces of ``piece`` bytes: what was read, whether
-    it was closed (it does not close itself when exhausted, as an S3 body does not)."""
-
-    def __init__(self, chunks, piece: int | None = None):
-        self._chunks = iter(chunks)
-        self._piece, self._pending = piece, b""
-        self.read = 0
-        self.closed = False
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> bytes:
-        if not self._pending:
-            self._pending = next(self._chunks)
-        cut = self._piece or len(self._pending)
-        chunk, self._pending = self._pending[:cut], self._pending[cut:]
-        self.read += len(chunk)
-        return chunk
-
-    def close(self) -> None:
-        self.closed = True
 
 
 class WatchedList(list):

@@ -14,6 +14,7 @@ from portal.storage.crypto import ciphertext_size
 from portal.storage.encryption import CIPHERTEXT_TYPE, ENVELOPE_METADATA
 from portal.storage.keys import DecryptionError, Envelope, KeyRing, MissingPrivateKey, generate_keypair, write_keypair
 from tests.support.storage_apps import make_storage_app
+from tests.support.watched import Watched
 
 PAYLOAD = os.urandom(150_000)  # three 64 KiB segments
 
@@ -130,33 +131,15 @@ def test_a_byte_range_needs_the_plaintext_size(local):
     assert str(caught.value) == "decrypting a byte range needs the plaintext size"
 
 
-class _WatchedStream:
-    """A store stream that records whether it was closed."""
-
-    def __init__(self, chunks):
-        self.chunks = chunks
-        self.closed = False
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return next(self.chunks)
-
-    def close(self):
-        self.closed = True
-        self.chunks.close()
-
-
 class _WatchedStore:
     """A store whose streams are kept here, so that only an explicit close() (not garbage collection) closes them."""
 
     def __init__(self, provider):
         self.provider = provider
-        self.streams: list[_WatchedStream] = []
+        self.streams: list[Watched] = []
 
     def open(self, key, byte_range=None):
-        stream = _WatchedStream(self.provider.open(key, byte_range))
+        stream = Watched(self.provider.open(key, byte_range))
         self.streams.append(stream)
         return stream
 

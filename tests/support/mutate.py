@@ -127,7 +127,7 @@ def run(name: str, children: int) -> dict:
     """Run mutmut over one module; returns its counts (killed, survived, ...)."""
     folder = prepare(name)
     files = [entry for entry in MODULES[name][1] if entry.startswith("tests")]
-    env = {**os.environ, "MUTATE_SELECTION": json.dumps(files)}  # tests.support.under_mutation.py
+    env = {**os.environ, "MUTATE_SELECTION": json.dumps(files)}  # read by tests/support/under_mutation.py
     subprocess.run([str(MUTMUT), "run", "--max-children", str(children)], cwd=folder, check=True, env=env)
     subprocess.run([str(MUTMUT), "export-cicd-stats"], cwd=folder, check=True, stdout=subprocess.DEVNULL)
     return json.loads((folder / "mutants" / "mutmut-cicd-stats.json").read_text(encoding="utf-8"))
